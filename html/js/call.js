@@ -1,0 +1,398 @@
+/*
+ * call.js — 1:1 video calls: the app-level call control protocol and the in-call screen.
+ *
+ * PeerJS has no way to decline or to say "busy": an incoming MediaConnection can only be
+ * answered or dropped silently. So a call starts as a small control conversation on a
+ * reliable JSON DataConnection (label "p2plink-ctl", metadata {app:'p2plink', kind:'ctl',
+ * v:1, callId}); media only follows once the callee said yes.
+ *
+ * Control protocol (every message is a JSON object with a type `t`):
+ *   caller → callee  {t:'ring', callId, video}      please ring (sent when the channel opens)
+ *   callee → caller  {t:'accept', callId}           callee has its camera/mic; caller now does
+ *                                                   peer.call(callee, stream, {metadata:{app, callId}})
+ *   callee → caller  {t:'decline', callId, reason}  reason: 'declined' | 'no-media' | 'timeout'
+ *   callee → caller  {t:'busy', callId}             callee is already ringing or in a call; the
+ *                                                   channel is then closed. Calls are never merged.
+ *   caller → callee  {t:'cancel', callId}           caller gave up before an answer
+ *   either           {t:'state', mic, cam}          my microphone / camera is on (true) or off
+ *   either           {t:'ping'}                     once a second while connected (liveness)
+ *   either           {t:'hangup', callId}           call is over
+ * The callee answers a MediaConnection only if it comes from the peer it accepted and
+ * carries the accepted callId; anything else is closed unanswered.
+ *
+ * The call ends on this side (tracks stopped, UI back to idle) on the first of: a hangup
+ * message; the control channel or media connection closing (the other tab closed, or the
+ * server relayed LEAVE, which makes peerjs close every connection with that peer); ICE
+ * 'failed', or 'disconnected' for more than 4 s; no message for 6 s.
+ * A peerjs 'peer-unavailable' error for the callee (server EXPIRE) ends an outgoing call
+ * with "not available".
+ */
+import { $, announce, formatDuration, randomToken } from './ui.js';
+import { getCallMedia, stopStream, watchStats, describeStats, MediaError } from './media.js';
+import { codeForPc } from './security-code.js';
+
+const RING_TIMEOUT_MS = 45000;
+const REACH_TIMEOUT_MS = 20000;
+const MEDIA_TIMEOUT_MS = 20000;
+const SILENCE_MS = 6000;
+const ICE_GRACE_MS = 4000;
+
+export class Calls {
+	constructor(peer, { onSendFiles } = {}) {
+		this.peer = peer;
+		this.onSendFiles = onSendFiles;
+		this.state = 'idle'; /* idle | outgoing | incoming | connecting | active */
+		this.timers = new Set();
+		this.lastLocalStream = null; /* kept for tests: are its tracks stopped? */
+		this._reset();
+		this._wireUi();
+		peer.on('call', (mc) => this._onMediaCall(mc));
+		addEventListener('pagehide', () => {
+			if (this.state !== 'idle') this._send({ t: 'hangup', callId: this.callId });
+		});
+	}
+
+	_reset() {
+		this.ctl = null;
+		this.media = null;
+		this.callId = null;
+		this.remoteId = null;
+		this.localStream = null;
+		this.remoteStream = null;
+		this.startedAt = 0;
+		this.lastSeen = 0;
+		this.stopStats = null;
+		this.mic = true;
+		this.cam = true;
+		for (const t of this.timers) { clearTimeout(t); clearInterval(t); }
+		this.timers.clear();
+	}
+
+	_after(ms, fn) { const t = setTimeout(() => { this.timers.delete(t); fn(); }, ms); this.timers.add(t); return t; }
+	_every(ms, fn) { const t = setInterval(fn, ms); this.timers.add(t); return t; }
+	_clear(t) { clearTimeout(t); clearInterval(t); this.timers.delete(t); }
+
+	_wireUi() {
+		$('#outgoing-cancel').addEventListener('click', () => this.cancelOutgoing());
+		$('#outgoing').addEventListener('cancel', (e) => { e.preventDefault(); this.cancelOutgoing(); });
+		$('#incoming-accept').addEventListener('click', () => this.accept());
+		$('#incoming-decline').addEventListener('click', () => this.decline());
+		$('#incoming').addEventListener('cancel', (e) => { e.preventDefault(); this.decline(); });
+		$('#hangup-btn').addEventListener('click', () => this.hangup());
+		$('#mute-btn').addEventListener('click', () => this.toggleMic());
+		$('#cam-btn').addEventListener('click', () => this.toggleCam());
+		$('#files-in-call-btn').addEventListener('click', () => this.onSendFiles && this.onSendFiles(this.remoteId));
+		addEventListener('keydown', (e) => {
+			if (this.state === 'active' && e.key === 'Escape') this.hangup();
+		});
+	}
+
+	busy() { return this.state !== 'idle'; }
+
+	/* ---------- caller side ---------- */
+
+	async start(remoteId) {
+		if (this.state !== 'idle') return;
+		if (!remoteId || remoteId === this.peer.id) { announce('Enter the other person’s ID first (not your own).', 'error'); return; }
+		this.state = 'outgoing';
+		this.remoteId = remoteId;
+		this.callId = randomToken(8);
+		$('#outgoing-title').textContent = `Calling ${remoteId}`;
+		$('#outgoing-text').textContent = 'Starting your camera…';
+		$('#outgoing').showModal();
+		const callId = this.callId;
+		try {
+			this.localStream = this.lastLocalStream = await getCallMedia();
+		} catch (err) {
+			if (this.callId === callId) this.end(err instanceof MediaError ? err.message : String(err), 'error');
+			return;
+		}
+		if (this.callId !== callId) { stopStream(this.localStream); return; } /* cancelled meanwhile */
+		$('#outgoing-preview').srcObject = this.localStream;
+		$('#outgoing-text').textContent = 'Connecting…';
+		const ctl = this.peer.connect(remoteId, {
+			label: 'p2plink-ctl', serialization: 'json', reliable: true,
+			metadata: { app: 'p2plink', kind: 'ctl', v: 1, callId },
+		});
+		this._adoptCtl(ctl);
+		this._after(REACH_TIMEOUT_MS, () => {
+			if (this.state === 'outgoing' && !ctl.open) this.end(`Could not reach ${remoteId}. They may be offline or behind a network that blocks direct connections.`, 'error');
+		});
+		ctl.on('open', () => {
+			if (this.ctl !== ctl) return;
+			$('#outgoing-text').textContent = 'Ringing…';
+			this._send({ t: 'ring', callId, video: this.localStream.getVideoTracks().length > 0 });
+			this._after(RING_TIMEOUT_MS, () => {
+				if (this.state === 'outgoing') { this._send({ t: 'cancel', callId }); this.end(`${remoteId} did not answer.`, 'info'); }
+			});
+		});
+	}
+
+	cancelOutgoing() {
+		if (this.state !== 'outgoing' && this.state !== 'connecting') return;
+		this._send({ t: 'cancel', callId: this.callId });
+		this.end('Call cancelled.', 'info');
+	}
+
+	/* peerjs 'peer-unavailable' (server EXPIRE) for this peer id */
+	peerUnavailable(id) {
+		if (this.state !== 'idle' && id === this.remoteId)
+			this.end(`${id} is not available — nobody with that ID is online right now.`, 'error', 'unavailable');
+	}
+
+	/* ---------- callee side ---------- */
+
+	/* app.js hands us every incoming DataConnection with metadata.kind === 'ctl' */
+	incomingControl(conn) {
+		conn.on('data', (msg) => {
+			if (!msg || typeof msg !== 'object') return;
+			if (conn === this.ctl) return; /* handled by _adoptCtl */
+			if (msg.t === 'ring') {
+				if (this.state !== 'idle') {
+					/* Busy: refuse, never merge. */
+					conn.send({ t: 'busy', callId: msg.callId });
+					setTimeout(() => conn.close(), 1000);
+					return;
+				}
+				this._ringIn(conn, msg);
+			}
+		});
+		conn.on('error', () => {});
+	}
+
+	_ringIn(conn, msg) {
+		this.state = 'incoming';
+		this.remoteId = conn.peer;
+		this.callId = String(msg.callId || '');
+		this._adoptCtl(conn);
+		$('#incoming-title').textContent = 'Incoming call';
+		$('#incoming-text').textContent = `${conn.peer} is calling you${msg.video === false ? ' (audio only)' : ''}.`;
+		$('#incoming').showModal();
+		$('#incoming-accept').focus();
+		announce(`Incoming call from ${conn.peer}`);
+		this._after(RING_TIMEOUT_MS + 5000, () => {
+			if (this.state === 'incoming') { this._send({ t: 'decline', callId: this.callId, reason: 'timeout' }); this.end(`Missed call from ${conn.peer}.`, 'info'); }
+		});
+	}
+
+	async accept() {
+		if (this.state !== 'incoming') return;
+		const callId = this.callId;
+		$('#incoming-text').textContent = 'Starting your camera…';
+		$('#incoming-accept').disabled = true;
+		try {
+			this.localStream = this.lastLocalStream = await getCallMedia();
+		} catch (err) {
+			$('#incoming-accept').disabled = false;
+			this._send({ t: 'decline', callId, reason: 'no-media' });
+			this.end(err instanceof MediaError ? err.message : String(err), 'error');
+			return;
+		}
+		$('#incoming-accept').disabled = false;
+		if (this.callId !== callId || this.state !== 'incoming') { stopStream(this.localStream); return; }
+		this.state = 'connecting';
+		$('#incoming').close();
+		announce(`Connecting to ${this.remoteId}…`);
+		this._send({ t: 'accept', callId });
+		this._after(MEDIA_TIMEOUT_MS, () => {
+			if (this.state === 'connecting') this.end(`The call with ${this.remoteId} could not be connected.`, 'error');
+		});
+	}
+
+	decline() {
+		if (this.state !== 'incoming') return;
+		this._send({ t: 'decline', callId: this.callId, reason: 'declined' });
+		this.end(`You declined the call from ${this.remoteId}.`, 'info');
+	}
+
+	_onMediaCall(mc) {
+		const ok = this.state === 'connecting' && !this.media && mc.peer === this.remoteId &&
+			mc.metadata && mc.metadata.callId === this.callId;
+		if (!ok) { mc.close(); return; }
+		mc.answer(this.localStream);
+		this._adoptMedia(mc);
+	}
+
+	/* ---------- both sides ---------- */
+
+	_adoptCtl(ctl) {
+		this.ctl = ctl;
+		this.lastSeen = performance.now();
+		ctl.on('data', (msg) => { if (this.ctl === ctl) this._onCtl(msg); });
+		ctl.on('close', () => {
+			if (this.ctl !== ctl || this.state === 'idle') return;
+			if (this.state === 'incoming') this.end(`Missed call from ${this.remoteId}.`, 'info');
+			else this.end(`${this.remoteId} left — the call ended.`, 'info', 'remote-gone');
+		});
+		ctl.on('error', () => {});
+	}
+
+	_onCtl(msg) {
+		if (!msg || typeof msg !== 'object') return;
+		this.lastSeen = performance.now();
+		const who = this.remoteId;
+		switch (msg.t) {
+		case 'accept':
+			if (this.state !== 'outgoing' || msg.callId !== this.callId) return;
+			this.state = 'connecting';
+			$('#outgoing-text').textContent = 'Accepted — connecting…';
+			this._adoptMedia(this.peer.call(who, this.localStream, { metadata: { app: 'p2plink', callId: this.callId } }));
+			this._after(MEDIA_TIMEOUT_MS, () => {
+				if (this.state === 'connecting') this.end(`The call with ${who} could not be connected.`, 'error');
+			});
+			break;
+		case 'decline':
+			if (this.state === 'outgoing' || this.state === 'connecting') {
+				const why = msg.reason === 'no-media' ? `${who} could not start their camera or microphone.`
+					: msg.reason === 'timeout' ? `${who} did not answer.` : `${who} declined the call.`;
+				this.end(why, 'info', 'declined');
+			}
+			break;
+		case 'busy':
+			if (this.state === 'outgoing') this.end(`${who} is busy in another call. Try again later.`, 'info', 'busy');
+			break;
+		case 'cancel':
+			if (this.state === 'incoming') this.end(`Missed call from ${who}.`, 'info');
+			else if (this.state === 'connecting') this.end(`${who} cancelled the call.`, 'info');
+			break;
+		case 'hangup':
+			if (this.state !== 'idle') this.end(`${who} hung up.`, 'info', 'remote-hangup');
+			break;
+		case 'state':
+			$('#remote-muted').hidden = msg.mic !== false;
+			$('#remote-camoff').hidden = msg.cam !== false;
+			break;
+		case 'ring':
+			/* a second ring on the same channel: ignore */
+			break;
+		default:
+			break;
+		}
+	}
+
+	_adoptMedia(mc) {
+		this.media = mc;
+		mc.on('stream', (stream) => { if (this.media === mc) this._onRemoteStream(stream); });
+		mc.on('close', () => { if (this.media === mc && this.state !== 'idle') this.end(`The call with ${this.remoteId} ended.`, 'info', 'remote-gone'); });
+		mc.on('error', () => {});
+		const pc = mc.peerConnection;
+		if (pc) {
+			let graceTimer = null;
+			pc.addEventListener('iceconnectionstatechange', () => {
+				if (this.media !== mc) return;
+				const s = pc.iceConnectionState;
+				if (s === 'failed') this.end(`The connection to ${this.remoteId} failed.`, 'error', 'remote-gone');
+				else if (s === 'disconnected') {
+					if (!graceTimer) graceTimer = this._after(ICE_GRACE_MS, () => {
+						graceTimer = null;
+						if (this.media === mc && pc.iceConnectionState === 'disconnected')
+							this.end(`Lost the connection to ${this.remoteId}.`, 'error', 'remote-gone');
+					});
+				} else if (graceTimer) { this._clear(graceTimer); graceTimer = null; }
+			});
+		}
+	}
+
+	_onRemoteStream(stream) {
+		this.remoteStream = stream;
+		const rv = $('#remote-video');
+		if (rv.srcObject !== stream) rv.srcObject = stream;
+		if (this.state === 'active') return;
+		this.state = 'active';
+		this.startedAt = performance.now();
+		this.lastSeen = performance.now();
+		if ($('#outgoing').open) $('#outgoing').close();
+		if ($('#incoming').open) $('#incoming').close();
+		$('#outgoing-preview').srcObject = null;
+		$('#local-video').srcObject = this.localStream;
+		$('#call-peer').textContent = this.remoteId;
+		$('#call-timer').textContent = '0:00';
+		$('#call-security-code').textContent = '…';
+		$('#call-stats').textContent = 'Measuring connection…';
+		$('#remote-muted').hidden = true;
+		$('#remote-camoff').hidden = true;
+		this.mic = this.localStream.getAudioTracks().some((t) => t.enabled);
+		this.cam = this.localStream.getVideoTracks().some((t) => t.enabled);
+		this._syncButtons();
+		$('#call').hidden = false;
+		$('#hangup-btn').focus();
+		announce(`In a call with ${this.remoteId}`, 'ok');
+		this._send({ t: 'state', mic: this.mic, cam: this.cam });
+		this._every(1000, () => {
+			$('#call-timer').textContent = formatDuration((performance.now() - this.startedAt) / 1000);
+			this._send({ t: 'ping' });
+			if (performance.now() - this.lastSeen > SILENCE_MS) this.end(`Lost the connection to ${this.remoteId}.`, 'error', 'remote-gone');
+		});
+		const pc = this.media.peerConnection;
+		this.stopStats = watchStats(pc, (s) => { $('#call-stats').textContent = describeStats(s); });
+		this._showCode(pc, 0);
+	}
+
+	async _showCode(pc, attempt) {
+		const code = await codeForPc(pc).catch(() => null);
+		if (this.state !== 'active' || !this.media || this.media.peerConnection !== pc) return;
+		if (code) $('#call-security-code').textContent = code;
+		else if (attempt < 20) this._after(250, () => this._showCode(pc, attempt + 1));
+		else $('#call-security-code').textContent = 'unavailable';
+	}
+
+	toggleMic() {
+		if (!this.localStream) return;
+		this.mic = !this.mic;
+		for (const t of this.localStream.getAudioTracks()) t.enabled = this.mic;
+		this._syncButtons();
+		this._send({ t: 'state', mic: this.mic, cam: this.cam });
+	}
+
+	toggleCam() {
+		if (!this.localStream) return;
+		this.cam = !this.cam;
+		for (const t of this.localStream.getVideoTracks()) t.enabled = this.cam;
+		this._syncButtons();
+		this._send({ t: 'state', mic: this.mic, cam: this.cam });
+	}
+
+	_syncButtons() {
+		const hasA = !!(this.localStream && this.localStream.getAudioTracks().length);
+		const hasV = !!(this.localStream && this.localStream.getVideoTracks().length);
+		const m = $('#mute-btn');
+		m.textContent = this.mic ? 'Mute' : 'Unmute';
+		m.setAttribute('aria-pressed', String(!this.mic));
+		m.disabled = !hasA;
+		const c = $('#cam-btn');
+		c.textContent = this.cam ? 'Camera off' : 'Camera on';
+		c.setAttribute('aria-pressed', String(!this.cam));
+		c.disabled = !hasV;
+	}
+
+	hangup() {
+		if (this.state === 'idle') return;
+		if (this.state === 'incoming') { this.decline(); return; }
+		this._send({ t: 'hangup', callId: this.callId });
+		this.end('Call ended.', 'info', 'hangup');
+	}
+
+	_send(msg) {
+		const c = this.ctl;
+		if (c && c.open) { try { c.send(msg); } catch { /* closing */ } }
+	}
+
+	/* Idempotent teardown: stop every track, close connections, back to the idle screen. */
+	end(message, kind = 'info', reason = 'ended') {
+		if (this.state === 'idle') return;
+		const { ctl, media, localStream, stopStats } = this;
+		this.state = 'idle';
+		if (stopStats) stopStats();
+		stopStream(localStream);
+		if (media) { try { media.close(); } catch { /* already closed */ } }
+		/* Give a just-sent hangup/decline a moment to leave before the channel goes. */
+		if (ctl) setTimeout(() => { try { ctl.close(); } catch { /* already closed */ } }, 400);
+		this._reset();
+		for (const id of ['#outgoing', '#incoming']) if ($(id).open) $(id).close();
+		for (const id of ['#outgoing-preview', '#local-video', '#remote-video']) $(id).srcObject = null;
+		$('#call').hidden = true;
+		this.lastEnd = { reason, message, at: Date.now() };
+		if (message) announce(message, kind);
+		$('#peer-id').focus();
+	}
+}

@@ -1,0 +1,93 @@
+/*
+ * links-api.js — the only module that talks to the server's share-link endpoints.
+ *
+ * Contract (all POST, JSON body, JSON answer; `id`/`token` are our own PeerJS id and the
+ * token we passed to new Peer()):
+ *   /peerjs/links/create  {id, token, ttl:"5min", max_clicks:1 (0 = unlimited), whitelist:[cidr...], purpose:"call"|"file"}
+ *                         → {link:{link_id, url, expires_at (ms epoch), max_clicks, clicks, purpose, revoked}}
+ *   /peerjs/links/list    {id, token}                → {links:[link...]}
+ *   /peerjs/links/revoke  {id, token, link_id}       → {ok:true}
+ *   /peerjs/links/redeem  {id, token, link_token}    → {ok:true, target, purpose}
+ *                                                    | {ok:false, code:"expired"|"exhausted"|"ip-denied"|"revoked"|"unknown", msg}
+ *   /peerjs/linkonly      {id, token, enabled}       → {ok:true}
+ * Errors: HTTP 4xx with {error:{code, msg}} → thrown as LinkApiError(status, code, msg).
+ * A 404 means the server has no link support (LinkApiError.code === 'unsupported').
+ */
+export class LinkApiError extends Error {
+	constructor(status, code, msg) {
+		super(msg);
+		this.status = status;
+		this.code = code;
+	}
+}
+
+async function post(path, body) {
+	let r;
+	try {
+		r = await fetch(path, {
+			method: 'POST',
+			headers: { 'Content-Type': 'application/json' },
+			body: JSON.stringify(body),
+			cache: 'no-store',
+			credentials: 'same-origin',
+		});
+	} catch (err) {
+		throw new LinkApiError(0, 'network', 'Could not reach the server. Check your connection and try again.');
+	}
+	let j = null;
+	try { j = await r.json(); } catch { j = null; }
+	if (r.status === 404 && !(j && j.ok === false)) {
+		throw new LinkApiError(404, 'unsupported', (j && j.error && j.error.msg) || 'This server does not offer share links.');
+	}
+	if (!r.ok) {
+		const e = (j && (j.error || (j.ok === false ? j : null))) || {};
+		throw new LinkApiError(r.status, e.code || `http-${r.status}`, e.msg || `The server refused the request (HTTP ${r.status}).`);
+	}
+	if (!j) throw new LinkApiError(r.status, 'bad-response', 'The server sent an answer this page does not understand.');
+	return j;
+}
+
+function auth(peer) {
+	return { id: peer.id, token: peer.options.token };
+}
+
+export async function createLink(peer, { ttl, maxClicks, whitelist, purpose }) {
+	const j = await post('/peerjs/links/create', { ...auth(peer), ttl, max_clicks: maxClicks, whitelist, purpose });
+	return j.link;
+}
+
+export async function listLinks(peer) {
+	const j = await post('/peerjs/links/list', auth(peer));
+	return Array.isArray(j.links) ? j.links : [];
+}
+
+export async function revokeLink(peer, linkId) {
+	return post('/peerjs/links/revoke', { ...auth(peer), link_id: linkId });
+}
+
+export async function setLinkOnly(peer, enabled) {
+	return post('/peerjs/linkonly', { ...auth(peer), enabled: !!enabled });
+}
+
+/* Redeem refusals come back as values, not exceptions: {ok:false, code, msg}. */
+export async function redeemLink(peer, linkToken) {
+	try {
+		return await post('/peerjs/links/redeem', { ...auth(peer), link_token: linkToken });
+	} catch (err) {
+		if (err instanceof LinkApiError && err.code !== 'network' && err.code !== 'unsupported' && err.status >= 400)
+			return { ok: false, code: err.code, msg: err.message };
+		throw err;
+	}
+}
+
+/* Plain-words explanation of a refusal code. */
+export function explainRefusal(code) {
+	switch (code) {
+	case 'expired': return 'This link has expired. Ask the person who sent it for a new one.';
+	case 'exhausted': return 'This link has already been used up — it cannot be used again. Ask for a new one.';
+	case 'ip-denied': return 'This link is not allowed from your network. The person who made it limited where it can be used from.';
+	case 'revoked': return 'The person who made this link has withdrawn it.';
+	case 'unknown': return 'This link is not valid. Check that you copied all of it.';
+	default: return 'This link cannot be used right now.';
+	}
+}

@@ -1,0 +1,79 @@
+/*
+ * admin.c — Admin API requests. See admin.h; each request and its JSON is documented in README.md.
+ *
+ *   {"request":"stats"}                                  -> {"p2plink":"stats", ...registry counters}
+ *   {"request":"list_peers","offset":0,"limit":100}      -> {"p2plink":"peers","peers":[...],"total":N,...}
+ *   {"request":"kick_peer","id":"<peer id>"}             -> {"p2plink":"kicked","id":"..."}
+ * Errors: {"p2plink":"error","error_code":48x,"error":"sentence"}.
+ */
+
+#include <string.h>
+
+#include "admin.h"
+#include "protocol.h"
+
+#define DEFAULT_PAGE 100
+#define MAX_PAGE 1000
+
+static json_t *admin_error(int code, const char *cause) {
+	return json_pack("{s:s,s:i,s:s}", "p2plink", "error", "error_code", code, "error", cause);
+}
+
+/* Reads an optional non-negative integer member; FALSE if present with the wrong type or range */
+static gboolean optional_uint(json_t *message, const char *name, guint fallback, guint max, guint *out) {
+	json_t *value = json_object_get(message, name);
+	if(value == NULL) {
+		*out = fallback;
+		return TRUE;
+	}
+	if(!json_is_integer(value) || json_integer_value(value) < 0 || json_integer_value(value) > max)
+		return FALSE;
+	*out = (guint)json_integer_value(value);
+	return TRUE;
+}
+
+static json_t *with_tag(json_t *object, const char *tag) {
+	json_object_set_new(object, "p2plink", json_string(tag));
+	return object;
+}
+
+static json_t *handle_list_peers(p2plink_registry *reg, json_t *message) {
+	guint offset, limit;
+	if(!optional_uint(message, "offset", 0, G_MAXINT, &offset) ||
+			!optional_uint(message, "limit", DEFAULT_PAGE, MAX_PAGE, &limit))
+		return admin_error(P2PLINK_ADMIN_ERROR_INVALID_ELEMENT,
+			"offset must be a non-negative integer and limit an integer from 0 to 1000");
+	return with_tag(p2plink_registry_list_peers(reg, offset, limit), "peers");
+}
+
+static json_t *handle_kick_peer(p2plink_registry *reg, json_t *message) {
+	json_t *id = json_object_get(message, "id");
+	if(id == NULL)
+		return admin_error(P2PLINK_ADMIN_ERROR_MISSING_ELEMENT, "Missing element (id)");
+	if(!json_is_string(id) || !p2plink_id_is_valid(json_string_value(id)))
+		return admin_error(P2PLINK_ADMIN_ERROR_INVALID_ELEMENT, "Invalid element (id must be a peer id)");
+	if(!p2plink_registry_kick_id(reg, json_string_value(id), "kicked by an administrator"))
+		return admin_error(P2PLINK_ADMIN_ERROR_NOT_FOUND, "No such peer is connected");
+	return json_pack("{s:s,s:s}", "p2plink", "kicked", "id", json_string_value(id));
+}
+
+json_t *p2plink_admin_handle(p2plink_registry *reg, json_t *message) {
+	if(message == NULL || !json_is_object(message))
+		return admin_error(P2PLINK_ADMIN_ERROR_INVALID_REQUEST, "The admin request must be a JSON object");
+	json_t *request = json_object_get(message, "request");
+	if(request == NULL)
+		return admin_error(P2PLINK_ADMIN_ERROR_MISSING_ELEMENT, "Missing element (request)");
+	if(!json_is_string(request))
+		return admin_error(P2PLINK_ADMIN_ERROR_INVALID_ELEMENT, "Invalid element (request should be a string)");
+	const char *name = json_string_value(request);
+	if(reg == NULL)
+		return admin_error(P2PLINK_ADMIN_ERROR_UNAVAILABLE,
+			"janus.transport.peerjs is not loaded: no peers can connect");
+	if(!strcmp(name, "stats"))
+		return with_tag(p2plink_registry_stats(reg), "stats");
+	if(!strcmp(name, "list_peers"))
+		return handle_list_peers(reg, message);
+	if(!strcmp(name, "kick_peer"))
+		return handle_kick_peer(reg, message);
+	return admin_error(P2PLINK_ADMIN_ERROR_INVALID_REQUEST, "Unknown request");
+}

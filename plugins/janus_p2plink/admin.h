@@ -1,0 +1,24 @@
+/*
+ * admin.h — the p2plink Admin API: requests that reach handle_admin_message through Janus's "message_plugin".
+ *
+ * What it is for: decoding and validating admin requests and building their JSON answers, so the logic is testable
+ * without Janus. What it is not for: authentication (Janus checks admin_secret before we are called).
+ */
+
+#ifndef P2PLINK_ADMIN_H
+#define P2PLINK_ADMIN_H
+
+#include <jansson.h>
+
+#include "registry.h"
+
+#define P2PLINK_ADMIN_ERROR_INVALID_REQUEST	480
+#define P2PLINK_ADMIN_ERROR_MISSING_ELEMENT	481
+#define P2PLINK_ADMIN_ERROR_INVALID_ELEMENT	482
+#define P2PLINK_ADMIN_ERROR_NOT_FOUND		483
+#define P2PLINK_ADMIN_ERROR_UNAVAILABLE		484
+
+/* message is borrowed (may be NULL); reg may be NULL when no transport is attached. Returns a new object. */
+json_t *p2plink_admin_handle(p2plink_registry *reg, json_t *message);
+
+#endif

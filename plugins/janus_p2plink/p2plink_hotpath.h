@@ -1,0 +1,83 @@
+/*
+ * p2plink_hotpath.h — the in-process interface between janus.transport.peerjs and janus.plugin.p2plink.
+ *
+ * What it is for: PeerJS frames (OFFER/ANSWER/CANDIDATE/LEAVE/EXPIRE/HEARTBEAT) are parsed and routed on the
+ * transport's event-loop thread by calling straight into the plugin, instead of taking the Janus core's
+ * request → task pool → plugin → push_event → transport round trip (which costs ~120 µs of CPU and several thread
+ * hand-offs per message). Session setup, teardown, admin and events still go through Janus as designed.
+ *
+ * What it is not for: anything a client of another Janus transport could call. Janus loads plugins before
+ * transports, with RTLD_GLOBAL, so the transport resolves P2PLINK_HOTPATH_SYMBOL at init and refuses to start when
+ * P2PLINK_HOTPATH_VERSION differs.
+ *
+ * Threading: every p2plink_transport_ops function is safe from any thread; the plugin calls them from the
+ * transport thread (routing), its own sweeper thread (EXPIRE, alive timeout) and Janus core threads (kick).
+ * peer_open / peer_frame / peer_close are called only from the transport's event-loop thread.
+ */
+
+#ifndef P2PLINK_HOTPATH_H
+#define P2PLINK_HOTPATH_H
+
+#include <stddef.h>
+
+#define P2PLINK_HOTPATH_VERSION 1
+#define P2PLINK_HOTPATH_SYMBOL "janus_p2plink_hotpath_get"
+
+/* A transport connection (one WebSocket), opaque to the plugin */
+typedef struct p2plink_conn p2plink_conn;
+/* A registered peer, opaque to the transport */
+typedef struct p2plink_peer p2plink_peer;
+
+/* What the transport offers the plugin. All functions are thread-safe. */
+typedef struct p2plink_transport_ops {
+	/* Queue one text frame for the connection. Returns 0, or -1 when the connection is closing or its bounded
+	 * write queue overflowed (the transport then closes it: a slow consumer cannot grow server memory). */
+	int (*send)(p2plink_conn *conn, const char *text, size_t len);
+	/* Close the connection once the frames queued so far are written. */
+	void (*close)(p2plink_conn *conn, const char *reason);
+	/* The plugin holds a reference on every connection it can still send to. */
+	void (*ref)(p2plink_conn *conn);
+	void (*unref)(p2plink_conn *conn);
+} p2plink_transport_ops;
+
+/* Outcome of peer_open: the transport has already sent the matching frame when it is not OPENED. */
+typedef enum p2plink_open_result {
+	P2PLINK_OPEN_OK = 0,		/* OPEN sent, queued frames delivered */
+	P2PLINK_OPEN_ID_TAKEN,		/* ID-TAKEN sent */
+	P2PLINK_OPEN_INVALID,		/* ERROR sent: bad id or token */
+	P2PLINK_OPEN_LIMIT,			/* ERROR sent: concurrent_limit reached */
+	P2PLINK_OPEN_UNAVAILABLE,	/* ERROR sent: plugin stopping */
+} p2plink_open_result;
+
+/* What peer_frame saw, so the transport can keep the Janus session alive without parsing frames itself */
+typedef enum p2plink_frame_result {
+	P2PLINK_FRAME_ROUTED = 0,
+	P2PLINK_FRAME_HEARTBEAT,
+	P2PLINK_FRAME_REJECTED,		/* an ERROR frame was queued to the sender */
+	P2PLINK_FRAME_CLOSE,		/* the sender must be disconnected (e.g. LEAVE without dst) */
+} p2plink_frame_result;
+
+#define P2PLINK_BIND_NONCE_LEN 32	/* hex characters, 128 bits */
+
+typedef struct p2plink_hotpath {
+	int version;				/* P2PLINK_HOTPATH_VERSION */
+	/* Called once by the transport at init and destroy */
+	int (*attach_transport)(const p2plink_transport_ops *ops);
+	void (*detach_transport)(void);
+	/* A WebSocket completed the PeerJS handshake. On success returns the peer (one reference owned by the caller,
+	 * released by peer_close) and writes a bind nonce: the transport sends it in a Janus "bind" request on the
+	 * handle it attached, which is how the plugin links the peer to its Janus session. The nonce never leaves
+	 * the process, so clients of other transports cannot claim a peer (or its attested IP). */
+	p2plink_peer *(*peer_open)(p2plink_conn *conn, const char *id, const char *token, const char *client_ip,
+		char nonce_out[P2PLINK_BIND_NONCE_LEN + 1], p2plink_open_result *result);
+	/* One text frame from the peer's socket */
+	p2plink_frame_result (*peer_frame)(p2plink_peer *peer, const char *data, size_t len);
+	/* The socket closed: unregister (if still the current owner of the id), tell counterparts, drop the ref */
+	void (*peer_close)(p2plink_peer *peer);
+	/* GET {path}{key}/peers when discovery is enabled: a g_malloc'd JSON array of discoverable ids */
+	char *(*discoverable_ids_json)(void);
+} p2plink_hotpath;
+
+typedef const p2plink_hotpath *(*p2plink_hotpath_get_fn)(void);
+
+#endif

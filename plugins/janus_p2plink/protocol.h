@@ -1,0 +1,63 @@
+/*
+ * protocol.h — the PeerJS wire format: decoding client frames and encoding server frames.
+ *
+ * What it is for: turning one WebSocket text frame into a typed, validated p2plink_frame, and producing the exact
+ * frames the stock peerjs client expects (OPEN, ERROR, ID-TAKEN, relayed OFFER/ANSWER/CANDIDATE/LEAVE/EXPIRE).
+ * What it is not for: deciding where a frame goes (registry.c) or touching sockets (the transport). Pure: no Janus,
+ * no logging, no global state — unit-tested and fuzzed on its own.
+ */
+
+#ifndef P2PLINK_PROTOCOL_H
+#define P2PLINK_PROTOCOL_H
+
+#include <glib.h>
+#include <jansson.h>
+
+/* Longest peer id we accept; the reference server has no limit, its ids are 36-character UUIDs */
+#define P2PLINK_MAX_ID_LEN 64
+#define P2PLINK_MAX_TOKEN_LEN 128
+
+typedef enum p2plink_msg_type {
+	P2PLINK_MSG_UNKNOWN = 0,
+	P2PLINK_MSG_HEARTBEAT,
+	P2PLINK_MSG_OFFER,
+	P2PLINK_MSG_ANSWER,
+	P2PLINK_MSG_CANDIDATE,
+	P2PLINK_MSG_LEAVE,
+	P2PLINK_MSG_EXPIRE,
+} p2plink_msg_type;
+
+/* A rejection: a stable machine code and a sentence for humans */
+typedef struct p2plink_error {
+	const char *code;
+	char msg[160];
+} p2plink_error;
+
+/* A decoded client frame. dst and payload point into root, which the frame owns. */
+typedef struct p2plink_frame {
+	p2plink_msg_type type;
+	const char *dst;		/* NULL when absent */
+	json_t *payload;		/* NULL when absent; any JSON value, relayed opaquely */
+	json_t *root;
+} p2plink_frame;
+
+/* Decodes one frame. Returns TRUE on success (caller must p2plink_frame_clear), FALSE with err filled. */
+gboolean p2plink_frame_decode(const char *data, size_t len, p2plink_frame *frame, p2plink_error *err);
+void p2plink_frame_clear(p2plink_frame *frame);
+
+const char *p2plink_msg_type_name(p2plink_msg_type type);
+
+/* Encoders return g_malloc'd NUL-terminated compact JSON; *len (if not NULL) gets strlen. */
+char *p2plink_frame_encode_relay(p2plink_msg_type type, const char *src, const char *dst, json_t *payload, size_t *len);
+char *p2plink_frame_encode_open(size_t *len);
+char *p2plink_frame_encode_error(const char *code, const char *msg, size_t *len);
+char *p2plink_frame_encode_id_taken(size_t *len);
+
+/* The stock client's own id rule (peerjs lib/utils/validateId.ts), plus a length limit */
+gboolean p2plink_id_is_valid(const char *id);
+/* Tokens are opaque: printable ASCII without spaces, bounded length */
+gboolean p2plink_token_is_valid(const char *token);
+
+void p2plink_error_set(p2plink_error *err, const char *code, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+
+#endif

@@ -1,0 +1,79 @@
+/*
+ * registry.h — who is connected, and where each signaling frame goes.
+ *
+ * What it is for: the peer table (id → peer), the PeerJS handshake rules (ID-TAKEN, concurrent_limit, re-attach
+ * with the same token), routing OFFER/ANSWER/CANDIDATE/LEAVE/EXPIRE to the destination's connection, the bounded
+ * queue for destinations that are not connected yet (delivered on connect or answered with EXPIRE), alive_timeout,
+ * and LEAVE to the counterparts of a peer whose socket closed.
+ * What it is not for: sockets (it only calls p2plink_transport_ops), Janus sessions (plugin.c binds them), share
+ * links. Pure: GLib + jansson + OpenSSL RAND, time passed in by the caller, so every rule is unit-tested.
+ *
+ * Threading: all functions are thread-safe; one mutex guards the tables. ops->send/close are called with it held,
+ * which is fine because they only queue and wake the transport thread.
+ */
+
+#ifndef P2PLINK_REGISTRY_H
+#define P2PLINK_REGISTRY_H
+
+#include <glib.h>
+#include <jansson.h>
+
+#include "p2plink_hotpath.h"
+#include "protocol.h"
+
+typedef struct p2plink_registry_config {
+	guint concurrent_limit;		/* registered peers at most (reference default 5000) */
+	gint64 expire_timeout;		/* µs an undelivered queue waits before EXPIRE (reference 5 s) */
+	gint64 alive_timeout;		/* µs of silence before a peer is dropped (reference CLI 60 s) */
+	guint queue_max_messages;	/* per offline destination */
+	gsize queue_max_bytes;		/* per offline destination */
+	gsize queue_total_bytes;	/* across all offline destinations */
+	guint max_counterparts;		/* peers remembered per peer for LEAVE-on-disconnect */
+} p2plink_registry_config;
+
+void p2plink_registry_config_defaults(p2plink_registry_config *config);
+
+typedef struct p2plink_registry p2plink_registry;
+
+/* Optional observer for Janus event handlers; called with the registry lock held, must not call back in */
+typedef enum p2plink_registry_event {
+	P2PLINK_EVENT_PEER_OPEN,
+	P2PLINK_EVENT_PEER_CLOSE,
+	P2PLINK_EVENT_PEER_TIMEOUT,
+	P2PLINK_EVENT_EXPIRE,
+} p2plink_registry_event;
+typedef void (*p2plink_registry_observer)(p2plink_registry_event event, const char *id, const char *other, void *data);
+
+p2plink_registry *p2plink_registry_new(const p2plink_registry_config *config, const p2plink_transport_ops *ops);
+void p2plink_registry_set_observer(p2plink_registry *reg, p2plink_registry_observer observer, void *data);
+/* Closes every connection it still holds and frees everything */
+void p2plink_registry_free(p2plink_registry *reg);
+
+p2plink_peer *p2plink_registry_open(p2plink_registry *reg, p2plink_conn *conn, const char *id, const char *token,
+	const char *client_ip, gint64 now, char nonce_out[P2PLINK_BIND_NONCE_LEN + 1], p2plink_open_result *result);
+p2plink_frame_result p2plink_registry_frame(p2plink_registry *reg, p2plink_peer *peer, const char *data, size_t len,
+	gint64 now);
+void p2plink_registry_close(p2plink_registry *reg, p2plink_peer *peer);
+/* EXPIRE for queues older than expire_timeout, drop peers silent past alive_timeout */
+void p2plink_registry_sweep(p2plink_registry *reg, gint64 now);
+
+/* Janus session binding: returns a new reference to the peer that was given this nonce, or NULL */
+p2plink_peer *p2plink_registry_bind(p2plink_registry *reg, const char *nonce);
+/* Closes the peer's connection (admin kick, Janus session gone). Returns FALSE if it was not connected. */
+gboolean p2plink_registry_kick_peer(p2plink_registry *reg, p2plink_peer *peer, const char *reason);
+gboolean p2plink_registry_kick_id(p2plink_registry *reg, const char *id, const char *reason);
+
+/* Introspection for the admin API; new references */
+json_t *p2plink_registry_peer_info(p2plink_registry *reg, p2plink_peer *peer);
+json_t *p2plink_registry_list_peers(p2plink_registry *reg, guint offset, guint limit);
+json_t *p2plink_registry_stats(p2plink_registry *reg);
+guint p2plink_registry_count(p2plink_registry *reg);
+/* Ids listed by GET /peers (discovery): compact JSON array, g_malloc'd */
+char *p2plink_registry_discoverable_ids_json(p2plink_registry *reg);
+
+/* Peer references (peer_open hands one to the transport, bind one to the plugin session) */
+p2plink_peer *p2plink_peer_ref(p2plink_peer *peer);
+void p2plink_peer_unref(p2plink_peer *peer);
+const char *p2plink_peer_id(const p2plink_peer *peer);
+
+#endif

@@ -1,0 +1,186 @@
+/*! \file    store.h
+ * \brief   p2plink link store: one interface, several backends
+ * \details The persistence contract for share links and their click log.
+ * A store is a vtable (p2plink_store_ops) plus backend-private state; the
+ * SQLite backend lives in store_sqlite.c, a MongoDB backend will follow.
+ * The p2plink_store_* inline wrappers below are what callers use.
+ *
+ * What this file is NOT for: link rules (links.h decides outcomes; every
+ * backend calls p2plink_link_check() so the rules exist once), Janus glue,
+ * scheduling. The API is synchronous and may block on disk or network:
+ * call it from a worker thread, never from the routing/event-loop thread.
+ *
+ * Contract every backend keeps:
+ * - Times are microseconds since the Unix epoch, as in links.h. Callers
+ *   pass `now` explicitly so tests and clocks stay outside the store.
+ * - Links are found by token hash (redeem) or public id (management);
+ *   the token itself never reaches the store.
+ * - p2plink_store_redeem() is ONE atomic operation: rule check, click
+ *   increment and click-log append commit together or not at all, so a
+ *   link with max_clicks = N is granted exactly N times under any
+ *   concurrency, across threads and across store handles on the same data.
+ *   Every attempt is logged, unknown tokens included (link_id NULL).
+ * - "Active" (stats, counts, per-creator limit) means: not revoked, not
+ *   expired at `now`, and not exhausted; the IP whitelist does not matter.
+ * - Functions returning a pointer or gboolean report failure with a GError
+ *   in P2PLINK_STORE_ERROR; a missing link is P2PLINK_STORE_ERROR_NOT_FOUND.
+ * - Returned links/clicks are owned by the caller (p2plink_link_free,
+ *   p2plink_click_free; GPtrArrays come with their free function set).
+ * - Threading: each backend documents it; the SQLite one allows several
+ *   threads to share one handle (serialised by a mutex) and several
+ *   handles on the same file (serialised by SQLite's locks).
+ *
+ * \author  p2plink
+ */
+
+#ifndef P2PLINK_STORE_H
+#define P2PLINK_STORE_H
+
+#include <glib.h>
+
+#include "links.h"
+
+#define P2PLINK_STORE_ERROR (p2plink_store_error_quark())
+GQuark p2plink_store_error_quark(void);
+
+typedef enum p2plink_store_error {
+	P2PLINK_STORE_ERROR_IO,		/* "store-unavailable": cannot open/read/write the storage */
+	P2PLINK_STORE_ERROR_READONLY,	/* "store-read-only": storage refuses writes */
+	P2PLINK_STORE_ERROR_BUSY,	/* "store-busy": lock/timeout, worth retrying */
+	P2PLINK_STORE_ERROR_SCHEMA,	/* "store-schema": data written by a newer/unknown version */
+	P2PLINK_STORE_ERROR_NOT_FOUND,	/* "not-found": no such link (or not yours) */
+	P2PLINK_STORE_ERROR_EXISTS,	/* "exists": id or token hash already taken */
+	P2PLINK_STORE_ERROR_LIMIT,	/* "limit": creator already has the maximum of active links */
+	P2PLINK_STORE_ERROR_INVALID,	/* "invalid": bad argument from the caller */
+	P2PLINK_STORE_ERROR_INTERNAL,	/* "store-internal": anything else */
+} p2plink_store_error;
+
+/* Stable machine code for a P2PLINK_STORE_ERROR code */
+const char *p2plink_store_error_code(int code);
+
+/* List sizes: 0 asks for the default, larger values are clamped */
+#define P2PLINK_STORE_DEFAULT_LIMIT 100
+#define P2PLINK_STORE_MAX_LIMIT 1000
+/* Effective page size for a requested limit */
+guint p2plink_store_page_size(guint limit);
+
+typedef struct p2plink_link_filter {
+	const char *target;		/* only links to this peer; NULL = any */
+	const char *creator;		/* only links by this creator; NULL = any */
+	gboolean include_revoked;	/* revoked links are hidden unless TRUE */
+	guint offset;
+	guint limit;			/* see p2plink_store_page_size() */
+} p2plink_link_filter;
+
+typedef struct p2plink_redeem_request {
+	const char *token_hash;	/* p2plink_token_hash() of what the visitor sent */
+	gint64 now;		/* us since epoch */
+	const char *client_ip;	/* attested by the transport; NULL if none */
+	const char *user_agent;	/* stored cleaned (p2plink_user_agent_clean); may be NULL */
+} p2plink_redeem_request;
+
+typedef struct p2plink_store_stats {
+	guint64 links_total;
+	guint64 links_active;
+	guint64 clicks[P2PLINK_LINK_OUTCOME_COUNT];	/* indexed by p2plink_link_outcome */
+} p2plink_store_stats;
+
+typedef struct p2plink_store p2plink_store;
+
+typedef struct p2plink_store_ops {
+	const char *name;	/* "sqlite", "mongodb" */
+	/* Release everything; the handle is gone afterwards */
+	void (*close)(p2plink_store *store);
+	/* Insert a new link (clicks and revoked are taken from it as given).
+	 * max_active_per_creator > 0: refuse with LIMIT if link->creator already
+	 * has that many active links at `now` -- checked in the same atomic
+	 * step as the insert, so racing creations cannot overshoot. */
+	gboolean (*create_link)(p2plink_store *store, const p2plink_link *link,
+		gint64 now, guint max_active_per_creator, GError **error);
+	p2plink_link *(*get_link_by_hash)(p2plink_store *store, const char *token_hash, GError **error);
+	p2plink_link *(*get_link)(p2plink_store *store, const char *id, GError **error);
+	/* Newest first (created_at, then id, descending). *total (optional)
+	 * receives the number of links matching the filter ignoring paging. */
+	GPtrArray *(*list_links)(p2plink_store *store, const p2plink_link_filter *filter,
+		guint64 *total, GError **error);
+	/* creator != NULL: only revoke if the link was created by it; otherwise
+	 * NOT_FOUND (a peer cannot learn that someone else's link exists).
+	 * Revoking a revoked link succeeds (idempotent). */
+	gboolean (*revoke_link)(p2plink_store *store, const char *id, const char *creator, GError **error);
+	/* Remove the link and its click-log rows. NOT_FOUND if absent. */
+	gboolean (*delete_link)(p2plink_store *store, const char *id, GError **error);
+	/* The atomic redemption. On success *outcome is set; *link (optional)
+	 * gets the link as it is after this attempt (NULL for unknown tokens). */
+	gboolean (*redeem)(p2plink_store *store, const p2plink_redeem_request *req,
+		p2plink_link_outcome *outcome, p2plink_link **link, GError **error);
+	/* Click log, newest first. link_id NULL = every click, including
+	 * attempts with unknown tokens. */
+	GPtrArray *(*list_clicks)(p2plink_store *store, const char *link_id, guint offset, guint limit,
+		guint64 *total, GError **error);
+	gboolean (*stats)(p2plink_store *store, gint64 now, p2plink_store_stats *stats, GError **error);
+	/* Links by one creator; active_only counts only active ones at `now` */
+	gboolean (*count_links)(p2plink_store *store, const char *creator, gint64 now,
+		gboolean active_only, guint64 *count, GError **error);
+} p2plink_store_ops;
+
+struct p2plink_store {
+	const p2plink_store_ops *ops;
+	void *priv;	/* backend state */
+};
+
+/* ---- Backends ---- */
+
+typedef struct p2plink_store_sqlite_options {
+	const char *folder;	/* created (0700) if missing; the file is folder/P2PLINK_SQLITE_FILE */
+	guint busy_timeout_ms;	/* how long a writer waits for another; 0 = 5000 */
+} p2plink_store_sqlite_options;
+
+#define P2PLINK_SQLITE_FILE "p2plink.db"
+#define P2PLINK_SQLITE_SCHEMA_VERSION 1
+
+/* Open (creating folder, file and schema on first use) a SQLite store */
+p2plink_store *p2plink_store_sqlite_open(const p2plink_store_sqlite_options *options, GError **error);
+
+/* ---- Call-site wrappers ---- */
+
+static inline void p2plink_store_close(p2plink_store *store) {
+	if(store != NULL)
+		store->ops->close(store);
+}
+static inline gboolean p2plink_store_create_link(p2plink_store *store, const p2plink_link *link,
+		gint64 now, guint max_active_per_creator, GError **error) {
+	return store->ops->create_link(store, link, now, max_active_per_creator, error);
+}
+static inline p2plink_link *p2plink_store_get_link_by_hash(p2plink_store *store, const char *token_hash, GError **error) {
+	return store->ops->get_link_by_hash(store, token_hash, error);
+}
+static inline p2plink_link *p2plink_store_get_link(p2plink_store *store, const char *id, GError **error) {
+	return store->ops->get_link(store, id, error);
+}
+static inline GPtrArray *p2plink_store_list_links(p2plink_store *store, const p2plink_link_filter *filter,
+		guint64 *total, GError **error) {
+	return store->ops->list_links(store, filter, total, error);
+}
+static inline gboolean p2plink_store_revoke_link(p2plink_store *store, const char *id, const char *creator, GError **error) {
+	return store->ops->revoke_link(store, id, creator, error);
+}
+static inline gboolean p2plink_store_delete_link(p2plink_store *store, const char *id, GError **error) {
+	return store->ops->delete_link(store, id, error);
+}
+static inline gboolean p2plink_store_redeem(p2plink_store *store, const p2plink_redeem_request *req,
+		p2plink_link_outcome *outcome, p2plink_link **link, GError **error) {
+	return store->ops->redeem(store, req, outcome, link, error);
+}
+static inline GPtrArray *p2plink_store_list_clicks(p2plink_store *store, const char *link_id,
+		guint offset, guint limit, guint64 *total, GError **error) {
+	return store->ops->list_clicks(store, link_id, offset, limit, total, error);
+}
+static inline gboolean p2plink_store_stats_get(p2plink_store *store, gint64 now, p2plink_store_stats *stats, GError **error) {
+	return store->ops->stats(store, now, stats, error);
+}
+static inline gboolean p2plink_store_count_links(p2plink_store *store, const char *creator, gint64 now,
+		gboolean active_only, guint64 *count, GError **error) {
+	return store->ops->count_links(store, creator, now, active_only, count, error);
+}
+
+#endif

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Runs every p2plink test: unit (GLib), integration (real Janus on loopback) and browser end-to-end (Chromium).
+# Sets the machine up first (scripts/setup.sh). The last line is "N passed, N failed, N skipped".
+#   scripts/test.sh               everything
+#   P2PLINK_TEST_ONLY=unit|integration|e2e scripts/test.sh    one layer
+set -uo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh || { echo "0 passed, 1 failed, 0 skipped"; exit 1; }
+
+out=test-artifacts/tap
+rm -rf "$out"
+mkdir -p "$out"
+only="${P2PLINK_TEST_ONLY:-all}"
+passed=0 failed=0 skipped=0
+
+# GLib TAP: one "ok"/"not ok" line per test; a crash mid-run counts as one more failure
+count_glib() {
+	local file=$1 rc=$2 p f s
+	p=$(grep -cE '^ok [0-9]+' "$file" | head -1)
+	s=$(grep -cE '^ok [0-9]+ .*# SKIP' "$file" | head -1)
+	f=$(grep -cE '^not ok [0-9]+' "$file" | head -1)
+	p=$((p - s))
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+	echo "  $(basename "$file" .tap): $p passed, $f failed, $s skipped"
+}
+
+# node:test TAP: the run's own totals at the end
+count_node() {
+	local file=$1 rc=$2 p f s c
+	p=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$file" | tail -1)
+	f=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$file" | tail -1)
+	s=$(sed -n 's/^# skipped \([0-9]*\)$/\1/p' "$file" | tail -1)
+	c=$(sed -n 's/^# cancelled \([0-9]*\)$/\1/p' "$file" | tail -1)
+	p=${p:-0} f=${f:-0} s=${s:-0} c=${c:-0}
+	f=$((f + c))
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+	echo "  $(basename "$file" .tap): $p passed, $f failed, $s skipped"
+}
+
+run_node_suite() {
+	local name=$1; shift
+	local files=("$@")
+	[ ${#files[@]} -gt 0 ] || return 0
+	timeout 1800 node --test --test-concurrency=1 --test-reporter=tap "${files[@]}" > "$out/$name.tap" 2>&1
+	local rc=$?
+	count_node "$out/$name.tap" "$rc"
+	if [ "$rc" -ne 0 ]; then grep -E '^\s*not ok|^\s+(error|message|expected|actual):' "$out/$name.tap" | head -40; fi
+}
+
+if [ "$only" = all ] || [ "$only" = unit ]; then
+	echo "unit tests"
+	make -s -j"$(nproc)" $(make -s print-unit-tests) >/dev/null 2>&1
+	for t in $(make -s print-unit-tests); do
+		timeout 600 "./$t" --tap > "$out/$(basename "$t").tap" 2>&1
+		count_glib "$out/$(basename "$t").tap" $?
+	done
+fi
+
+if [ "$only" = all ] || [ "$only" = integration ]; then
+	echo "integration tests (real Janus on loopback)"
+	run_node_suite integration tests/integration/*.test.mjs
+fi
+
+if [ "$only" = all ] || [ "$only" = e2e ]; then
+	echo "browser end-to-end tests (headless Chromium)"
+	shopt -s nullglob
+	e2e=(tests/e2e/*.test.mjs)
+	shopt -u nullglob
+	P2PLINK_E2E_SERVER="${P2PLINK_E2E_SERVER:-$PWD/tests/lib/janus.mjs}" run_node_suite e2e "${e2e[@]}"
+fi
+
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,81 @@
+// A raw PeerJS WebSocket client for integration tests: connects like the stock client, records every frame,
+// and lets a test wait for the next frame (optionally of one type) with a deadline.
+import fs from 'node:fs';
+import WebSocket from 'ws';
+import { testCertificate } from './janus.mjs';
+
+export class PeerSocket {
+	constructor(url, opts = {}) {
+		this.frames = [];
+		this.waiters = [];
+		this.closed = null;
+		this.ws = new WebSocket(url, { ca: fs.readFileSync(testCertificate().cert), localAddress: opts.localAddress,
+			maxPayload: 64 * 1024 * 1024 });
+		this.opened = new Promise((resolve, reject) => {
+			this.ws.once('open', resolve);
+			this.ws.once('error', reject);
+		});
+		this.ws.on('message', (data) => {
+			let frame;
+			try { frame = JSON.parse(data.toString()); } catch { frame = { raw: data.toString() }; }
+			this.frames.push(frame);
+			this._wake();
+		});
+		this.ws.on('close', (code, reason) => { this.closed = { code, reason: reason.toString() }; this._wake(); });
+		this.ws.on('error', () => {});
+		this.cursor = 0;
+	}
+
+	_wake() {
+		for (const w of this.waiters.splice(0)) w();
+	}
+
+	static async connect(server, id, token = 'tok-' + id, opts = {}) {
+		const s = new PeerSocket(server.wsUrl(id, token, opts.key), opts);
+		await s.opened;
+		return s;
+	}
+
+	send(frame) {
+		this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
+	}
+
+	// Next unread frame (of `type` if given, skipping others), or throws after timeoutMs
+	async next(type, timeoutMs = 5000) {
+		const deadline = Date.now() + timeoutMs;
+		for (;;) {
+			while (this.cursor < this.frames.length) {
+				const f = this.frames[this.cursor++];
+				if (!type || f.type === type) return f;
+			}
+			if (this.closed) throw new Error(`socket closed (${this.closed.code} ${this.closed.reason}) while waiting for ${type || 'a frame'}; got ${JSON.stringify(this.frames)}`);
+			const left = deadline - Date.now();
+			if (left <= 0) throw new Error(`timeout waiting for ${type || 'a frame'}; got ${JSON.stringify(this.frames)}`);
+			await new Promise((resolve) => { const t = setTimeout(resolve, left); this.waiters.push(() => { clearTimeout(t); resolve(); }); });
+		}
+	}
+
+	// Resolves true if no frame of `type` arrives within ms
+	async silentFor(ms, type) {
+		const start = this.frames.length;
+		await new Promise((r) => setTimeout(r, ms));
+		return !this.frames.slice(start).some((f) => !type || f.type === type);
+	}
+
+	async waitClosed(timeoutMs = 5000) {
+		const deadline = Date.now() + timeoutMs;
+		while (!this.closed) {
+			if (Date.now() > deadline) throw new Error('socket did not close');
+			await new Promise((r) => { const t = setTimeout(r, 50); this.waiters.push(() => { clearTimeout(t); r(); }); });
+		}
+		return this.closed;
+	}
+
+	close() {
+		this.ws.close();
+	}
+
+	terminate() {
+		this.ws.terminate();
+	}
+}

@@ -1,0 +1,756 @@
+/* store_suite.c — the backend-independent test suite for store.h
+ *
+ * What it is for: the behaviour every store backend must show, written once
+ * against the p2plink_store_* interface (see store_suite.h). Each test gets
+ * fresh storage from the backend, one behaviour per test.
+ * Not for: anything backend-specific.
+ */
+
+#include <string.h>
+
+#include "store_suite.h"
+
+#define NOW G_GINT64_CONSTANT(1700000000000000)	/* fixed "now", us */
+#define HOUR (G_GINT64_CONSTANT(3600) * G_USEC_PER_SEC)
+
+/* ---- Fixture ---- */
+
+typedef struct suite_ctx {
+	const p2plink_store_backend *backend;
+	gpointer fixture;
+	p2plink_store *store;
+} suite_ctx;
+
+/* FALSE means the test was skipped and must return at once */
+static gboolean ctx_begin(suite_ctx *ctx, gconstpointer data) {
+	char *reason = NULL;
+	GError *error = NULL;
+	ctx->backend = data;
+	ctx->fixture = ctx->backend->setup(&reason);
+	if(ctx->fixture == NULL) {
+		g_test_skip(reason ? reason : "backend not available");
+		g_free(reason);
+		return FALSE;
+	}
+	ctx->store = ctx->backend->open(ctx->fixture, &error);
+	g_assert_no_error(error);
+	g_assert_nonnull(ctx->store);
+	return TRUE;
+}
+
+static void ctx_end(suite_ctx *ctx) {
+	p2plink_store_close(ctx->store);
+	ctx->backend->teardown(ctx->fixture);
+}
+
+/* A valid link with fresh token/hash/id. The token is returned if asked. */
+static p2plink_link *make_link(const char *target, const char *creator, guint32 max_clicks,
+		gint64 created_at, char **token_out) {
+	char *token = p2plink_token_new(NULL);
+	p2plink_link *l = p2plink_link_new();
+	l->id = p2plink_link_id_new(NULL);
+	l->token_hash = p2plink_token_hash(token);
+	l->target = g_strdup(target);
+	l->purpose = g_strdup("call");
+	l->creator = g_strdup(creator);
+	l->created_at = created_at;
+	l->expires_at = created_at + HOUR;
+	l->max_clicks = max_clicks;
+	if(token_out)
+		*token_out = token;
+	else
+		g_free(token);
+	return l;
+}
+
+static void must_create(suite_ctx *ctx, const p2plink_link *l) {
+	GError *error = NULL;
+	g_assert_true(p2plink_store_create_link(ctx->store, l, NOW, 0, &error));
+	g_assert_no_error(error);
+}
+
+static p2plink_link *stored_link(suite_ctx *ctx, const char *target, const char *creator, guint32 max_clicks) {
+	p2plink_link *l = make_link(target, creator, max_clicks, NOW, NULL);
+	must_create(ctx, l);
+	return l;
+}
+
+static p2plink_link_outcome must_redeem(p2plink_store *store, const char *hash, gint64 now,
+		const char *ip, const char *ua) {
+	p2plink_redeem_request req = { hash, now, ip, ua };
+	p2plink_link_outcome o = P2PLINK_LINK_OUTCOME_COUNT;
+	GError *error = NULL;
+	g_assert_true(p2plink_store_redeem(store, &req, &o, NULL, &error));
+	g_assert_no_error(error);
+	return o;
+}
+
+static void assert_same_link(const p2plink_link *a, const p2plink_link *b) {
+	g_assert_cmpstr(a->id, ==, b->id);
+	g_assert_cmpstr(a->token_hash, ==, b->token_hash);
+	g_assert_cmpstr(a->target, ==, b->target);
+	g_assert_cmpstr(a->purpose, ==, b->purpose);
+	g_assert_cmpstr(a->creator, ==, b->creator);
+	g_assert_cmpint(a->created_at, ==, b->created_at);
+	g_assert_cmpint(a->expires_at, ==, b->expires_at);
+	g_assert_cmpuint(a->max_clicks, ==, b->max_clicks);
+	g_assert_cmpuint(a->clicks, ==, b->clicks);
+	g_assert_cmpint(a->revoked, ==, b->revoked);
+	g_assert_cmpuint(a->whitelist ? g_strv_length(a->whitelist) : 0, ==, b->whitelist ? g_strv_length(b->whitelist) : 0);
+	for(guint i = 0; a->whitelist && a->whitelist[i]; i++)
+		g_assert_cmpstr(a->whitelist[i], ==, b->whitelist[i]);
+}
+
+/* ---- CRUD ---- */
+
+static void test_create_then_get_by_hash(gconstpointer data) {
+	suite_ctx ctx;
+	if(!ctx_begin(&ctx, data))
+		return;
+	p2plink_link *l = make_link("alice", "bob", 5, NOW, NULL);
+	const char *wl[] = { "10.0.0.0/8", "2001:db8::/32", NULL };
+	l->whitelist = g_strdupv((gchar **)wl);
+	g_free(l->purpose);
+	l->purpose = g_strdup("file: holiday photos \xc3\xa9");
+	must_create(&ctx, l);
+	GError *error = NULL;
+	p2plink_link *got = p2plink_store_get_link_by_hash(ctx.store, l->token_hash, &error);
+	g_assert_no_error(error);
+	assert_same_link(l, got);
+	p2plink_link_free(got);
+	p2plink_link_free(l);
+	ctx_end(&ctx);
+}
+
+static void test_create_then_get_by_id(gconstpointer data) {
+	suite_ctx ctx;
+	if(!ctx_begin(&ctx, data))
+		return;
+	p2plink_link *l = stored_link(&ctx, "alice", P2PLINK_CREATOR_ADMIN, 0);
+	p2plink_link *got = p2plink_store_get_link(ctx.store, l->id, NULL);
+	g_assert_nonnull(got);
+	assert_same_link(l, got);
+	g_assert_null(got->whitelist);
+	p2plink_link_free(got);
+	p2plink_link_free(l);
+	ctx_end(&ctx);
+}
+
+static void test_get_unknown_is_not_found(gconstpointer data) {
+	suite_ctx ctx;
+	if(!ctx_begin(&ctx, data))
+		return;
+	GError *error = NULL;
+	g_assert_null(p2plink_store_get_link(ctx.store, "no-such-id", &error));
+	g_assert_error(error, P2PLINK_STORE_ERROR, P2PLINK_STORE_ERROR_NOT_FOUND);
+	g_clear_error(&error);
+	g_assert_null(p2plink_store_get_link_by_hash(ctx.store, "00", &error));
+	g_assert_error(error, P2PLINK_STORE_ERROR, P2PLINK_STORE_ERROR_NOT_FOUND);
+	g_clear_error(&error);
+	ctx_end(&ctx);
+}
+
+static void test_create_duplicate_is_exists(gconstpointer data) {
+	suite_ctx ctx;
+	if(!ctx_begin(&ctx, data))
+		return;
+	p2plink_link *l = stored_link(&ctx, "alice", "bob", 0);
+	GError *error = NULL;
+	g_assert_false(p2plink_store_create_link(ctx.store, l, NOW, 0, &error));
+	g_assert_error(error, P2PLINK_STORE_ERROR, P2PLINK_STORE_ERROR_EXISTS);
+	g_clear_error(&error);
+	/* Same token hash under another id is refused too */
+	g_free(l->id);
+	l->id = p2plink_link_id_new(NULL);
+	g_assert_false(p2plink_store_create_link(ctx.store, l, NOW, 0, &error));
+	g_assert_error(error, P2PLINK_STORE_ERROR, P2PLINK_STORE_ERROR_EXISTS);
+	g_clear_error(&error);
+	p2plink_link_free(l);
+	ctx_end(&ctx);
+}
+
+static void test_create_refuses_over_creator_limit(gconstpointer data) {
+	suite_ctx ctx;
+	if(!ctx_begin(&ctx, data))
+		return;
+	GError *error = NULL;
+	for(int i = 0; i < 3; i++) {
+		p2plink_link *l = make_link("bob", "bob", 0, NOW, NULL);
+		gboolean ok = p2plink_store_create_link(ctx.store, l, NOW, 2, &error);
+		g_assert_cmpint(ok, ==, i < 2);
+		if(i == 2) {
+			g_assert_error(error, P2PLINK_STORE_ERROR, P2PLINK_STORE_ERROR_LIMIT);
+			g_clear_error(&error);
+		}
+		p2plink_link_free(l);
+	}
+	/* Another creator is not affected */
+	p2plink_link *other = make_link("carol", "carol", 0, NOW, NULL);
+	g_assert_true(p2plink_store_create_link(ctx.store, other, NOW, 2, NULL));
+	p2plink_link_free(other);
+	ctx_end(&ctx);
+}
+
+static void test_create_limit_ignores_inactive_links(gconstpointer data) {
+	suite_ctx ctx;
+	if(!ctx_begin(&ctx, data))
+		return;
+	p2plink_link *revoked = stored_link(&ctx, "bob", "bob", 0);
+	g_assert_true(p2plink_store_revoke_link(ctx.store, revoked->id, NULL, NULL));
+	p2plink_link *old = make_link("bob", "bob", 0, NOW - 2 * HOUR, NULL);	/* expired */
+	must_create(&ctx, old);
+	p2plink_link *used = stored_link(&ctx, "bob", "bob", 1);
+	g_assert_cmpint(must_redeem(ctx.store, used->token_hash, NOW, NULL, NULL), ==, P2PLINK_LINK_OK);
+	p2plink_link *l = make_link("bob", "bob", 0, NOW, NULL);
+	GError *error = NULL;
+	g_assert_true(p2plink_store_create_link(ctx.store, l, NOW, 1, &error));
+	g_assert_no_error(error);
+	p2plink_link_free(l);
+	p2plink_link_free(used);
+	p2plink_link_free(old);
+	p2plink_link_free(revoked);
+	ctx_end(&ctx);
+}
+
+/* ---- Listing ---- */
+
+static guint list_count(suite_ctx *ctx, const p2plink_link_filter *f, guint64 *total) {
+	GError *error = NULL;
+	GPtrArray *rows = p2plink_store_list_links(ctx->store, f, total, &error);
+	g_assert_no_error(error);
+	guint n = rows->len;
+	g_ptr_array_unref(rows);
+	return n;
+}
+
+static void test_list_filters_by_target(gconstpointer data) {
+	suite_ctx ctx;
+	if(!ctx_begin(&ctx, data))
+		return;
+	p2plink_link *a1 = stored_link(&ctx, "alice", P2PLINK_CREATOR_ADMIN, 0);
+	p2plink_link *a2 = stored_link(&ctx, "alice", "bob", 0);
+	p2plink_link *c = stored_link(&ctx, "carol", "bob", 0);
+	p2plink_link_filter f = { "alice", NULL, FALSE, 0, 0 };
+	guint64 total = 0;
+	GPtrArray *rows = p2plink_store_list_links(ctx.store, &f, &total, NULL);
+	g_assert_cmpuint(rows->len, ==, 2);
+	g_assert_cmpuint(total, ==, 2);
+	for(guint i = 0; i < rows->len; i++)
+		g_assert_cmpstr(((p2plink_link *)rows->pdata[i])->target, ==, "alice");
+	g_ptr_array_unref(rows);
+	p2plink_link_free(a1);
+	p2plink_link_free(a2);
+	p2plink_link_free(c);
+	ctx_end(&ctx);
+}
+
+static void test_list_filters_by_creator(gconstpointer data) {
+	suite_ctx ctx;
+	if(!ctx_begin(&ctx, data))
+		return;
+	p2plink_link *a = stored_link(&ctx, "alice", P2PLINK_CREATOR_ADMIN, 0);
+	p2plink_link *b = stored_link(&ctx, "bob", "bob", 0);
+	p2plink_link_filter f = { NULL, "bob", FALSE, 0, 0 };
+	GPtrArray *rows = p2plink_store_list_links(ctx.store, &f, NULL, NULL);
+	g_assert_cmpuint(rows->len, ==, 1);
+	g_assert_cmpstr(((p2plink_link *)rows->pdata[0])->id, ==, b->id);
+	g_ptr_array_unref(rows);
+	p2plink_link_filter both = { "alice", P2PLINK_CREATOR_ADMIN, FALSE, 0, 0 };
+	g_assert_cmpuint(list_count(&ctx, &both, NULL), ==, 1);
+	p2plink_link_free(a);
+	p2plink_link_free(b);
+	ctx_end(&ctx);
+}
+
+static void test_list_hides_revoked_unless_asked(gconstpointer data) {
+	suite_ctx ctx;
+	if(!ctx_begin(&ctx, data))
+		return;
+	p2plink_link *keep = stored_link(&ctx, "alice", "bob", 0);
+	p2plink_link *gone = stored_link(&ctx, "alice", "bob", 0);
+	g_assert_true(p2plink_store_revoke_link(ctx.store, gone->id, NULL, NULL));
+	p2plink_link_filter f = { NULL, NULL, FALSE, 0, 0 };
+	guint64 total = 0;
+	g_assert_cmpuint(list_count(&ctx, &f, &total), ==, 1);
+	g_assert_cmpuint(total, ==, 1);
+	f.include_revoked = TRUE;
+	g_assert_cmpuint(list_count(&ctx, &f, &total), ==, 2);
+	g_assert_cmpuint(total, ==, 2);
+	g_assert_cmpuint(list_count(&ctx, NULL, NULL), ==, 1);
+	p2plink_link_free(keep);
+	p2plink_link_free(gone);
+	ctx_end(&ctx);
+}
+
+static void test_list_paginates_newest_first_with_total(gconstpointer data) {
+	suite_ctx ctx;
+	if(!ctx_begin(&ctx, data))
+		return;
+	/* created_at NOW+0..NOW+6: newest first means 6,5,4,... */
+	char *ids[7];
+	for(int i = 0; i < 7; i++) {
+		p2plink_link *l = make_link("alice", "bob", 0, NOW + i, NULL);
+		must_create(&ctx, l);
+		ids[i] = g_strdup(l->id);
+		p2plink_link_free(l);
+	}
+	p2plink_link_filter f = { NULL, NULL, FALSE, 0, 3 };
+	int expect = 6;
+	for(guint page = 0; page < 3; page++) {
+		guint64 total = 0;
+		f.offset = page * 3;
+		GPtrArray *rows = p2plink_store_list_links(ctx.store, &f, &total, NULL);
+		g_assert_cmpuint(total, ==, 7);
+		g_assert_cmpuint(rows->len, ==, page < 2 ? 3 : 1);
+		for(guint i = 0; i < rows->len; i++)
+			g_assert_cmpstr(((p2plink_link *)rows->pdata[i])->id, ==, ids[expect--]);
+		g_ptr_array_unref(rows);
+	}
+	f.offset = 100;
+	guint64 total = 0;
+	g_assert_cmpuint(list_count(&ctx, &f, &total), ==, 0);
+	g_assert_cmpuint(total, ==, 7);
+	for(int i = 0; i < 7; i++)
+		g_free(ids[i]);
+	ctx_end(&ctx);
+}
+
+/* ---- Revoke and delete ---- */
+
+static void test_revoke_marks_link_revoked(gconstpointer data) {
+	suite_ctx ctx;
+	if(!ctx_begin(&ctx, data))
+		return;
+	p2plink_link *l = stored_link(&ctx, "alice", "bob", 0);
+	GError *error = NULL;
+	g_assert_true(p2plink_store_revoke_link(ctx.store, l->id, "bob", &error));
+	g_assert_no_error(error);
+	/* Idempotent */
+	g_assert_true(p2plink_store_revoke_link(ctx.store, l->id, NULL, &error));
+	g_assert_no_error(error);
+	p2plink_link *got = p2plink_store_get_link(ctx.store, l->id, NULL);
+	g_assert_true(got->revoked);
+	g_assert_cmpint(must_redeem(ctx.store, l->token_hash, NOW, NULL, NULL), ==, P2PLINK_LINK_REVOKED);
+	p2plink_link_free(got);
+	p2plink_link_free(l);
+	ctx_end(&ctx);
+}
+
+static void test_revoke_by_other_creator_is_not_found(gconstpointer data) {
+	suite_ctx ctx;
+	if(!ctx_begin(&ctx, data))
+		return;
+	p2plink_link *l = stored_link(&ctx, "alice", "bob", 0);
+	GError *error = NULL;
+	g_assert_false(p2plink_store_revoke_link(ctx.store, l->id, "mallory", &error));
+	g_assert_error(error, P2PLINK_STORE_ERROR, P2PLINK_STORE_ERROR_NOT_FOUND);
+	g_clear_error(&error);
+	p2plink_link *got = p2plink_store_get_link(ctx.store, l->id, NULL);
+	g_assert_false(got->revoked);
+	p2plink_link_free(got);
+	p2plink_link_free(l);
+	ctx_end(&ctx);
+}
+
+static void test_revoke_unknown_is_not_found(gconstpointer data) {
+	suite_ctx ctx;
+	if(!ctx_begin(&ctx, data))
+		return;
+	GError *error = NULL;
+	g_assert_false(p2plink_store_revoke_link(ctx.store, "no-such-id", NULL, &error));
+	g_assert_error(error, P2PLINK_STORE_ERROR, P2PLINK_STORE_ERROR_NOT_FOUND);
+	g_clear_error(&error);
+	ctx_end(&ctx);
+}
+
+static void test_delete_removes_link_and_its_clicks(gconstpointer data) {
+	suite_ctx ctx;
+	if(!ctx_begin(&ctx, data))
+		return;
+	p2plink_link *l = stored_link(&ctx, "alice", "bob", 0);
+	p2plink_link *other = stored_link(&ctx, "alice", "bob", 0);
+	must_redeem(ctx.store, l->token_hash, NOW, "192.0.2.1", NULL);
+	must_redeem(ctx.store, other->token_hash, NOW, "192.0.2.1", NULL);
+	GError *error = NULL;
+	g_assert_true(p2plink_store_delete_link(ctx.store, l->id, &error));
+	g_assert_no_error(error);
+	g_assert_null(p2plink_store_get_link(ctx.store, l->id, &error));
+	g_assert_error(error, P2PLINK_STORE_ERROR, P2PLINK_STORE_ERROR_NOT_FOUND);
+	g_clear_error(&error);
+	guint64 total = 99;
+	GPtrArray *rows = p2plink_store_list_clicks(ctx.store, l->id, 0, 0, &total, NULL);
+	g_assert_cmpuint(rows->len, ==, 0);
+	g_assert_cmpuint(total, ==, 0);
+	g_ptr_array_unref(rows);
+	/* The other link and its click are untouched */
+	rows = p2plink_store_list_clicks(ctx.store, other->id, 0, 0, &total, NULL);
+	g_assert_cmpuint(total, ==, 1);
+	g_ptr_array_unref(rows);
+	p2plink_link_free(l);
+	p2plink_link_free(other);
+	ctx_end(&ctx);
+}
+
+static void test_delete_unknown_is_not_found(gconstpointer data) {
+	suite_ctx ctx;
+	if(!ctx_begin(&ctx, data))
+		return;
+	GError *error = NULL;
+	g_assert_false(p2plink_store_delete_link(ctx.store, "no-such-id", &error));
+	g_assert_error(error, P2PLINK_STORE_ERROR, P2PLINK_STORE_ERROR_NOT_FOUND);
+	g_clear_error(&error);
+	ctx_end(&ctx);
+}
+
+/* ---- Redemption and click log ---- */
+
+static void test_redeem_ok_counts_click_and_returns_link(gconstpointer data) {
+	suite_ctx ctx;
+	if(!ctx_begin(&ctx, data))
+		return;
+	p2plink_link *l = stored_link(&ctx, "alice", "bob", 3);
+	p2plink_redeem_request req = { l->token_hash, NOW, "192.0.2.1", "Mozilla/5.0" };
+	p2plink_link_outcome o = P2PLINK_LINK_OUTCOME_COUNT;
+	p2plink_link *got = NULL;
+	GError *error = NULL;
+	g_assert_true(p2plink_store_redeem(ctx.store, &req, &o, &got, &error));
+	g_assert_no_error(error);
+	g_assert_cmpint(o, ==, P2PLINK_LINK_OK);
+	g_assert_cmpstr(got->target, ==, "alice");
+	g_assert_cmpuint(got->clicks, ==, 1);
+	p2plink_link_free(got);
+	got = p2plink_store_get_link(ctx.store, l->id, NULL);
+	g_assert_cmpuint(got->clicks, ==, 1);
+	p2plink_link_free(got);
+	p2plink_link_free(l);
+	ctx_end(&ctx);
+}
+
+static void test_redeem_last_click_then_exhausted(gconstpointer data) {
+	suite_ctx ctx;
+	if(!ctx_begin(&ctx, data))
+		return;
+	p2plink_link *l = stored_link(&ctx, "alice", "bob", 2);
+	g_assert_cmpint(must_redeem(ctx.store, l->token_hash, NOW, NULL, NULL), ==, P2PLINK_LINK_OK);
+	g_assert_cmpint(must_redeem(ctx.store, l->token_hash, NOW, NULL, NULL), ==, P2PLINK_LINK_OK);
+	g_assert_cmpint(must_redeem(ctx.store, l->token_hash, NOW, NULL, NULL), ==, P2PLINK_LINK_EXHAUSTED);
+	p2plink_link *got = p2plink_store_get_link(ctx.store, l->id, NULL);
+	g_assert_cmpuint(got->clicks, ==, 2);
+	p2plink_link_free(got);
+	p2plink_link_free(l);
+	ctx_end(&ctx);
+}
+
+static void test_redeem_expired_exactly_at_expiry(gconstpointer data) {
+	suite_ctx ctx;
+	if(!ctx_begin(&ctx, data))
+		return;
+	p2plink_link *l = stored_link(&ctx, "alice", "bob", 0);
+	g_assert_cmpint(must_redeem(ctx.store, l->token_hash, l->expires_at - 1, NULL, NULL), ==, P2PLINK_LINK_OK);
+	g_assert_cmpint(must_redeem(ctx.store, l->token_hash, l->expires_at, NULL, NULL), ==, P2PLINK_LINK_EXPIRED);
+	p2plink_link_free(l);
+	ctx_end(&ctx);
+}
+
+static void test_redeem_denied_does_not_count(gconstpointer data) {
+	suite_ctx ctx;
+	if(!ctx_begin(&ctx, data))
+		return;
+	p2plink_link *l = make_link("alice", "bob", 1, NOW, NULL);
+	const char *wl[] = { "127.0.0.2", "::1", NULL };
+	l->whitelist = g_strdupv((gchar **)wl);
+	must_create(&ctx, l);
+	g_assert_cmpint(must_redeem(ctx.store, l->token_hash, NOW, "127.0.0.3", NULL), ==, P2PLINK_LINK_IP_DENIED);
+	g_assert_cmpint(must_redeem(ctx.store, l->token_hash, NOW, NULL, NULL), ==, P2PLINK_LINK_IP_DENIED);
+	g_assert_cmpint(must_redeem(ctx.store, l->token_hash, NOW, "::ffff:127.0.0.2", NULL), ==, P2PLINK_LINK_OK);
+	p2plink_link *got = p2plink_store_get_link(ctx.store, l->id, NULL);
+	g_assert_cmpuint(got->clicks, ==, 1);
+	p2plink_link_free(got);
+	p2plink_link_free(l);
+	ctx_end(&ctx);
+}
+
+static void test_redeem_logs_one_row_per_outcome(gconstpointer data) {
+	suite_ctx ctx;
+	if(!ctx_begin(&ctx, data))
+		return;
+	p2plink_link *l = make_link("alice", "bob", 1, NOW, NULL);
+	const char *wl[] = { "192.0.2.0/24", NULL };
+	l->whitelist = g_strdupv((gchar **)wl);
+	must_create(&ctx, l);
+	p2plink_link *r = stored_link(&ctx, "alice", "bob", 0);
+	g_assert_true(p2plink_store_revoke_link(ctx.store, r->id, NULL, NULL));
+	g_assert_cmpint(must_redeem(ctx.store, l->token_hash, NOW, "192.0.2.1", "a"), ==, P2PLINK_LINK_OK);
+	g_assert_cmpint(must_redeem(ctx.store, l->token_hash, NOW, "192.0.2.1", "b"), ==, P2PLINK_LINK_EXHAUSTED);
+	g_assert_cmpint(must_redeem(ctx.store, l->token_hash, NOW, "198.51.100.1", "c"), ==, P2PLINK_LINK_IP_DENIED);
+	g_assert_cmpint(must_redeem(ctx.store, l->token_hash, l->expires_at, "192.0.2.1", "d"), ==, P2PLINK_LINK_EXPIRED);
+	g_assert_cmpint(must_redeem(ctx.store, r->token_hash, NOW, "192.0.2.1", "e"), ==, P2PLINK_LINK_REVOKED);
+	g_assert_cmpint(must_redeem(ctx.store, "feed", NOW, "192.0.2.1", "f"), ==, P2PLINK_LINK_UNKNOWN);
+	/* Newest first across all links */
+	const struct { p2plink_link_outcome o; const char *ua; } want[] = {
+		{ P2PLINK_LINK_UNKNOWN, "f" }, { P2PLINK_LINK_REVOKED, "e" }, { P2PLINK_LINK_EXPIRED, "d" },
+		{ P2PLINK_LINK_IP_DENIED, "c" }, { P2PLINK_LINK_EXHAUSTED, "b" }, { P2PLINK_LINK_OK, "a" },
+	};
+	guint64 total = 0;
+	GPtrArray *rows = p2plink_store_list_clicks(ctx.store, NULL, 0, 0, &total, NULL);
+	g_assert_cmpuint(total, ==, 6);
+	g_assert_cmpuint(rows->len, ==, 6);
+	for(guint i = 0; i < rows->len; i++) {
+		p2plink_click *c = rows->pdata[i];
+		g_assert_cmpint(c->outcome, ==, want[i].o);
+		g_assert_cmpstr(c->user_agent, ==, want[i].ua);
+	}
+	g_assert_null(((p2plink_click *)rows->pdata[0])->link_id);
+	g_assert_cmpstr(((p2plink_click *)rows->pdata[1])->link_id, ==, r->id);
+	g_ptr_array_unref(rows);
+	rows = p2plink_store_list_clicks(ctx.store, l->id, 0, 0, &total, NULL);
+	g_assert_cmpuint(total, ==, 4);
+	g_ptr_array_unref(rows);
+	p2plink_link_free(l);
+	p2plink_link_free(r);
+	ctx_end(&ctx);
+}
+
+static void test_redeem_logs_time_ip_and_clean_user_agent(gconstpointer data) {
+	suite_ctx ctx;
+	if(!ctx_begin(&ctx, data))
+		return;
+	p2plink_link *l = stored_link(&ctx, "alice", "bob", 0);
+	must_redeem(ctx.store, l->token_hash, NOW + 5, "2001:db8::7", "UA\r\nInjected: yes");
+	must_redeem(ctx.store, l->token_hash, NOW + 6, NULL, NULL);
+	GPtrArray *rows = p2plink_store_list_clicks(ctx.store, l->id, 0, 0, NULL, NULL);
+	g_assert_cmpuint(rows->len, ==, 2);
+	p2plink_click *bare = rows->pdata[0], *full = rows->pdata[1];
+	g_assert_cmpint(full->at, ==, NOW + 5);
+	g_assert_cmpstr(full->client_ip, ==, "2001:db8::7");
+	g_assert_cmpstr(full->user_agent, ==, "UA  Injected: yes");
+	g_assert_cmpstr(full->link_id, ==, l->id);
+	g_assert_cmpint(bare->at, ==, NOW + 6);
+	g_assert_null(bare->client_ip);
+	g_assert_null(bare->user_agent);
+	g_assert_cmpint(bare->id, >, full->id);
+	g_ptr_array_unref(rows);
+	p2plink_link_free(l);
+	ctx_end(&ctx);
+}
+
+static void test_list_clicks_paginates_newest_first(gconstpointer data) {
+	suite_ctx ctx;
+	if(!ctx_begin(&ctx, data))
+		return;
+	p2plink_link *l = stored_link(&ctx, "alice", "bob", 0);
+	for(int i = 0; i < 5; i++)
+		must_redeem(ctx.store, l->token_hash, NOW + i, NULL, NULL);
+	guint64 total = 0;
+	GPtrArray *rows = p2plink_store_list_clicks(ctx.store, l->id, 1, 2, &total, NULL);
+	g_assert_cmpuint(total, ==, 5);
+	g_assert_cmpuint(rows->len, ==, 2);
+	g_assert_cmpint(((p2plink_click *)rows->pdata[0])->at, ==, NOW + 3);
+	g_assert_cmpint(((p2plink_click *)rows->pdata[1])->at, ==, NOW + 2);
+	g_ptr_array_unref(rows);
+	p2plink_link_free(l);
+	ctx_end(&ctx);
+}
+
+/* ---- Stats and counts ---- */
+
+static void test_stats_counts_links_and_clicks_by_outcome(gconstpointer data) {
+	suite_ctx ctx;
+	if(!ctx_begin(&ctx, data))
+		return;
+	p2plink_link *a = stored_link(&ctx, "alice", "bob", 1);
+	p2plink_link *b = stored_link(&ctx, "alice", "bob", 0);
+	p2plink_link *c = stored_link(&ctx, "alice", "bob", 0);
+	g_assert_true(p2plink_store_revoke_link(ctx.store, c->id, NULL, NULL));
+	must_redeem(ctx.store, a->token_hash, NOW, NULL, NULL);	/* ok, now exhausted */
+	must_redeem(ctx.store, a->token_hash, NOW, NULL, NULL);	/* exhausted */
+	must_redeem(ctx.store, b->token_hash, NOW, NULL, NULL);	/* ok */
+	must_redeem(ctx.store, "nope", NOW, NULL, NULL);		/* unknown */
+	p2plink_store_stats st;
+	GError *error = NULL;
+	g_assert_true(p2plink_store_stats_get(ctx.store, NOW, &st, &error));
+	g_assert_no_error(error);
+	g_assert_cmpuint(st.links_total, ==, 3);
+	g_assert_cmpuint(st.links_active, ==, 1);
+	g_assert_cmpuint(st.clicks[P2PLINK_LINK_OK], ==, 2);
+	g_assert_cmpuint(st.clicks[P2PLINK_LINK_EXHAUSTED], ==, 1);
+	g_assert_cmpuint(st.clicks[P2PLINK_LINK_UNKNOWN], ==, 1);
+	g_assert_cmpuint(st.clicks[P2PLINK_LINK_REVOKED], ==, 0);
+	/* Later, b has expired too */
+	g_assert_true(p2plink_store_stats_get(ctx.store, b->expires_at, &st, NULL));
+	g_assert_cmpuint(st.links_active, ==, 0);
+	p2plink_link_free(a);
+	p2plink_link_free(b);
+	p2plink_link_free(c);
+	ctx_end(&ctx);
+}
+
+static void test_count_links_by_creator(gconstpointer data) {
+	suite_ctx ctx;
+	if(!ctx_begin(&ctx, data))
+		return;
+	p2plink_link *a = stored_link(&ctx, "bob", "bob", 0);
+	p2plink_link *b = stored_link(&ctx, "bob", "bob", 0);
+	p2plink_link *c = stored_link(&ctx, "alice", P2PLINK_CREATOR_ADMIN, 0);
+	g_assert_true(p2plink_store_revoke_link(ctx.store, b->id, NULL, NULL));
+	guint64 n = 0;
+	GError *error = NULL;
+	g_assert_true(p2plink_store_count_links(ctx.store, "bob", NOW, FALSE, &n, &error));
+	g_assert_no_error(error);
+	g_assert_cmpuint(n, ==, 2);
+	g_assert_true(p2plink_store_count_links(ctx.store, "bob", NOW, TRUE, &n, NULL));
+	g_assert_cmpuint(n, ==, 1);
+	g_assert_true(p2plink_store_count_links(ctx.store, "nobody", NOW, FALSE, &n, NULL));
+	g_assert_cmpuint(n, ==, 0);
+	p2plink_link_free(a);
+	p2plink_link_free(b);
+	p2plink_link_free(c);
+	ctx_end(&ctx);
+}
+
+/* ---- Durability ---- */
+
+static void test_reopen_keeps_links_and_clicks(gconstpointer data) {
+	suite_ctx ctx;
+	if(!ctx_begin(&ctx, data))
+		return;
+	p2plink_link *l = stored_link(&ctx, "alice", "bob", 5);
+	must_redeem(ctx.store, l->token_hash, NOW, "192.0.2.1", "ua");
+	p2plink_store_close(ctx.store);
+	GError *error = NULL;
+	ctx.store = ctx.backend->open(ctx.fixture, &error);
+	g_assert_no_error(error);
+	p2plink_link *got = p2plink_store_get_link_by_hash(ctx.store, l->token_hash, NULL);
+	g_assert_nonnull(got);
+	g_assert_cmpuint(got->clicks, ==, 1);
+	guint64 total = 0;
+	GPtrArray *rows = p2plink_store_list_clicks(ctx.store, l->id, 0, 0, &total, NULL);
+	g_assert_cmpuint(total, ==, 1);
+	g_ptr_array_unref(rows);
+	p2plink_link_free(got);
+	p2plink_link_free(l);
+	ctx_end(&ctx);
+}
+
+/* ---- Concurrency ---- */
+
+#define RACE_ATTEMPTS 1000
+#define RACE_THREADS 16
+#define RACE_MAX_CLICKS 10
+
+typedef struct race {
+	suite_ctx *ctx;
+	const char *hash;
+	gboolean handle_per_thread;
+	gint go;		/* start gate: all threads begin together */
+	gint next;		/* attempts handed out so far */
+	gint ok;
+	gint errors;
+} race;
+
+static gpointer race_worker(gpointer data) {
+	race *r = data;
+	p2plink_store *store = r->ctx->store;
+	if(r->handle_per_thread) {
+		store = r->ctx->backend->open(r->ctx->fixture, NULL);
+		if(store == NULL) {
+			g_atomic_int_inc(&r->errors);
+			return NULL;
+		}
+	}
+	while(!g_atomic_int_get(&r->go))
+		g_thread_yield();
+	while(g_atomic_int_add(&r->next, 1) < RACE_ATTEMPTS) {
+		p2plink_redeem_request req = { r->hash, NOW, "192.0.2.1", "racer" };
+		p2plink_link_outcome o;
+		if(!p2plink_store_redeem(store, &req, &o, NULL, NULL))
+			g_atomic_int_inc(&r->errors);
+		else if(o == P2PLINK_LINK_OK)
+			g_atomic_int_inc(&r->ok);
+	}
+	if(r->handle_per_thread)
+		p2plink_store_close(store);
+	return NULL;
+}
+
+static void run_race(gconstpointer data, gboolean handle_per_thread) {
+	suite_ctx ctx;
+	if(!ctx_begin(&ctx, data))
+		return;
+	p2plink_link *l = stored_link(&ctx, "alice", "bob", RACE_MAX_CLICKS);
+	race r = { &ctx, l->token_hash, handle_per_thread, 0, 0, 0, 0 };
+	GThread *threads[RACE_THREADS];
+	for(int i = 0; i < RACE_THREADS; i++)
+		threads[i] = g_thread_new("racer", race_worker, &r);
+	g_atomic_int_set(&r.go, 1);
+	for(int i = 0; i < RACE_THREADS; i++)
+		g_thread_join(threads[i]);
+	g_assert_cmpint(r.errors, ==, 0);
+	g_assert_cmpint(r.ok, ==, RACE_MAX_CLICKS);
+	p2plink_link *got = p2plink_store_get_link(ctx.store, l->id, NULL);
+	g_assert_cmpuint(got->clicks, ==, RACE_MAX_CLICKS);
+	p2plink_store_stats st;
+	g_assert_true(p2plink_store_stats_get(ctx.store, NOW, &st, NULL));
+	g_assert_cmpuint(st.clicks[P2PLINK_LINK_OK], ==, RACE_MAX_CLICKS);
+	g_assert_cmpuint(st.clicks[P2PLINK_LINK_EXHAUSTED], ==, RACE_ATTEMPTS - RACE_MAX_CLICKS);
+	guint64 total = 0;
+	GPtrArray *rows = p2plink_store_list_clicks(ctx.store, l->id, 0, 1, &total, NULL);
+	g_assert_cmpuint(total, ==, RACE_ATTEMPTS);
+	g_ptr_array_unref(rows);
+	p2plink_link_free(got);
+	p2plink_link_free(l);
+	ctx_end(&ctx);
+}
+
+static void test_race_1000_redeems_shared_handle_grant_exactly_10(gconstpointer data) {
+	run_race(data, FALSE);
+}
+
+static void test_race_1000_redeems_handle_per_thread_grant_exactly_10(gconstpointer data) {
+	run_race(data, TRUE);
+}
+
+/* ---- Registration ---- */
+
+typedef struct suite_test {
+	const char *name;
+	GTestDataFunc fn;
+} suite_test;
+
+static const suite_test suite_tests[] = {
+	{ "create_then_get_by_hash", test_create_then_get_by_hash },
+	{ "create_then_get_by_id", test_create_then_get_by_id },
+	{ "get_unknown_is_not_found", test_get_unknown_is_not_found },
+	{ "create_duplicate_is_exists", test_create_duplicate_is_exists },
+	{ "create_refuses_over_creator_limit", test_create_refuses_over_creator_limit },
+	{ "create_limit_ignores_inactive_links", test_create_limit_ignores_inactive_links },
+	{ "list_filters_by_target", test_list_filters_by_target },
+	{ "list_filters_by_creator", test_list_filters_by_creator },
+	{ "list_hides_revoked_unless_asked", test_list_hides_revoked_unless_asked },
+	{ "list_paginates_newest_first_with_total", test_list_paginates_newest_first_with_total },
+	{ "revoke_marks_link_revoked", test_revoke_marks_link_revoked },
+	{ "revoke_by_other_creator_is_not_found", test_revoke_by_other_creator_is_not_found },
+	{ "revoke_unknown_is_not_found", test_revoke_unknown_is_not_found },
+	{ "delete_removes_link_and_its_clicks", test_delete_removes_link_and_its_clicks },
+	{ "delete_unknown_is_not_found", test_delete_unknown_is_not_found },
+	{ "redeem_ok_counts_click_and_returns_link", test_redeem_ok_counts_click_and_returns_link },
+	{ "redeem_last_click_then_exhausted", test_redeem_last_click_then_exhausted },
+	{ "redeem_expired_exactly_at_expiry", test_redeem_expired_exactly_at_expiry },
+	{ "redeem_denied_does_not_count", test_redeem_denied_does_not_count },
+	{ "redeem_logs_one_row_per_outcome", test_redeem_logs_one_row_per_outcome },
+	{ "redeem_logs_time_ip_and_clean_user_agent", test_redeem_logs_time_ip_and_clean_user_agent },
+	{ "list_clicks_paginates_newest_first", test_list_clicks_paginates_newest_first },
+	{ "stats_counts_links_and_clicks_by_outcome", test_stats_counts_links_and_clicks_by_outcome },
+	{ "count_links_by_creator", test_count_links_by_creator },
+	{ "reopen_keeps_links_and_clicks", test_reopen_keeps_links_and_clicks },
+	{ "race_1000_redeems_shared_handle_grant_exactly_10", test_race_1000_redeems_shared_handle_grant_exactly_10 },
+	{ "race_1000_redeems_handle_per_thread_grant_exactly_10", test_race_1000_redeems_handle_per_thread_grant_exactly_10 },
+};
+
+void p2plink_store_suite_add(const p2plink_store_backend *backend) {
+	for(guint i = 0; i < G_N_ELEMENTS(suite_tests); i++) {
+		char *path = g_strdup_printf("/store/%s/%s", backend->name, suite_tests[i].name);
+		g_test_add_data_func(path, backend, suite_tests[i].fn);
+		g_free(path);
+	}
+}

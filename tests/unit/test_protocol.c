@@ -1,0 +1,127 @@
+/*
+ * test_protocol.c — PeerJS frame decoding/encoding and id rules (protocol.c).
+ */
+
+#include <string.h>
+
+#include "protocol.h"
+
+static void test_decode_offer_keeps_dst_and_payload(void) {
+	const char *in = "{\"type\":\"OFFER\",\"dst\":\"bob\",\"payload\":{\"sdp\":{\"type\":\"offer\"},\"type\":\"media\"}}";
+	p2plink_frame frame;
+	p2plink_error err;
+	g_assert_true(p2plink_frame_decode(in, strlen(in), &frame, &err));
+	g_assert_cmpint(frame.type, ==, P2PLINK_MSG_OFFER);
+	g_assert_cmpstr(frame.dst, ==, "bob");
+	g_assert_cmpstr(json_string_value(json_object_get(frame.payload, "type")), ==, "media");
+	p2plink_frame_clear(&frame);
+}
+
+static void test_relay_sets_server_src_and_drops_extra_fields(void) {
+	const char *in = "{\"type\":\"CANDIDATE\",\"src\":\"mallory\",\"dst\":\"bob\",\"extra\":1,\"payload\":{\"c\":1}}";
+	p2plink_frame frame;
+	p2plink_error err;
+	g_assert_true(p2plink_frame_decode(in, strlen(in), &frame, &err));
+	char *out = p2plink_frame_encode_relay(frame.type, "alice", frame.dst, frame.payload, NULL);
+	g_assert_cmpstr(out, ==, "{\"type\":\"CANDIDATE\",\"src\":\"alice\",\"dst\":\"bob\",\"payload\":{\"c\":1}}");
+	g_free(out);
+	p2plink_frame_clear(&frame);
+}
+
+static void test_relay_without_payload_omits_it(void) {
+	char *out = p2plink_frame_encode_relay(P2PLINK_MSG_EXPIRE, "bob", "alice", NULL, NULL);
+	g_assert_cmpstr(out, ==, "{\"type\":\"EXPIRE\",\"src\":\"bob\",\"dst\":\"alice\"}");
+	g_free(out);
+}
+
+static void test_decode_heartbeat(void) {
+	p2plink_frame frame;
+	p2plink_error err;
+	g_assert_true(p2plink_frame_decode("{\"type\":\"HEARTBEAT\"}", 20, &frame, &err));
+	g_assert_cmpint(frame.type, ==, P2PLINK_MSG_HEARTBEAT);
+	g_assert_null(frame.dst);
+	p2plink_frame_clear(&frame);
+}
+
+/* Each bad input gets its stable error code */
+static void test_decode_rejects_bad_frames_with_codes(void) {
+	static const struct { const char *in, *code; } cases[] = {
+		{ "not json", "invalid-json" },
+		{ "", "invalid-json" },
+		{ "[1,2]", "invalid-frame" },
+		{ "\"OFFER\"", "invalid-frame" },
+		{ "{}", "invalid-frame" },
+		{ "{\"type\":1}", "invalid-frame" },
+		{ "{\"type\":\"NOPE\"}", "unknown-type" },
+		{ "{\"type\":\"OPEN\"}", "unknown-type" },
+		{ "{\"type\":\"offer\",\"dst\":\"b\"}", "unknown-type" },
+		{ "{\"type\":\"OFFER\",\"dst\":5}", "invalid-dst" },
+		{ "{\"type\":\"OFFER\",\"dst\":\"\"}", "invalid-dst" },
+		{ "{\"type\":\"OFFER\",\"dst\":\"a/b\"}", "invalid-dst" },
+		{ "{\"type\":\"OFFER\",\"dst\":\"a\",\"dst\":\"b\"}", "invalid-json" },
+	};
+	for(size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+		p2plink_frame frame;
+		p2plink_error err = { 0 };
+		g_assert_false(p2plink_frame_decode(cases[i].in, strlen(cases[i].in), &frame, &err));
+		g_assert_cmpstr(err.code, ==, cases[i].code);
+		g_assert_cmpuint(strlen(err.msg), >, 0);
+		g_assert_null(frame.root);
+	}
+}
+
+static void test_decode_rejects_embedded_nul(void) {
+	const char in[] = "{\"type\":\"OFFER\",\"dst\":\"b\0c\"}";
+	p2plink_frame frame;
+	p2plink_error err;
+	g_assert_false(p2plink_frame_decode(in, sizeof(in) - 1, &frame, &err));
+}
+
+static void test_id_rule_matches_stock_client(void) {
+	static const char *good[] = { "a", "abc123", "a-b", "a_b", "a b", "3f1c2d4e-1111-4222-8333-123456789abc" };
+	static const char *bad[] = { "", "-a", "a-", "a--b", "a -b", " a", "a/b", "a.b", "é", "a\tb",
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" /* 65 */ };
+	for(size_t i = 0; i < G_N_ELEMENTS(good); i++)
+		g_assert_true(p2plink_id_is_valid(good[i]));
+	for(size_t i = 0; i < G_N_ELEMENTS(bad); i++)
+		g_assert_false(p2plink_id_is_valid(bad[i]));
+	g_assert_false(p2plink_id_is_valid(NULL));
+}
+
+static void test_token_rule(void) {
+	g_assert_true(p2plink_token_is_valid("x7f3k2q9m1"));
+	g_assert_false(p2plink_token_is_valid(""));
+	g_assert_false(p2plink_token_is_valid("a b"));
+	g_assert_false(p2plink_token_is_valid(NULL));
+	char long_token[P2PLINK_MAX_TOKEN_LEN + 2];
+	memset(long_token, 'a', sizeof(long_token) - 1);
+	long_token[sizeof(long_token) - 1] = '\0';
+	g_assert_false(p2plink_token_is_valid(long_token));
+}
+
+static void test_server_frames_match_reference(void) {
+	char *open = p2plink_frame_encode_open(NULL);
+	g_assert_cmpstr(open, ==, "{\"type\":\"OPEN\"}");
+	char *taken = p2plink_frame_encode_id_taken(NULL);
+	g_assert_cmpstr(taken, ==, "{\"type\":\"ID-TAKEN\",\"payload\":{\"msg\":\"ID is taken\"}}");
+	char *error = p2plink_frame_encode_error("queue-full", "words", NULL);
+	g_assert_cmpstr(error, ==, "{\"type\":\"ERROR\",\"payload\":{\"type\":\"queue-full\",\"msg\":\"words\"}}");
+	g_free(open);
+	g_free(taken);
+	g_free(error);
+}
+
+int main(int argc, char **argv) {
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/protocol/decode/offer_keeps_dst_and_payload", test_decode_offer_keeps_dst_and_payload);
+	g_test_add_func("/protocol/decode/heartbeat", test_decode_heartbeat);
+	g_test_add_func("/protocol/decode/rejects_bad_frames_with_codes", test_decode_rejects_bad_frames_with_codes);
+	g_test_add_func("/protocol/decode/rejects_embedded_nul", test_decode_rejects_embedded_nul);
+	g_test_add_func("/protocol/relay/sets_server_src_and_drops_extra_fields",
+		test_relay_sets_server_src_and_drops_extra_fields);
+	g_test_add_func("/protocol/relay/without_payload_omits_it", test_relay_without_payload_omits_it);
+	g_test_add_func("/protocol/encode/server_frames_match_reference", test_server_frames_match_reference);
+	g_test_add_func("/protocol/ids/rule_matches_stock_client", test_id_rule_matches_stock_client);
+	g_test_add_func("/protocol/ids/token_rule", test_token_rule);
+	return g_test_run();
+}

@@ -1,0 +1,173 @@
+/*
+ * http_routes.c — HTTP routing decisions for janus.transport.peerjs. See http_routes.h.
+ *
+ * Static files: the URI is split into segments and every segment must be a plain name (no "..", no ".", no
+ * backslash, no NUL, not empty), then the joined path is resolved with realpath() and must still be inside the
+ * html root — so neither "/../", its percent-encoded forms (libwebsockets decodes before we see them) nor symlinks
+ * lead out of the folder.
+ */
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http_routes.h"
+
+static const char app_json[] = "{\"name\":\"PeerJS Server\",\"description\":\"A server side element to broker "
+	"connections between PeerJS clients.\",\"website\":\"https://peerjs.com/\"}";
+
+void peerjs_http_answer_clear(peerjs_http_answer *answer) {
+	g_free(answer->body);
+	g_free(answer->file_path);
+	g_free(answer->allow_origin);
+	memset(answer, 0, sizeof(*answer));
+}
+
+const char *peerjs_http_mime_type(const char *filename) {
+	static const struct { const char *ext, *type; } types[] = {
+		{ ".html", "text/html; charset=utf-8" },
+		{ ".js", "text/javascript; charset=utf-8" },
+		{ ".mjs", "text/javascript; charset=utf-8" },
+		{ ".css", "text/css; charset=utf-8" },
+		{ ".json", "application/json" },
+		{ ".svg", "image/svg+xml" },
+		{ ".png", "image/png" },
+		{ ".ico", "image/x-icon" },
+		{ ".webmanifest", "application/manifest+json" },
+		{ ".txt", "text/plain; charset=utf-8" },
+		{ ".map", "application/json" },
+	};
+	const char *dot = strrchr(filename, '.');
+	if(dot != NULL) {
+		for(size_t i = 0; i < G_N_ELEMENTS(types); i++) {
+			if(g_ascii_strcasecmp(dot, types[i].ext) == 0)
+				return types[i].type;
+		}
+	}
+	return "application/octet-stream";
+}
+
+static void set_body(peerjs_http_answer *answer, int status, const char *type, const char *body) {
+	answer->kind = PEERJS_ROUTE_BODY;
+	answer->status = status;
+	answer->content_type = type;
+	answer->body = g_strdup(body);
+}
+
+/* CORS like the reference (npm cors with origin:true): reflect the Origin, or only listed origins */
+static char *allowed_origin(const peerjs_http_config *config, const char *origin) {
+	if(origin == NULL || *origin == '\0')
+		return NULL;
+	if(config->cors_origins == NULL)
+		return g_strdup(origin);
+	for(char **o = config->cors_origins; *o != NULL; o++) {
+		if(strcmp(*o, origin) == 0)
+			return g_strdup(origin);
+	}
+	return NULL;
+}
+
+gboolean peerjs_http_is_ws_path(const peerjs_http_config *config, const char *uri) {
+	size_t plen = strlen(config->path);
+	return strncmp(uri, config->path, plen) == 0 && strcmp(uri + plen, "peerjs") == 0;
+}
+
+static gboolean segment_is_safe(const char *segment) {
+	if(*segment == '\0' || strcmp(segment, ".") == 0 || strcmp(segment, "..") == 0)
+		return FALSE;
+	return strchr(segment, '\\') == NULL;
+}
+
+/* Resolve uri under html_root, or NULL if it is not a regular file inside it */
+static char *static_file(const char *html_root, const char *uri) {
+	if(html_root == NULL || uri[0] != '/')
+		return NULL;
+	const char *rel = uri + 1;
+	if(*rel == '\0' || g_str_has_suffix(uri, "/"))
+		rel = "index.html";
+	char **segments = g_strsplit(rel, "/", -1);
+	gboolean safe = TRUE;
+	for(char **s = segments; *s != NULL && safe; s++)
+		safe = segment_is_safe(*s);
+	char *joined = safe ? g_build_filenamev((char *[]){ (char *)html_root, (char *)rel, NULL }) : NULL;
+	g_strfreev(segments);
+	if(joined == NULL)
+		return NULL;
+	char resolved[PATH_MAX], root[PATH_MAX];
+	char *out = NULL;
+	if(realpath(joined, resolved) != NULL && realpath(html_root, root) != NULL) {
+		size_t rlen = strlen(root);
+		if(strncmp(resolved, root, rlen) == 0 && resolved[rlen] == '/' &&
+				g_file_test(resolved, G_FILE_TEST_IS_REGULAR))
+			out = g_strdup(resolved);
+	}
+	g_free(joined);
+	return out;
+}
+
+static void route_file(const peerjs_http_config *config, const char *uri, peerjs_http_answer *answer) {
+	char *file = static_file(config->html_root, uri);
+	if(file == NULL) {
+		set_body(answer, 404, "text/plain; charset=utf-8", "Not Found");
+		return;
+	}
+	answer->kind = PEERJS_ROUTE_FILE;
+	answer->status = 200;
+	answer->content_type = peerjs_http_mime_type(file);
+	answer->file_path = file;
+}
+
+/* {path}<key>/<what>: returns what, or NULL when the uri has another shape */
+static const char *api_suffix(const peerjs_http_config *config, const char *uri, char **key_out) {
+	size_t plen = strlen(config->path);
+	if(strncmp(uri, config->path, plen) != 0)
+		return NULL;
+	const char *rest = uri + plen;
+	const char *slash = strchr(rest, '/');
+	if(slash == NULL || slash == rest)
+		return NULL;
+	*key_out = g_strndup(rest, slash - rest);
+	return slash + 1;
+}
+
+void peerjs_http_route(const peerjs_http_config *config, const char *method, const char *uri, const char *origin,
+		peerjs_http_answer *answer) {
+	memset(answer, 0, sizeof(*answer));
+	answer->allow_origin = allowed_origin(config, origin);
+	if(strcmp(method, "OPTIONS") == 0) {
+		/* CORS preflight: headers are added by the caller; no body */
+		set_body(answer, 204, "text/plain; charset=utf-8", NULL);
+		return;
+	}
+	if(strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+		set_body(answer, 405, "text/plain; charset=utf-8", "Method Not Allowed");
+		return;
+	}
+	/* The reference answers {path} with app.json; at "/" that URL is our web app instead */
+	if(strcmp(config->path, "/") != 0 && strcmp(uri, config->path) == 0) {
+		set_body(answer, 200, "application/json; charset=utf-8", app_json);
+		return;
+	}
+	char *key = NULL;
+	const char *what = api_suffix(config, uri, &key);
+	/* Like the reference, /id and /peers do not check the key: only the WebSocket does */
+	if(what != NULL && strcmp(what, "id") == 0) {
+		answer->kind = PEERJS_ROUTE_NEW_ID;
+		answer->status = 200;
+		answer->content_type = "text/html; charset=utf-8";
+	} else if(what != NULL && strcmp(what, "peers") == 0) {
+		if(config->allow_discovery) {
+			answer->kind = PEERJS_ROUTE_PEERS;
+			answer->status = 200;
+			answer->content_type = "application/json; charset=utf-8";
+		} else {
+			set_body(answer, 401, "text/plain; charset=utf-8", "Unauthorized");
+		}
+	} else if(g_str_has_prefix(uri, "/l/") && strchr(uri + 3, '/') == NULL) {
+		/* Share-link landing: the app's script redeems the link; opening the page alone consumes nothing */
+		route_file(config, "/index.html", answer);
+	} else {
+		route_file(config, uri, answer);
+	}
+	g_free(key);
+}

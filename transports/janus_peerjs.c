@@ -1,0 +1,931 @@
+/*! \file   janus_peerjs.c
+ * \brief  janus.transport.peerjs — the PeerJS server protocol over HTTPS + WSS, inside Janus
+ * \details What this file is for: the libwebsockets server (one context, one vhost, one service thread), the
+ * PeerJS WebSocket handshake, per-connection bounded write queues, the Janus session + handle each connection gets
+ * (create → attach → bind through the Janus API, keepalives rate-limited), and the HTTP answers decided by
+ * http_routes.c. Signaling frames are handed to janus.plugin.p2plink through the in-process hot path
+ * (p2plink_hotpath.h) on this thread, never through the Janus core.
+ * What it is not for: routing or protocol rules (the plugin), HTTP route decisions (http_routes.c).
+ *
+ * Threads: everything that touches a struct lws runs on the service thread. Other threads (Janus core, the
+ * plugin's sweeper) only queue frames / close requests under conn->mutex and wake the loop with
+ * lws_cancel_service(), the one libwebsockets call that is safe from any thread.
+ */
+
+#include <arpa/inet.h>
+#include <dlfcn.h>
+#include <string.h>
+
+#include <libwebsockets.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+
+#include <transports/transport.h>
+
+#include <debug.h>
+#include <mutex.h>
+#include <utils.h>
+
+#include "../common/jcfg_values.h"
+#include "../plugins/janus_p2plink/p2plink_hotpath.h"
+#include "http_routes.h"
+
+#define JANUS_PEERJS_VERSION			1
+#define JANUS_PEERJS_VERSION_STRING		"0.1.0"
+#define JANUS_PEERJS_DESCRIPTION		"PeerJS server protocol (HTTPS + WSS) for janus.plugin.p2plink"
+#define JANUS_PEERJS_NAME				"JANUS PeerJS transport"
+#define JANUS_PEERJS_AUTHOR				"p2plink"
+#define JANUS_PEERJS_PACKAGE			"janus.transport.peerjs"
+
+/* Transport methods */
+janus_transport *create(void);
+static int janus_peerjs_init(janus_transport_callbacks *callback, const char *config_path);
+static void janus_peerjs_destroy(void);
+static int janus_peerjs_get_api_compatibility(void);
+static int janus_peerjs_get_version(void);
+static const char *janus_peerjs_get_version_string(void);
+static const char *janus_peerjs_get_description(void);
+static const char *janus_peerjs_get_name(void);
+static const char *janus_peerjs_get_author(void);
+static const char *janus_peerjs_get_package(void);
+static gboolean janus_peerjs_is_janus_api_enabled(void);
+static gboolean janus_peerjs_is_admin_api_enabled(void);
+static int janus_peerjs_send_message(janus_transport_session *transport, void *request_id, gboolean admin,
+	json_t *message);
+static void janus_peerjs_session_created(janus_transport_session *transport, guint64 session_id);
+static void janus_peerjs_session_over(janus_transport_session *transport, guint64 session_id, gboolean timeout,
+	gboolean claimed);
+static void janus_peerjs_session_claimed(janus_transport_session *transport, guint64 session_id);
+
+static janus_transport janus_peerjs_transport =
+	JANUS_TRANSPORT_INIT (
+		.init = janus_peerjs_init,
+		.destroy = janus_peerjs_destroy,
+
+		.get_api_compatibility = janus_peerjs_get_api_compatibility,
+		.get_version = janus_peerjs_get_version,
+		.get_version_string = janus_peerjs_get_version_string,
+		.get_description = janus_peerjs_get_description,
+		.get_name = janus_peerjs_get_name,
+		.get_author = janus_peerjs_get_author,
+		.get_package = janus_peerjs_get_package,
+
+		.is_janus_api_enabled = janus_peerjs_is_janus_api_enabled,
+		.is_admin_api_enabled = janus_peerjs_is_admin_api_enabled,
+
+		.send_message = janus_peerjs_send_message,
+		.session_created = janus_peerjs_session_created,
+		.session_over = janus_peerjs_session_over,
+		.session_claimed = janus_peerjs_session_claimed,
+	);
+
+janus_transport *create(void) {
+	JANUS_LOG(LOG_VERB, "%s created!\n", JANUS_PEERJS_NAME);
+	return &janus_peerjs_transport;
+}
+
+/* Transactions we put on our own Janus requests, to recognise their answers */
+#define TX_CREATE		"p2plink-create"
+#define TX_ATTACH		"p2plink-attach"
+#define TX_BIND			"p2plink-bind"
+#define TX_KEEPALIVE	"p2plink-keepalive"
+
+static volatile gint initialized = 0, stopping = 0;
+static janus_transport_callbacks *gateway = NULL;
+static const p2plink_hotpath *hotpath = NULL;
+
+/* Configuration */
+static peerjs_http_config http_config;
+static char *config_path_prefix = NULL, *config_key = NULL, *config_html_root = NULL;
+static char **config_cors = NULL;
+static gsize max_frame_size = 64 * 1024;
+static guint write_queue_max_frames = 1024;
+static gsize write_queue_max_bytes = 4 * 1024 * 1024;
+static gint64 keepalive_interval = 30 * G_USEC_PER_SEC;
+
+/* libwebsockets */
+static struct lws_context *lws_ctx = NULL;
+static GThread *service_thread = NULL;
+static __thread gboolean on_service_thread = FALSE;
+
+/* Connections with frames or a close request queued from another thread, for the service thread to arm */
+static GPtrArray *pending_conns = NULL;
+static janus_mutex pending_mutex = JANUS_MUTEX_INITIALIZER;
+
+typedef struct out_frame {
+	size_t len;
+	unsigned char data[];	/* LWS_PRE bytes of headroom, then the frame */
+} out_frame;
+
+/* One WebSocket. Shared with other threads (the plugin, the Janus core), hence refcounted and locked. */
+struct p2plink_conn {
+	gatomicrefcount ref;
+	janus_mutex mutex;
+	/* Guarded by mutex */
+	GQueue out;
+	gsize out_bytes;
+	gboolean close_requested;
+	gboolean abort;			/* close without flushing (slow consumer) */
+	gboolean gone;			/* the socket is closed; nothing more is queued */
+	gboolean pending;		/* in pending_conns (guarded by pending_mutex instead) */
+	char close_reason[64];
+	/* Service thread only */
+	struct lws *wsi;
+	p2plink_peer *peer;
+	char *rx;
+	size_t rx_len;
+	gint64 last_keepalive;
+	/* Written on the service thread before the Janus session exists, read by the core threads afterwards */
+	janus_transport_session *ts;
+	char ip[INET6_ADDRSTRLEN + 8];
+	char nonce[P2PLINK_BIND_NONCE_LEN + 1];
+	volatile guint64 session_id;
+};
+
+/* Per-wsi data libwebsockets allocates for us: HTTP request state or the WebSocket's connection */
+typedef struct peerjs_pss {
+	p2plink_conn *conn;
+	peerjs_http_answer answer;
+	gboolean answer_ready;
+} peerjs_pss;
+
+static void conn_ref(p2plink_conn *conn) {
+	g_atomic_ref_count_inc(&conn->ref);
+}
+
+static void drain_locked(p2plink_conn *conn) {
+	out_frame *frame;
+	while((frame = g_queue_pop_head(&conn->out)) != NULL)
+		g_free(frame);
+	conn->out_bytes = 0;
+}
+
+static void conn_unref(p2plink_conn *conn) {
+	if(conn == NULL || !g_atomic_ref_count_dec(&conn->ref))
+		return;
+	drain_locked(conn);
+	g_free(conn->rx);
+	g_free(conn);
+}
+
+/* Make the service thread call on_writable for this connection */
+static void conn_wake(p2plink_conn *conn) {
+	if(on_service_thread) {
+		/* wsi is only cleared on this thread, so checking it here is race-free */
+		if(conn->wsi != NULL)
+			lws_callback_on_writable(conn->wsi);
+		return;
+	}
+	janus_mutex_lock(&pending_mutex);
+	gboolean wake = FALSE;
+	janus_mutex_lock(&conn->mutex);
+	if(!conn->pending && !conn->gone) {
+		conn->pending = TRUE;
+		conn_ref(conn);
+		g_ptr_array_add(pending_conns, conn);
+		wake = TRUE;
+	}
+	janus_mutex_unlock(&conn->mutex);
+	janus_mutex_unlock(&pending_mutex);
+	if(wake && lws_ctx != NULL)
+		lws_cancel_service(lws_ctx);
+}
+
+static int conn_send(p2plink_conn *conn, const char *text, size_t len) {
+	janus_mutex_lock(&conn->mutex);
+	if(conn->gone || conn->close_requested) {
+		janus_mutex_unlock(&conn->mutex);
+		return -1;
+	}
+	if(conn->out.length >= write_queue_max_frames || conn->out_bytes + len > write_queue_max_bytes) {
+		/* A client that stops reading is cut off instead of growing our memory */
+		conn->close_requested = TRUE;
+		conn->abort = TRUE;
+		g_strlcpy(conn->close_reason, "slow consumer: write queue full", sizeof(conn->close_reason));
+		drain_locked(conn);
+		janus_mutex_unlock(&conn->mutex);
+		conn_wake(conn);
+		return -1;
+	}
+	out_frame *frame = g_malloc(sizeof(out_frame) + LWS_PRE + len);
+	frame->len = len;
+	memcpy(frame->data + LWS_PRE, text, len);
+	g_queue_push_tail(&conn->out, frame);
+	conn->out_bytes += len;
+	janus_mutex_unlock(&conn->mutex);
+	conn_wake(conn);
+	return 0;
+}
+
+static void conn_close(p2plink_conn *conn, const char *reason) {
+	janus_mutex_lock(&conn->mutex);
+	gboolean wake = !conn->gone && !conn->close_requested;
+	if(wake) {
+		conn->close_requested = TRUE;
+		g_strlcpy(conn->close_reason, reason ? reason : "", sizeof(conn->close_reason));
+	}
+	janus_mutex_unlock(&conn->mutex);
+	if(wake)
+		conn_wake(conn);
+}
+
+static const p2plink_transport_ops transport_ops = {
+	.send = conn_send,
+	.close = conn_close,
+	.ref = conn_ref,
+	.unref = conn_unref,
+};
+
+/* Janus API requests on behalf of a connection. The core steals the message and never blocks us. */
+static void janus_request(p2plink_conn *conn, json_t *request) {
+	gateway->incoming_request(&janus_peerjs_transport, conn->ts, NULL, FALSE, request, NULL);
+}
+
+static void janus_session_start(p2plink_conn *conn) {
+	conn->ts = janus_transport_session_create(conn, (void (*)(void *))conn_unref);
+	conn_ref(conn);	/* the transport session's reference, dropped by the core through p_free */
+	janus_request(conn, json_pack("{s:s,s:s}", "janus", "create", "transaction", TX_CREATE));
+}
+
+static void janus_keepalive(p2plink_conn *conn, gint64 now) {
+	guint64 session_id = conn->session_id;
+	if(session_id == 0 || keepalive_interval <= 0 || now - conn->last_keepalive < keepalive_interval)
+		return;
+	conn->last_keepalive = now;
+	janus_request(conn, json_pack("{s:s,s:I,s:s}", "janus", "keepalive", "session_id", (json_int_t)session_id,
+		"transaction", TX_KEEPALIVE));
+}
+
+/* Socket closed: tell the plugin (unregister, LEAVE to counterparts) and Janus (session teardown). Idempotent. */
+static void conn_teardown(p2plink_conn *conn) {
+	if(conn->peer != NULL) {
+		hotpath->peer_close(conn->peer);
+		conn->peer = NULL;
+	}
+	janus_mutex_lock(&conn->mutex);
+	gboolean first = !conn->gone;
+	conn->gone = TRUE;
+	conn->wsi = NULL;
+	drain_locked(conn);
+	janus_mutex_unlock(&conn->mutex);
+	if(!first)
+		return;
+	janus_transport_session *ts = conn->ts;
+	if(ts != NULL) {
+		gateway->transport_gone(&janus_peerjs_transport, ts);
+		janus_transport_session_destroy(ts);
+	}
+	conn_unref(conn);	/* the socket's reference */
+}
+
+static p2plink_conn *conn_new(struct lws *wsi) {
+	p2plink_conn *conn = g_new0(p2plink_conn, 1);
+	g_atomic_ref_count_init(&conn->ref);
+	janus_mutex_init(&conn->mutex);
+	g_queue_init(&conn->out);
+	conn->wsi = wsi;
+	return conn;
+}
+
+/* The socket's address as text, with IPv4-mapped IPv6 (::ffff:a.b.c.d from dual-stack sockets) shown as IPv4 */
+static void client_address(struct lws *wsi, char *out, size_t len) {
+	lws_get_peer_simple(wsi, out, len);
+	struct in6_addr v6;
+	if(inet_pton(AF_INET6, out, &v6) == 1 && IN6_IS_ADDR_V4MAPPED(&v6))
+		inet_ntop(AF_INET, &v6.s6_addr[12], out, len);
+}
+
+/* The reference server's handshake errors: an ERROR frame with its exact words, then close */
+static void handshake_reject(p2plink_conn *conn, const char *msg) {
+	json_t *frame = json_pack("{s:s,s:{s:s}}", "type", "ERROR", "payload", "msg", msg);
+	char *text = json_dumps(frame, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	conn_send(conn, text, strlen(text));
+	conn_close(conn, msg);
+	free(text);
+	json_decref(frame);
+}
+
+static void ws_established(struct lws *wsi, peerjs_pss *pss) {
+	p2plink_conn *conn = conn_new(wsi);
+	pss->conn = conn;
+	client_address(wsi, conn->ip, sizeof(conn->ip));
+	char key[256], id[256], token[256];
+	const char *k = lws_get_urlarg_by_name(wsi, "key=", key, sizeof(key));
+	const char *i = lws_get_urlarg_by_name(wsi, "id=", id, sizeof(id));
+	const char *t = lws_get_urlarg_by_name(wsi, "token=", token, sizeof(token));
+	if(k == NULL || i == NULL || t == NULL || !*k || !*i || !*t) {
+		handshake_reject(conn, "No id, token, or key supplied to websocket server");
+		return;
+	}
+	if(strcmp(k, config_key) != 0) {
+		handshake_reject(conn, "Invalid key provided");
+		return;
+	}
+	p2plink_open_result result;
+	conn->peer = hotpath->peer_open(conn, i, t, conn->ip, conn->nonce, &result);
+	if(conn->peer == NULL)
+		return;	/* the plugin already queued ID-TAKEN or ERROR and asked for the close */
+	conn->last_keepalive = janus_get_monotonic_time();
+	janus_session_start(conn);
+}
+
+static int ws_receive(struct lws *wsi, p2plink_conn *conn, const void *in, size_t len) {
+	if(conn == NULL || conn->peer == NULL)
+		return 0;	/* handshake was refused: the close is on its way */
+	if(lws_frame_is_binary(wsi)) {
+		handshake_reject(conn, "Binary frames are not part of the PeerJS protocol");
+		return 0;
+	}
+	if(conn->rx_len + len > max_frame_size) {
+		/* Stop buffering now: a peer streaming a giant frame must not cost us memory */
+		g_free(conn->rx);
+		conn->rx = NULL;
+		conn->rx_len = 0;
+		json_t *frame = json_pack("{s:s,s:{s:s,s:s}}", "type", "ERROR", "payload", "type", "frame-too-large",
+			"msg", "Frame exceeds the server's maximum frame size");
+		char *text = json_dumps(frame, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		conn_send(conn, text, strlen(text));
+		free(text);
+		json_decref(frame);
+		conn_close(conn, "frame too large");
+		return 0;
+	}
+	const char *data = in;
+	size_t total = len;
+	if(!lws_is_final_fragment(wsi) || conn->rx_len > 0) {
+		conn->rx = g_realloc(conn->rx, conn->rx_len + len);
+		memcpy(conn->rx + conn->rx_len, in, len);
+		conn->rx_len += len;
+		if(!lws_is_final_fragment(wsi))
+			return 0;
+		data = conn->rx;
+		total = conn->rx_len;
+	}
+	p2plink_frame_result result = hotpath->peer_frame(conn->peer, data, total);
+	g_free(conn->rx);
+	conn->rx = NULL;
+	conn->rx_len = 0;
+	if(result == P2PLINK_FRAME_HEARTBEAT)
+		janus_keepalive(conn, janus_get_monotonic_time());
+	else if(result == P2PLINK_FRAME_CLOSE)
+		conn_close(conn, "peer left");
+	return 0;
+}
+
+static int ws_writeable(struct lws *wsi, p2plink_conn *conn) {
+	if(conn == NULL)
+		return -1;
+	janus_mutex_lock(&conn->mutex);
+	if(conn->abort) {
+		janus_mutex_unlock(&conn->mutex);
+		lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)"slow consumer", 13);
+		return -1;
+	}
+	out_frame *frame = lws_send_pipe_choked(wsi) ? NULL : g_queue_pop_head(&conn->out);
+	if(frame != NULL)
+		conn->out_bytes -= frame->len;
+	gboolean more = conn->out.length > 0;
+	gboolean close_now = conn->close_requested && !more && frame == NULL;
+	char reason[64];
+	g_strlcpy(reason, conn->close_reason, sizeof(reason));
+	janus_mutex_unlock(&conn->mutex);
+	if(frame != NULL) {
+		int written = lws_write(wsi, frame->data + LWS_PRE, frame->len, LWS_WRITE_TEXT);
+		g_free(frame);
+		if(written < 0)
+			return -1;
+		/* Come back for the rest, or for the pending close */
+		if(more || conn->close_requested)
+			lws_callback_on_writable(wsi);
+		return 0;
+	}
+	if(close_now) {
+		lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, (unsigned char *)reason, strlen(reason));
+		return -1;
+	}
+	if(more)
+		lws_callback_on_writable(wsi);
+	return 0;
+}
+
+/* Arm every connection other threads queued for, from LWS_CALLBACK_EVENT_WAIT_CANCELLED */
+static void arm_pending(void) {
+	janus_mutex_lock(&pending_mutex);
+	GPtrArray *list = pending_conns;
+	pending_conns = g_ptr_array_new();
+	for(guint i = 0; i < list->len; i++) {
+		p2plink_conn *conn = g_ptr_array_index(list, i);
+		janus_mutex_lock(&conn->mutex);
+		conn->pending = FALSE;
+		janus_mutex_unlock(&conn->mutex);
+	}
+	janus_mutex_unlock(&pending_mutex);
+	for(guint i = 0; i < list->len; i++) {
+		p2plink_conn *conn = g_ptr_array_index(list, i);
+		if(conn->wsi != NULL)
+			lws_callback_on_writable(conn->wsi);
+		conn_unref(conn);
+	}
+	g_ptr_array_free(list, TRUE);
+}
+
+/* HTTP */
+
+static char *random_uuid(void) {
+	unsigned char b[16];
+	if(RAND_bytes(b, sizeof(b)) != 1)
+		return NULL;
+	b[6] = (b[6] & 0x0f) | 0x40;	/* version 4 */
+	b[8] = (b[8] & 0x3f) | 0x80;	/* RFC 4122 variant */
+	return g_strdup_printf("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+static int add_header(struct lws *wsi, const char *name, const char *value, unsigned char **p, unsigned char *end) {
+	return lws_add_http_header_by_name(wsi, (const unsigned char *)name, (const unsigned char *)value,
+		(int)strlen(value), p, end);
+}
+
+/* Headers every answer gets: CORS like the reference, and a few that cost nothing and stop common attacks */
+static int add_common_headers(struct lws *wsi, const peerjs_http_answer *answer, unsigned char **p,
+		unsigned char *end) {
+	if(add_header(wsi, "x-content-type-options:", "nosniff", p, end) ||
+			add_header(wsi, "referrer-policy:", "no-referrer", p, end))
+		return -1;
+	if(answer->allow_origin != NULL) {
+		if(add_header(wsi, "access-control-allow-origin:", answer->allow_origin, p, end) ||
+				add_header(wsi, "vary:", "Origin", p, end) ||
+				add_header(wsi, "access-control-allow-methods:", "GET, POST, OPTIONS", p, end) ||
+				add_header(wsi, "access-control-allow-headers:", "Content-Type", p, end))
+			return -1;
+	}
+	return 0;
+}
+
+static int http_send_headers(struct lws *wsi, peerjs_http_answer *answer, size_t body_len) {
+	unsigned char buf[LWS_PRE + 2048], *start = &buf[LWS_PRE], *p = start, *end = &buf[sizeof(buf) - 1];
+	if(lws_add_http_common_headers(wsi, answer->status, answer->content_type, body_len, &p, end) ||
+			add_common_headers(wsi, answer, &p, end) ||
+			add_header(wsi, "cache-control:", "no-store", &p, end))
+		return -1;
+	if(lws_finalize_write_http_header(wsi, start, &p, end))
+		return -1;
+	return 0;
+}
+
+static int http_serve_file(struct lws *wsi, peerjs_http_answer *answer) {
+	unsigned char buf[1024], *p = buf, *end = &buf[sizeof(buf) - 1];
+	if(add_common_headers(wsi, answer, &p, end) ||
+			add_header(wsi, "cache-control:", "no-cache", &p, end))
+		return -1;
+	int n = lws_serve_http_file(wsi, answer->file_path, answer->content_type, (const char *)buf, (int)(p - buf));
+	if(n < 0 || (n > 0 && lws_http_transaction_completed(wsi)))
+		return -1;
+	return 0;
+}
+
+static int http_request(struct lws *wsi, peerjs_pss *pss, const char *uri) {
+	char method[16] = "GET", origin[512];
+	if(lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) > 0)
+		g_strlcpy(method, "OPTIONS", sizeof(method));
+	else if(lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0)
+		g_strlcpy(method, "POST", sizeof(method));
+	else if(lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0)
+		g_strlcpy(method, "HEAD", sizeof(method));
+	else if(lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0)
+		g_strlcpy(method, "OTHER", sizeof(method));
+	if(lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0)
+		origin[0] = '\0';
+	peerjs_http_route(&http_config, method, uri, origin[0] ? origin : NULL, &pss->answer);
+	peerjs_http_answer *answer = &pss->answer;
+	if(answer->kind == PEERJS_ROUTE_FILE)
+		return http_serve_file(wsi, answer);
+	if(answer->kind == PEERJS_ROUTE_NEW_ID) {
+		answer->body = random_uuid();
+		if(answer->body == NULL) {
+			answer->status = 500;
+			answer->body = g_strdup("Internal Server Error");
+		}
+	} else if(answer->kind == PEERJS_ROUTE_PEERS) {
+		answer->body = hotpath->discoverable_ids_json();
+	}
+	size_t len = answer->body ? strlen(answer->body) : 0;
+	if(http_send_headers(wsi, answer, len))
+		return -1;
+	pss->answer_ready = TRUE;
+	lws_callback_on_writable(wsi);
+	return 0;
+}
+
+static int http_writeable(struct lws *wsi, peerjs_pss *pss) {
+	if(!pss->answer_ready)
+		return 0;
+	peerjs_http_answer *answer = &pss->answer;
+	size_t len = answer->body ? strlen(answer->body) : 0;
+	int head = lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0;
+	if(len > 0 && !head) {
+		/* Small bodies (ids, JSON lists): one write, with lws's headroom */
+		unsigned char *buf = g_malloc(LWS_PRE + len);
+		memcpy(buf + LWS_PRE, answer->body, len);
+		int n = lws_write(wsi, buf + LWS_PRE, len, LWS_WRITE_HTTP_FINAL);
+		g_free(buf);
+		if(n < 0)
+			return -1;
+	} else {
+		lws_write(wsi, (unsigned char *)"", 0, LWS_WRITE_HTTP_FINAL);
+	}
+	peerjs_http_answer_clear(answer);
+	pss->answer_ready = FALSE;
+	if(lws_http_transaction_completed(wsi))
+		return -1;
+	return 0;
+}
+
+static int janus_peerjs_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+		size_t len) {
+	peerjs_pss *pss = user;
+	switch(reason) {
+		case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+			arm_pending();
+			return 0;
+		case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+			/* Only {path}peerjs upgrades to a WebSocket */
+			char uri[256];
+			if(lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 || !peerjs_http_is_ws_path(&http_config, uri))
+				return -1;
+			return 0;
+		}
+		case LWS_CALLBACK_ESTABLISHED:
+			ws_established(wsi, pss);
+			return 0;
+		case LWS_CALLBACK_RECEIVE:
+			return ws_receive(wsi, pss->conn, in, len);
+		case LWS_CALLBACK_SERVER_WRITEABLE:
+			return ws_writeable(wsi, pss->conn);
+		case LWS_CALLBACK_CLOSED:
+			if(pss->conn != NULL) {
+				conn_teardown(pss->conn);
+				pss->conn = NULL;
+			}
+			return 0;
+		case LWS_CALLBACK_HTTP:
+			return http_request(wsi, pss, in ? (const char *)in : "/");
+		case LWS_CALLBACK_HTTP_WRITEABLE:
+			return http_writeable(wsi, pss);
+		case LWS_CALLBACK_HTTP_FILE_COMPLETION:
+			if(lws_http_transaction_completed(wsi))
+				return -1;
+			return 0;
+		case LWS_CALLBACK_CLOSED_HTTP:
+		case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+			if(pss != NULL && pss->answer_ready) {
+				peerjs_http_answer_clear(&pss->answer);
+				pss->answer_ready = FALSE;
+			}
+			return 0;
+		case LWS_CALLBACK_WSI_DESTROY:
+			if(pss != NULL && pss->conn != NULL) {
+				conn_teardown(pss->conn);
+				pss->conn = NULL;
+			}
+			return 0;
+		default:
+			break;
+	}
+	return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+static struct lws_protocols protocols[] = {
+	/* The stock client asks for no subprotocol, so the first protocol takes HTTP and WebSocket alike */
+	{ "peerjs", janus_peerjs_callback, sizeof(peerjs_pss), 0, 0, NULL, 0 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 }
+};
+
+static gpointer janus_peerjs_service(gpointer data) {
+	(void)data;
+	on_service_thread = TRUE;
+	while(g_atomic_int_get(&initialized) && !g_atomic_int_get(&stopping))
+		lws_service(lws_ctx, 0);
+	return NULL;
+}
+
+static void lws_log_to_janus(int level, const char *line) {
+	if(level == LLL_ERR)
+		JANUS_LOG(LOG_ERR, "[libwebsockets] %s", line);
+	else
+		JANUS_LOG(LOG_WARN, "[libwebsockets] %s", line);
+}
+
+/* The core's session_timeout decides how often a Janus keepalive must follow PeerJS heartbeats */
+static void read_session_timeout(const char *config_path) {
+	char filename[255];
+	g_snprintf(filename, sizeof(filename), "%s/janus.jcfg", config_path);
+	janus_config *config = janus_config_parse(filename);
+	gint64 timeout = 60;
+	if(config != NULL) {
+		janus_config_category *general = janus_config_get_create(config, NULL, janus_config_type_category, "general");
+		p2plink_jcfg_int(config, general, "session_timeout", 0, 86400, &timeout);
+		janus_config_destroy(config);
+	}
+	/* At most one keepalive per session_timeout/2: often enough, never per heartbeat */
+	keepalive_interval = timeout > 0 ? timeout * G_USEC_PER_SEC / 2 : 0;
+}
+
+static char *normalise_path(const char *path) {
+	/* Like the client: always a leading and a trailing slash */
+	char *trimmed = g_strstrip(g_strdup(path));
+	char *out = g_strdup_printf("%s%s%s", trimmed[0] == '/' ? "" : "/", trimmed,
+		g_str_has_suffix(trimmed, "/") ? "" : "/");
+	g_free(trimmed);
+	return out;
+}
+
+static gboolean load_config(const char *config_path, struct lws_context_creation_info *vhost) {
+	char filename[255];
+	g_snprintf(filename, sizeof(filename), "%s/%s.jcfg", config_path, JANUS_PEERJS_PACKAGE);
+	janus_config *config = janus_config_parse(filename);
+	if(config != NULL)
+		janus_config_print(config);
+	janus_config_category *general = config ?
+		janus_config_get_create(config, NULL, janus_config_type_category, "general") : NULL;
+	janus_config_category *certs = config ?
+		janus_config_get_create(config, NULL, janus_config_type_category, "certificates") : NULL;
+	gint64 port = 9000, frame = max_frame_size, qframes = write_queue_max_frames, qbytes = write_queue_max_bytes;
+	gboolean ok = p2plink_jcfg_int(config, general, "port", 1, 65535, &port) &&
+		p2plink_jcfg_int(config, general, "max_frame_size", 1024, 16 * 1024 * 1024, &frame) &&
+		p2plink_jcfg_int(config, general, "write_queue_max_frames", 16, 1000000, &qframes) &&
+		p2plink_jcfg_int(config, general, "write_queue_max_bytes", 65536, G_GINT64_CONSTANT(1) << 30, &qbytes);
+	max_frame_size = frame;
+	write_queue_max_frames = qframes;
+	write_queue_max_bytes = qbytes;
+	config_path_prefix = normalise_path(p2plink_jcfg_string(config, general, "path", "/"));
+	config_key = g_strdup(p2plink_jcfg_string(config, general, "key", "peerjs"));
+	const char *html = p2plink_jcfg_string(config, general, "html_folder", NULL);
+	config_html_root = html && *html ? g_strdup(html) : NULL;
+	const char *cors = p2plink_jcfg_string(config, general, "cors_origins", NULL);
+	if(cors != NULL && *cors != '\0') {
+		config_cors = g_strsplit(cors, ",", -1);
+		for(char **o = config_cors; *o; o++)
+			g_strstrip(*o);
+	}
+	http_config.path = config_path_prefix;
+	http_config.key = config_key;
+	http_config.allow_discovery = p2plink_jcfg_bool(config, general, "allow_discovery", FALSE);
+	http_config.html_root = config_html_root;
+	http_config.cors_origins = config_cors;
+
+	vhost->port = (int)port;
+	const char *iface = p2plink_jcfg_string(config, general, "interface", NULL);
+	vhost->iface = iface && *iface ? g_strdup(iface) : NULL;
+	gboolean secure = p2plink_jcfg_bool(config, general, "secure", TRUE);
+	if(secure) {
+		const char *cert = p2plink_jcfg_string(config, certs, "cert_pem", NULL);
+		const char *key = p2plink_jcfg_string(config, certs, "cert_key", NULL);
+		if(cert == NULL || key == NULL) {
+			JANUS_LOG(LOG_ERR, "%s: secure = true needs certificates.cert_pem and cert_key "
+				"(set secure = false only behind a trusted TLS proxy)\n", JANUS_PEERJS_NAME);
+			ok = FALSE;
+		} else {
+			vhost->ssl_cert_filepath = g_strdup(cert);
+			vhost->ssl_private_key_filepath = g_strdup(key);
+			const char *pwd = p2plink_jcfg_string(config, certs, "cert_pwd", NULL);
+			vhost->ssl_private_key_password = pwd ? g_strdup(pwd) : NULL;
+			/* TLS 1.2 and newer only */
+			vhost->ssl_options_set = SSL_OP_NO_SSLv2 | SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1 |
+				SSL_OP_NO_COMPRESSION;
+		}
+	} else {
+		JANUS_LOG(LOG_WARN, "%s: plain HTTP/WS on port %d, as configured (secure = false)\n", JANUS_PEERJS_NAME,
+			(int)port);
+	}
+	if(config != NULL)
+		janus_config_destroy(config);
+	return ok;
+}
+
+static gboolean resolve_hotpath(void) {
+	p2plink_hotpath_get_fn get = (p2plink_hotpath_get_fn)dlsym(RTLD_DEFAULT, P2PLINK_HOTPATH_SYMBOL);
+	if(get == NULL) {
+		JANUS_LOG(LOG_FATAL, "%s needs janus.plugin.p2plink (libjanus_p2plink.so) loaded: %s not found\n",
+			JANUS_PEERJS_NAME, P2PLINK_HOTPATH_SYMBOL);
+		return FALSE;
+	}
+	hotpath = get();
+	if(hotpath == NULL || hotpath->version != P2PLINK_HOTPATH_VERSION) {
+		JANUS_LOG(LOG_FATAL, "%s: janus.plugin.p2plink hot path version %d, this transport needs %d: "
+			"install matching builds of both modules\n", JANUS_PEERJS_NAME, hotpath ? hotpath->version : -1,
+			P2PLINK_HOTPATH_VERSION);
+		hotpath = NULL;
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static int janus_peerjs_init(janus_transport_callbacks *callback, const char *config_path) {
+	if(g_atomic_int_get(&stopping) || callback == NULL || config_path == NULL)
+		return -1;
+	if(!resolve_hotpath())
+		return -1;
+	struct lws_context_creation_info vhost;
+	memset(&vhost, 0, sizeof(vhost));
+	if(!load_config(config_path, &vhost))
+		return -1;
+	read_session_timeout(config_path);
+	gateway = callback;
+	pending_conns = g_ptr_array_new();
+
+	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_to_janus);
+	struct lws_context_creation_info info;
+	memset(&info, 0, sizeof(info));
+	info.port = CONTEXT_PORT_NO_LISTEN;
+	info.count_threads = 1;
+	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	lws_ctx = lws_create_context(&info);
+	if(lws_ctx == NULL) {
+		JANUS_LOG(LOG_FATAL, "%s: could not create the libwebsockets context\n", JANUS_PEERJS_NAME);
+		return -1;
+	}
+	vhost.protocols = protocols;
+	vhost.vhost_name = "peerjs";
+	/* HTTP/1.1 only: the stock client's WebSocket must not be negotiated over an h2 connection */
+	vhost.alpn = "http/1.1";
+	vhost.options = LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND | LWS_SERVER_OPTION_VALIDATE_UTF8;
+	if(vhost.ssl_cert_filepath != NULL)
+		vhost.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	struct lws_vhost *vh = lws_create_vhost(lws_ctx, &vhost);
+	if(vh == NULL) {
+		JANUS_LOG(LOG_FATAL, "%s: could not listen on port %d\n", JANUS_PEERJS_NAME, vhost.port);
+		lws_context_destroy(lws_ctx);
+		lws_ctx = NULL;
+		return -1;
+	}
+	if(hotpath->attach_transport(&transport_ops) < 0) {
+		lws_context_destroy(lws_ctx);
+		lws_ctx = NULL;
+		return -1;
+	}
+	g_atomic_int_set(&initialized, 1);
+	GError *error = NULL;
+	service_thread = g_thread_try_new("peerjs lws", janus_peerjs_service, NULL, &error);
+	if(error != NULL) {
+		JANUS_LOG(LOG_FATAL, "%s: could not start the service thread: %s\n", JANUS_PEERJS_NAME, error->message);
+		g_error_free(error);
+		g_atomic_int_set(&initialized, 0);
+		hotpath->detach_transport();
+		lws_context_destroy(lws_ctx);
+		lws_ctx = NULL;
+		return -1;
+	}
+	JANUS_LOG(LOG_INFO, "%s listening on %s:%d (%s), PeerJS path %s, key %s\n", JANUS_PEERJS_NAME,
+		vhost.iface ? vhost.iface : "*", vhost.port, vhost.ssl_cert_filepath ? "HTTPS/WSS" : "HTTP/WS",
+		config_path_prefix, config_key);
+	return 0;
+}
+
+static void janus_peerjs_destroy(void) {
+	if(!g_atomic_int_get(&initialized))
+		return;
+	g_atomic_int_set(&stopping, 1);
+	lws_cancel_service(lws_ctx);
+	if(service_thread != NULL) {
+		g_thread_join(service_thread);
+		service_thread = NULL;
+	}
+	/* Closing the context closes every socket (CLOSED callbacks tear connections down) on this thread */
+	on_service_thread = TRUE;
+	lws_context_destroy(lws_ctx);
+	on_service_thread = FALSE;
+	lws_ctx = NULL;
+	hotpath->detach_transport();
+	janus_mutex_lock(&pending_mutex);
+	for(guint i = 0; i < pending_conns->len; i++)
+		conn_unref(g_ptr_array_index(pending_conns, i));
+	g_ptr_array_free(pending_conns, TRUE);
+	pending_conns = NULL;
+	janus_mutex_unlock(&pending_mutex);
+	g_free(config_path_prefix);
+	g_free(config_key);
+	g_free(config_html_root);
+	g_strfreev(config_cors);
+	g_atomic_int_set(&initialized, 0);
+	JANUS_LOG(LOG_INFO, "%s destroyed!\n", JANUS_PEERJS_NAME);
+}
+
+static int janus_peerjs_get_api_compatibility(void) {
+	return JANUS_TRANSPORT_API_VERSION;
+}
+
+static int janus_peerjs_get_version(void) {
+	return JANUS_PEERJS_VERSION;
+}
+
+static const char *janus_peerjs_get_version_string(void) {
+	return JANUS_PEERJS_VERSION_STRING;
+}
+
+static const char *janus_peerjs_get_description(void) {
+	return JANUS_PEERJS_DESCRIPTION;
+}
+
+static const char *janus_peerjs_get_name(void) {
+	return JANUS_PEERJS_NAME;
+}
+
+static const char *janus_peerjs_get_author(void) {
+	return JANUS_PEERJS_AUTHOR;
+}
+
+static const char *janus_peerjs_get_package(void) {
+	return JANUS_PEERJS_PACKAGE;
+}
+
+static gboolean janus_peerjs_is_janus_api_enabled(void) {
+	return TRUE;
+}
+
+static gboolean janus_peerjs_is_admin_api_enabled(void) {
+	/* Admins use Janus's own admin transports (HTTP on loopback in the demo) */
+	return FALSE;
+}
+
+/* Answers from the Janus core to the requests we made for a connection. Called from core threads: only
+ * json inspection, further (non-blocking) requests, and close requests happen here. */
+static int janus_peerjs_send_message(janus_transport_session *transport, void *request_id, gboolean admin,
+		json_t *message) {
+	(void)request_id;
+	(void)admin;
+	if(message == NULL)
+		return -1;
+	if(transport == NULL || g_atomic_int_get(&transport->destroyed)) {
+		json_decref(message);
+		return -1;
+	}
+	janus_mutex_lock(&transport->mutex);
+	p2plink_conn *conn = transport->transport_p;
+	if(conn != NULL)
+		conn_ref(conn);
+	janus_mutex_unlock(&transport->mutex);
+	if(conn == NULL) {
+		json_decref(message);
+		return -1;
+	}
+	const char *janus = json_string_value(json_object_get(message, "janus"));
+	const char *tx = json_string_value(json_object_get(message, "transaction"));
+	janus = janus ? janus : "";
+	tx = tx ? tx : "";
+	if(!strcmp(janus, "success") && !strcmp(tx, TX_CREATE)) {
+		json_int_t session_id = json_integer_value(json_object_get(json_object_get(message, "data"), "id"));
+		conn->session_id = session_id;
+		janus_request(conn, json_pack("{s:s,s:I,s:s,s:s}", "janus", "attach", "session_id", session_id,
+			"plugin", "janus.plugin.p2plink", "transaction", TX_ATTACH));
+	} else if(!strcmp(janus, "success") && !strcmp(tx, TX_ATTACH)) {
+		json_int_t handle_id = json_integer_value(json_object_get(json_object_get(message, "data"), "id"));
+		janus_request(conn, json_pack("{s:s,s:I,s:I,s:s,s:{s:s,s:s}}", "janus", "message",
+			"session_id", (json_int_t)conn->session_id, "handle_id", handle_id, "transaction", TX_BIND,
+			"body", "request", "bind", "nonce", conn->nonce));
+	} else if(!strcmp(janus, "success") && !strcmp(tx, TX_BIND)) {
+		json_t *data = json_object_get(json_object_get(message, "plugindata"), "data");
+		const char *state = json_string_value(json_object_get(data, "p2plink"));
+		if(state == NULL || strcmp(state, "bound") != 0) {
+			JANUS_LOG(LOG_ERR, "%s: binding a peer to its Janus handle failed: %s\n", JANUS_PEERJS_NAME,
+				json_string_value(json_object_get(data, "error")));
+			conn_close(conn, "server error");
+		}
+	} else if(!strcmp(janus, "error")) {
+		JANUS_LOG(LOG_ERR, "%s: Janus refused %s: %s\n", JANUS_PEERJS_NAME, tx,
+			json_string_value(json_object_get(json_object_get(message, "error"), "reason")));
+		conn_close(conn, "server error");
+	} else if(!strcmp(janus, "timeout")) {
+		conn_close(conn, "session timeout");
+	}
+	/* Everything else (acks, keepalive answers) is swallowed: the browser never sees Janus messages */
+	conn_unref(conn);
+	json_decref(message);
+	return 0;
+}
+
+static void janus_peerjs_session_created(janus_transport_session *transport, guint64 session_id) {
+	(void)transport;
+	(void)session_id;
+}
+
+static void janus_peerjs_session_over(janus_transport_session *transport, guint64 session_id, gboolean timeout,
+		gboolean claimed) {
+	(void)session_id;
+	if(transport == NULL || (!timeout && !claimed))
+		return;
+	janus_mutex_lock(&transport->mutex);
+	p2plink_conn *conn = transport->transport_p;
+	if(conn != NULL)
+		conn_ref(conn);
+	janus_mutex_unlock(&transport->mutex);
+	if(conn != NULL) {
+		conn_close(conn, timeout ? "session timeout" : "session claimed elsewhere");
+		conn_unref(conn);
+	}
+}
+
+static void janus_peerjs_session_claimed(janus_transport_session *transport, guint64 session_id) {
+	(void)transport;
+	(void)session_id;
+}
