@@ -34,7 +34,8 @@ if (adminSecret.length < 16) {
 
 const conf = await writeJanusConfig(runDir, {
 	port, host: bind, adminPort: 7088, adminSecret, certificate: { cert, key },
-	plugin: { store_folder: path.join(runDir, 'data') },
+	links: { store_folder: path.join(runDir, 'data') },
+	stun: { port: Number(process.env.P2PLINK_STUN_PORT || 3478) },
 });
 const shown = bind === '0.0.0.0' || bind === '::' ? (addresses.find((a) => a.includes('.')) || 'localhost') : bind;
 console.log(`

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "http_routes.h"
+#include "links.h"
 
 static const char app_json[] = "{\"name\":\"PeerJS Server\",\"description\":\"A server side element to broker "
 	"connections between PeerJS clients.\",\"website\":\"https://peerjs.com/\"}";
@@ -130,6 +131,16 @@ static const char *api_suffix(const peerjs_http_config *config, const char *uri,
 	return slash + 1;
 }
 
+/* Our own JSON endpoints under {path}{key}/ (the key must match, unlike /id and /peers) */
+static const char *link_api_route(const char *what) {
+	static const char *routes[] = { "links/create", "links/list", "links/revoke", "links/redeem", "linkonly" };
+	for(size_t i = 0; i < G_N_ELEMENTS(routes); i++) {
+		if(strcmp(what, routes[i]) == 0)
+			return routes[i];
+	}
+	return NULL;
+}
+
 void peerjs_http_route(const peerjs_http_config *config, const char *method, const char *uri, const char *origin,
 		peerjs_http_answer *answer) {
 	memset(answer, 0, sizeof(*answer));
@@ -137,6 +148,22 @@ void peerjs_http_route(const peerjs_http_config *config, const char *method, con
 	if(strcmp(method, "OPTIONS") == 0) {
 		/* CORS preflight: headers are added by the caller; no body */
 		set_body(answer, 204, "text/plain; charset=utf-8", NULL);
+		return;
+	}
+	if(strcmp(method, "POST") == 0) {
+		char *key = NULL;
+		const char *what = api_suffix(config, uri, &key);
+		const char *route = what ? link_api_route(what) : NULL;
+		if(route != NULL && strcmp(key, config->key) == 0) {
+			answer->kind = PEERJS_ROUTE_LINK_API;
+			answer->status = 200;
+			answer->content_type = "application/json; charset=utf-8";
+			answer->api_route = route;
+		} else {
+			set_body(answer, 404, "application/json; charset=utf-8",
+				"{\"error\":{\"code\":\"not-found\",\"msg\":\"No such endpoint\"}}");
+		}
+		g_free(key);
 		return;
 	}
 	if(strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
@@ -163,6 +190,10 @@ void peerjs_http_route(const peerjs_http_config *config, const char *method, con
 		} else {
 			set_body(answer, 401, "text/plain; charset=utf-8", "Unauthorized");
 		}
+	} else if(what != NULL && strcmp(what, "config") == 0 && strcmp(key, config->key) == 0) {
+		answer->kind = PEERJS_ROUTE_ICE_CONFIG;
+		answer->status = 200;
+		answer->content_type = "application/json; charset=utf-8";
 	} else if(g_str_has_prefix(uri, "/l/") && strchr(uri + 3, '/') == NULL) {
 		/* Share-link landing: the app's script redeems the link; opening the page alone consumes nothing */
 		route_file(config, "/index.html", answer);
@@ -170,4 +201,35 @@ void peerjs_http_route(const peerjs_http_config *config, const char *method, con
 		route_file(config, uri, answer);
 	}
 	g_free(key);
+}
+
+char *peerjs_http_client_ip(const char *socket_ip, const char *forwarded_for, const char * const *trusted_proxies) {
+	if(trusted_proxies == NULL || forwarded_for == NULL || !p2plink_whitelist_allows(trusted_proxies, socket_ip))
+		return g_strdup(socket_ip);
+	char **hops = g_strsplit(forwarded_for, ",", -1);
+	guint n = g_strv_length(hops);
+	char *client = g_strdup(socket_ip);
+	/* Walk from the proxy nearest to us towards the client */
+	for(guint i = n; i > 0; i--) {
+		char *hop = g_strstrip(hops[i - 1]);
+		guint8 raw[16];
+		if(!p2plink_ip_parse(hop, raw))
+			break;
+		g_free(client);
+		client = g_strdup(hop);
+		if(!p2plink_whitelist_allows(trusted_proxies, hop))
+			break;
+	}
+	g_strfreev(hops);
+	return client;
+}
+
+char *peerjs_http_base_url(gboolean secure, const char *host) {
+	if(host == NULL || *host == '\0' || strlen(host) > 255)
+		return NULL;
+	for(const char *p = host; *p; p++) {
+		if(!g_ascii_isalnum(*p) && strchr(".-:[]", *p) == NULL)
+			return NULL;
+	}
+	return g_strdup_printf("%s://%s", secure ? "https" : "http", host);
 }

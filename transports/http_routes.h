@@ -24,6 +24,8 @@ typedef enum peerjs_route_kind {
 	PEERJS_ROUTE_FILE,		/* serve file_path with content_type */
 	PEERJS_ROUTE_PEERS,		/* answer with the discoverable ids (the caller asks the plugin) */
 	PEERJS_ROUTE_NEW_ID,	/* answer with a fresh random id as text/html, like the reference */
+	PEERJS_ROUTE_LINK_API,	/* POST share-link endpoint: read the JSON body, hand it to the plugin (api_route) */
+	PEERJS_ROUTE_ICE_CONFIG,	/* answer with the ICE servers the app should use */
 } peerjs_route_kind;
 
 typedef struct peerjs_http_answer {
@@ -33,6 +35,7 @@ typedef struct peerjs_http_answer {
 	char *body;				/* g_malloc'd, may be NULL */
 	char *file_path;		/* g_malloc'd, for PEERJS_ROUTE_FILE */
 	char *allow_origin;		/* g_malloc'd value for Access-Control-Allow-Origin, NULL for none */
+	const char *api_route;	/* PEERJS_ROUTE_LINK_API: "links/create", ..., "linkonly" (static string) */
 } peerjs_http_answer;
 
 /* method: "GET", "HEAD", "OPTIONS", ...; uri: decoded path without the query; origin may be NULL */
@@ -42,6 +45,14 @@ void peerjs_http_answer_clear(peerjs_http_answer *answer);
 
 /* Content-Type for a file name, by extension */
 const char *peerjs_http_mime_type(const char *filename);
+
+/* The client's address: the socket's, unless the socket belongs to a trusted proxy (CIDR list, NULL = none);
+ * then the right-most X-Forwarded-For hop that is not itself a trusted proxy. Malformed hops end the walk (the
+ * last good address wins), so a client cannot inject an address past the proxy. Returns g_malloc'd text. */
+char *peerjs_http_client_ip(const char *socket_ip, const char *forwarded_for, const char * const *trusted_proxies);
+
+/* "https://host[:port]" from a Host header, or NULL when the header is absent or not a plain host[:port] */
+char *peerjs_http_base_url(gboolean secure, const char *host);
 
 /* Is this the WebSocket endpoint ({path}peerjs)? */
 gboolean peerjs_http_is_ws_path(const peerjs_http_config *config, const char *uri);

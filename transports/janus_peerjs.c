@@ -29,6 +29,8 @@
 #include "../common/jcfg_values.h"
 #include "../plugins/janus_p2plink/p2plink_hotpath.h"
 #include "http_routes.h"
+#include "links.h"
+#include "stun_responder.h"
 
 #define JANUS_PEERJS_VERSION			1
 #define JANUS_PEERJS_VERSION_STRING		"0.1.0"
@@ -102,14 +104,28 @@ static gsize max_frame_size = 64 * 1024;
 static guint write_queue_max_frames = 1024;
 static gsize write_queue_max_bytes = 4 * 1024 * 1024;
 static gint64 keepalive_interval = 30 * G_USEC_PER_SEC;
+static gboolean secure_listener = TRUE;
+static char **trusted_proxies = NULL;	/* CIDRs whose X-Forwarded-For we believe; NULL = none */
+#define MAX_LINK_BODY (16 * 1024)
+
+/* ICE configuration handed to the app: our own STUN responder unless the operator says otherwise */
+static gboolean ice_lan_only = FALSE;
+static char **ice_stun_urls = NULL;		/* explicit list; NULL = stun:<host the page came from>:<stun_port> */
+static p2plink_stun_server *stun_server = NULL;
+static int stun_port = 3478;
+static gboolean stun_enabled = TRUE;
+static char *stun_bind = NULL;
+static p2plink_stun_config stun_config;
 
 /* libwebsockets */
 static struct lws_context *lws_ctx = NULL;
 static GThread *service_thread = NULL;
 static __thread gboolean on_service_thread = FALSE;
 
-/* Connections with frames or a close request queued from another thread, for the service thread to arm */
+/* Connections with frames or a close request queued from another thread, and HTTP requests whose answer a
+ * plugin worker delivered, for the service thread to arm */
 static GPtrArray *pending_conns = NULL;
+static GPtrArray *pending_http = NULL;
 static janus_mutex pending_mutex = JANUS_MUTEX_INITIALIZER;
 
 typedef struct out_frame {
@@ -142,11 +158,28 @@ struct p2plink_conn {
 	volatile guint64 session_id;
 };
 
+/* A share-link HTTP request waiting for the plugin's worker. Shared with that worker thread: refcounted; wsi is
+ * only touched on the service thread and only while alive. */
+typedef struct http_pending {
+	gatomicrefcount ref;
+	janus_mutex mutex;
+	struct lws *wsi;
+	gboolean alive;		/* the HTTP connection is still open (service thread writes, worker reads) */
+	gboolean done;		/* reply arrived */
+	int status;
+	char *body;
+} http_pending;
+static void http_pending_unref(http_pending *pending);
+
 /* Per-wsi data libwebsockets allocates for us: HTTP request state or the WebSocket's connection */
 typedef struct peerjs_pss {
 	p2plink_conn *conn;
 	peerjs_http_answer answer;
 	gboolean answer_ready;
+	gboolean headers_sent;
+	/* POST share-link endpoints */
+	GByteArray *body;
+	http_pending *pending;
 } peerjs_pss;
 
 static void conn_ref(p2plink_conn *conn) {
@@ -287,12 +320,21 @@ static p2plink_conn *conn_new(struct lws *wsi) {
 	return conn;
 }
 
-/* The socket's address as text, with IPv4-mapped IPv6 (::ffff:a.b.c.d from dual-stack sockets) shown as IPv4 */
+/* The client's address as text: the socket's (IPv4-mapped IPv6 from dual-stack sockets shown as IPv4), or the
+ * X-Forwarded-For client when the socket is a configured trusted proxy. Nothing a client sends elsewhere counts. */
 static void client_address(struct lws *wsi, char *out, size_t len) {
 	lws_get_peer_simple(wsi, out, len);
 	struct in6_addr v6;
 	if(inet_pton(AF_INET6, out, &v6) == 1 && IN6_IS_ADDR_V4MAPPED(&v6))
 		inet_ntop(AF_INET, &v6.s6_addr[12], out, len);
+	if(trusted_proxies == NULL)
+		return;
+	char xff[1024];
+	if(lws_hdr_copy(wsi, xff, sizeof(xff), WSI_TOKEN_X_FORWARDED_FOR) <= 0)
+		return;
+	char *client = peerjs_http_client_ip(out, xff, (const char * const *)trusted_proxies);
+	g_strlcpy(out, client, len);
+	g_free(client);
 }
 
 /* The reference server's handshake errors: an ERROR frame with its exact words, then close */
@@ -413,6 +455,8 @@ static void arm_pending(void) {
 	janus_mutex_lock(&pending_mutex);
 	GPtrArray *list = pending_conns;
 	pending_conns = g_ptr_array_new();
+	GPtrArray *answers = pending_http;
+	pending_http = g_ptr_array_new();
 	for(guint i = 0; i < list->len; i++) {
 		p2plink_conn *conn = g_ptr_array_index(list, i);
 		janus_mutex_lock(&conn->mutex);
@@ -427,9 +471,65 @@ static void arm_pending(void) {
 		conn_unref(conn);
 	}
 	g_ptr_array_free(list, TRUE);
+	for(guint i = 0; i < answers->len; i++) {
+		http_pending *pending = g_ptr_array_index(answers, i);
+		/* alive and wsi only change on this thread, so no lock is needed to read them here */
+		if(pending->alive && pending->wsi != NULL)
+			lws_callback_on_writable(pending->wsi);
+		http_pending_unref(pending);
+	}
+	g_ptr_array_free(answers, TRUE);
 }
 
 /* HTTP */
+
+static void http_pending_unref(http_pending *pending) {
+	if(pending == NULL || !g_atomic_ref_count_dec(&pending->ref))
+		return;
+	g_free(pending->body);
+	g_free(pending);
+}
+
+/* The plugin's worker thread delivers a share-link answer: keep it and wake the service thread to write it */
+static void http_pending_reply(void *ctx, int status, char *body) {
+	http_pending *pending = ctx;
+	janus_mutex_lock(&pending->mutex);
+	pending->status = status;
+	pending->body = body;
+	pending->done = TRUE;
+	gboolean alive = pending->alive;
+	janus_mutex_unlock(&pending->mutex);
+	if(alive) {
+		janus_mutex_lock(&pending_mutex);
+		if(pending_http != NULL) {
+			g_atomic_ref_count_inc(&pending->ref);
+			g_ptr_array_add(pending_http, pending);
+		}
+		janus_mutex_unlock(&pending_mutex);
+		if(lws_ctx != NULL)
+			lws_cancel_service(lws_ctx);
+	}
+	http_pending_unref(pending);	/* the reference the plugin held */
+}
+
+static void http_pss_clear(peerjs_pss *pss) {
+	if(pss->answer_ready) {
+		peerjs_http_answer_clear(&pss->answer);
+		pss->answer_ready = FALSE;
+	}
+	if(pss->body != NULL) {
+		g_byte_array_free(pss->body, TRUE);
+		pss->body = NULL;
+	}
+	if(pss->pending != NULL) {
+		janus_mutex_lock(&pss->pending->mutex);
+		pss->pending->alive = FALSE;
+		pss->pending->wsi = NULL;
+		janus_mutex_unlock(&pss->pending->mutex);
+		http_pending_unref(pss->pending);
+		pss->pending = NULL;
+	}
+}
 
 static char *random_uuid(void) {
 	unsigned char b[16];
@@ -484,6 +584,86 @@ static int http_serve_file(struct lws *wsi, peerjs_http_answer *answer) {
 	return 0;
 }
 
+/* Replace the routed answer with this status and JSON body, and write it when writable */
+static int http_answer_now(struct lws *wsi, peerjs_pss *pss, int status, const char *json) {
+	peerjs_http_answer *answer = &pss->answer;
+	g_free(answer->body);
+	answer->kind = PEERJS_ROUTE_BODY;
+	answer->status = status;
+	answer->content_type = "application/json; charset=utf-8";
+	answer->body = g_strdup(json);
+	if(pss->body != NULL) {
+		g_byte_array_free(pss->body, TRUE);
+		pss->body = NULL;
+	}
+	pss->answer_ready = TRUE;
+	lws_callback_on_writable(wsi);
+	return 0;
+}
+
+/* {"iceServers":[{"urls":[...]}],"lanOnly":bool}: the STUN servers the app may use, never a third party unless
+ * the operator listed it */
+static char *ice_config_json(struct lws *wsi) {
+	json_t *urls = json_array();
+	if(!ice_lan_only) {
+		if(ice_stun_urls != NULL) {
+			for(char **u = ice_stun_urls; *u; u++)
+				json_array_append_new(urls, json_string(*u));
+		} else if(stun_server != NULL) {
+			/* Our own responder, at the host name the browser used to reach us */
+			char host[256];
+			if(lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) > 0) {
+				char *base = peerjs_http_base_url(TRUE, host);
+				if(base != NULL) {
+					char *name = host;
+					char *colon = strrchr(host, ':');
+					if(colon != NULL && strchr(host, ']') < colon)
+						*colon = '\0';
+					json_array_append_new(urls, json_sprintf("stun:%s:%d", name, stun_port));
+					g_free(base);
+				}
+			}
+		}
+	}
+	json_t *servers = json_array();
+	if(json_array_size(urls) > 0)
+		json_array_append_new(servers, json_pack("{s:O}", "urls", urls));
+	json_t *config = json_pack("{s:o,s:b}", "iceServers", servers, "lanOnly", ice_lan_only);
+	json_decref(urls);
+	char *text = json_dumps(config, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(config);
+	char *out = g_strdup(text);
+	free(text);
+	return out;
+}
+
+/* Hand a complete share-link request to the plugin's workers; the answer arrives in http_pending_reply */
+static int link_api_dispatch(struct lws *wsi, peerjs_pss *pss) {
+	char ip[INET6_ADDRSTRLEN + 8], ua[512], host[256];
+	client_address(wsi, ip, sizeof(ip));
+	if(lws_hdr_copy(wsi, ua, sizeof(ua), WSI_TOKEN_HTTP_USER_AGENT) <= 0)
+		ua[0] = '\0';
+	char *base = NULL;
+	if(lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) > 0)
+		base = peerjs_http_base_url(secure_listener, host);
+	http_pending *pending = g_new0(http_pending, 1);
+	g_atomic_ref_count_init(&pending->ref);	/* pss's reference */
+	janus_mutex_init(&pending->mutex);
+	pending->wsi = wsi;
+	pending->alive = TRUE;
+	pss->pending = pending;
+	g_atomic_ref_count_inc(&pending->ref);	/* the plugin's, dropped in http_pending_reply */
+	GByteArray *body = pss->body;
+	hotpath->peer_http(pss->answer.api_route, body ? (const char *)body->data : NULL, body ? body->len : 0, ip,
+		ua[0] ? ua : NULL, base, http_pending_reply, pending);
+	g_free(base);
+	if(pss->body != NULL) {
+		g_byte_array_free(pss->body, TRUE);
+		pss->body = NULL;
+	}
+	return 0;
+}
+
 static int http_request(struct lws *wsi, peerjs_pss *pss, const char *uri) {
 	char method[16] = "GET", origin[512];
 	if(lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) > 0)
@@ -508,11 +688,30 @@ static int http_request(struct lws *wsi, peerjs_pss *pss, const char *uri) {
 		}
 	} else if(answer->kind == PEERJS_ROUTE_PEERS) {
 		answer->body = hotpath->discoverable_ids_json();
+	} else if(answer->kind == PEERJS_ROUTE_ICE_CONFIG) {
+		answer->body = ice_config_json(wsi);
+	} else if(answer->kind == PEERJS_ROUTE_LINK_API) {
+		/* The body arrives in LWS_CALLBACK_HTTP_BODY; the answer comes back from a plugin worker */
+		pss->answer_ready = TRUE;
+		pss->body = g_byte_array_new();
+		char length[32];
+		if(lws_hdr_copy(wsi, length, sizeof(length), WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0) {
+			/* Browsers always send a length for these small JSON bodies; chunked uploads are not worth accepting */
+			if(lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0)
+				return http_answer_now(wsi, pss, 411, "{\"error\":{\"code\":\"length-required\",\"msg\":\"Send a Content-Length\"}}");
+			return link_api_dispatch(wsi, pss);
+		}
+		if(atoll(length) <= 0)
+			return link_api_dispatch(wsi, pss);
+		if(atoll(length) > MAX_LINK_BODY)
+			return http_answer_now(wsi, pss, 413, "{\"error\":{\"code\":\"too-large\",\"msg\":\"Request body too large\"}}");
+		return 0;
 	}
 	size_t len = answer->body ? strlen(answer->body) : 0;
 	if(http_send_headers(wsi, answer, len))
 		return -1;
 	pss->answer_ready = TRUE;
+	pss->headers_sent = TRUE;
 	lws_callback_on_writable(wsi);
 	return 0;
 }
@@ -521,6 +720,38 @@ static int http_writeable(struct lws *wsi, peerjs_pss *pss) {
 	if(!pss->answer_ready)
 		return 0;
 	peerjs_http_answer *answer = &pss->answer;
+	if(pss->pending != NULL) {
+		/* A share-link answer from the plugin: headers now, then the body below */
+		janus_mutex_lock(&pss->pending->mutex);
+		gboolean done = pss->pending->done;
+		if(done) {
+			answer->status = pss->pending->status;
+			g_free(answer->body);
+			answer->body = pss->pending->body;
+			pss->pending->body = NULL;
+		}
+		janus_mutex_unlock(&pss->pending->mutex);
+		if(!done)
+			return 0;
+		http_pending_unref(pss->pending);
+		pss->pending = NULL;
+		answer->kind = PEERJS_ROUTE_BODY;
+		pss->headers_sent = TRUE;
+		if(http_send_headers(wsi, answer, answer->body ? strlen(answer->body) : 0))
+			return -1;
+		lws_callback_on_writable(wsi);
+		return 0;
+	}
+	if(answer->kind == PEERJS_ROUTE_LINK_API)
+		return 0;	/* still reading the body */
+	if(!pss->headers_sent) {
+		/* An answer decided after the request line (body too large, link reply): headers first */
+		pss->headers_sent = TRUE;
+		if(http_send_headers(wsi, answer, answer->body ? strlen(answer->body) : 0))
+			return -1;
+		lws_callback_on_writable(wsi);
+		return 0;
+	}
 	size_t len = answer->body ? strlen(answer->body) : 0;
 	int head = lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0;
 	if(len > 0 && !head) {
@@ -534,8 +765,8 @@ static int http_writeable(struct lws *wsi, peerjs_pss *pss) {
 	} else {
 		lws_write(wsi, (unsigned char *)"", 0, LWS_WRITE_HTTP_FINAL);
 	}
-	peerjs_http_answer_clear(answer);
-	pss->answer_ready = FALSE;
+	http_pss_clear(pss);
+	pss->headers_sent = FALSE;
 	if(lws_http_transaction_completed(wsi))
 		return -1;
 	return 0;
@@ -572,16 +803,26 @@ static int janus_peerjs_callback(struct lws *wsi, enum lws_callback_reasons reas
 			return http_request(wsi, pss, in ? (const char *)in : "/");
 		case LWS_CALLBACK_HTTP_WRITEABLE:
 			return http_writeable(wsi, pss);
+		case LWS_CALLBACK_HTTP_BODY:
+			if(pss->body == NULL)
+				return 0;
+			if(pss->body->len + len > MAX_LINK_BODY)
+				return http_answer_now(wsi, pss, 413,
+					"{\"error\":{\"code\":\"too-large\",\"msg\":\"Request body too large\"}}");
+			g_byte_array_append(pss->body, in, len);
+			return 0;
+		case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+			if(pss->body == NULL)
+				return 0;
+			return link_api_dispatch(wsi, pss);
 		case LWS_CALLBACK_HTTP_FILE_COMPLETION:
 			if(lws_http_transaction_completed(wsi))
 				return -1;
 			return 0;
 		case LWS_CALLBACK_CLOSED_HTTP:
 		case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
-			if(pss != NULL && pss->answer_ready) {
-				peerjs_http_answer_clear(&pss->answer);
-				pss->answer_ready = FALSE;
-			}
+			if(pss != NULL)
+				http_pss_clear(pss);
 			return 0;
 		case LWS_CALLBACK_WSI_DESTROY:
 			if(pss != NULL && pss->conn != NULL) {
@@ -662,6 +903,40 @@ static gboolean load_config(const char *config_path, struct lws_context_creation
 	config_key = g_strdup(p2plink_jcfg_string(config, general, "key", "peerjs"));
 	const char *html = p2plink_jcfg_string(config, general, "html_folder", NULL);
 	config_html_root = html && *html ? g_strdup(html) : NULL;
+	const char *proxies = p2plink_jcfg_string(config, general, "trusted_proxies", NULL);
+	if(proxies != NULL && *proxies != '\0') {
+		trusted_proxies = g_strsplit(proxies, ",", -1);
+		for(char **p = trusted_proxies; *p; p++) {
+			g_strstrip(*p);
+			p2plink_cidr cidr;
+			if(!p2plink_cidr_parse(*p, &cidr, NULL)) {
+				JANUS_LOG(LOG_ERR, "%s: trusted_proxies entry '%s' is not an address or CIDR\n", JANUS_PEERJS_NAME, *p);
+				ok = FALSE;
+			}
+		}
+	}
+	janus_config_category *ice = config ? janus_config_get_create(config, NULL, janus_config_type_category, "ice") : NULL;
+	ice_lan_only = p2plink_jcfg_bool(config, ice, "lan_only", FALSE);
+	const char *stun_urls = p2plink_jcfg_string(config, ice, "stun_urls", NULL);
+	if(stun_urls != NULL && *stun_urls != '\0') {
+		ice_stun_urls = g_strsplit(stun_urls, ",", -1);
+		for(char **u = ice_stun_urls; *u; u++)
+			g_strstrip(*u);
+	}
+	janus_config_category *stun = config ? janus_config_get_create(config, NULL, janus_config_type_category, "stun") : NULL;
+	gint64 sport = stun_port, srate = 0, sburst = 0;
+	stun_enabled = p2plink_jcfg_bool(config, stun, "enabled", TRUE) && !ice_lan_only;
+	const char *sbind = p2plink_jcfg_string(config, stun, "interface", NULL);
+	stun_bind = sbind && *sbind ? g_strdup(sbind) : NULL;
+	p2plink_stun_config_defaults(&stun_config);
+	srate = stun_config.rate_per_sec;
+	sburst = stun_config.burst;
+	ok = p2plink_jcfg_int(config, stun, "port", 0, 65535, &sport) &&
+		p2plink_jcfg_int(config, stun, "rate_per_source", 1, 1000000, &srate) &&
+		p2plink_jcfg_int(config, stun, "burst_per_source", 1, 1000000, &sburst) && ok;
+	stun_port = (int)sport;
+	stun_config.rate_per_sec = srate;
+	stun_config.burst = sburst;
 	const char *cors = p2plink_jcfg_string(config, general, "cors_origins", NULL);
 	if(cors != NULL && *cors != '\0') {
 		config_cors = g_strsplit(cors, ",", -1);
@@ -678,6 +953,7 @@ static gboolean load_config(const char *config_path, struct lws_context_creation
 	const char *iface = p2plink_jcfg_string(config, general, "interface", NULL);
 	vhost->iface = iface && *iface ? g_strdup(iface) : NULL;
 	gboolean secure = p2plink_jcfg_bool(config, general, "secure", TRUE);
+	secure_listener = secure;
 	if(secure) {
 		const char *cert = p2plink_jcfg_string(config, certs, "cert_pem", NULL);
 		const char *key = p2plink_jcfg_string(config, certs, "cert_key", NULL);
@@ -733,6 +1009,7 @@ static int janus_peerjs_init(janus_transport_callbacks *callback, const char *co
 	read_session_timeout(config_path);
 	gateway = callback;
 	pending_conns = g_ptr_array_new();
+	pending_http = g_ptr_array_new();
 
 	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_to_janus);
 	struct lws_context_creation_info info;
@@ -758,6 +1035,21 @@ static int janus_peerjs_init(janus_transport_callbacks *callback, const char *co
 		lws_context_destroy(lws_ctx);
 		lws_ctx = NULL;
 		return -1;
+	}
+	if(stun_enabled) {
+		GError *serror = NULL;
+		stun_server = p2plink_stun_server_new(stun_bind, stun_port, &stun_config, &serror);
+		if(stun_server == NULL || !p2plink_stun_server_start_thread(stun_server, &serror)) {
+			/* Calls on a LAN still work without it; say so loudly and go on */
+			JANUS_LOG(LOG_ERR, "%s: STUN responder on UDP %d not started: %s\n", JANUS_PEERJS_NAME, stun_port,
+				serror ? serror->message : "?");
+			g_clear_error(&serror);
+			p2plink_stun_server_free(stun_server);
+			stun_server = NULL;
+		} else {
+			stun_port = p2plink_stun_server_port(stun_server);
+			JANUS_LOG(LOG_INFO, "%s: STUN responder on UDP port %d\n", JANUS_PEERJS_NAME, stun_port);
+		}
 	}
 	if(hotpath->attach_transport(&transport_ops) < 0) {
 		lws_context_destroy(lws_ctx);
@@ -802,7 +1094,16 @@ static void janus_peerjs_destroy(void) {
 		conn_unref(g_ptr_array_index(pending_conns, i));
 	g_ptr_array_free(pending_conns, TRUE);
 	pending_conns = NULL;
+	for(guint i = 0; i < pending_http->len; i++)
+		http_pending_unref(g_ptr_array_index(pending_http, i));
+	g_ptr_array_free(pending_http, TRUE);
+	pending_http = NULL;
 	janus_mutex_unlock(&pending_mutex);
+	p2plink_stun_server_free(stun_server);
+	stun_server = NULL;
+	g_clear_pointer(&stun_bind, g_free);
+	g_clear_pointer(&trusted_proxies, g_strfreev);
+	g_clear_pointer(&ice_stun_urls, g_strfreev);
 	g_free(config_path_prefix);
 	g_free(config_key);
 	g_free(config_html_root);

@@ -59,6 +59,8 @@ typedef enum p2plink_frame_result {
 
 #define P2PLINK_BIND_NONCE_LEN 32	/* hex characters, 128 bits */
 
+typedef void (*p2plink_http_reply)(void *ctx, int status, char *body);
+
 typedef struct p2plink_hotpath {
 	int version;				/* P2PLINK_HOTPATH_VERSION */
 	/* Called once by the transport at init and destroy */
@@ -76,6 +78,11 @@ typedef struct p2plink_hotpath {
 	void (*peer_close)(p2plink_peer *peer);
 	/* GET {path}{key}/peers when discovery is enabled: a g_malloc'd JSON array of discoverable ids */
 	char *(*discoverable_ids_json)(void);
+	/* A peer-side share-link request (POST {path}{key}/<route>). Store I/O must not block the event loop, so the
+	 * plugin answers later, from one of its worker threads, by calling reply exactly once: reply(ctx, status,
+	 * body) with a g_malloc'd JSON body the transport then owns. client_ip is what the transport attested. */
+	void (*peer_http)(const char *route, const char *body, size_t len, const char *client_ip,
+		const char *user_agent, const char *base_url, p2plink_http_reply reply, void *ctx);
 } p2plink_hotpath;
 
 typedef const p2plink_hotpath *(*p2plink_hotpath_get_fn)(void);

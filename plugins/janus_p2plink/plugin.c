@@ -27,8 +27,10 @@
 
 #include "../../common/jcfg_values.h"
 #include "admin.h"
+#include "link_service.h"
 #include "p2plink_hotpath.h"
 #include "registry.h"
+#include "store.h"
 
 #define JANUS_P2PLINK_VERSION			1
 #define JANUS_P2PLINK_VERSION_STRING	"0.1.0"
@@ -102,9 +104,22 @@ static janus_callbacks *gateway = NULL;
 static gboolean notify_events = TRUE;
 static p2plink_registry_config registry_config;
 
-/* The registry exists while a transport is attached: it needs the transport's send/close to do anything */
+/* The registry exists while a transport is attached: it needs the transport's send/close to do anything.
+ * Readers (sweeper, admin, link workers, session teardown) hold the read lock while they use it; only attach and
+ * detach write. A reader that waits on a slow store therefore never holds up another reader. */
 static p2plink_registry *registry = NULL;
-static janus_mutex registry_mutex = JANUS_MUTEX_INITIALIZER;
+static GRWLock registry_lock;
+
+/* Share links: the store (opened at init, re-tried lazily while unavailable), its rules, and the worker pool that
+ * runs peer requests off the transport's event loop */
+static p2plink_link_service link_defaults;
+static char *store_kind = NULL, *store_folder = NULL, *public_url = NULL;
+static p2plink_store *store = NULL;
+static janus_mutex store_mutex = JANUS_MUTEX_INITIALIZER;
+static gint64 store_last_attempt = 0;
+static gboolean store_ever_tried = FALSE;
+#define STORE_RETRY_INTERVAL (5 * G_USEC_PER_SEC)
+static GThreadPool *link_workers = NULL;
 
 /* Sweeper: EXPIRE for stale queues and alive_timeout, every SWEEP_INTERVAL */
 #define SWEEP_INTERVAL (250 * G_TIME_SPAN_MILLISECOND)
@@ -141,16 +156,110 @@ static janus_p2plink_session *janus_p2plink_lookup_session(janus_plugin_session 
 	return g_hash_table_lookup(sessions, handle);
 }
 
-/* Returns a reference to the registry's owner lock-free readers can use, or NULL; pair with registry_release */
+/* The registry for a reader, or NULL when no transport is attached; pair a non-NULL result with registry_release */
 static p2plink_registry *registry_acquire(void) {
-	janus_mutex_lock(&registry_mutex);
+	g_rw_lock_reader_lock(&registry_lock);
 	if(registry == NULL)
-		janus_mutex_unlock(&registry_mutex);
+		g_rw_lock_reader_unlock(&registry_lock);
 	return registry;
 }
 
 static void registry_release(void) {
-	janus_mutex_unlock(&registry_mutex);
+	g_rw_lock_reader_unlock(&registry_lock);
+}
+
+/* The store, opening it if it is not open yet (at most every STORE_RETRY_INTERVAL): a store that was unreachable
+ * at start-up comes into use when it becomes reachable, without a restart. */
+static p2plink_store *store_get(void) {
+	janus_mutex_lock(&store_mutex);
+	gint64 now = janus_get_monotonic_time();
+	if(store == NULL && (!store_ever_tried || now - store_last_attempt >= STORE_RETRY_INTERVAL)) {
+		store_ever_tried = TRUE;
+		store_last_attempt = now;
+		GError *error = NULL;
+		p2plink_store_sqlite_options options = { store_folder, 0 };
+		store = p2plink_store_sqlite_open(&options, &error);
+		if(store == NULL) {
+			JANUS_LOG(LOG_ERR, "[%s] Link store (%s in %s) unavailable: %s; signaling goes on, link operations "
+				"fail until it is back\n", JANUS_P2PLINK_NAME, store_kind, store_folder, error ? error->message : "?");
+			g_clear_error(&error);
+		} else {
+			JANUS_LOG(LOG_INFO, "[%s] Link store: %s in %s\n", JANUS_P2PLINK_NAME, store_kind, store_folder);
+		}
+	}
+	p2plink_store *current = store;
+	janus_mutex_unlock(&store_mutex);
+	return current;
+}
+
+static void janus_p2plink_link_observe(p2plink_link_event event, const char *link_id, const char *target,
+		const char *outcome, void *data) {
+	(void)data;
+	if(!notify_events || gateway == NULL || !gateway->events_is_enabled())
+		return;
+	static const char *names[] = { "link-created", "link-redeemed", "link-denied", "link-revoked", "link-deleted" };
+	json_t *info = json_pack("{s:s}", "event", names[event]);
+	if(link_id != NULL)
+		json_object_set_new(info, "link_id", json_string(link_id));
+	if(target != NULL)
+		json_object_set_new(info, "target", json_string(target));
+	if(outcome != NULL)
+		json_object_set_new(info, "outcome", json_string(outcome));
+	gateway->notify_event(&janus_p2plink_plugin, NULL, info);
+}
+
+/* A link service for one request: the configured rules plus the current store and registry */
+static p2plink_link_service link_service_for(p2plink_registry *reg) {
+	p2plink_link_service svc = link_defaults;
+	svc.store = store_get();
+	svc.registry = reg;
+	return svc;
+}
+
+/* Peer-side link requests, queued by the transport thread and run on link_workers */
+typedef struct link_job {
+	char *route, *body, *client_ip, *user_agent, *base_url;
+	size_t len;
+	p2plink_http_reply reply;
+	void *ctx;
+} link_job;
+
+static void link_job_free(link_job *job) {
+	g_free(job->route);
+	g_free(job->body);
+	g_free(job->client_ip);
+	g_free(job->user_agent);
+	g_free(job->base_url);
+	g_free(job);
+}
+
+static char *json_text(json_t *value) {
+	char *text = json_dumps(value, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	char *out = g_strdup(text);
+	free(text);
+	json_decref(value);
+	return out;
+}
+
+static void link_worker(gpointer data, gpointer user_data) {
+	(void)user_data;
+	link_job *job = data;
+	int status = 500;
+	json_t *answer = NULL;
+	json_t *body = json_loadb(job->body, job->len, JSON_REJECT_DUPLICATES, NULL);
+	p2plink_registry *reg = registry_acquire();
+	if(reg != NULL) {
+		p2plink_link_service svc = link_service_for(reg);
+		answer = p2plink_link_service_peer(&svc, job->route, body, job->client_ip, job->user_agent, job->base_url,
+			janus_get_real_time(), &status);
+		registry_release();
+	} else {
+		status = 503;
+		answer = json_pack("{s:{s:s,s:s}}", "error", "code", "unavailable", "msg", "Server is shutting down");
+	}
+	json_decref(body);
+	job->reply(job->ctx, status, json_text(answer));
+	link_job_free(job);
 }
 
 /* Events for Janus event handlers: connection lifecycle only, never payloads */
@@ -169,24 +278,24 @@ static void janus_p2plink_observe(p2plink_registry_event event, const char *id, 
  * transport detaches (and stops calling) before the plugin is destroyed: Janus destroys transports first. */
 
 static int janus_p2plink_attach_transport(const p2plink_transport_ops *ops) {
-	janus_mutex_lock(&registry_mutex);
+	g_rw_lock_writer_lock(&registry_lock);
 	if(registry != NULL) {
-		janus_mutex_unlock(&registry_mutex);
+		g_rw_lock_writer_unlock(&registry_lock);
 		JANUS_LOG(LOG_ERR, "A transport is already attached to %s\n", JANUS_P2PLINK_NAME);
 		return -1;
 	}
 	registry = p2plink_registry_new(&registry_config, ops);
 	p2plink_registry_set_observer(registry, janus_p2plink_observe, NULL);
-	janus_mutex_unlock(&registry_mutex);
+	g_rw_lock_writer_unlock(&registry_lock);
 	JANUS_LOG(LOG_INFO, "janus.transport.peerjs attached to %s\n", JANUS_P2PLINK_NAME);
 	return 0;
 }
 
 static void janus_p2plink_detach_transport(void) {
-	janus_mutex_lock(&registry_mutex);
+	g_rw_lock_writer_lock(&registry_lock);
 	p2plink_registry *old = registry;
 	registry = NULL;
-	janus_mutex_unlock(&registry_mutex);
+	g_rw_lock_writer_unlock(&registry_lock);
 	p2plink_registry_free(old);
 }
 
@@ -208,6 +317,25 @@ static char *janus_p2plink_discoverable_ids_json(void) {
 	return p2plink_registry_discoverable_ids_json(registry);
 }
 
+static void janus_p2plink_peer_http(const char *route, const char *body, size_t len, const char *client_ip,
+		const char *user_agent, const char *base_url, p2plink_http_reply reply, void *ctx) {
+	link_job *job = g_new0(link_job, 1);
+	job->route = g_strdup(route);
+	job->body = g_strndup(body ? body : "", body ? len : 0);
+	job->len = body ? len : 0;
+	job->client_ip = g_strdup(client_ip);
+	job->user_agent = g_strdup(user_agent);
+	job->base_url = g_strdup(base_url);
+	job->reply = reply;
+	job->ctx = ctx;
+	GError *error = NULL;
+	if(link_workers == NULL || !g_thread_pool_push(link_workers, job, &error)) {
+		g_clear_error(&error);
+		link_job_free(job);
+		reply(ctx, 503, g_strdup("{\"error\":{\"code\":\"unavailable\",\"msg\":\"Server is busy\"}}"));
+	}
+}
+
 static const p2plink_hotpath janus_p2plink_hotpath = {
 	.version = P2PLINK_HOTPATH_VERSION,
 	.attach_transport = janus_p2plink_attach_transport,
@@ -216,6 +344,7 @@ static const p2plink_hotpath janus_p2plink_hotpath = {
 	.peer_frame = janus_p2plink_peer_frame,
 	.peer_close = janus_p2plink_peer_close,
 	.discoverable_ids_json = janus_p2plink_discoverable_ids_json,
+	.peer_http = janus_p2plink_peer_http,
 };
 
 /* Resolved by the transport with dlsym(RTLD_DEFAULT, P2PLINK_HOTPATH_SYMBOL) */
@@ -242,6 +371,45 @@ static gpointer janus_p2plink_sweeper(gpointer data) {
 	return NULL;
 }
 
+/* A TTL option in the link grammar ("1d", "5min", ...) */
+static gboolean ttl_option(janus_config *config, janus_config_category *cat, const char *name, const char *fallback,
+		gint64 *seconds) {
+	const char *text = p2plink_jcfg_string(config, cat, name, fallback);
+	GError *error = NULL;
+	if(!p2plink_ttl_parse(text, P2PLINK_TTL_HARD_MAX_SECONDS, seconds, &error)) {
+		JANUS_LOG(LOG_ERR, "Invalid links.%s '%s': %s\n", name, text, error->message);
+		g_error_free(error);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* [links]: store and rules. Also the defaults when the file or the category is absent (config may be NULL). */
+static gboolean load_link_config(janus_config *config, janus_config_category *links) {
+	store_kind = g_strdup(p2plink_jcfg_string(config, links, "store", "sqlite"));
+	store_folder = g_strdup(p2plink_jcfg_string(config, links, "store_folder", "/var/lib/p2plink"));
+	const char *url = p2plink_jcfg_string(config, links, "public_url", NULL);
+	public_url = url && *url ? g_strdup(url) : NULL;
+	if(public_url != NULL && g_str_has_suffix(public_url, "/"))
+		public_url[strlen(public_url) - 1] = '\0';
+	gint64 max_per_peer = 20;
+	memset(&link_defaults, 0, sizeof(link_defaults));
+	p2plink_link_service_config *lc = &link_defaults.config;
+	gboolean ok = ttl_option(config, links, "admin_max_ttl", "30d", &lc->admin_limits.max_ttl_seconds) &&
+		ttl_option(config, links, "admin_default_ttl", "1d", &lc->admin_limits.default_ttl_seconds) &&
+		ttl_option(config, links, "peer_max_ttl", "1d", &lc->peer_limits.max_ttl_seconds) &&
+		ttl_option(config, links, "peer_default_ttl", "1h", &lc->peer_limits.default_ttl_seconds) &&
+		p2plink_jcfg_int(config, links, "max_links_per_peer", 0, 100000, &max_per_peer);
+	if(strcmp(store_kind, "sqlite") != 0) {
+		JANUS_LOG(LOG_ERR, "Invalid links.store '%s' (supported: \"sqlite\")\n", store_kind);
+		ok = FALSE;
+	}
+	lc->max_links_per_peer = max_per_peer;
+	lc->public_url = public_url;
+	link_defaults.observer = janus_p2plink_link_observe;
+	return ok;
+}
+
 static gboolean load_config(const char *config_path) {
 	p2plink_registry_config_defaults(&registry_config);
 	char filename[255];
@@ -249,7 +417,7 @@ static gboolean load_config(const char *config_path) {
 	janus_config *config = janus_config_parse(filename);
 	if(config == NULL) {
 		JANUS_LOG(LOG_WARN, "No %s, using defaults\n", filename);
-		return TRUE;
+		return load_link_config(NULL, NULL);
 	}
 	janus_config_print(config);
 	janus_config_category *general = janus_config_get_create(config, NULL, janus_config_type_category, "general");
@@ -272,6 +440,8 @@ static gboolean load_config(const char *config_path) {
 	registry_config.queue_total_bytes = qtotal;
 	registry_config.max_counterparts = counterparts;
 	notify_events = p2plink_jcfg_bool(config, general, "events", TRUE);
+	janus_config_category *links = janus_config_get_create(config, NULL, janus_config_type_category, "links");
+	ok = load_link_config(config, links) && ok;
 	janus_config_destroy(config);
 	return ok;
 }
@@ -296,6 +466,12 @@ static int janus_p2plink_init(janus_callbacks *callback, const char *config_path
 		return -1;
 	}
 	g_atomic_int_set(&initialized, 1);
+	store_get();
+	link_workers = g_thread_pool_new(link_worker, NULL, 4, FALSE, &error);
+	if(error != NULL) {
+		JANUS_LOG(LOG_ERR, "Could not start the p2plink link workers: %s\n", error->message);
+		g_clear_error(&error);
+	}
 	JANUS_LOG(LOG_INFO, "%s initialized (expire_timeout=%"G_GINT64_FORMAT"ms, alive_timeout=%"G_GINT64_FORMAT
 		"ms, concurrent_limit=%u)\n", JANUS_P2PLINK_NAME, registry_config.expire_timeout / 1000,
 		registry_config.alive_timeout / 1000, registry_config.concurrent_limit);
@@ -313,12 +489,25 @@ static void janus_p2plink_destroy(void) {
 		g_thread_join(sweeper_thread);
 		sweeper_thread = NULL;
 	}
+	if(link_workers != NULL) {
+		/* Lets queued link requests finish: each owes its transport a reply */
+		g_thread_pool_free(link_workers, FALSE, TRUE);
+		link_workers = NULL;
+	}
 	janus_mutex_lock(&sessions_mutex);
 	g_hash_table_destroy(sessions);
 	sessions = NULL;
 	janus_mutex_unlock(&sessions_mutex);
 	/* Normally the transport detached already; this covers a transport that failed half-way */
 	janus_p2plink_detach_transport();
+	janus_mutex_lock(&store_mutex);
+	p2plink_store_close(store);
+	store = NULL;
+	store_ever_tried = FALSE;
+	janus_mutex_unlock(&store_mutex);
+	g_clear_pointer(&store_kind, g_free);
+	g_clear_pointer(&store_folder, g_free);
+	g_clear_pointer(&public_url, g_free);
 	g_atomic_int_set(&initialized, 0);
 	JANUS_LOG(LOG_INFO, "%s destroyed!\n", JANUS_P2PLINK_NAME);
 }
@@ -489,7 +678,14 @@ static json_t *janus_p2plink_handle_admin_message(json_t *message) {
 	if(g_atomic_int_get(&stopping) || !g_atomic_int_get(&initialized))
 		return error_response(JANUS_P2PLINK_ERROR_INVALID_REQUEST, "Shutting down");
 	p2plink_registry *reg = registry_acquire();
-	json_t *response = p2plink_admin_handle(reg, message);
+	json_t *response = NULL;
+	const char *request = json_is_object(message) ? json_string_value(json_object_get(message, "request")) : NULL;
+	if(request != NULL) {
+		p2plink_link_service svc = link_service_for(reg);
+		response = p2plink_link_service_admin(&svc, request, message, janus_get_real_time());
+	}
+	if(response == NULL)
+		response = p2plink_admin_handle(reg, message);
 	if(reg != NULL)
 		registry_release();
 	return response;

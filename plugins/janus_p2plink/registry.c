@@ -28,6 +28,9 @@ struct p2plink_peer {
 	gint64 connected_wall;	/* real time, for people reading the admin API */
 	gint64 last_seen;
 	GHashTable *counterparts;	/* ids this peer signaled with (set), for LEAVE on disconnect */
+	GHashTable *contacted;		/* ids this peer sent frames to first (set): they may answer a link-only peer */
+	GHashTable *grants;			/* target ids this peer redeemed a share link for (set) */
+	gboolean link_only;
 	guint64 frames_in;
 };
 
@@ -67,6 +70,7 @@ void p2plink_registry_config_defaults(p2plink_registry_config *config) {
 	config->queue_max_bytes = 256 * 1024;
 	config->queue_total_bytes = 64 * 1024 * 1024;
 	config->max_counterparts = 256;
+	config->max_grants = 256;
 }
 
 /* Peers */
@@ -84,11 +88,17 @@ void p2plink_peer_unref(p2plink_peer *peer) {
 	g_free(peer->token);
 	g_free(peer->ip);
 	g_hash_table_destroy(peer->counterparts);
+	g_hash_table_destroy(peer->contacted);
+	g_hash_table_destroy(peer->grants);
 	g_free(peer);
 }
 
 const char *p2plink_peer_id(const p2plink_peer *peer) {
 	return peer->id;
+}
+
+const char *p2plink_peer_ip(const p2plink_peer *peer) {
+	return peer->ip;
 }
 
 static p2plink_peer *peer_new(p2plink_conn *conn, const char *id, const char *token, const char *ip, gint64 now) {
@@ -102,6 +112,8 @@ static p2plink_peer *peer_new(p2plink_conn *conn, const char *id, const char *to
 	peer->connected_wall = g_get_real_time();
 	peer->last_seen = now;
 	peer->counterparts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	peer->contacted = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	peer->grants = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	/* The bind nonce is a capability: 128 bits from the CSPRNG, never sent to any client */
 	unsigned char raw[P2PLINK_BIND_NONCE_LEN / 2];
 	if(RAND_bytes(raw, sizeof(raw)) != 1) {
@@ -111,6 +123,26 @@ static p2plink_peer *peer_new(p2plink_conn *conn, const char *id, const char *to
 	for(size_t i = 0; i < sizeof(raw); i++)
 		g_snprintf(peer->nonce + 2 * i, 3, "%02x", raw[i]);
 	return peer;
+}
+
+/* Sets of ids */
+
+static void copy_set(GHashTable *to, GHashTable *from) {
+	GHashTableIter iter;
+	gpointer key;
+	g_hash_table_iter_init(&iter, from);
+	while(g_hash_table_iter_next(&iter, &key, NULL))
+		g_hash_table_add(to, g_strdup(key));
+}
+
+/* Bounded set insert: FALSE when full (the caller decides what a full set means) */
+static gboolean set_add_bounded(GHashTable *set, const char *key, guint max) {
+	if(g_hash_table_contains(set, key))
+		return TRUE;
+	if(g_hash_table_size(set) >= max)
+		return FALSE;
+	g_hash_table_add(set, g_strdup(key));
+	return TRUE;
 }
 
 /* Registry */
@@ -201,10 +233,16 @@ static void peer_drop_locked(p2plink_registry *reg, p2plink_peer *peer, p2plink_
 
 static void remember_counterparts_locked(p2plink_registry *reg, p2plink_peer *a, p2plink_peer *b) {
 	/* Bounded: a peer that signals thousands of ids cannot grow this set (it only loses LEAVE-on-disconnect) */
-	if(g_hash_table_size(a->counterparts) < reg->cfg.max_counterparts)
-		g_hash_table_add(a->counterparts, g_strdup(b->id));
-	if(g_hash_table_size(b->counterparts) < reg->cfg.max_counterparts)
-		g_hash_table_add(b->counterparts, g_strdup(a->id));
+	set_add_bounded(a->counterparts, b->id, reg->cfg.max_counterparts);
+	set_add_bounded(b->counterparts, a->id, reg->cfg.max_counterparts);
+}
+
+/* Gated signaling: may `from` send this frame to a link-only `to`? */
+static gboolean link_gate_allows_locked(p2plink_peer *from, p2plink_peer *to) {
+	if(!to->link_only)
+		return TRUE;
+	/* A grant from a redeemed link, or an answer to someone the link-only peer contacted itself */
+	return g_hash_table_contains(from->grants, to->id) || g_hash_table_contains(to->contacted, from->id);
 }
 
 static void forget_counterparts_locked(p2plink_peer *a, p2plink_peer *b) {
@@ -277,11 +315,10 @@ p2plink_peer *p2plink_registry_open(p2plink_registry *reg, p2plink_conn *conn, c
 	if(existing != NULL) {
 		/* Same id and token: the client reconnected (peer.reconnect(), or a new socket before the old one timed
 		 * out). The new socket takes over; unlike the reference server we answer OPEN, or the client hangs. */
-		GHashTableIter iter;
-		gpointer key;
-		g_hash_table_iter_init(&iter, existing->counterparts);
-		while(g_hash_table_iter_next(&iter, &key, NULL))
-			g_hash_table_add(peer->counterparts, g_strdup(key));
+		copy_set(peer->counterparts, existing->counterparts);
+		copy_set(peer->contacted, existing->contacted);
+		copy_set(peer->grants, existing->grants);
+		peer->link_only = existing->link_only;
 		existing->registered = FALSE;
 		g_hash_table_remove(reg->peers, existing->id);
 		if(existing->conn != NULL)
@@ -343,8 +380,19 @@ static p2plink_frame_result route(p2plink_registry *reg, p2plink_peer *peer, p2p
 	peer->last_seen = now;
 	peer->frames_in++;
 	p2plink_peer *dst = g_hash_table_lookup(reg->peers, frame->dst);
+	if(dst != NULL && dst->conn != NULL && !link_gate_allows_locked(peer, dst)) {
+		/* The target learns nothing; the sender learns only that a link is needed */
+		g_free(text);
+		send_error_locked(reg, peer, "link-required",
+			"This peer only accepts connections through a share link");
+		g_mutex_unlock(&reg->mutex);
+		return P2PLINK_FRAME_REJECTED;
+	}
 	if(dst != NULL && dst->conn != NULL) {
 		send_text_locked(reg, dst, text, len);
+		if(frame->type != P2PLINK_MSG_LEAVE && frame->type != P2PLINK_MSG_EXPIRE &&
+				!g_hash_table_contains(dst->contacted, peer->id))
+			set_add_bounded(peer->contacted, dst->id, reg->cfg.max_counterparts);
 		if(frame->type == P2PLINK_MSG_LEAVE)
 			forget_counterparts_locked(peer, dst);
 		else
@@ -498,11 +546,39 @@ gboolean p2plink_registry_kick_id(p2plink_registry *reg, const char *id, const c
 	return kicked;
 }
 
+p2plink_peer *p2plink_registry_authenticate(p2plink_registry *reg, const char *id, const char *token) {
+	if(id == NULL || token == NULL)
+		return NULL;
+	g_mutex_lock(&reg->mutex);
+	p2plink_peer *peer = g_hash_table_lookup(reg->peers, id);
+	if(peer != NULL && (peer->conn == NULL || !tokens_equal(peer->token, token)))
+		peer = NULL;
+	if(peer != NULL)
+		p2plink_peer_ref(peer);
+	g_mutex_unlock(&reg->mutex);
+	return peer;
+}
+
+gboolean p2plink_registry_grant(p2plink_registry *reg, p2plink_peer *grantee, const char *target) {
+	g_mutex_lock(&reg->mutex);
+	gboolean ok = set_add_bounded(grantee->grants, target, reg->cfg.max_grants);
+	g_mutex_unlock(&reg->mutex);
+	return ok;
+}
+
+void p2plink_registry_set_link_only(p2plink_registry *reg, p2plink_peer *peer, gboolean link_only) {
+	g_mutex_lock(&reg->mutex);
+	peer->link_only = link_only;
+	g_mutex_unlock(&reg->mutex);
+}
+
 static json_t *peer_info_locked(p2plink_peer *peer) {
-	return json_pack("{s:s,s:s,s:b,s:I,s:i,s:I}",
+	return json_pack("{s:s,s:s,s:b,s:b,s:i,s:I,s:i,s:I}",
 		"id", peer->id,
 		"ip", peer->ip,
 		"connected", peer->conn != NULL && peer->registered,
+		"link_only", peer->link_only,
+		"grants", (int)g_hash_table_size(peer->grants),
 		"connected_at", (json_int_t)(peer->connected_wall / 1000),
 		"counterparts", (int)g_hash_table_size(peer->counterparts),
 		"frames_in", (json_int_t)peer->frames_in);
@@ -562,9 +638,13 @@ char *p2plink_registry_discoverable_ids_json(p2plink_registry *reg) {
 	g_mutex_lock(&reg->mutex);
 	GHashTableIter iter;
 	gpointer key;
+	gpointer value;
 	g_hash_table_iter_init(&iter, reg->peers);
-	while(g_hash_table_iter_next(&iter, &key, NULL))
-		json_array_append_new(ids, json_string(key));
+	while(g_hash_table_iter_next(&iter, &key, &value)) {
+		/* Link-only peers are never listed: a link is the only way to learn about them */
+		if(!((p2plink_peer *)value)->link_only)
+			json_array_append_new(ids, json_string(key));
+	}
 	g_mutex_unlock(&reg->mutex);
 	char *text = json_dumps(ids, JSON_COMPACT);
 	json_decref(ids);

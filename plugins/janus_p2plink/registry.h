@@ -29,6 +29,7 @@ typedef struct p2plink_registry_config {
 	gsize queue_max_bytes;		/* per offline destination */
 	gsize queue_total_bytes;	/* across all offline destinations */
 	guint max_counterparts;		/* peers remembered per peer for LEAVE-on-disconnect */
+	guint max_grants;			/* share-link grants held per peer */
 } p2plink_registry_config;
 
 void p2plink_registry_config_defaults(p2plink_registry_config *config);
@@ -62,6 +63,17 @@ p2plink_peer *p2plink_registry_bind(p2plink_registry *reg, const char *nonce);
 /* Closes the peer's connection (admin kick, Janus session gone). Returns FALSE if it was not connected. */
 gboolean p2plink_registry_kick_peer(p2plink_registry *reg, p2plink_peer *peer, const char *reason);
 gboolean p2plink_registry_kick_id(p2plink_registry *reg, const char *id, const char *reason);
+
+/* Share-link grants and gated signaling.
+ * authenticate: the connected peer with this id whose token matches (constant time), new reference, or NULL.
+ * grant: the grantee may now OFFER to target even when target is link-only (held while the grantee is connected,
+ * carried over a same-token reconnect). Returns FALSE when the grantee holds too many grants already.
+ * set_link_only: OFFERs to this peer are routed only from grantees (or peers it contacted first), others get an
+ * ERROR "link-required" and the peer learns nothing; it is also left out of discovery. */
+p2plink_peer *p2plink_registry_authenticate(p2plink_registry *reg, const char *id, const char *token);
+gboolean p2plink_registry_grant(p2plink_registry *reg, p2plink_peer *grantee, const char *target);
+void p2plink_registry_set_link_only(p2plink_registry *reg, p2plink_peer *peer, gboolean link_only);
+const char *p2plink_peer_ip(const p2plink_peer *peer);
 
 /* Introspection for the admin API; new references */
 json_t *p2plink_registry_peer_info(p2plink_registry *reg, p2plink_peer *peer);

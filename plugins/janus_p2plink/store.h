@@ -2,7 +2,7 @@
  * \brief   p2plink link store: one interface, several backends
  * \details The persistence contract for share links and their click log.
  * A store is a vtable (p2plink_store_ops) plus backend-private state; the
- * SQLite backend lives in store_sqlite.c, a MongoDB backend will follow.
+ * SQLite backend lives in store_sqlite.c, the MongoDB one in store_mongo.c.
  * The p2plink_store_* inline wrappers below are what callers use.
  *
  * What this file is NOT for: link rules (links.h decides outcomes; every
@@ -28,7 +28,8 @@
  *   p2plink_click_free; GPtrArrays come with their free function set).
  * - Threading: each backend documents it; the SQLite one allows several
  *   threads to share one handle (serialised by a mutex) and several
- *   handles on the same file (serialised by SQLite's locks).
+ *   handles on the same file (serialised by SQLite's locks); the MongoDB
+ *   one has a client pool, so threads share a handle and run in parallel.
  *
  * \author  p2plink
  */
@@ -140,6 +141,30 @@ typedef struct p2plink_store_sqlite_options {
 
 /* Open (creating folder, file and schema on first use) a SQLite store */
 p2plink_store *p2plink_store_sqlite_open(const p2plink_store_sqlite_options *options, GError **error);
+
+typedef struct p2plink_store_mongo_options {
+	const char *uri;		/* mongodb://... (may carry its own options) */
+	const char *database;		/* database holding the "links" and "clicks" collections */
+	guint timeout_ms;		/* connectTimeoutMS and serverSelectionTimeoutMS: how long a
+					 * call waits for an unreachable server before failing with
+					 * P2PLINK_STORE_ERROR_IO; 0 = the URI's values, else 2000 */
+	guint32 expired_retention_s;	/* the TTL index deletes a link this long after it
+					 * expired; 0 = P2PLINK_MONGO_DEFAULT_RETENTION_S */
+} p2plink_store_mongo_options;
+
+#define P2PLINK_MONGO_DEFAULT_TIMEOUT_MS 2000
+#define P2PLINK_MONGO_DEFAULT_RETENTION_S (7 * 24 * 3600)
+
+/* Open a MongoDB store: connects, creates the indexes (see store_mongo.c).
+ * An unreachable server is P2PLINK_STORE_ERROR_IO after timeout_ms; a bad
+ * URI or database name is P2PLINK_STORE_ERROR_INVALID. Once open, calls
+ * fail with P2PLINK_STORE_ERROR_IO while the server is away and work
+ * again when it is back. */
+p2plink_store *p2plink_store_mongo_open(const p2plink_store_mongo_options *options, GError **error);
+/* Release libmongoc's process-wide state. Call once, at process (plugin)
+ * exit, after every MongoDB store is closed; no MongoDB store may be
+ * opened afterwards. Harmless if none was ever opened. */
+void p2plink_store_mongo_shutdown(void);
 
 /* ---- Call-site wrappers ---- */
 

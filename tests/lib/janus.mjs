@@ -51,6 +51,8 @@ export function request(url, { method = 'GET', headers = {}, body, localAddress 
 	return new Promise((resolve, reject) => {
 		const u = new URL(url);
 		const mod = u.protocol === 'https:' ? https : http;
+		const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+		if (payload !== undefined) headers = { 'content-length': Buffer.byteLength(payload), ...headers };
 		const req = mod.request(u, { method, headers, ca: fs.readFileSync(testCertificate().cert), localAddress,
 			agent: false }, (res) => {
 			const chunks = [];
@@ -59,8 +61,7 @@ export function request(url, { method = 'GET', headers = {}, body, localAddress 
 		});
 		req.on('error', reject);
 		req.setTimeout(10000, () => req.destroy(new Error(`timeout: ${method} ${url}`)));
-		if (body !== undefined) req.write(typeof body === 'string' ? body : JSON.stringify(body));
-		req.end();
+		req.end(body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body));
 	});
 }
 
@@ -123,9 +124,13 @@ export async function writeJanusConfig(dir, opts = {}) {
 			port, interface: host, secure, html_folder: path.join(repoRoot, 'html'), ...(opts.transport || {}),
 		},
 		certificates: secure ? { cert_pem: cert, cert_key: key } : {},
+		// Port 0: every test server gets its own free UDP port for the STUN responder
+		stun: { port: 0, ...(opts.stun || {}) },
+		ice: { ...(opts.ice || {}) },
 	}));
 	fs.writeFileSync(path.join(confDir, 'janus.plugin.p2plink.jcfg'), jcfg({
 		general: { ...(opts.plugin || {}) },
+		links: { store_folder: path.join(dir, 'data'), ...(opts.links || {}) },
 	}));
 	return { confDir, port, adminPort, janusApiPort, secure, host, adminSecret,
 		args: ['-C', path.join(confDir, 'janus.jcfg'), '-F', confDir, '-o'] };
@@ -142,7 +147,9 @@ export async function startJanus(opts = {}) {
 	let exit = null;
 	const exited = new Promise((resolve) => child.on('exit', (code, signal) => { exit = { code, signal }; resolve(exit); }));
 	const scheme = secure ? 'https' : 'http';
-	const urlHost = host.includes(':') ? `[${host}]` : host;
+	// A wildcard bind is reached through loopback
+	const reach = host === '::' ? '::1' : host === '0.0.0.0' ? '127.0.0.1' : host;
+	const urlHost = reach.includes(':') ? `[${reach}]` : reach;
 	const baseUrl = `${scheme}://${urlHost}:${port}`;
 	const server = {
 		dir, port, adminPort, baseUrl, logFile, child, secure,

@@ -1,0 +1,370 @@
+/*
+ * link_service.c — share-link operations for admins and peers. See link_service.h.
+ *
+ * Admin requests (message_plugin):
+ *   {"request":"create_link","target":"bob","ttl":"2h","max_clicks":10,"whitelist":["10.0.0.0/8"],"purpose":"call"}
+ *       -> {"p2plink":"link","link":{...},"token":"<43 chars, shown once>","url":"https://host/l/<token>"}
+ *   {"request":"list_links","target":?,"creator":?,"include_revoked":false,"offset":0,"limit":100}
+ *       -> {"p2plink":"links","links":[...],"total":N}
+ *   {"request":"get_link","link_id":"..."}          -> {"p2plink":"link","link":{...}}
+ *   {"request":"revoke_link","link_id":"..."}       -> {"p2plink":"revoked","link_id":"..."}
+ *   {"request":"delete_link","link_id":"..."}       -> {"p2plink":"deleted","link_id":"..."}
+ *   {"request":"list_clicks","link_id":"...","offset":0,"limit":100} -> {"p2plink":"clicks","clicks":[...],"total":N}
+ *   {"request":"link_stats"}                        -> {"p2plink":"link_stats","links_total":N,"links_active":N,"clicks":{...}}
+ * Peer endpoints (POST JSON, authenticated by the caller's own PeerJS id + token):
+ *   links/create {id,token,ttl,max_clicks,whitelist,purpose} -> {"link":{...},"token":"...","url":"..."}
+ *   links/list   {id,token}                                 -> {"links":[...]}
+ *   links/revoke {id,token,link_id}                         -> {"ok":true}
+ *   links/redeem {id,token,link_token}                      -> {"ok":true,"target":"...","purpose":"..."}
+ *                                                            | {"ok":false,"code":"expired","msg":"..."}
+ *   linkonly     {id,token,enabled}                         -> {"ok":true,"link_only":true}
+ * Times in answers are milliseconds since the epoch. Errors: admin {"p2plink":"error","error_code":49x,"error":..,
+ * "code":..}; peers HTTP 4xx/5xx with {"error":{"code":..,"msg":..}}. A redemption's denial never names the target
+ * or the rules, and is answered with HTTP 200 {"ok":false,...} because it is an answer, not a failure.
+ */
+
+#include <string.h>
+
+#include "link_service.h"
+#include "protocol.h"
+
+#define ADMIN_ERROR_INVALID		490
+#define ADMIN_ERROR_NOT_FOUND	491
+#define ADMIN_ERROR_STORE		492
+
+static json_t *admin_error(int code, const char *machine, const char *msg) {
+	return json_pack("{s:s,s:i,s:s,s:s}", "p2plink", "error", "error_code", code, "code", machine, "error", msg);
+}
+
+static json_t *peer_error(int *status, int http, const char *code, const char *msg) {
+	*status = http;
+	return json_pack("{s:{s:s,s:s}}", "error", "code", code, "msg", msg);
+}
+
+/* Store errors → (HTTP status, sentence) without leaking internals */
+static int store_error_status(const GError *error) {
+	if(error->domain != P2PLINK_STORE_ERROR)
+		return 500;
+	switch(error->code) {
+		case P2PLINK_STORE_ERROR_NOT_FOUND: return 404;
+		case P2PLINK_STORE_ERROR_LIMIT: return 429;
+		case P2PLINK_STORE_ERROR_INVALID: return 400;
+		case P2PLINK_STORE_ERROR_EXISTS: return 409;
+		default: return 503;
+	}
+}
+
+static const char *store_error_sentence(const GError *error) {
+	if(error->domain == P2PLINK_STORE_ERROR) {
+		switch(error->code) {
+			case P2PLINK_STORE_ERROR_NOT_FOUND: return "No such link";
+			case P2PLINK_STORE_ERROR_LIMIT: return "You already have the maximum number of active links";
+			case P2PLINK_STORE_ERROR_IO:
+			case P2PLINK_STORE_ERROR_READONLY:
+			case P2PLINK_STORE_ERROR_BUSY: return "Share links are unavailable right now; calls still work";
+			default: break;
+		}
+	}
+	return "Share links are unavailable right now";
+}
+
+static const char *error_code(const GError *error) {
+	if(error->domain == P2PLINK_STORE_ERROR)
+		return p2plink_store_error_code(error->code);
+	if(error->domain == P2PLINK_LINK_ERROR)
+		return p2plink_link_error_code(error->code);
+	return "internal";
+}
+
+static void observe(p2plink_link_service *svc, p2plink_link_event event, const char *link_id, const char *target,
+		const char *outcome) {
+	if(svc->observer != NULL)
+		svc->observer(event, link_id, target, outcome, svc->observer_data);
+}
+
+/* Link JSON for answers: times in ms, and never the token hash */
+static json_t *link_json(const p2plink_link *link, gint64 now) {
+	json_t *o = p2plink_link_to_json(link, now, FALSE);
+	json_object_set_new(o, "created_at", json_integer(link->created_at / 1000));
+	json_object_set_new(o, "expires_at", link->expires_at ? json_integer(link->expires_at / 1000) : json_null());
+	return o;
+}
+
+static json_t *links_json(GPtrArray *links, gint64 now) {
+	json_t *array = json_array();
+	for(guint i = 0; links != NULL && i < links->len; i++)
+		json_array_append_new(array, link_json(g_ptr_array_index(links, i), now));
+	return array;
+}
+
+static char *link_url(const char *base, const char *token) {
+	return g_strdup_printf("%s/l/%s", base ? base : "", token);
+}
+
+static gboolean optional_uint(json_t *message, const char *name, guint max, guint *out) {
+	json_t *value = json_object_get(message, name);
+	if(value == NULL)
+		return TRUE;
+	if(!json_is_integer(value) || json_integer_value(value) < 0 || json_integer_value(value) > max)
+		return FALSE;
+	*out = (guint)json_integer_value(value);
+	return TRUE;
+}
+
+static const char *string_member(json_t *message, const char *name) {
+	return json_string_value(json_object_get(message, name));
+}
+
+/* Creation shared by admins and peers: parse + rules, store, answer with the token once */
+static json_t *create_link(p2plink_link_service *svc, json_t *request, const char *creator,
+		const p2plink_link_limits *limits, guint max_per_creator, const char *base_url, gint64 now,
+		GError **error) {
+	char *token = NULL;
+	p2plink_link *link = p2plink_link_from_create_json(request, creator, now, limits, &token, error);
+	if(link == NULL)
+		return NULL;
+	if(!p2plink_store_create_link(svc->store, link, now, max_per_creator, error)) {
+		p2plink_link_free(link);
+		g_free(token);
+		return NULL;
+	}
+	char *url = link_url(base_url, token);
+	json_t *answer = json_pack("{s:o,s:s,s:s}", "link", link_json(link, now), "token", token, "url", url);
+	observe(svc, P2PLINK_LINK_EVENT_CREATED, link->id, link->target, NULL);
+	g_free(url);
+	/* The token lives only in this answer: wipe our copy */
+	memset(token, 0, strlen(token));
+	g_free(token);
+	p2plink_link_free(link);
+	return answer;
+}
+
+/* ---- Admin ---- */
+
+static json_t *admin_store_error(GError *error) {
+	int code = (error->domain == P2PLINK_STORE_ERROR && error->code == P2PLINK_STORE_ERROR_NOT_FOUND) ?
+		ADMIN_ERROR_NOT_FOUND : (error->domain == P2PLINK_LINK_ERROR ? ADMIN_ERROR_INVALID : ADMIN_ERROR_STORE);
+	/* Link-rule errors carry useful sentences (e.g. "did you mean 10.0.0.0/8?"); store errors are summarised */
+	json_t *answer = admin_error(code, error_code(error),
+		error->domain == P2PLINK_LINK_ERROR ? error->message : store_error_sentence(error));
+	g_error_free(error);
+	return answer;
+}
+
+static json_t *admin_link_id(json_t *message, const char **id) {
+	*id = string_member(message, "link_id");
+	if(*id == NULL)
+		return admin_error(ADMIN_ERROR_INVALID, "bad-request", "Missing element (link_id must be a string)");
+	return NULL;
+}
+
+json_t *p2plink_link_service_admin(p2plink_link_service *svc, const char *request, json_t *message, gint64 now) {
+	static const char *known[] = { "create_link", "list_links", "get_link", "revoke_link", "delete_link",
+		"list_clicks", "link_stats", NULL };
+	gboolean ours = FALSE;
+	for(const char **k = known; *k && !ours; k++)
+		ours = strcmp(*k, request) == 0;
+	if(!ours)
+		return NULL;
+	if(svc->store == NULL)
+		return admin_error(ADMIN_ERROR_STORE, "store-unavailable",
+			"The link store is not available (see the Janus log); signaling is not affected");
+	GError *error = NULL;
+	const char *id = NULL;
+	json_t *bad;
+	if(!strcmp(request, "create_link")) {
+		json_t *answer = create_link(svc, message, P2PLINK_CREATOR_ADMIN, &svc->config.admin_limits, 0,
+			svc->config.public_url, now, &error);
+		if(answer == NULL)
+			return admin_store_error(error);
+		json_object_set_new(answer, "p2plink", json_string("link"));
+		return answer;
+	}
+	if(!strcmp(request, "list_links")) {
+		p2plink_link_filter filter = { string_member(message, "target"), string_member(message, "creator"),
+			json_is_true(json_object_get(message, "include_revoked")), 0, 0 };
+		if(!optional_uint(message, "offset", G_MAXINT, &filter.offset) ||
+				!optional_uint(message, "limit", P2PLINK_STORE_MAX_LIMIT, &filter.limit))
+			return admin_error(ADMIN_ERROR_INVALID, "bad-request", "offset/limit must be non-negative integers (limit <= 1000)");
+		guint64 total = 0;
+		GPtrArray *links = p2plink_store_list_links(svc->store, &filter, &total, &error);
+		if(links == NULL)
+			return admin_store_error(error);
+		json_t *answer = json_pack("{s:s,s:o,s:I}", "p2plink", "links", "links", links_json(links, now),
+			"total", (json_int_t)total);
+		g_ptr_array_free(links, TRUE);
+		return answer;
+	}
+	if(!strcmp(request, "link_stats")) {
+		p2plink_store_stats stats;
+		if(!p2plink_store_stats_get(svc->store, now, &stats, &error))
+			return admin_store_error(error);
+		json_t *clicks = json_object();
+		for(int o = 0; o < P2PLINK_LINK_OUTCOME_COUNT; o++)
+			json_object_set_new(clicks, p2plink_link_outcome_code(o), json_integer(stats.clicks[o]));
+		return json_pack("{s:s,s:I,s:I,s:o}", "p2plink", "link_stats", "links_total", (json_int_t)stats.links_total,
+			"links_active", (json_int_t)stats.links_active, "clicks", clicks);
+	}
+	if((bad = admin_link_id(message, &id)) != NULL)
+		return bad;
+	if(!strcmp(request, "get_link")) {
+		p2plink_link *link = p2plink_store_get_link(svc->store, id, &error);
+		if(link == NULL)
+			return admin_store_error(error);
+		json_t *answer = json_pack("{s:s,s:o}", "p2plink", "link", "link", link_json(link, now));
+		p2plink_link_free(link);
+		return answer;
+	}
+	if(!strcmp(request, "revoke_link") || !strcmp(request, "delete_link")) {
+		gboolean revoke = !strcmp(request, "revoke_link");
+		p2plink_link *link = p2plink_store_get_link(svc->store, id, &error);
+		if(link == NULL)
+			return admin_store_error(error);
+		gboolean ok = revoke ? p2plink_store_revoke_link(svc->store, id, NULL, &error) :
+			p2plink_store_delete_link(svc->store, id, &error);
+		if(!ok) {
+			p2plink_link_free(link);
+			return admin_store_error(error);
+		}
+		observe(svc, revoke ? P2PLINK_LINK_EVENT_REVOKED : P2PLINK_LINK_EVENT_DELETED, id, link->target, NULL);
+		p2plink_link_free(link);
+		return json_pack("{s:s,s:s}", "p2plink", revoke ? "revoked" : "deleted", "link_id", id);
+	}
+	/* list_clicks */
+	guint offset = 0, limit = 0;
+	if(!optional_uint(message, "offset", G_MAXINT, &offset) ||
+			!optional_uint(message, "limit", P2PLINK_STORE_MAX_LIMIT, &limit))
+		return admin_error(ADMIN_ERROR_INVALID, "bad-request", "offset/limit must be non-negative integers (limit <= 1000)");
+	guint64 total = 0;
+	GPtrArray *clicks = p2plink_store_list_clicks(svc->store, id, offset, limit, &total, &error);
+	if(clicks == NULL)
+		return admin_store_error(error);
+	json_t *array = json_array();
+	for(guint i = 0; i < clicks->len; i++) {
+		p2plink_click *click = g_ptr_array_index(clicks, i);
+		json_t *c = p2plink_click_to_json(click);
+		json_object_set_new(c, "at", json_integer(click->at / 1000));
+		json_array_append_new(array, c);
+	}
+	g_ptr_array_free(clicks, TRUE);
+	return json_pack("{s:s,s:o,s:I}", "p2plink", "clicks", "clicks", array, "total", (json_int_t)total);
+}
+
+/* ---- Peers ---- */
+
+static json_t *peer_store_error(int *status, GError *error) {
+	json_t *answer = peer_error(status, error->domain == P2PLINK_LINK_ERROR ? 400 : store_error_status(error),
+		error_code(error), error->domain == P2PLINK_LINK_ERROR ? error->message : store_error_sentence(error));
+	g_error_free(error);
+	return answer;
+}
+
+static json_t *peer_create(p2plink_link_service *svc, p2plink_peer *peer, json_t *body, const char *base_url,
+		gint64 now, int *status) {
+	/* A peer can only make links to itself: whatever "target" it sent is replaced */
+	json_t *request = json_deep_copy(body);
+	json_object_set_new(request, "target", json_string(p2plink_peer_id(peer)));
+	json_object_del(request, "token");
+	json_object_del(request, "id");
+	GError *error = NULL;
+	json_t *answer = create_link(svc, request, p2plink_peer_id(peer), &svc->config.peer_limits,
+		svc->config.max_links_per_peer, base_url, now, &error);
+	json_decref(request);
+	if(answer == NULL)
+		return peer_store_error(status, error);
+	*status = 200;
+	return answer;
+}
+
+static json_t *peer_list(p2plink_link_service *svc, p2plink_peer *peer, const char *base_url, gint64 now,
+		int *status) {
+	(void)base_url;
+	p2plink_link_filter filter = { NULL, p2plink_peer_id(peer), FALSE, 0, P2PLINK_STORE_MAX_LIMIT };
+	GError *error = NULL;
+	GPtrArray *links = p2plink_store_list_links(svc->store, &filter, NULL, &error);
+	if(links == NULL)
+		return peer_store_error(status, error);
+	*status = 200;
+	json_t *answer = json_pack("{s:o}", "links", links_json(links, now));
+	g_ptr_array_free(links, TRUE);
+	return answer;
+}
+
+static json_t *peer_revoke(p2plink_link_service *svc, p2plink_peer *peer, json_t *body, int *status) {
+	const char *link_id = string_member(body, "link_id");
+	if(link_id == NULL)
+		return peer_error(status, 400, "bad-request", "link_id must be a string");
+	GError *error = NULL;
+	/* Only the creator may revoke: anyone else gets not-found, learning nothing */
+	if(!p2plink_store_revoke_link(svc->store, link_id, p2plink_peer_id(peer), &error))
+		return peer_store_error(status, error);
+	observe(svc, P2PLINK_LINK_EVENT_REVOKED, link_id, p2plink_peer_id(peer), NULL);
+	*status = 200;
+	return json_pack("{s:b}", "ok", TRUE);
+}
+
+static json_t *peer_redeem(p2plink_link_service *svc, p2plink_peer *peer, json_t *body, const char *client_ip,
+		const char *user_agent, gint64 now, int *status) {
+	const char *token = string_member(body, "link_token");
+	p2plink_link_outcome outcome = P2PLINK_LINK_UNKNOWN;
+	p2plink_link *link = NULL;
+	GError *error = NULL;
+	/* A malformed token is looked up anyway (it matches nothing) so that the attempt is logged like any other */
+	char *hash = p2plink_token_hash(token ? token : "");
+	p2plink_redeem_request req = { hash, now, client_ip, user_agent };
+	gboolean ok = p2plink_store_redeem(svc->store, &req, &outcome, &link, &error);
+	g_free(hash);
+	if(!ok)
+		return peer_store_error(status, error);
+	*status = 200;
+	json_t *answer;
+	if(outcome == P2PLINK_LINK_OK) {
+		p2plink_registry_grant(svc->registry, peer, link->target);
+		answer = json_pack("{s:b,s:s,s:s}", "ok", TRUE, "target", link->target, "purpose", link->purpose);
+		observe(svc, P2PLINK_LINK_EVENT_REDEEMED, link->id, link->target, "ok");
+	} else {
+		answer = json_pack("{s:b,s:s,s:s}", "ok", FALSE, "code", p2plink_link_outcome_code(outcome),
+			"msg", p2plink_link_outcome_message(outcome));
+		observe(svc, P2PLINK_LINK_EVENT_DENIED, link ? link->id : NULL, link ? link->target : NULL,
+			p2plink_link_outcome_code(outcome));
+	}
+	p2plink_link_free(link);
+	return answer;
+}
+
+json_t *p2plink_link_service_peer(p2plink_link_service *svc, const char *route, json_t *body, const char *client_ip,
+		const char *user_agent, const char *base_url, gint64 now, int *status) {
+	if(!json_is_object(body))
+		return peer_error(status, 400, "bad-request", "The request body must be a JSON object");
+	const char *id = string_member(body, "id"), *token = string_member(body, "token");
+	if(id == NULL || token == NULL || svc->registry == NULL)
+		return peer_error(status, 401, "not-connected", "id and token of a connected peer are required");
+	p2plink_peer *peer = p2plink_registry_authenticate(svc->registry, id, token);
+	if(peer == NULL)
+		return peer_error(status, 401, "not-connected", "No connected peer has this id and token");
+	json_t *answer;
+	if(!strcmp(route, "linkonly")) {
+		json_t *enabled = json_object_get(body, "enabled");
+		if(!json_is_boolean(enabled)) {
+			answer = peer_error(status, 400, "bad-request", "enabled must be true or false");
+		} else {
+			p2plink_registry_set_link_only(svc->registry, peer, json_is_true(enabled));
+			*status = 200;
+			answer = json_pack("{s:b,s:b}", "ok", TRUE, "link_only", json_is_true(enabled));
+		}
+	} else if(svc->store == NULL) {
+		answer = peer_error(status, 503, "store-unavailable", "Share links are unavailable right now; calls still work");
+	} else if(!strcmp(route, "links/create")) {
+		answer = peer_create(svc, peer, body, base_url, now, status);
+	} else if(!strcmp(route, "links/list")) {
+		answer = peer_list(svc, peer, base_url, now, status);
+	} else if(!strcmp(route, "links/revoke")) {
+		answer = peer_revoke(svc, peer, body, status);
+	} else if(!strcmp(route, "links/redeem")) {
+		answer = peer_redeem(svc, peer, body, client_ip, user_agent, now, status);
+	} else {
+		answer = peer_error(status, 404, "not-found", "No such endpoint");
+	}
+	p2plink_peer_unref(peer);
+	return answer;
+}

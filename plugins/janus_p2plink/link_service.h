@@ -1,0 +1,55 @@
+/*
+ * link_service.h — share-link requests: the admin API's link operations and the peer-side HTTP endpoints.
+ *
+ * What it is for: turning a decoded request (admin JSON, or a peer's POST body plus the client IP the transport
+ * attested) into store operations, registry grants and a JSON answer with a stable error code and a sentence.
+ * What it is not for: threads (the plugin runs these on its worker pool or the admin thread, never on the routing
+ * thread), sockets, Janus. Pure: store + registry + jansson, time passed in.
+ */
+
+#ifndef P2PLINK_LINK_SERVICE_H
+#define P2PLINK_LINK_SERVICE_H
+
+#include <jansson.h>
+
+#include "links.h"
+#include "registry.h"
+#include "store.h"
+
+typedef struct p2plink_link_service_config {
+	p2plink_link_limits admin_limits;	/* TTL rules for links made by admins */
+	p2plink_link_limits peer_limits;	/* TTL rules for links peers make to themselves */
+	guint max_links_per_peer;			/* active links a peer may have; 0 = no limit */
+	const char *public_url;				/* e.g. "https://p2p.example.org"; NULL: answers carry only the path */
+} p2plink_link_service_config;
+
+typedef enum p2plink_link_event {
+	P2PLINK_LINK_EVENT_CREATED,
+	P2PLINK_LINK_EVENT_REDEEMED,
+	P2PLINK_LINK_EVENT_DENIED,
+	P2PLINK_LINK_EVENT_REVOKED,
+	P2PLINK_LINK_EVENT_DELETED,
+} p2plink_link_event;
+/* For Janus event handlers: link id (never the token), target, and for redemptions the outcome code */
+typedef void (*p2plink_link_observer)(p2plink_link_event event, const char *link_id, const char *target,
+	const char *outcome, void *data);
+
+typedef struct p2plink_link_service {
+	p2plink_link_service_config config;
+	p2plink_store *store;			/* may be NULL: link operations then fail with store-unavailable */
+	p2plink_registry *registry;		/* may be NULL for admin-only use */
+	p2plink_link_observer observer;
+	void *observer_data;
+} p2plink_link_service;
+
+/* Admin requests: create_link, list_links, get_link, revoke_link, delete_link, list_clicks, link_stats.
+ * Returns NULL when `request` is not one of them. */
+json_t *p2plink_link_service_admin(p2plink_link_service *svc, const char *request, json_t *message, gint64 now);
+
+/* Peer endpoints (route is what follows {path}{key}/): "links/create", "links/list", "links/revoke",
+ * "links/redeem", "linkonly". body may be NULL (not JSON). client_ip is the attested socket (or trusted proxy)
+ * address. *status gets the HTTP status. Returns the JSON answer (new reference). */
+json_t *p2plink_link_service_peer(p2plink_link_service *svc, const char *route, json_t *body, const char *client_ip,
+	const char *user_agent, const char *base_url, gint64 now, int *status);
+
+#endif
