@@ -10,7 +10,7 @@ PACKAGES=(
 	janus janus-dev libwebsockets-dev libjansson-dev libglib2.0-dev libssl-dev libsqlite3-dev
 	libmongoc-dev libbson-dev libnice-dev
 	openssl ca-certificates curl chromium python3 python3-mockupdb
-	clang libclang-rt-14-dev valgrind stun-client
+	clang libclang-rt-14-dev valgrind stun-client coturn
 )
 
 missing=()
@@ -27,6 +27,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 	$SUDO apt-get update -qq
 	# Non-interactive: CI and fresh boxes have no one to answer prompts
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	# coturn is installed for its turnutils_stunclient (a third-party STUN client for our tests); its TURN server
+	# must never run here: we do not relay, and it would take the STUN port
+	if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now coturn >/dev/null 2>&1 || true; fi
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

@@ -2,7 +2,7 @@
 # Runs every p2plink test: unit (GLib), integration (real Janus on loopback) and browser end-to-end (Chromium).
 # Sets the machine up first (scripts/setup.sh). The last line is "N passed, N failed, N skipped".
 #   scripts/test.sh               everything
-#   P2PLINK_TEST_ONLY=unit|integration|e2e scripts/test.sh    one layer
+#   P2PLINK_TEST_ONLY=unit|integration|e2e|fuzz|sanitize scripts/test.sh    one layer
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh || { echo "0 passed, 1 failed, 0 skipped"; exit 1; }
@@ -69,6 +69,23 @@ if [ "$only" = all ] || [ "$only" = e2e ]; then
 	e2e=(tests/e2e/*.test.mjs)
 	shopt -u nullglob
 	P2PLINK_E2E_SERVER="${P2PLINK_E2E_SERVER:-$PWD/tests/lib/janus.mjs}" run_node_suite e2e "${e2e[@]}"
+fi
+
+if [ "$only" = all ] || [ "$only" = fuzz ]; then
+	echo "fuzzing (libFuzzer): seed replay, then ${P2PLINK_FUZZ_SECONDS:-15}s per harness"
+	timeout 600 tests/fuzz/run.sh --replay > "$out/fuzz-replay.tap" 2>&1
+	count_glib "$out/fuzz-replay.tap" $?
+	timeout 900 tests/fuzz/run.sh "${P2PLINK_FUZZ_SECONDS:-15}" > "$out/fuzz.tap" 2>&1
+	rc=$?
+	count_glib "$out/fuzz.tap" $rc
+	[ "$rc" -eq 0 ] || grep -E '^not ok|^# ' "$out/fuzz.tap" | head -30
+	grep -E '^ok .*execs' "$out/fuzz.tap" | sed 's/^/    /'
+fi
+
+if [ "$only" = all ] || [ "$only" = sanitize ]; then
+	echo "unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer"
+	timeout 900 tests/sanitize/run-unit-asan.sh > "$out/unit-asan.tap" 2>&1
+	count_glib "$out/unit-asan.tap" $?
 fi
 
 echo "$passed passed, $failed failed, $skipped skipped"

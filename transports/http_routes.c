@@ -204,7 +204,9 @@ void peerjs_http_route(const peerjs_http_config *config, const char *method, con
 }
 
 char *peerjs_http_client_ip(const char *socket_ip, const char *forwarded_for, const char * const *trusted_proxies) {
-	if(trusted_proxies == NULL || forwarded_for == NULL || !p2plink_whitelist_allows(trusted_proxies, socket_ip))
+	/* An empty list means "no trusted proxies", not "trust everyone" (as an empty link whitelist would) */
+	if(trusted_proxies == NULL || trusted_proxies[0] == NULL || forwarded_for == NULL ||
+			!p2plink_whitelist_allows(trusted_proxies, socket_ip))
 		return g_strdup(socket_ip);
 	char **hops = g_strsplit(forwarded_for, ",", -1);
 	guint n = g_strv_length(hops);

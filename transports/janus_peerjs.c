@@ -106,6 +106,8 @@ static gsize write_queue_max_bytes = 4 * 1024 * 1024;
 static gint64 keepalive_interval = 30 * G_USEC_PER_SEC;
 static gboolean secure_listener = TRUE;
 static char **trusted_proxies = NULL;	/* CIDRs whose X-Forwarded-For we believe; NULL = none */
+/* Listener strings handed to libwebsockets, which may keep pointers to them: freed after the context */
+static char *listen_iface = NULL, *tls_cert = NULL, *tls_key = NULL, *tls_key_password = NULL;
 #define MAX_LINK_BODY (16 * 1024)
 
 /* ICE configuration handed to the app: our own STUN responder unless the operator says otherwise */
@@ -513,10 +515,9 @@ static void http_pending_reply(void *ctx, int status, char *body) {
 }
 
 static void http_pss_clear(peerjs_pss *pss) {
-	if(pss->answer_ready) {
-		peerjs_http_answer_clear(&pss->answer);
-		pss->answer_ready = FALSE;
-	}
+	/* Safe on a zeroed answer; file answers never set answer_ready, so clear unconditionally */
+	peerjs_http_answer_clear(&pss->answer);
+	pss->answer_ready = FALSE;
 	if(pss->body != NULL) {
 		g_byte_array_free(pss->body, TRUE);
 		pss->body = NULL;
@@ -676,6 +677,8 @@ static int http_request(struct lws *wsi, peerjs_pss *pss, const char *uri) {
 		g_strlcpy(method, "OTHER", sizeof(method));
 	if(lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0)
 		origin[0] = '\0';
+	/* A keep-alive connection's previous answer (a served file keeps its path here) */
+	http_pss_clear(pss);
 	peerjs_http_route(&http_config, method, uri, origin[0] ? origin : NULL, &pss->answer);
 	peerjs_http_answer *answer = &pss->answer;
 	if(answer->kind == PEERJS_ROUTE_FILE)
@@ -951,7 +954,8 @@ static gboolean load_config(const char *config_path, struct lws_context_creation
 
 	vhost->port = (int)port;
 	const char *iface = p2plink_jcfg_string(config, general, "interface", NULL);
-	vhost->iface = iface && *iface ? g_strdup(iface) : NULL;
+	listen_iface = iface && *iface ? g_strdup(iface) : NULL;
+	vhost->iface = listen_iface;
 	gboolean secure = p2plink_jcfg_bool(config, general, "secure", TRUE);
 	secure_listener = secure;
 	if(secure) {
@@ -962,10 +966,13 @@ static gboolean load_config(const char *config_path, struct lws_context_creation
 				"(set secure = false only behind a trusted TLS proxy)\n", JANUS_PEERJS_NAME);
 			ok = FALSE;
 		} else {
-			vhost->ssl_cert_filepath = g_strdup(cert);
-			vhost->ssl_private_key_filepath = g_strdup(key);
+			tls_cert = g_strdup(cert);
+			tls_key = g_strdup(key);
 			const char *pwd = p2plink_jcfg_string(config, certs, "cert_pwd", NULL);
-			vhost->ssl_private_key_password = pwd ? g_strdup(pwd) : NULL;
+			tls_key_password = pwd ? g_strdup(pwd) : NULL;
+			vhost->ssl_cert_filepath = tls_cert;
+			vhost->ssl_private_key_filepath = tls_key;
+			vhost->ssl_private_key_password = tls_key_password;
 			/* TLS 1.2 and newer only */
 			vhost->ssl_options_set = SSL_OP_NO_SSLv2 | SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1 |
 				SSL_OP_NO_COMPRESSION;
@@ -1102,6 +1109,10 @@ static void janus_peerjs_destroy(void) {
 	p2plink_stun_server_free(stun_server);
 	stun_server = NULL;
 	g_clear_pointer(&stun_bind, g_free);
+	g_clear_pointer(&listen_iface, g_free);
+	g_clear_pointer(&tls_cert, g_free);
+	g_clear_pointer(&tls_key, g_free);
+	g_clear_pointer(&tls_key_password, g_free);
 	g_clear_pointer(&trusted_proxies, g_strfreev);
 	g_clear_pointer(&ice_stun_urls, g_strfreev);
 	g_free(config_path_prefix);

@@ -114,6 +114,8 @@ static GRWLock registry_lock;
  * runs peer requests off the transport's event loop */
 static p2plink_link_service link_defaults;
 static char *store_kind = NULL, *store_folder = NULL, *public_url = NULL;
+static char *mongo_uri = NULL, *mongo_database = NULL;
+static gint64 mongo_timeout_ms = P2PLINK_MONGO_DEFAULT_TIMEOUT_MS;
 static p2plink_store *store = NULL;
 static janus_mutex store_mutex = JANUS_MUTEX_INITIALIZER;
 static gint64 store_last_attempt = 0;
@@ -177,14 +179,22 @@ static p2plink_store *store_get(void) {
 		store_ever_tried = TRUE;
 		store_last_attempt = now;
 		GError *error = NULL;
-		p2plink_store_sqlite_options options = { store_folder, 0 };
-		store = p2plink_store_sqlite_open(&options, &error);
+		gboolean mongo = !strcmp(store_kind, "mongodb");
+		if(mongo) {
+			p2plink_store_mongo_options options = { mongo_uri, mongo_database, (guint)mongo_timeout_ms, 0 };
+			store = p2plink_store_mongo_open(&options, &error);
+		} else {
+			p2plink_store_sqlite_options options = { store_folder, 0 };
+			store = p2plink_store_sqlite_open(&options, &error);
+		}
+		/* The URI may carry credentials: log only the store kind and database or folder */
+		const char *where = mongo ? mongo_database : store_folder;
 		if(store == NULL) {
-			JANUS_LOG(LOG_ERR, "[%s] Link store (%s in %s) unavailable: %s; signaling goes on, link operations "
-				"fail until it is back\n", JANUS_P2PLINK_NAME, store_kind, store_folder, error ? error->message : "?");
+			JANUS_LOG(LOG_ERR, "[%s] Link store (%s, %s) unavailable: %s; signaling goes on, link operations "
+				"fail until it is back\n", JANUS_P2PLINK_NAME, store_kind, where, error ? error->message : "?");
 			g_clear_error(&error);
 		} else {
-			JANUS_LOG(LOG_INFO, "[%s] Link store: %s in %s\n", JANUS_P2PLINK_NAME, store_kind, store_folder);
+			JANUS_LOG(LOG_INFO, "[%s] Link store: %s, %s\n", JANUS_P2PLINK_NAME, store_kind, where);
 		}
 	}
 	p2plink_store *current = store;
@@ -388,6 +398,8 @@ static gboolean ttl_option(janus_config *config, janus_config_category *cat, con
 static gboolean load_link_config(janus_config *config, janus_config_category *links) {
 	store_kind = g_strdup(p2plink_jcfg_string(config, links, "store", "sqlite"));
 	store_folder = g_strdup(p2plink_jcfg_string(config, links, "store_folder", "/var/lib/p2plink"));
+	mongo_uri = g_strdup(p2plink_jcfg_string(config, links, "mongodb_uri", "mongodb://127.0.0.1:27017"));
+	mongo_database = g_strdup(p2plink_jcfg_string(config, links, "mongodb_database", "p2plink"));
 	const char *url = p2plink_jcfg_string(config, links, "public_url", NULL);
 	public_url = url && *url ? g_strdup(url) : NULL;
 	if(public_url != NULL && g_str_has_suffix(public_url, "/"))
@@ -399,9 +411,10 @@ static gboolean load_link_config(janus_config *config, janus_config_category *li
 		ttl_option(config, links, "admin_default_ttl", "1d", &lc->admin_limits.default_ttl_seconds) &&
 		ttl_option(config, links, "peer_max_ttl", "1d", &lc->peer_limits.max_ttl_seconds) &&
 		ttl_option(config, links, "peer_default_ttl", "1h", &lc->peer_limits.default_ttl_seconds) &&
-		p2plink_jcfg_int(config, links, "max_links_per_peer", 0, 100000, &max_per_peer);
-	if(strcmp(store_kind, "sqlite") != 0) {
-		JANUS_LOG(LOG_ERR, "Invalid links.store '%s' (supported: \"sqlite\")\n", store_kind);
+		p2plink_jcfg_int(config, links, "max_links_per_peer", 0, 100000, &max_per_peer) &&
+		p2plink_jcfg_int(config, links, "mongodb_timeout_ms", 100, 600000, &mongo_timeout_ms);
+	if(strcmp(store_kind, "sqlite") != 0 && strcmp(store_kind, "mongodb") != 0) {
+		JANUS_LOG(LOG_ERR, "Invalid links.store '%s' (supported: \"sqlite\", \"mongodb\")\n", store_kind);
 		ok = FALSE;
 	}
 	lc->max_links_per_peer = max_per_peer;
@@ -505,6 +518,10 @@ static void janus_p2plink_destroy(void) {
 	store = NULL;
 	store_ever_tried = FALSE;
 	janus_mutex_unlock(&store_mutex);
+	/* libmongoc's process-wide state, once every MongoDB store is closed */
+	p2plink_store_mongo_shutdown();
+	g_clear_pointer(&mongo_uri, g_free);
+	g_clear_pointer(&mongo_database, g_free);
 	g_clear_pointer(&store_kind, g_free);
 	g_clear_pointer(&store_folder, g_free);
 	g_clear_pointer(&public_url, g_free);

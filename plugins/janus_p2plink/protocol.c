@@ -55,7 +55,8 @@ gboolean p2plink_frame_decode(const char *data, size_t len, p2plink_frame *frame
 	/* JSON_REJECT_DUPLICATES: {"dst":"a","dst":"b"} must not mean different things to different readers */
 	json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 	if(root == NULL) {
-		p2plink_error_set(err, "invalid-json", "Frame is not valid JSON: %s", jerr.text);
+		/* jansson's own text can quote a partial UTF-8 sequence from the input: give the position only */
+		p2plink_error_set(err, "invalid-json", "Frame is not valid JSON (near byte %d)", jerr.position);
 		return FALSE;
 	}
 	if(!json_is_object(root)) {
@@ -95,12 +96,14 @@ void p2plink_frame_clear(p2plink_frame *frame) {
 	memset(frame, 0, sizeof(*frame));
 }
 
-/* Every encoder ends here: compact output, keys in insertion order (type first, as the reference server sends) */
+/* Every encoder ends here: compact output, keys in insertion order (type first, as the reference server sends).
+ * Never NULL: if a value could not be encoded (json_pack refuses invalid UTF-8), a generic ERROR goes out instead
+ * of an empty frame. */
 static char *encode(json_t *obj, size_t *len) {
-	char *text = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	char *text = obj ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	json_decref(obj);
 	/* jansson allocates with malloc; callers free with g_free, so hand back a GLib copy */
-	char *out = g_strdup(text);
+	char *out = g_strdup(text ? text : "{\"type\":\"ERROR\",\"payload\":{\"type\":\"server-error\",\"msg\":\"Server error\"}}");
 	free(text);
 	if(len != NULL)
 		*len = out ? strlen(out) : 0;

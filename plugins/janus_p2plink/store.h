@@ -20,6 +20,10 @@
  *   link with max_clicks = N is granted exactly N times under any
  *   concurrency, across threads and across store handles on the same data.
  *   Every attempt is logged, unknown tokens included (link_id NULL).
+ *   MongoDB without transactions: the grant decision and the increment
+ *   are one findAndModify, the log append is a second write right after
+ *   (if the server is lost in between, the click counts but is not logged
+ *   and redeem fails: never a grant too many; see store_mongo.c).
  * - "Active" (stats, counts, per-creator limit) means: not revoked, not
  *   expired at `now`, and not exhausted; the IP whitelist does not matter.
  * - Functions returning a pointer or gboolean report failure with a GError

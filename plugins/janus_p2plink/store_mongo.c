@@ -89,8 +89,17 @@ static const p2plink_store_ops mongo_ops;
 
 static gsize mongoc_ready = 0;
 
+/* libmongoc's own log: warnings and errors go to its default handler
+ * (stderr), its debug chatter (every failed heartbeat while the server is
+ * away) is dropped. Errors that matter reach callers as GErrors. */
+static void mongo_log(mongoc_log_level_t level, const char *domain, const char *message, void *data) {
+	if(level <= MONGOC_LOG_LEVEL_WARNING)
+		mongoc_log_default_handler(level, domain, message, data);
+}
+
 static void mongo_global_init(void) {
 	if(g_once_init_enter(&mongoc_ready)) {
+		mongoc_log_set_handler(mongo_log, NULL);
 		mongoc_init();
 		g_once_init_leave(&mongoc_ready, 1);
 	}

@@ -101,17 +101,29 @@ export async function writeJanusConfig(dir, opts = {}) {
 		'libjanus_peerjs.so': path.join(buildDir, '.libs', 'libjanus_peerjs.so'),
 		'libjanus_http.so': path.join(debianJanusLib, 'transports', 'libjanus_http.so'),
 	});
+	// Event handlers: only Debian's sample handler, POSTing every event to opts.eventsBackend (a test's HTTP server)
+	const eventsDir = path.join(dir, 'events');
+	fs.rmSync(eventsDir, { recursive: true, force: true });
+	if (opts.eventsBackend) {
+		moduleFolder(eventsDir, { 'libjanus_sampleevh.so': path.join(debianJanusLib, 'events', 'libjanus_sampleevh.so') });
+		fs.writeFileSync(path.join(confDir, 'janus.eventhandler.sampleevh.jcfg'), jcfg({
+			general: { enabled: true, events: 'all', grouping: false, json: 'compact', backend: opts.eventsBackend },
+		}));
+	}
 	const adminSecret = opts.adminSecret || ADMIN_SECRET;
 	fs.writeFileSync(path.join(confDir, 'janus.jcfg'), jcfg({
 		general: {
 			configs_folder: confDir, plugins_folder: plugins, transports_folder: transports,
-			events_folder: path.join(dir, 'none'), loggers_folder: path.join(dir, 'none'),
+			events_folder: opts.eventsBackend ? eventsDir : path.join(dir, 'none'), loggers_folder: path.join(dir, 'none'),
 			debug_level: opts.debugLevel ?? 4, admin_secret: adminSecret,
 			session_timeout: opts.sessionTimeout ?? 60, server_name: 'p2plink',
+			// Janus gives every handle its own thread and event loop unless told otherwise; ours never carry
+			// media, so a couple of shared loops serve any number of peers
+			event_loops: opts.eventLoops ?? 2,
 			...(opts.janus || {}),
 		},
 		certificates: {}, media: {}, nat: { ice_ignore_list: 'vmnet' }, plugins: {}, transports: {},
-		events: { broadcast: opts.events ?? false },
+		events: { broadcast: !!opts.eventsBackend },
 	}));
 	fs.writeFileSync(path.join(confDir, 'janus.transport.http.jcfg'), jcfg({
 		general: { json: 'compact', base_path: '/janus', http: !!opts.janusApi, port: janusApiPort, ip: '127.0.0.1',
@@ -137,7 +149,8 @@ export async function writeJanusConfig(dir, opts = {}) {
 }
 
 export async function startJanus(opts = {}) {
-	const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'p2plink-janus-'));
+	// opts.dir: reuse a folder (and its link store) from an earlier server, e.g. to restart after a crash
+	const dir = opts.dir || fs.mkdtempSync(path.join(os.tmpdir(), 'p2plink-janus-'));
 	const { port, adminPort, janusApiPort, secure, host, args } = await writeJanusConfig(dir, opts);
 	const logFile = path.join(dir, 'janus.log');
 	const log = fs.openSync(logFile, 'w');

@@ -98,7 +98,9 @@ static void test_static_files_and_landing(void) {
 
 static void test_static_files_cannot_leave_the_root(void) {
 	peerjs_http_config c = config("/", FALSE, NULL);
-	char *escape = g_strdup_printf("/../%s/secret.txt", g_path_get_basename(outside));
+	char *outside_name = g_path_get_basename(outside);
+	char *escape = g_strdup_printf("/../%s/secret.txt", outside_name);
+	g_free(outside_name);
 	const char *bad[] = { "/../etc/passwd", "/js/../../etc/passwd", "/./index.html", "//etc/passwd",
 		"/js/..\\..\\etc", "/missing.html", "/js", "/link-out/secret.txt", escape };
 	for(size_t i = 0; i < G_N_ELEMENTS(bad); i++) {

@@ -1,0 +1,935 @@
+/*
+ * loadgen.c — p2plink benchmark load generator (and a trivial relay server to prove it is not the ceiling).
+ *
+ * One thread, epoll (edge-triggered), non-blocking sockets, OpenSSL non-blocking TLS, hand-rolled WebSocket
+ * framing (RFC 6455 client frames with a zero masking key, which is valid on the wire and makes client-side
+ * masking free; servers still run their unmasking code). Speaks the PeerJS server protocol:
+ *   GET /peerjs?key=peerjs&id=..&token=..&version=1.5.5 (Upgrade: websocket) -> {"type":"OPEN"}
+ *
+ * Modes (all bounded in time and count; JSON result on stdout, progress on stderr):
+ *   relay    N pairs (A,B). Closed loop: each A keeps --inflight OFFERs circulating, B answers every OFFER with an
+ *            ANSWER, A answers every ANSWER with the next OFFER. Open loop (--rate R): A sends R OFFERs/s in total,
+ *            B answers each; nothing else. Every received frame carries the send time (CLOCK_MONOTONIC ns) in its
+ *            payload: one-way relay latency = receive time - send time (same clock, same process).
+ *   connect  open → TLS → upgrade → OPEN → close (RST), --concurrency in flight, for --duration seconds.
+ *   httpid   --conns keep-alive connections doing GET /peerjs/id back to back for --duration seconds.
+ *   idle     ramp to each of --levels idle peers (each sends HEARTBEAT every --heartbeat s), hold --hold s at each
+ *            level, sample the server's RSS and CPU (--server-pid) at the end of the hold.
+ *   serve    the trivial relay: accepts PeerJS upgrades (answers OPEN), forwards every text frame to the
+ *            connection named by its "dst" (no JSON parsing, no checks), answers GET /peerjs/id with a fixed id.
+ *
+ * Build: gcc -O2 -o loadgen loadgen.c -lssl -lcrypto
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+enum { M_RELAY, M_CONNECT, M_HTTPID, M_IDLE, M_SERVE };
+enum { ST_CONNECTING, ST_TLS, ST_UPGRADE, ST_WAIT_OPEN, ST_READY, ST_HTTP, ST_CLOSED };
+
+typedef struct conn {
+	int fd;
+	SSL *ssl;
+	uint8_t st, is_server, dirty, is_a;
+	int idx;				/* index in the client conn table (relay/idle), -1 otherwise */
+	int partner;			/* relay: partner index */
+	uint64_t t0;			/* start of setup (ns) */
+	uint64_t next_hb;		/* idle: next heartbeat (ns) */
+	char *rb; uint32_t rlen, rcap;
+	char *wb; uint32_t wlen, woff, wcap;
+	char id[32];
+	struct conn *next_dirty;
+} conn;
+
+/* ---------- options ---------- */
+static int mode = M_RELAY, use_tls = 0, port = 9000, nsrc = 8;
+static const char *host = "127.0.0.1", *cert_file = NULL, *key_file = NULL, *path_key = "peerjs";
+static int pairs = 100, inflight = 1, payload_bytes = 2048, concurrency = 200, hconns = 32;
+static double warmup = 2, duration = 10, rate = 0, hold = 6, heartbeat_s = 5, ramp_timeout = 120;
+static int levels[16], nlevels = 0;
+static int server_pid = 0;
+static const char *run_tag = "x";
+
+/* ---------- globals ---------- */
+static int ep = -1;
+static SSL_CTX *sslctx = NULL;
+static conn *dirty_head = NULL;
+static uint64_t t_now;
+static struct sockaddr_in dst_addr;
+static int src_rr = 0;
+
+static uint64_t now_ns(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static void die(const char *m) { fprintf(stderr, "loadgen: %s: %s\n", m, strerror(errno)); exit(2); }
+
+/* ---------- server process sampling ---------- */
+static long clk_tck = 100;
+static double proc_cpu_s(int pid) {
+	if(pid <= 0) return 0;
+	char p[64], buf[2048];
+	snprintf(p, sizeof(p), "/proc/%d/stat", pid);
+	FILE *f = fopen(p, "r");
+	if(!f) return -1;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	char *s = strrchr(buf, ')');
+	if(!s) return -1;
+	unsigned long ut = 0, st = 0;
+	/* after ") ": state(3) ppid(4) ... utime(14) stime(15) */
+	int field = 2;
+	char *tok = strtok(s + 1, " ");
+	while(tok) {
+		field++;
+		if(field == 14) ut = strtoul(tok, NULL, 10);
+		if(field == 15) { st = strtoul(tok, NULL, 10); break; }
+		tok = strtok(NULL, " ");
+	}
+	return (double)(ut + st) / clk_tck;
+}
+static long proc_rss_kb(int pid) {
+	if(pid <= 0) return 0;
+	char p[64], line[256];
+	snprintf(p, sizeof(p), "/proc/%d/status", pid);
+	FILE *f = fopen(p, "r");
+	if(!f) return -1;
+	long kb = -1;
+	while(fgets(line, sizeof(line), f))
+		if(!strncmp(line, "VmRSS:", 6)) { kb = strtol(line + 6, NULL, 10); break; }
+	fclose(f);
+	return kb;
+}
+/* whole machine busy CPU seconds (all CPUs), to see load from anything other than server + loadgen */
+static double machine_busy_s(void) {
+	FILE *f = fopen("/proc/stat", "r");
+	if(!f) return 0;
+	unsigned long long v[10] = { 0 };
+	int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]);
+	fclose(f);
+	if(n < 8) return 0;
+	return (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / clk_tck;
+}
+static double self_cpu_s(void) {
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
+/* ---------- latency samples ---------- */
+static uint32_t *lat = NULL;
+static size_t nlat = 0, caplat = 0;
+static int recording = 0;
+static void lat_add(uint64_t ns) {
+	if(!recording) return;
+	if(nlat == caplat) {
+		if(caplat >= 64u * 1024 * 1024) return;
+		caplat = caplat ? caplat * 2 : 1 << 20;
+		lat = realloc(lat, caplat * sizeof(*lat));
+	}
+	lat[nlat++] = ns > 0xffffffffull ? 0xffffffffu : (uint32_t)ns;
+}
+static int cmp_u32(const void *a, const void *b) {
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+static void lat_report(FILE *o) {
+	if(nlat == 0) { fprintf(o, "\"lat_samples\":0"); return; }
+	qsort(lat, nlat, sizeof(*lat), cmp_u32);
+	double sum = 0;
+	for(size_t i = 0; i < nlat; i++) sum += lat[i];
+	#define PCT(p) (lat[(size_t)((p) * (nlat - 1))] / 1000.0)
+	fprintf(o, "\"lat_samples\":%zu,\"lat_us_mean\":%.1f,\"lat_us_p50\":%.1f,\"lat_us_p90\":%.1f,\"lat_us_p99\":%.1f,"
+		"\"lat_us_p999\":%.1f,\"lat_us_max\":%.1f", nlat, sum / nlat / 1000.0, PCT(0.5), PCT(0.9), PCT(0.99), PCT(0.999),
+		lat[nlat - 1] / 1000.0);
+}
+
+/* ---------- buffers & I/O ---------- */
+static void wb_append(conn *c, const void *d, size_t n) {
+	if(c->st == ST_CLOSED) return;
+	if(c->woff == c->wlen) c->woff = c->wlen = 0;
+	if(c->wlen + n > c->wcap) {
+		if(c->woff > 0 && c->wlen - c->woff + n <= c->wcap) {
+			memmove(c->wb, c->wb + c->woff, c->wlen - c->woff);
+			c->wlen -= c->woff; c->woff = 0;
+		} else {
+			uint32_t nc = c->wcap ? c->wcap : 4096;
+			while(nc < c->wlen + n) nc *= 2;
+			c->wb = realloc(c->wb, nc);
+			c->wcap = nc;
+		}
+	}
+	memcpy(c->wb + c->wlen, d, n);
+	c->wlen += n;
+	if(!c->dirty) { c->dirty = 1; c->next_dirty = dirty_head; dirty_head = c; }
+}
+
+static int io_flush(conn *c) {
+	while(c->woff < c->wlen) {
+		int n;
+		if(c->ssl) {
+			n = SSL_write(c->ssl, c->wb + c->woff, c->wlen - c->woff);
+			if(n <= 0) {
+				int e = SSL_get_error(c->ssl, n);
+				if(e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) return 0;
+				return -1;
+			}
+		} else {
+			n = (int)send(c->fd, c->wb + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
+			if(n < 0) return errno == EAGAIN ? 0 : -1;
+		}
+		c->woff += n;
+	}
+	c->woff = c->wlen = 0;
+	return 0;
+}
+
+static ssize_t io_read(conn *c, char *buf, size_t n) {
+	if(c->ssl) {
+		int r = SSL_read(c->ssl, buf, (int)n);
+		if(r > 0) return r;
+		int e = SSL_get_error(c->ssl, r);
+		if(e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return -2;
+		return -1;
+	}
+	ssize_t r = recv(c->fd, buf, n, 0);
+	if(r > 0) return r;
+	if(r < 0 && errno == EAGAIN) return -2;
+	return -1;
+}
+
+/* ---------- stats ---------- */
+static uint64_t n_recv = 0, n_sent = 0, n_opened = 0, n_failed = 0, n_unexpected_close = 0, n_errors_frames = 0;
+static uint64_t n_http = 0, n_ready = 0, n_active = 0, n_started = 0, n_hb = 0;
+static int64_t n_handshaking = 0;
+static const char *last_error = "";
+
+/* ---------- connection lifecycle ---------- */
+static conn **table = NULL;			/* client conns by idx (relay / idle) */
+static int ntable = 0;
+static void on_closed(conn *c, int failed);
+
+static void conn_free(conn *c) {
+	if(c->ssl) SSL_free(c->ssl);
+	if(c->fd >= 0) close(c->fd);
+	free(c->rb); free(c->wb);
+	free(c);
+}
+
+static void conn_close(conn *c, int failed, const char *why) {
+	if(c->st == ST_CLOSED) return;
+	if(failed && why) last_error = why;
+	if(!c->is_server && c->st < ST_READY) n_handshaking--;
+	c->st = ST_CLOSED;
+	epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+	struct linger lg = { 1, 0 };	/* RST: no TIME_WAIT on the load generator side */
+	setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	if(c->ssl) { SSL_free(c->ssl); c->ssl = NULL; }
+	close(c->fd);
+	c->fd = -1;
+	on_closed(c, failed);
+	/* freed by flush_dirty() after the current epoll batch (table conns are kept) */
+	if(!c->dirty) { c->dirty = 1; c->next_dirty = dirty_head; dirty_head = c; }
+}
+
+static conn *conn_alloc(int fd, int is_server) {
+	conn *c = calloc(1, sizeof(*c));
+	c->fd = fd; c->is_server = is_server; c->idx = -1; c->partner = -1;
+	c->rcap = 2048; c->rb = malloc(c->rcap);
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLET | EPOLLRDHUP, .data.ptr = c };
+	if(epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) die("epoll_ctl");
+	return c;
+}
+
+static conn *client_start(const char *id) {
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if(fd < 0) { n_failed++; last_error = "socket() failed (fd limit?)"; return NULL; }
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if(nsrc > 0) {
+		struct sockaddr_in src = { .sin_family = AF_INET };
+		src.sin_addr.s_addr = htonl(0x7f000002 + (src_rr++ % nsrc));	/* 127.0.0.2 .. 127.0.0.(1+nsrc) */
+		setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+		if(bind(fd, (struct sockaddr *)&src, sizeof(src)) < 0) { close(fd); n_failed++; last_error = "bind"; return NULL; }
+	}
+	if(connect(fd, (struct sockaddr *)&dst_addr, sizeof(dst_addr)) < 0 && errno != EINPROGRESS) {
+		close(fd); n_failed++; last_error = "connect() failed"; return NULL;
+	}
+	conn *c = conn_alloc(fd, 0);
+	c->st = ST_CONNECTING;
+	c->t0 = now_ns();
+	if(id) snprintf(c->id, sizeof(c->id), "%s", id);
+	n_started++; n_active++; n_handshaking++;
+	return c;
+}
+
+static void send_request(conn *c) {
+	char req[512];
+	int n;
+	if(mode == M_HTTPID) {
+		n = snprintf(req, sizeof(req), "GET /%s/id HTTP/1.1\r\nHost: %s:%d\r\nConnection: keep-alive\r\n\r\n",
+			path_key, host, port);
+		c->st = ST_HTTP;
+	} else {
+		n = snprintf(req, sizeof(req), "GET /peerjs?key=%s&id=%s&token=t%s&version=1.5.5 HTTP/1.1\r\nHost: %s:%d\r\n"
+			"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+			"Sec-WebSocket-Version: 13\r\n\r\n", path_key, c->id, c->id, host, port);
+		c->st = ST_UPGRADE;
+	}
+	c->t0 = c->t0 ? c->t0 : now_ns();
+	wb_append(c, req, n);
+}
+
+/* client → server frame, zero masking key */
+static size_t ws_header(uint8_t *h, size_t len, int masked, int opcode) {
+	size_t i = 0;
+	h[i++] = 0x80 | opcode;
+	uint8_t m = masked ? 0x80 : 0;
+	if(len < 126) h[i++] = m | len;
+	else if(len < 65536) { h[i++] = m | 126; h[i++] = len >> 8; h[i++] = len & 0xff; }
+	else { h[i++] = m | 127; for(int k = 7; k >= 0; k--) h[i++] = (len >> (8 * k)) & 0xff; }
+	if(masked) { memset(h + i, 0, 4); i += 4; }
+	return i;
+}
+static void ws_send_text(conn *c, const char *text, size_t len) {
+	uint8_t h[16];
+	size_t hl = ws_header(h, len, !c->is_server, 1);
+	wb_append(c, h, hl);
+	wb_append(c, text, len);
+}
+
+/* ---------- relay payloads ---------- */
+static char *pad_offer = NULL, *pad_answer = NULL;
+static void make_pads(void) {
+	/* SDP-looking text with JSON-escaped CRLFs, as a browser's offer/answer looks inside a PeerJS payload */
+	static const char *lines[] = { "a=candidate:1 1 udp 2122260223 192.168.1.23 54321 typ host generation 0",
+		"a=rtpmap:111 opus/48000/2", "a=fmtp:111 minptime=10;useinbandfec=1", "a=ice-ufrag:Ab3d",
+		"a=fingerprint:sha-256 4F:2A:9C:11:0B:7E:55:D1:AA:02:3C:98:EF:61:70:24:CD:8B:19:46:5A:E3:07:BC:92:1F:6D:38:A4:C5:E0:73",
+		"a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level" };
+	int sizes[2] = { payload_bytes * 5 / 4, payload_bytes * 3 / 5 };	/* OFFER ~2.5 KiB, ANSWER ~1.2 KiB at 2048 */
+	for(int k = 0; k < 2; k++) {
+		char *p = malloc(sizes[k] + 256);
+		size_t n = 0; int li = 0;
+		while((int)n < sizes[k]) {
+			n += sprintf(p + n, "%s\\r\\n", lines[li++ % 6]);
+		}
+		p[n] = 0;
+		if(k == 0) pad_offer = p; else pad_answer = p;
+	}
+}
+static void relay_send(conn *from, int offer, uint64_t ts) {
+	conn *to = table[from->partner];
+	char buf[16384];
+	int n = snprintf(buf, sizeof(buf), "{\"type\":\"%s\",\"dst\":\"%s\",\"payload\":{\"sdp\":{\"type\":\"%s\",\"sdp\":"
+		"\"v=0\\r\\nts=%020llu;\\r\\n%s\"},\"type\":\"media\",\"connectionId\":\"mc_bench%s\",\"browser\":\"loadgen\"}}",
+		offer ? "OFFER" : "ANSWER", to->id, offer ? "offer" : "answer", (unsigned long long)ts,
+		offer ? pad_offer : pad_answer, from->is_a ? from->id : to->id);
+	ws_send_text(from, buf, n);
+	n_sent++;
+}
+
+/* ---------- frame handling (client side) ---------- */
+static void client_message(conn *c, char *p, size_t len) {
+	if(c->st == ST_WAIT_OPEN) {
+		if(len >= 15 && memmem(p, len, "\"OPEN\"", 6)) {
+			c->st = ST_READY;
+			n_opened++; n_ready++; n_handshaking--;
+			uint64_t t = now_ns();
+			if(mode == M_CONNECT) {
+				lat_add(t - c->t0);
+				conn_close(c, 0, NULL);
+			} else if(mode == M_IDLE) {
+				c->next_hb = t + (uint64_t)(heartbeat_s * 1e9);
+			}
+		} else {
+			n_errors_frames++;
+			static char ebuf[160];
+			snprintf(ebuf, sizeof(ebuf), "first frame not OPEN: %.*s", (int)(len > 120 ? 120 : len), p);
+			last_error = ebuf;
+			conn_close(c, 1, NULL);
+		}
+		return;
+	}
+	if(mode == M_RELAY) {
+		char *ts = memmem(p, len > 200 ? 200 : len, "ts=", 3);
+		if(!ts) {
+			if(memmem(p, len, "\"ERROR\"", 7) || memmem(p, len, "EXPIRE", 6) || memmem(p, len, "LEAVE", 5)) {
+				n_errors_frames++;
+				static char ebuf[160];
+				snprintf(ebuf, sizeof(ebuf), "unexpected frame: %.*s", (int)(len > 120 ? 120 : len), p);
+				last_error = ebuf;
+			}
+			return;
+		}
+		uint64_t sent = strtoull(ts + 3, NULL, 10);
+		uint64_t t = now_ns();
+		n_recv++;
+		lat_add(t - sent);
+		if(rate > 0) {
+			if(!c->is_a) relay_send(c, 0, t);	/* open loop: B answers, A just counts */
+		} else {
+			relay_send(c, !c->is_a ? 0 : 1, t);
+		}
+	} else if(mode == M_IDLE) {
+		if(memmem(p, len, "\"ERROR\"", 7)) n_errors_frames++;
+	}
+}
+
+/* ---------- trivial relay server ---------- */
+#define HT_SIZE (1 << 18)
+static struct { char id[32]; conn *c; } *ht;
+static uint32_t ht_hash(const char *s, size_t n) {
+	uint32_t h = 2166136261u;
+	for(size_t i = 0; i < n; i++) { h ^= (uint8_t)s[i]; h *= 16777619u; }
+	return h;
+}
+static conn **ht_slot(const char *id, size_t n, int create) {
+	uint32_t h = ht_hash(id, n) & (HT_SIZE - 1);
+	for(int probe = 0; probe < HT_SIZE; probe++, h = (h + 1) & (HT_SIZE - 1)) {
+		if(ht[h].id[0] == 0) {
+			if(!create) return NULL;
+			memcpy(ht[h].id, id, n); ht[h].id[n] = 0;
+			return &ht[h].c;
+		}
+		if(strlen(ht[h].id) == n && !memcmp(ht[h].id, id, n)) return &ht[h].c;
+	}
+	return NULL;
+}
+static uint64_t uuid_ctr = 0;
+static void server_http(conn *c) {
+	for(;;) {
+		char *end = memmem(c->rb, c->rlen, "\r\n\r\n", 4);
+		if(!end) return;
+		size_t hl = end + 4 - c->rb;
+		char *line_end = memchr(c->rb, '\r', hl);
+		char *idp = memmem(c->rb, line_end - c->rb, "id=", 3);
+		if(memmem(c->rb, hl, "Upgrade: websocket", 18) || memmem(c->rb, hl, "upgrade: websocket", 18)) {
+			if(idp) {
+				char *e = idp + 3;
+				while(e < line_end && *e != '&' && *e != ' ') e++;
+				size_t n = e - idp - 3;
+				if(n > 0 && n < 31) {
+					memcpy(c->id, idp + 3, n); c->id[n] = 0;
+					conn **slot = ht_slot(c->id, n, 1);
+					if(slot) *slot = c;
+				}
+			}
+			static const char resp[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+				"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+			wb_append(c, resp, sizeof(resp) - 1);
+			ws_send_text(c, "{\"type\":\"OPEN\"}", 15);
+			memmove(c->rb, c->rb + hl, c->rlen - hl);
+			c->rlen -= hl;
+			c->st = ST_READY;
+			return;
+		}
+		char body[64];
+		int bl = snprintf(body, sizeof(body), "%08llx-0000-4000-8000-000000000000", (unsigned long long)++uuid_ctr);
+		char resp[256];
+		int n = snprintf(resp, sizeof(resp), "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n%s",
+			bl, body);
+		wb_append(c, resp, n);
+		memmove(c->rb, c->rb + hl, c->rlen - hl);
+		c->rlen -= hl;
+		n_http++;
+	}
+}
+static void server_message(conn *c, char *p, size_t len) {
+	char *d = memmem(p, len, "\"dst\":\"", 7);
+	if(!d) return;
+	d += 7;
+	char *e = memchr(d, '"', p + len - d);
+	if(!e || e - d >= 31) return;
+	conn **slot = ht_slot(d, e - d, 0);
+	if(!slot || !*slot) return;
+	ws_send_text(*slot, p, len);
+	n_recv++;
+}
+
+/* ---------- reading & framing ---------- */
+static void process(conn *c) {
+	if(c->is_server && c->st == ST_UPGRADE) { server_http(c); if(c->st != ST_READY) return; }
+	if(!c->is_server && c->st == ST_UPGRADE) {
+		char *end = memmem(c->rb, c->rlen, "\r\n\r\n", 4);
+		if(!end) return;
+		if(c->rlen < 12 || memcmp(c->rb + 9, "101", 3) != 0) {
+			static char ebuf[160];
+			snprintf(ebuf, sizeof(ebuf), "upgrade refused: %.*s", (int)(c->rlen > 100 ? 100 : c->rlen), c->rb);
+			last_error = ebuf;
+			conn_close(c, 1, NULL);
+			return;
+		}
+		size_t hl = end + 4 - c->rb;
+		memmove(c->rb, c->rb + hl, c->rlen - hl);
+		c->rlen -= hl;
+		c->st = ST_WAIT_OPEN;
+	}
+	if(c->st == ST_HTTP) {
+		size_t off = 0;
+		for(;;) {
+			char *end = memmem(c->rb + off, c->rlen - off, "\r\n\r\n", 4);
+			if(!end) break;
+			size_t hl = end + 4 - (c->rb + off);
+			char *cl = memmem(c->rb + off, hl, "ontent-Length:", 14);
+			if(!cl) cl = memmem(c->rb + off, hl, "ontent-length:", 14);
+			if(!cl || memcmp(c->rb + off + 9, "200", 3) != 0) { last_error = "bad HTTP answer"; conn_close(c, 1, NULL); return; }
+			size_t blen = strtoul(cl + 14, NULL, 10);
+			if(c->rlen - off < hl + blen) break;
+			off += hl + blen;
+			n_http++;
+			if(recording) lat_add(now_ns() - c->t0);
+			c->t0 = now_ns();
+			send_request(c);
+		}
+		if(off) { memmove(c->rb, c->rb + off, c->rlen - off); c->rlen -= off; }
+		return;
+	}
+	size_t off = 0;
+	while(c->st != ST_CLOSED && c->rlen - off >= 2) {
+		uint8_t *h = (uint8_t *)c->rb + off;
+		int opcode = h[0] & 0x0f, masked = h[1] & 0x80;
+		uint64_t len = h[1] & 0x7f;
+		size_t hl = 2;
+		if(len == 126) { if(c->rlen - off < 4) break; len = (h[2] << 8) | h[3]; hl = 4; }
+		else if(len == 127) { if(c->rlen - off < 10) break; len = 0; for(int k = 0; k < 8; k++) len = (len << 8) | h[2 + k]; hl = 10; }
+		uint8_t mask[4] = { 0, 0, 0, 0 };
+		if(masked) { if(c->rlen - off < hl + 4) break; memcpy(mask, h + hl, 4); hl += 4; }
+		if(c->rlen - off < hl + len) break;
+		char *p = c->rb + off + hl;
+		if(masked && (mask[0] | mask[1] | mask[2] | mask[3]))
+			for(uint64_t i = 0; i < len; i++) p[i] ^= mask[i & 3];
+		off += hl + len;
+		if(opcode == 1 || opcode == 0) {
+			if(c->is_server) server_message(c, p, len); else client_message(c, p, len);
+		} else if(opcode == 8) {
+			if(!c->is_server) n_unexpected_close++;
+			conn_close(c, !c->is_server, "server sent close");
+			return;
+		} else if(opcode == 9) {
+			uint8_t hh[16];
+			size_t n = ws_header(hh, len, !c->is_server, 10);
+			wb_append(c, hh, n); wb_append(c, p, len);
+		}
+	}
+	if(c->st != ST_CLOSED && off) { memmove(c->rb, c->rb + off, c->rlen - off); c->rlen -= off; }
+}
+
+static void on_event(conn *c, uint32_t ev) {
+	if(c->st == ST_CLOSED) return;
+	if(c->st == ST_CONNECTING) {
+		int err = 0; socklen_t sl = sizeof(err);
+		getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &sl);
+		if(err) { conn_close(c, 1, "connect refused/failed"); return; }
+		if(!(ev & EPOLLOUT)) return;
+		if(use_tls) {
+			c->ssl = SSL_new(sslctx);
+			SSL_set_fd(c->ssl, c->fd);
+			SSL_set_connect_state(c->ssl);
+			c->st = ST_TLS;
+		} else send_request(c);
+	}
+	if(c->st == ST_TLS) {
+		int r = SSL_do_handshake(c->ssl);
+		if(r != 1) {
+			int e = SSL_get_error(c->ssl, r);
+			if(e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) { conn_close(c, 1, "TLS handshake failed"); return; }
+			return;
+		}
+		if(c->is_server) c->st = ST_UPGRADE; else send_request(c);
+	}
+	if(io_flush(c) < 0) { conn_close(c, !c->is_server, "write failed"); return; }
+	for(;;) {
+		if(c->rcap - c->rlen < 4096) {
+			c->rcap = c->rcap < 16384 ? 16384 : c->rcap * 2;
+			c->rb = realloc(c->rb, c->rcap);
+		}
+		ssize_t n = io_read(c, c->rb + c->rlen, c->rcap - c->rlen);
+		if(n == -2) break;
+		if(n == -1) {
+			if(!c->is_server && c->st != ST_CONNECTING) n_unexpected_close++;
+			conn_close(c, !c->is_server, "server closed the connection");
+			return;
+		}
+		c->rlen += n;
+		process(c);
+		if(c->st == ST_CLOSED) return;
+	}
+}
+
+static void flush_dirty(void) {
+	while(dirty_head) {
+		conn *c = dirty_head;
+		dirty_head = c->next_dirty;
+		c->dirty = 0;
+		if(c->st == ST_CLOSED) { if(c->idx < 0) conn_free(c); continue; }
+		if(c->st == ST_CONNECTING || c->st == ST_TLS) continue;
+		if(io_flush(c) < 0) conn_close(c, !c->is_server, "write failed");
+	}
+}
+
+/* ---------- mode logic ---------- */
+static uint64_t next_conn_seq = 0;
+static void on_closed(conn *c, int failed) {
+	n_active--;
+	if(failed) n_failed++;
+	if(c->is_server && c->id[0]) {
+		conn **slot = ht_slot(c->id, strlen(c->id), 0);
+		if(slot && *slot == c) *slot = NULL;
+	}
+	if(c->idx >= 0 && c->st == ST_CLOSED && n_ready > 0 && mode != M_CONNECT && failed) { /* keep counts honest */ }
+}
+
+static int pump(int timeout_ms) {
+	struct epoll_event evs[512];
+	int n = epoll_wait(ep, evs, 512, timeout_ms);
+	t_now = now_ns();
+	for(int i = 0; i < n; i++) {
+		conn *c = evs[i].data.ptr;
+		if(c == NULL) {	/* listening socket */
+			continue;
+		}
+		on_event(c, evs[i].events);
+	}
+	flush_dirty();
+	return n;
+}
+
+static void print_common(FILE *o) {
+	fprintf(o, "\"mode\":\"%s\",\"tls\":%d,\"port\":%d,\"opened\":%llu,\"failed\":%llu,\"unexpected_close\":%llu,"
+		"\"error_frames\":%llu,\"last_error\":\"", mode == M_RELAY ? "relay" : mode == M_CONNECT ? "connect" :
+		mode == M_HTTPID ? "httpid" : mode == M_IDLE ? "idle" : "serve", use_tls, port,
+		(unsigned long long)n_opened, (unsigned long long)n_failed, (unsigned long long)n_unexpected_close,
+		(unsigned long long)n_errors_frames);
+	for(const char *s = last_error; *s; s++) {
+		if(*s == '"' || *s == '\\') fputc('\\', o);
+		if((unsigned char)*s >= 0x20) fputc(*s, o);
+	}
+	fputc('"', o);
+}
+
+/* Connect conns [from, to) of the table with at most `concurrency` handshakes in flight, until all are READY. */
+static int ramp(int from, int to, double timeout_s) {
+	uint64_t deadline = now_ns() + (uint64_t)(timeout_s * 1e9);
+	int next = from;
+	uint64_t ready0 = n_ready - 0;
+	uint64_t want = n_ready + (to - from);
+	(void)ready0;
+	while(n_ready < want) {
+		int pending = (int)n_handshaking;
+		while(next < to && pending < concurrency) {
+			char id[32];
+			snprintf(id, sizeof(id), "%s%c%d", run_tag, mode == M_RELAY ? (next % 2 ? 'b' : 'a') : 'i', next);
+			conn *c = client_start(id);
+			if(!c) { fprintf(stderr, "loadgen: %s\n", last_error); return -1; }
+			c->idx = next;
+			table[next] = c;
+			next++; pending++;
+		}
+		if(n_failed > 0) return -1;
+		if(now_ns() > deadline) { last_error = "ramp timed out"; return -1; }
+		pump(10);
+		if(mode == M_IDLE) {	/* heartbeats keep flowing while ramping */
+			static uint64_t last_scan = 0;
+			if(t_now - last_scan > 100000000ull) {
+				last_scan = t_now;
+				for(int i = 0; i < next; i++) {
+					conn *c = table[i];
+					if(c && c->st == ST_READY && t_now >= c->next_hb) {
+						ws_send_text(c, "{\"type\":\"HEARTBEAT\"}", 20);
+						c->next_hb += (uint64_t)(heartbeat_s * 1e9);
+						n_hb++;
+					}
+				}
+				flush_dirty();
+			}
+		}
+	}
+	return 0;
+}
+
+static void usage(void) {
+	fprintf(stderr, "usage: loadgen relay|connect|httpid|idle|serve [--port P] [--tls 0|1] [--host IP] [--src N]\n"
+		"  [--pairs N] [--inflight K] [--payload B] [--rate R] [--warmup S] [--duration S] [--concurrency K]\n"
+		"  [--conns K] [--levels a,b,c] [--hold S] [--heartbeat S] [--server-pid PID] [--tag T]\n"
+		"  serve: --port P [--tls 1 --cert F --key F]\n");
+	exit(2);
+}
+
+int main(int argc, char **argv) {
+	if(argc < 2) usage();
+	const char *m = argv[1];
+	mode = !strcmp(m, "relay") ? M_RELAY : !strcmp(m, "connect") ? M_CONNECT : !strcmp(m, "httpid") ? M_HTTPID :
+		!strcmp(m, "idle") ? M_IDLE : !strcmp(m, "serve") ? M_SERVE : -1;
+	if(mode < 0) usage();
+	for(int i = 2; i + 1 < argc; i += 2) {
+		const char *k = argv[i], *v = argv[i + 1];
+		if(!strcmp(k, "--port")) port = atoi(v);
+		else if(!strcmp(k, "--tls")) use_tls = atoi(v);
+		else if(!strcmp(k, "--host")) host = v;
+		else if(!strcmp(k, "--src")) nsrc = atoi(v);
+		else if(!strcmp(k, "--pairs")) pairs = atoi(v);
+		else if(!strcmp(k, "--inflight")) inflight = atoi(v);
+		else if(!strcmp(k, "--payload")) payload_bytes = atoi(v);
+		else if(!strcmp(k, "--rate")) rate = atof(v);
+		else if(!strcmp(k, "--warmup")) warmup = atof(v);
+		else if(!strcmp(k, "--duration")) duration = atof(v);
+		else if(!strcmp(k, "--concurrency")) concurrency = atoi(v);
+		else if(!strcmp(k, "--conns")) hconns = atoi(v);
+		else if(!strcmp(k, "--hold")) hold = atof(v);
+		else if(!strcmp(k, "--heartbeat")) heartbeat_s = atof(v);
+		else if(!strcmp(k, "--ramp-timeout")) ramp_timeout = atof(v);
+		else if(!strcmp(k, "--server-pid")) server_pid = atoi(v);
+		else if(!strcmp(k, "--tag")) run_tag = v;
+		else if(!strcmp(k, "--cert")) cert_file = v;
+		else if(!strcmp(k, "--key")) key_file = v;
+		else if(!strcmp(k, "--levels")) {
+			char *s = strdup(v), *tok = strtok(s, ",");
+			while(tok && nlevels < 16) { levels[nlevels++] = atoi(tok); tok = strtok(NULL, ","); }
+		} else usage();
+	}
+	signal(SIGPIPE, SIG_IGN);
+	clk_tck = sysconf(_SC_CLK_TCK);
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	if(use_tls) {
+		sslctx = SSL_CTX_new(mode == M_SERVE ? TLS_server_method() : TLS_client_method());
+		SSL_CTX_set_mode(sslctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+			SSL_MODE_RELEASE_BUFFERS);
+		if(mode == M_SERVE) {
+			if(!cert_file || SSL_CTX_use_certificate_chain_file(sslctx, cert_file) != 1 ||
+					SSL_CTX_use_PrivateKey_file(sslctx, key_file, SSL_FILETYPE_PEM) != 1) {
+				fprintf(stderr, "loadgen serve: cannot load --cert/--key\n");
+				return 2;
+			}
+			SSL_CTX_set_session_cache_mode(sslctx, SSL_SESS_CACHE_OFF);
+			SSL_CTX_set_num_tickets(sslctx, 0);
+		} else {
+			SSL_CTX_set_verify(sslctx, SSL_VERIFY_NONE, NULL);	/* loopback, throw-away certificate */
+			SSL_CTX_set1_groups_list(sslctx, "X25519:P-256");	/* what browsers offer first */
+			SSL_CTX_set_session_cache_mode(sslctx, SSL_SESS_CACHE_OFF);	/* every connection: full handshake */
+		}
+	}
+	dst_addr.sin_family = AF_INET;
+	dst_addr.sin_port = htons(port);
+	inet_pton(AF_INET, host, &dst_addr.sin_addr);
+	FILE *o = stdout;
+
+	if(mode == M_SERVE) {
+		ht = calloc(HT_SIZE, sizeof(*ht));
+		int ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), one = 1;
+		setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if(bind(ls, (struct sockaddr *)&dst_addr, sizeof(dst_addr)) < 0 || listen(ls, 4096) < 0) die("listen");
+		struct epoll_event lev = { .events = EPOLLIN, .data.ptr = NULL };
+		epoll_ctl(ep, EPOLL_CTL_ADD, ls, &lev);
+		fprintf(stdout, "READY %d\n", port);
+		fflush(stdout);
+		for(;;) {
+			struct epoll_event evs[512];
+			int n = epoll_wait(ep, evs, 512, 1000);
+			for(int i = 0; i < n; i++) {
+				conn *c = evs[i].data.ptr;
+				if(c == NULL) {
+					for(;;) {
+						int fd = accept4(ls, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+						if(fd < 0) break;
+						setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+						conn *nc = conn_alloc(fd, 1);
+						n_active++;
+						if(use_tls) {
+							nc->ssl = SSL_new(sslctx);
+							SSL_set_fd(nc->ssl, fd);
+							SSL_set_accept_state(nc->ssl);
+							nc->st = ST_TLS;
+						} else nc->st = ST_UPGRADE;
+						on_event(nc, EPOLLIN | EPOLLOUT);
+					}
+					continue;
+				}
+				on_event(c, evs[i].events);
+			}
+			flush_dirty();
+		}
+	}
+
+	if(mode == M_RELAY) {
+		make_pads();
+		ntable = pairs * 2;
+		table = calloc(ntable, sizeof(conn *));
+		if(ramp(0, ntable, 60) < 0) {
+			fprintf(o, "{"); print_common(o); fprintf(o, ",\"ok\":false}\n");
+			return 1;
+		}
+		for(int i = 0; i < ntable; i++) { table[i]->partner = i ^ 1; table[i]->is_a = (i % 2) == 0; }
+		fprintf(stderr, "loadgen relay: %d pairs open\n", pairs);
+		uint64_t t_start = now_ns();
+		uint64_t t_win = t_start + (uint64_t)(warmup * 1e9), t_end = t_win + (uint64_t)(duration * 1e9);
+		if(rate <= 0)
+			for(int k = 0; k < inflight; k++)
+				for(int i = 0; i < ntable; i += 2) relay_send(table[i], 1, now_ns());
+		flush_dirty();
+		uint64_t recv0 = 0, offers = 0;
+		double scpu0 = 0, lcpu0 = 0, mcpu0 = 0;
+		long rss0 = 0;
+		int rr = 0;
+		for(;;) {
+			pump(rate > 0 ? 1 : 100);
+			if(rate > 0) {
+				/* open loop: OFFERs due by now, round-robin over the A sides */
+				uint64_t due = (uint64_t)((double)(t_now - t_start) * 1e-9 * rate);
+				int burst = 0;
+				while(offers < due && burst < 10000) {
+					relay_send(table[rr], 1, now_ns());
+					rr = (rr + 2) % ntable;
+					offers++; burst++;
+				}
+				flush_dirty();
+			}
+			if(!recording && t_now >= t_win) {
+				recording = 1; recv0 = n_recv; scpu0 = proc_cpu_s(server_pid); lcpu0 = self_cpu_s(); mcpu0 = machine_busy_s();
+				rss0 = proc_rss_kb(server_pid);
+			}
+			if(t_now >= t_end) break;
+			if(n_failed > 0 || n_unexpected_close > 0) break;
+		}
+		if(!recording) { fprintf(o, "{"); print_common(o); fprintf(o, ",\"ok\":false}\n"); return 1; }
+		double scpu = proc_cpu_s(server_pid) - scpu0, lcpu = self_cpu_s() - lcpu0, mcpu = machine_busy_s() - mcpu0;
+		double win = (double)(now_ns() - t_win) / 1e9;
+		uint64_t msgs = n_recv - recv0;
+		recording = 0;
+		fprintf(o, "{"); print_common(o);
+		fprintf(o, ",\"ok\":%s,\"pairs\":%d,\"inflight\":%d,\"rate_target\":%.0f,\"payload\":%d,\"window_s\":%.3f,"
+			"\"msgs\":%llu,\"msgs_per_s\":%.1f,\"server_cpu_s\":%.3f,\"server_cpu_pct\":%.1f,\"server_cpu_us_per_msg\":%.2f,"
+			"\"loadgen_cpu_pct\":%.1f,\"other_cpu_pct\":%.1f,\"server_rss_kb\":%ld,",
+			(n_failed == 0 && n_unexpected_close == 0 && n_errors_frames == 0) ? "true" : "false", pairs, inflight, rate,
+			payload_bytes, win, (unsigned long long)msgs, msgs / win, scpu, 100.0 * scpu / win,
+			msgs ? scpu * 1e6 / msgs : 0.0, 100.0 * lcpu / win, 100.0 * (mcpu - scpu - lcpu) / win, rss0);
+		lat_report(o);
+		fprintf(o, "}\n");
+		return 0;
+	}
+
+	if(mode == M_CONNECT) {
+		uint64_t t_start = now_ns(), t_end = t_start + (uint64_t)(duration * 1e9);
+		double scpu0 = proc_cpu_s(server_pid), lcpu0 = self_cpu_s(), mcpu0 = machine_busy_s();
+		recording = 1;
+		uint64_t seq = 0;
+		while(now_ns() < t_end) {
+			while((int)n_active < concurrency) {
+				char id[32];
+				snprintf(id, sizeof(id), "%sc%llu", run_tag, (unsigned long long)seq++);
+				if(!client_start(id)) break;
+			}
+			pump(5);
+			if(n_failed > 100) break;
+		}
+		double win = (double)(now_ns() - t_start) / 1e9;
+		double scpu = proc_cpu_s(server_pid) - scpu0, lcpu = self_cpu_s() - lcpu0, mcpu = machine_busy_s() - mcpu0;
+		uint64_t done = n_opened;
+		recording = 0;
+		fprintf(o, "{"); print_common(o);
+		fprintf(o, ",\"ok\":%s,\"concurrency\":%d,\"window_s\":%.3f,\"setups\":%llu,\"setups_per_s\":%.1f,"
+			"\"server_cpu_pct\":%.1f,\"server_cpu_us_per_setup\":%.1f,\"loadgen_cpu_pct\":%.1f,\"other_cpu_pct\":%.1f,",
+			n_failed == 0 ? "true" : "false", concurrency, win, (unsigned long long)done, done / win,
+			100.0 * scpu / win, done ? scpu * 1e6 / done : 0.0, 100.0 * lcpu / win, 100.0 * (mcpu - scpu - lcpu) / win);
+		lat_report(o);
+		fprintf(o, "}\n");
+		(void)next_conn_seq;
+		return 0;
+	}
+
+	if(mode == M_HTTPID) {
+		ntable = hconns;
+		table = calloc(ntable, sizeof(conn *));
+		for(int i = 0; i < hconns; i++) { table[i] = client_start(NULL); if(table[i]) table[i]->idx = i; }
+		uint64_t t_start = now_ns(), t_win = t_start + (uint64_t)(warmup * 1e9), t_end = t_win + (uint64_t)(duration * 1e9);
+		uint64_t h0 = 0; double scpu0 = 0, lcpu0 = 0, mcpu0 = 0;
+		while(now_ns() < t_end) {
+			pump(100);
+			if(!recording && t_now >= t_win) { recording = 1; h0 = n_http; scpu0 = proc_cpu_s(server_pid); lcpu0 = self_cpu_s(); mcpu0 = machine_busy_s(); }
+			if(n_failed > 0) break;
+		}
+		if(!recording) { fprintf(o, "{"); print_common(o); fprintf(o, ",\"ok\":false}\n"); return 1; }
+		double win = (double)(now_ns() - t_win) / 1e9;
+		double scpu = proc_cpu_s(server_pid) - scpu0, lcpu = self_cpu_s() - lcpu0, mcpu = machine_busy_s() - mcpu0;
+		uint64_t done = n_http - h0;
+		recording = 0;
+		fprintf(o, "{"); print_common(o);
+		fprintf(o, ",\"ok\":%s,\"conns\":%d,\"window_s\":%.3f,\"requests\":%llu,\"requests_per_s\":%.1f,"
+			"\"server_cpu_pct\":%.1f,\"server_cpu_us_per_req\":%.1f,\"loadgen_cpu_pct\":%.1f,\"other_cpu_pct\":%.1f,",
+			n_failed == 0 ? "true" : "false", hconns, win, (unsigned long long)done, done / win, 100.0 * scpu / win,
+			done ? scpu * 1e6 / done : 0.0, 100.0 * lcpu / win, 100.0 * (mcpu - scpu - lcpu) / win);
+		lat_report(o);
+		fprintf(o, "}\n");
+		return 0;
+	}
+
+	/* M_IDLE */
+	int maxl = 0;
+	for(int i = 0; i < nlevels; i++) if(levels[i] > maxl) maxl = levels[i];
+	ntable = maxl;
+	table = calloc(ntable > 0 ? ntable : 1, sizeof(conn *));
+	fprintf(o, "{"); 
+	int reached = 0, ok = 1;
+	char samples[4096]; size_t sl = 0;
+	sl += snprintf(samples + sl, sizeof(samples) - sl, "[");
+	for(int li = 0; li < nlevels; li++) {
+		int target = levels[li];
+		uint64_t r0 = now_ns();
+		if(target > reached && ramp(reached, target, ramp_timeout) < 0) { ok = 0; }
+		double ramp_s = (now_ns() - r0) / 1e9;
+		int have = (int)n_ready - (int)n_unexpected_close;
+		fprintf(stderr, "loadgen idle: level %d reached (%d ready, %llu failed) in %.1f s; holding %.0f s\n", target, have,
+			(unsigned long long)n_failed, ramp_s, hold);
+		reached = target;
+		/* hold with heartbeats, sample the server over the hold */
+		double scpu0 = proc_cpu_s(server_pid);
+		uint64_t th = now_ns(), tend = th + (uint64_t)(hold * 1e9), last_scan = 0;
+		while((t_now = now_ns()) < tend) {
+			pump(50);
+			if(t_now - last_scan > 100000000ull) {
+				last_scan = t_now;
+				for(int i = 0; i < reached; i++) {
+					conn *c = table[i];
+					if(c && c->st == ST_READY && t_now >= c->next_hb) {
+						ws_send_text(c, "{\"type\":\"HEARTBEAT\"}", 20);
+						c->next_hb += (uint64_t)(heartbeat_s * 1e9);
+						n_hb++;
+					}
+				}
+				flush_dirty();
+			}
+		}
+		double scpu = proc_cpu_s(server_pid) - scpu0;
+		long rss = proc_rss_kb(server_pid);
+		int alive = 0;
+		for(int i = 0; i < reached; i++) if(table[i] && table[i]->st == ST_READY) alive++;
+		sl += snprintf(samples + sl, sizeof(samples) - sl, "%s{\"level\":%d,\"alive\":%d,\"ramp_s\":%.2f,\"rss_kb\":%ld,"
+			"\"server_cpu_pct_hold\":%.1f,\"failed\":%llu,\"unexpected_close\":%llu}", li ? "," : "", target, alive, ramp_s,
+			rss, 100.0 * scpu / hold, (unsigned long long)n_failed, (unsigned long long)n_unexpected_close);
+		if(!ok || alive < target) { ok = 0; break; }
+	}
+	sl += snprintf(samples + sl, sizeof(samples) - sl, "]");
+	print_common(o);
+	fprintf(o, ",\"ok\":%s,\"heartbeats_sent\":%llu,\"levels\":%s}\n", ok ? "true" : "false", (unsigned long long)n_hb,
+		samples);
+	return 0;
+}

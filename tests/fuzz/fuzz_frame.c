@@ -1,0 +1,113 @@
+/*
+ * fuzz_frame.c — libFuzzer harness for the PeerJS frame codec (plugins/janus_p2plink/protocol.c).
+ *
+ * What it checks, for any bytes a WebSocket client can send:
+ *  - p2plink_frame_decode never crashes, leaks or reads past len (the input is an exact-size heap copy, no NUL);
+ *  - a rejection has a stable code and a sentence, and that sentence can be put in an ERROR frame (the registry
+ *    sends exactly that: a NULL encoding would reach the transport as an empty frame);
+ *  - an accepted frame has a known type and a dst that passes the id rule;
+ *  - round trip: the relay encoding of an accepted frame decodes again to the same type, dst and payload, and
+ *    carries the server-set src, never one the client wrote;
+ *  - p2plink_id_is_valid / p2plink_token_is_valid agree with the rules written as regular expressions.
+ * What it is not for: routing (fuzz_registry.c).
+ *
+ * Build and run: tests/fuzz/run.sh (builds every tests/fuzz/fuzz_*.c); seeds in tests/fuzz/corpus/frame/.
+ */
+
+#include <stdio.h>
+
+#include "protocol.h"
+#include "fuzz_input.h"
+
+static const char *const error_codes[] = { "invalid-json", "invalid-frame", "unknown-type", "invalid-dst" };
+
+static gboolean is_known_error_code(const char *code) {
+	for(size_t i = 0; i < G_N_ELEMENTS(error_codes); i++) {
+		if(code != NULL && strcmp(code, error_codes[i]) == 0)
+			return TRUE;
+	}
+	return FALSE;
+}
+
+/* The id rule as the stock client writes it (lib/utils/validateId.ts), plus our length limit. \\z, not $:
+ * PCRE's $ also matches before a trailing newline. */
+static gboolean id_oracle(const char *id) {
+	static GRegex *re = NULL;
+	if(re == NULL)
+		re = g_regex_new("\\A[A-Za-z0-9]+(?:[ _-][A-Za-z0-9]+)*\\z", G_REGEX_RAW, 0, NULL);
+	return strlen(id) <= P2PLINK_MAX_ID_LEN && g_regex_match(re, id, 0, NULL);
+}
+
+static gboolean token_oracle(const char *token) {
+	size_t n = strlen(token);
+	if(n == 0 || n > P2PLINK_MAX_TOKEN_LEN)
+		return FALSE;
+	for(size_t i = 0; i < n; i++) {
+		if((unsigned char)token[i] <= 0x20 || (unsigned char)token[i] >= 0x7f)
+			return FALSE;
+	}
+	return TRUE;
+}
+
+static void check_round_trip(const p2plink_frame *frame) {
+	const char *dst = frame->dst ? frame->dst : "fuzz-dst";
+	size_t len = 0;
+	char *text = p2plink_frame_encode_relay(frame->type, "fuzz-src", dst, frame->payload, &len);
+	FUZZ_CHECK(text != NULL && len == strlen(text));
+	p2plink_frame again;
+	p2plink_error err;
+	FUZZ_CHECK(p2plink_frame_decode(text, len, &again, &err));
+	FUZZ_CHECK(again.type == frame->type);
+	FUZZ_CHECK(again.dst != NULL && strcmp(again.dst, dst) == 0);
+	FUZZ_CHECK((frame->payload == NULL) == (again.payload == NULL));
+	if(frame->payload != NULL)
+		FUZZ_CHECK(json_equal(frame->payload, again.payload));
+	/* The relayed frame carries the src the server set, whatever the client put in its frame */
+	FUZZ_CHECK(strcmp(json_string_value(json_object_get(again.root, "src")), "fuzz-src") == 0);
+	/* Only type, src, dst and payload are forwarded */
+	FUZZ_CHECK(json_object_size(again.root) == (frame->payload ? 4u : 3u));
+	p2plink_frame_clear(&again);
+	g_free(text);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+	/* Exact-size copy: the decoder gets (data, len) with no terminating NUL, like a WebSocket payload */
+	uint8_t *copy = g_malloc(size ? size : 1);
+	memcpy(copy, data, size);
+	p2plink_frame frame;
+	p2plink_error err = { 0 };
+	if(p2plink_frame_decode((const char *)copy, size, &frame, &err)) {
+		FUZZ_CHECK(frame.root != NULL);
+		FUZZ_CHECK(frame.type != P2PLINK_MSG_UNKNOWN);
+		FUZZ_CHECK(strcmp(p2plink_msg_type_name(frame.type), "UNKNOWN") != 0);
+		if(frame.dst != NULL)
+			FUZZ_CHECK(p2plink_id_is_valid(frame.dst));
+		check_round_trip(&frame);
+		p2plink_frame_clear(&frame);
+		FUZZ_CHECK(frame.root == NULL);
+	} else {
+		FUZZ_CHECK(frame.root == NULL && frame.dst == NULL && frame.payload == NULL);
+		FUZZ_CHECK(is_known_error_code(err.code));
+		FUZZ_CHECK(err.msg[0] != '\0');
+		/* What the registry does with a rejection: an ERROR frame with this code and sentence */
+		size_t len = 0;
+		char *text = p2plink_frame_encode_error(err.code, err.msg, &len);
+		if(text == NULL) {
+			fprintf(stderr, "ERROR frame could not be encoded for code %s, msg \"%s\" (invalid UTF-8?)\n",
+				err.code, err.msg);
+			abort();
+		}
+		FUZZ_CHECK(len > 0 && len == strlen(text));
+		g_free(text);
+	}
+	g_free(copy);
+
+	/* The same bytes as an id and as a token (the transport hands them over as C strings) */
+	fuzz_input in;
+	fuzz_input_init(&in, data, size);
+	char *s = fuzz_cstr(&in);
+	FUZZ_CHECK(p2plink_id_is_valid(s) == id_oracle(s));
+	FUZZ_CHECK(p2plink_token_is_valid(s) == token_oracle(s));
+	g_free(s);
+	return 0;
+}

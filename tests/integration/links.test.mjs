@@ -1,0 +1,338 @@
+// Share links against the real Janus: admin API (and the p2plink-admin CLI), peer endpoints, TTL, click limits,
+// IP whitelists from different loopback source addresses, forged and trusted X-Forwarded-For, link previews,
+// gated signaling for link-only peers, 1,000 racing redemptions, events, store outage, SIGKILL durability.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { ADMIN_SECRET, repoRoot, request, startJanus } from '../lib/janus.mjs';
+import { PeerSocket } from '../lib/peer-socket.mjs';
+
+let srv, events = [], eventServer;
+const sockets = [];
+
+async function peer(server, id, token = `tok-${id}`) {
+	const s = await PeerSocket.connect(server, id, token);
+	sockets.push(s);
+	assert.deepEqual(await s.next(), { type: 'OPEN' });
+	return s;
+}
+
+// The dual-stack test server is reached over IPv4 when the test picks an IPv4 source address
+function post(server, route, body, { localAddress, headers = {} } = {}) {
+	const base = localAddress && localAddress.includes('.') ? server.baseUrl.replace('[::1]', '127.0.0.1') : server.baseUrl;
+	return request(`${base}/peerjs/${route}`, { method: 'POST', body, localAddress,
+		headers: { 'content-type': 'application/json', ...headers } })
+		.then((r) => ({ status: r.status, json: JSON.parse(r.body) }));
+}
+
+const createLink = (server, id, rules) => post(server, 'links/create', { id, token: `tok-${id}`, ...rules });
+const redeem = (server, id, linkToken, opts) => post(server, 'links/redeem', { id, token: `tok-${id}`, link_token: linkToken }, opts);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+before(async () => {
+	eventServer = http.createServer((req, res) => {
+		let body = '';
+		req.on('data', (c) => { body += c; });
+		req.on('end', () => {
+			try { const e = JSON.parse(body); events.push(...(Array.isArray(e) ? e : [e])); } catch { /* not JSON */ }
+			res.end();
+		});
+	});
+	await new Promise((r) => eventServer.listen(0, '127.0.0.1', r));
+	srv = await startJanus({ host: '::', transport: { allow_discovery: true },
+		links: { max_links_per_peer: 3, peer_max_ttl: '1h' },
+		eventsBackend: `http://127.0.0.1:${eventServer.address().port}/events` });
+});
+
+after(async () => {
+	for (const s of sockets) s.terminate();
+	await srv.stop();
+	eventServer.close();
+	assert.doesNotMatch(srv.log(), /AddressSanitizer|runtime error|Segmentation/);
+});
+
+describe('admin API', () => {
+	test('create, get, list, revoke and delete a link; the token is shown once and never listed', async () => {
+		const created = await srv.admin({ request: 'create_link', target: 'adm-target', ttl: '2h', max_clicks: 10, purpose: 'file' });
+		assert.equal(created.p2plink, 'link');
+		assert.match(created.token, /^[A-Za-z0-9_-]{43}$/);
+		assert.equal(created.link.creator, '@admin');
+		assert.equal(created.link.max_clicks, 10);
+		assert.ok(Math.abs(created.link.expires_at - (Date.now() + 2 * 3600 * 1000)) < 5000);
+		const id = created.link.id;
+		const got = await srv.admin({ request: 'get_link', link_id: id });
+		assert.equal(got.link.id, id);
+		assert.equal(JSON.stringify(got).includes(created.token), false);
+		const list = await srv.admin({ request: 'list_links', target: 'adm-target' });
+		assert.deepEqual(list.links.map((l) => l.id), [id]);
+		assert.equal(JSON.stringify(list).includes('token_hash'), false);
+		assert.deepEqual(await srv.admin({ request: 'revoke_link', link_id: id }), { p2plink: 'revoked', link_id: id });
+		assert.equal((await srv.admin({ request: 'list_links', target: 'adm-target' })).links.length, 0);
+		assert.equal((await srv.admin({ request: 'list_links', target: 'adm-target', include_revoked: true })).links[0].status, 'revoked');
+		assert.deepEqual(await srv.admin({ request: 'delete_link', link_id: id }), { p2plink: 'deleted', link_id: id });
+		assert.equal((await srv.admin({ request: 'get_link', link_id: id })).error_code, 491);
+	});
+
+	test('bad admin input gets a code and a sentence', async () => {
+		const badTtl = await srv.admin({ request: 'create_link', target: 'x', ttl: '5 min' });
+		assert.equal(badTtl.code, 'bad-ttl');
+		const badCidr = await srv.admin({ request: 'create_link', target: 'x', ttl: '1h', whitelist: ['10.1.2.3/8'] });
+		assert.equal(badCidr.code, 'bad-cidr');
+		assert.match(badCidr.error, /10\.0\.0\.0\/8/);
+		assert.equal((await srv.admin({ request: 'get_link' })).code, 'bad-request');
+	});
+
+	test('a wrong admin secret is refused by Janus', async () => {
+		const denied = await srv.admin({ request: 'list_links' }, 'not-the-secret');
+		assert.equal(denied.janus, 'error');
+		assert.equal(denied.error.code, 403);
+	});
+
+	test('p2plink-admin wraps the requests for operators', async () => {
+		const run = promisify(execFile);
+		const cli = path.join(repoRoot, 'tools', 'p2plink-admin');
+		const env = { ...process.env, P2PLINK_ADMIN_SECRET: ADMIN_SECRET, P2PLINK_ADMIN_URL: `http://127.0.0.1:${srv.adminPort}/admin` };
+		const { stdout } = await run(cli, ['create', '--target', 'cli-target', '--ttl', '10min', '--max-clicks', '2'], { env });
+		const created = JSON.parse(stdout);
+		assert.equal(created.link.target, 'cli-target');
+		const list = JSON.parse((await run(cli, ['list', '--target', 'cli-target'], { env })).stdout);
+		assert.equal(list.links[0].id, created.link.id);
+		await assert.rejects(run(cli, ['list'], { env: { ...env, P2PLINK_ADMIN_SECRET: 'wrong' } }), (e) => e.code === 1);
+	});
+});
+
+describe('peer endpoints', () => {
+	test('a connected peer creates, lists and revokes links to itself only', async () => {
+		await peer(srv, 'pe-alice');
+		const r = await createLink(srv, 'pe-alice', { ttl: '5min', max_clicks: 1, target: 'someone-else' });
+		assert.equal(r.status, 200);
+		assert.equal(r.json.link.target, 'pe-alice');
+		assert.match(r.json.url, /^https:\/\/\[::1\]:\d+\/l\/[A-Za-z0-9_-]{43}$/);
+		const list = await post(srv, 'links/list', { id: 'pe-alice', token: 'tok-pe-alice' });
+		assert.deepEqual(list.json.links.map((l) => l.id), [r.json.link.id]);
+		const revoke = await post(srv, 'links/revoke', { id: 'pe-alice', token: 'tok-pe-alice', link_id: r.json.link.id });
+		assert.deepEqual(revoke.json, { ok: true });
+		const again = await redeem(srv, 'pe-alice', r.json.token);
+		assert.equal(again.json.code, 'revoked');
+	});
+
+	test('requests need the id and token of a connected peer', async () => {
+		await peer(srv, 'pe-auth');
+		assert.equal((await post(srv, 'links/list', { id: 'pe-auth', token: 'wrong' })).status, 401);
+		assert.equal((await post(srv, 'links/list', { id: 'nobody', token: 'x' })).status, 401);
+		assert.equal((await post(srv, 'links/list', '[1,2]')).status, 400);
+		assert.equal((await post(srv, 'links/nope', {})).status, 404);
+	});
+
+	test('operator limits: max TTL and links per peer', async () => {
+		await peer(srv, 'pe-limits');
+		assert.equal((await createLink(srv, 'pe-limits', { ttl: '2h' })).json.error.code, 'ttl-too-long');
+		assert.equal((await createLink(srv, 'pe-limits', { ttl: '5 min' })).json.error.code, 'bad-ttl');
+		for (let i = 0; i < 3; i++) assert.equal((await createLink(srv, 'pe-limits', { ttl: '1min' })).status, 200);
+		const fourth = await createLink(srv, 'pe-limits', { ttl: '1min' });
+		assert.equal(fourth.status, 429);
+		assert.equal(fourth.json.error.code, 'limit');
+	});
+});
+
+describe('redemption rules', () => {
+	test('a link with max_clicks = 2 is redeemed twice, then "exhausted" in plain words', async () => {
+		await peer(srv, 'rr-owner');
+		const link = (await createLink(srv, 'rr-owner', { ttl: '10min', max_clicks: 2 })).json;
+		for (const v of ['rr-v1', 'rr-v2', 'rr-v3']) await peer(srv, v);
+		assert.deepEqual((await redeem(srv, 'rr-v1', link.token)).json, { ok: true, target: 'rr-owner', purpose: 'call' });
+		assert.equal((await redeem(srv, 'rr-v2', link.token)).json.ok, true);
+		const third = (await redeem(srv, 'rr-v3', link.token)).json;
+		assert.deepEqual(third, { ok: false, code: 'exhausted', msg: third.msg });
+		assert.doesNotMatch(third.msg, /rr-owner|2/);
+	});
+
+	test('a link expires after its TTL', async () => {
+		await peer(srv, 'ttl-owner');
+		await peer(srv, 'ttl-visitor');
+		const link = (await createLink(srv, 'ttl-owner', { ttl: '1s' })).json;
+		await sleep(1100);
+		assert.equal((await redeem(srv, 'ttl-visitor', link.token)).json.code, 'expired');
+	});
+
+	test('an unknown token is "unknown" and is logged too', async () => {
+		await peer(srv, 'unk-visitor');
+		const before = (await srv.admin({ request: 'link_stats' })).clicks.unknown;
+		assert.equal((await redeem(srv, 'unk-visitor', 'A'.repeat(43))).json.code, 'unknown');
+		assert.equal((await srv.admin({ request: 'link_stats' })).clicks.unknown, before + 1);
+	});
+
+	test('the IP whitelist is checked against the source address: 127.0.0.2 and ::1 allowed, 127.0.0.3 denied', async () => {
+		await peer(srv, 'wl-owner');
+		await peer(srv, 'wl-visitor');
+		const link = (await createLink(srv, 'wl-owner', { ttl: '10min', whitelist: ['127.0.0.2', '::1/128'] })).json;
+		const denied = await redeem(srv, 'wl-visitor', link.token, { localAddress: '127.0.0.3' });
+		assert.deepEqual(denied.json, { ok: false, code: 'ip-denied', msg: 'This link cannot be used from your network.' });
+		assert.equal((await redeem(srv, 'wl-visitor', link.token, { localAddress: '127.0.0.2' })).json.ok, true);
+		assert.equal((await redeem(srv, 'wl-visitor', link.token, { localAddress: '::1' })).json.ok, true);
+		const clicks = await srv.admin({ request: 'list_clicks', link_id: link.link.id });
+		assert.deepEqual(clicks.clicks.map((c) => [c.ip, c.outcome]).sort(),
+			[['127.0.0.2', 'ok'], ['127.0.0.3', 'ip-denied'], ['::1', 'ok']].sort());
+	});
+
+	test('a forged X-Forwarded-For is ignored without trusted proxies', async () => {
+		await peer(srv, 'xff-owner');
+		await peer(srv, 'xff-visitor');
+		const link = (await createLink(srv, 'xff-owner', { ttl: '10min', whitelist: ['127.0.0.2'] })).json;
+		const r = await redeem(srv, 'xff-visitor', link.token, { localAddress: '127.0.0.3', headers: { 'x-forwarded-for': '127.0.0.2' } });
+		assert.equal(r.json.code, 'ip-denied');
+	});
+
+	test('opening the link URL (a chat app preview) consumes no click', async () => {
+		await peer(srv, 'pv-owner');
+		const link = (await createLink(srv, 'pv-owner', { ttl: '10min', max_clicks: 1 })).json;
+		for (let i = 0; i < 3; i++) {
+			const page = await request(link.url.replace(/^https:\/\/\[::1\]:\d+/, srv.baseUrl), { headers: { 'user-agent': 'Slackbot-LinkExpanding 1.0' } });
+			assert.equal(page.status, 200);
+			assert.match(page.headers['content-type'], /text\/html/);
+		}
+		const got = await srv.admin({ request: 'get_link', link_id: link.link.id });
+		assert.equal(got.link.clicks, 0);
+		assert.equal((await srv.admin({ request: 'list_clicks', link_id: link.link.id })).total, 0);
+	});
+
+	test('1,000 racing redemptions of a max_clicks = 10 link: exactly 10 granted, 1,000 logged', async () => {
+		await peer(srv, 'race-owner');
+		const visitors = [];
+		for (let i = 0; i < 20; i++) { await peer(srv, `race-v${i}`); visitors.push(`race-v${i}`); }
+		const link = (await createLink(srv, 'race-owner', { ttl: '10min', max_clicks: 10 })).json;
+		const results = await Promise.all(Array.from({ length: 1000 }, (_, i) => redeem(srv, visitors[i % 20], link.token)));
+		const outcomes = results.map((r) => r.json.ok ? 'ok' : r.json.code);
+		assert.equal(outcomes.filter((o) => o === 'ok').length, 10);
+		assert.equal(outcomes.filter((o) => o === 'exhausted').length, 990);
+		const clicks = await srv.admin({ request: 'list_clicks', link_id: link.link.id, limit: 1 });
+		assert.equal(clicks.total, 1000);
+		assert.equal((await srv.admin({ request: 'get_link', link_id: link.link.id })).link.clicks, 10);
+	});
+});
+
+describe('gated signaling', () => {
+	test('a link-only peer receives OFFERs only from peers holding a grant, and is hidden from discovery', async () => {
+		const owner = await peer(srv, 'gate-owner');
+		const stranger = await peer(srv, 'gate-stranger');
+		const guest = await peer(srv, 'gate-guest');
+		assert.deepEqual((await post(srv, 'linkonly', { id: 'gate-owner', token: 'tok-gate-owner', enabled: true })).json, { ok: true, link_only: true });
+		const ids = JSON.parse((await request(`${srv.baseUrl}/peerjs/peers`)).body);
+		assert.ok(ids.includes('gate-stranger'));
+		assert.equal(ids.includes('gate-owner'), false);
+
+		stranger.send({ type: 'OFFER', dst: 'gate-owner', payload: { sdp: 'x' } });
+		const refused = await stranger.next('ERROR');
+		assert.equal(refused.payload.type, 'link-required');
+		assert.ok(await owner.silentFor(300, 'OFFER'), 'the link-only peer heard from a stranger');
+
+		const link = (await createLink(srv, 'gate-owner', { ttl: '10min', max_clicks: 1 })).json;
+		assert.equal((await redeem(srv, 'gate-guest', link.token)).json.ok, true);
+		guest.send({ type: 'OFFER', dst: 'gate-owner', payload: { sdp: 'y' } });
+		assert.equal((await owner.next('OFFER')).src, 'gate-guest');
+		owner.send({ type: 'ANSWER', dst: 'gate-guest', payload: { sdp: 'z' } });
+		assert.equal((await guest.next('ANSWER')).src, 'gate-owner');
+		// The owner may still call anyone itself, and they may answer
+		owner.send({ type: 'OFFER', dst: 'gate-stranger', payload: {} });
+		await stranger.next('OFFER');
+		stranger.send({ type: 'ANSWER', dst: 'gate-owner', payload: {} });
+		assert.equal((await owner.next('ANSWER')).src, 'gate-stranger');
+	});
+});
+
+describe('events', () => {
+	test('link created, redeemed, denied and revoked reach Janus event handlers, without tokens', async () => {
+		await peer(srv, 'ev-owner');
+		await peer(srv, 'ev-visitor');
+		const link = (await createLink(srv, 'ev-owner', { ttl: '10min', max_clicks: 1 })).json;
+		await redeem(srv, 'ev-visitor', link.token);
+		await redeem(srv, 'ev-visitor', link.token);
+		await post(srv, 'links/revoke', { id: 'ev-owner', token: 'tok-ev-owner', link_id: link.link.id });
+		const deadline = Date.now() + 5000;
+		const mine = () => events.filter((e) => e.event?.plugin === 'janus.plugin.p2plink' && e.event?.data?.link_id === link.link.id)
+			.map((e) => e.event.data.event);
+		while (mine().length < 4 && Date.now() < deadline) await sleep(100);
+		assert.deepEqual(mine(), ['link-created', 'link-redeemed', 'link-denied', 'link-revoked']);
+		assert.equal(JSON.stringify(events).includes(link.token), false);
+	});
+});
+
+describe('faults (own servers)', () => {
+	test('trusted proxies: X-Forwarded-For counts only from a configured proxy address', async () => {
+		const other = await startJanus({ host: '::', transport: { trusted_proxies: '127.0.0.5' } });
+		try {
+			await peer(other, 'tp-owner');
+			await peer(other, 'tp-visitor');
+			const link = (await createLink(other, 'tp-owner', { ttl: '10min', whitelist: ['198.51.100.7'] })).json;
+			const viaProxy = await redeem(other, 'tp-visitor', link.token, { localAddress: '127.0.0.5', headers: { 'x-forwarded-for': '203.0.113.1, 198.51.100.7' } });
+			assert.equal(viaProxy.json.ok, true);
+			const direct = await redeem(other, 'tp-visitor', link.token, { localAddress: '127.0.0.6', headers: { 'x-forwarded-for': '198.51.100.7' } });
+			assert.equal(direct.json.code, 'ip-denied');
+		} finally {
+			await other.stop();
+		}
+	});
+
+	test('store unavailable: link operations fail clearly, signaling goes on, and it recovers', async () => {
+		const base = fs.mkdtempSync(path.join(os.tmpdir(), 'p2plink-blocked-'));
+		const blocker = path.join(base, 'blocker');
+		fs.writeFileSync(blocker, 'a file where the store folder should be');
+		const other = await startJanus({ links: { store_folder: path.join(blocker, 'data') } });
+		try {
+			const a = await peer(other, 'so-a');
+			const b = await peer(other, 'so-b');
+			const r = await createLink(other, 'so-a', { ttl: '1min' });
+			assert.equal(r.status, 503);
+			assert.equal(r.json.error.code, 'store-unavailable');
+			a.send({ type: 'OFFER', dst: 'so-b', payload: 1 });
+			assert.equal((await b.next('OFFER')).src, 'so-a');
+			fs.rmSync(blocker);
+			fs.mkdirSync(blocker);
+			const deadline = Date.now() + 8000;
+			let status;
+			do {
+				await sleep(250);
+				status = (await createLink(other, 'so-a', { ttl: '1min' })).status;
+			} while (status !== 200 && Date.now() < deadline);
+			assert.equal(status, 200, 'link store did not come back');
+		} finally {
+			await other.stop();
+		}
+	});
+
+	test('SIGKILL under redemption load: every granted click is still logged after a restart', async () => {
+		const first = await startJanus({});
+		const dir = first.dir;
+		await peer(first, 'dur-owner');
+		await peer(first, 'dur-visitor');
+		const link = (await createLink(first, 'dur-owner', { ttl: '10min' })).json;
+		let granted = 0, stop = false;
+		const load = (async () => {
+			while (!stop) {
+				const batch = await Promise.allSettled(Array.from({ length: 20 }, () => redeem(first, 'dur-visitor', link.token)));
+				granted += batch.filter((r) => r.status === 'fulfilled' && r.value.json.ok).length;
+				if (batch.some((r) => r.status === 'rejected')) break;
+			}
+		})();
+		await sleep(1500);
+		first.child.kill('SIGKILL');
+		stop = true;
+		await load;
+		await new Promise((r) => first.child.once('exit', r)).catch(() => {});
+		assert.ok(granted > 0, 'no redemption was granted before the kill');
+		const second = await startJanus({ dir });
+		try {
+			const got = await second.admin({ request: 'get_link', link_id: link.link.id });
+			const clicks = await second.admin({ request: 'list_clicks', link_id: link.link.id, limit: 1 });
+			assert.ok(got.link.clicks >= granted, `granted ${granted}, stored ${got.link.clicks}`);
+			assert.equal(clicks.total, got.link.clicks, 'click count and click log disagree');
+		} finally {
+			await second.stop();
+		}
+	});
+});
