@@ -3,11 +3,15 @@
  *
  * Server-set fields: a client's "src" (and any field other than type/dst/payload) is dropped on decode, so a
  * relayed frame always carries the sender's registered id. Frame size limits are enforced by the transport before
- * data reaches us; here every field is type-checked.
+ * data reaches us; here the whole frame is validated and every field we use is type-checked.
+ * Speed: this runs for every relayed message. The payload (an SDP offer is a few KiB of escaped text) is never
+ * parsed into a tree or printed again; see p2plink_frame_decode and p2plink_frame_encode_relay.
  */
 
 #include <stdarg.h>
 #include <string.h>
+
+#include <yajl/yajl_parse.h>
 
 #include "protocol.h"
 
@@ -49,50 +53,209 @@ static p2plink_msg_type msg_type_from_name(const char *name) {
 	return P2PLINK_MSG_UNKNOWN;
 }
 
+/* Decoding runs yajl's event parser over the frame: it validates the whole text (JSON grammar, UTF-8) without
+ * building a tree, while these callbacks pick out the top-level "type" and "dst" and the byte range of "payload".
+ * yajl reports, in each callback, how far into the text it has read; that is how the payload's bytes are found. */
+typedef enum top_key {
+	KEY_OTHER = 0,
+	KEY_TYPE,
+	KEY_DST,
+	KEY_PAYLOAD,
+} top_key;
+
+typedef struct decode_state {
+	yajl_handle parser;
+	const char *data;
+	int depth;				/* 0 outside the frame, 1 inside the top-level object */
+	gboolean top_is_object;
+	top_key key;			/* the top-level key whose value comes next */
+	guint seen;				/* bit per top_key, to refuse duplicates */
+	size_t payload_key_end;	/* offset just after the "payload" key */
+	size_t payload_end;
+	gboolean type_bad, dst_bad;
+	char type[16];
+	p2plink_frame *frame;
+} decode_state;
+
+static size_t consumed(decode_state *st) {
+	return yajl_get_bytes_consumed(st->parser);
+}
+
+/* A value directly under the top-level object ended at the current position */
+static void top_value_done(decode_state *st) {
+	if(st->key == KEY_PAYLOAD)
+		st->payload_end = consumed(st);
+	st->key = KEY_OTHER;
+}
+
+/* A scalar: only strings can be a valid type or dst */
+static int on_scalar(decode_state *st, const unsigned char *str, size_t len, gboolean is_string, gboolean is_null) {
+	if(st->depth == 0)
+		return 1;	/* a scalar frame: refused as invalid-frame after the parse */
+	if(st->depth == 1) {
+		if(st->key == KEY_TYPE) {
+			if(!is_string || len >= sizeof(st->type))
+				st->type_bad = TRUE;
+			else
+				memcpy(st->type, str, len);
+		} else if(st->key == KEY_DST && !is_null) {
+			/* memchr: "\u0000" decodes to a NUL inside the string, which no id may contain */
+			if(!is_string || len > P2PLINK_MAX_ID_LEN || memchr(str, '\0', len) != NULL) {
+				st->dst_bad = TRUE;
+			} else {
+				memcpy(st->frame->dst_buf, str, len);
+				st->frame->dst_buf[len] = '\0';
+				st->frame->dst = st->frame->dst_buf;
+			}
+		}
+		top_value_done(st);
+	}
+	return 1;
+}
+
+static int on_null(void *ctx) {
+	return on_scalar(ctx, NULL, 0, FALSE, TRUE);
+}
+
+static int on_boolean(void *ctx, int value) {
+	(void)value;
+	return on_scalar(ctx, NULL, 0, FALSE, FALSE);
+}
+
+static int on_number(void *ctx, const char *text, size_t len) {
+	(void)text;
+	(void)len;
+	return on_scalar(ctx, NULL, 0, FALSE, FALSE);
+}
+
+static int on_string(void *ctx, const unsigned char *str, size_t len) {
+	return on_scalar(ctx, str, len, TRUE, FALSE);
+}
+
+static int on_start(decode_state *st, gboolean is_map) {
+	if(st->depth == 0)
+		st->top_is_object = is_map;
+	else if(st->depth == 1 && (st->key == KEY_TYPE || st->key == KEY_DST))
+		*(st->key == KEY_TYPE ? &st->type_bad : &st->dst_bad) = TRUE;
+	st->depth++;
+	return 1;
+}
+
+static int on_end(decode_state *st) {
+	st->depth--;
+	if(st->depth == 1)
+		top_value_done(st);
+	return 1;
+}
+
+static int on_start_map(void *ctx) {
+	return on_start(ctx, TRUE);
+}
+
+static int on_start_array(void *ctx) {
+	return on_start(ctx, FALSE);
+}
+
+static int on_end_container(void *ctx) {
+	return on_end(ctx);
+}
+
+static int on_map_key(void *ctx, const unsigned char *key, size_t len) {
+	decode_state *st = ctx;
+	if(st->depth != 1)
+		return 1;
+	st->key = KEY_OTHER;
+	if(len == 4 && !memcmp(key, "type", 4))
+		st->key = KEY_TYPE;
+	else if(len == 3 && !memcmp(key, "dst", 3))
+		st->key = KEY_DST;
+	else if(len == 7 && !memcmp(key, "payload", 7))
+		st->key = KEY_PAYLOAD;
+	if(st->key != KEY_OTHER) {
+		/* {"dst":"a","dst":"b"} must not mean different things to different readers: refuse it */
+		if(st->seen & (1u << st->key))
+			return 0;
+		st->seen |= 1u << st->key;
+	}
+	if(st->key == KEY_PAYLOAD)
+		st->payload_key_end = consumed(st);
+	return 1;
+}
+
+static const yajl_callbacks decode_callbacks = {
+	.yajl_null = on_null,
+	.yajl_boolean = on_boolean,
+	.yajl_number = on_number,	/* numbers stay text: no overflow errors for big but valid JSON numbers */
+	.yajl_string = on_string,
+	.yajl_start_map = on_start_map,
+	.yajl_map_key = on_map_key,
+	.yajl_end_map = on_end_container,
+	.yajl_start_array = on_start_array,
+	.yajl_end_array = on_end_container,
+};
+
+/* The payload value starts after the key's closing quote, optional whitespace, ':' and optional whitespace */
+static size_t skip_to_value(const char *data, size_t pos, size_t end) {
+	while(pos < end && (data[pos] == ' ' || data[pos] == '\t' || data[pos] == '\n' || data[pos] == '\r' ||
+			data[pos] == ':'))
+		pos++;
+	return pos;
+}
+
 gboolean p2plink_frame_decode(const char *data, size_t len, p2plink_frame *frame, p2plink_error *err) {
 	memset(frame, 0, sizeof(*frame));
-	json_error_t jerr;
-	/* JSON_REJECT_DUPLICATES: {"dst":"a","dst":"b"} must not mean different things to different readers */
-	json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
-	if(root == NULL) {
-		/* jansson's own text can quote a partial UTF-8 sequence from the input: give the position only */
-		p2plink_error_set(err, "invalid-json", "Frame is not valid JSON (near byte %d)", jerr.position);
+	decode_state st = { 0 };
+	st.data = data;
+	st.frame = frame;
+	st.parser = yajl_alloc(&decode_callbacks, NULL, &st);
+	if(st.parser == NULL) {
+		p2plink_error_set(err, "server-error", "Out of memory");
 		return FALSE;
 	}
-	if(!json_is_object(root)) {
+	yajl_status status = yajl_parse(st.parser, (const unsigned char *)data, len);
+	if(status == yajl_status_ok)
+		status = yajl_complete_parse(st.parser);
+	if(status == yajl_status_client_canceled) {
+		p2plink_error_set(err, "invalid-json", "Frame repeats a key (type, dst or payload)");
+		goto fail;
+	}
+	if(status != yajl_status_ok || len == 0) {
+		/* yajl's own message quotes input bytes; the position is enough and always clean text */
+		p2plink_error_set(err, "invalid-json", "Frame is not valid JSON (near byte %zu)",
+			len == 0 ? (size_t)0 : yajl_get_bytes_consumed(st.parser));
+		goto fail;
+	}
+	if(!st.top_is_object) {
 		p2plink_error_set(err, "invalid-frame", "Frame must be a JSON object");
 		goto fail;
 	}
-	json_t *type = json_object_get(root, "type");
-	if(!json_is_string(type)) {
+	if(!(st.seen & (1u << KEY_TYPE)) || st.type_bad) {
 		p2plink_error_set(err, "invalid-frame", "Frame needs a string \"type\"");
 		goto fail;
 	}
-	frame->type = msg_type_from_name(json_string_value(type));
+	frame->type = msg_type_from_name(st.type);
 	if(frame->type == P2PLINK_MSG_UNKNOWN) {
 		p2plink_error_set(err, "unknown-type", "Unknown frame type");
 		goto fail;
 	}
-	json_t *dst = json_object_get(root, "dst");
-	if(dst != NULL && !json_is_null(dst)) {
-		if(!json_is_string(dst) || !p2plink_id_is_valid(json_string_value(dst))) {
-			p2plink_error_set(err, "invalid-dst", "\"dst\" must be a valid peer id");
-			goto fail;
-		}
-		frame->dst = json_string_value(dst);
+	if(st.dst_bad || (frame->dst != NULL && !p2plink_id_is_valid(frame->dst))) {
+		p2plink_error_set(err, "invalid-dst", "\"dst\" must be a valid peer id");
+		goto fail;
 	}
-	frame->payload = json_object_get(root, "payload");
-	frame->root = root;
+	if(st.seen & (1u << KEY_PAYLOAD)) {
+		size_t start = skip_to_value(data, st.payload_key_end, st.payload_end);
+		frame->payload = data + start;
+		frame->payload_len = st.payload_end - start;
+	}
+	yajl_free(st.parser);
 	return TRUE;
 fail:
-	json_decref(root);
+	yajl_free(st.parser);
 	memset(frame, 0, sizeof(*frame));
 	return FALSE;
 }
 
 void p2plink_frame_clear(p2plink_frame *frame) {
-	if(frame->root != NULL)
-		json_decref(frame->root);
 	memset(frame, 0, sizeof(*frame));
 }
 
@@ -110,14 +273,21 @@ static char *encode(json_t *obj, size_t *len) {
 	return out;
 }
 
-char *p2plink_frame_encode_relay(p2plink_msg_type type, const char *src, const char *dst, json_t *payload, size_t *len) {
-	json_t *obj = json_object();
-	json_object_set_new(obj, "type", json_string(p2plink_msg_type_name(type)));
-	json_object_set_new(obj, "src", json_string(src));
-	json_object_set_new(obj, "dst", json_string(dst));
-	if(payload != NULL)
-		json_object_set(obj, "payload", payload);
-	return encode(obj, len);
+char *p2plink_frame_encode_relay(p2plink_msg_type type, const char *src, const char *dst, const char *payload,
+		size_t payload_len, size_t *len) {
+	/* Written directly: the names are fixed, ids need no escaping (p2plink_id_is_valid), and the payload is the
+	 * client's own validated JSON text, copied byte for byte */
+	GString *out = g_string_sized_new(64 + payload_len);
+	g_string_append_printf(out, "{\"type\":\"%s\",\"src\":\"%s\",\"dst\":\"%s\"", p2plink_msg_type_name(type),
+		src, dst);
+	if(payload != NULL) {
+		g_string_append(out, ",\"payload\":");
+		g_string_append_len(out, payload, payload_len);
+	}
+	g_string_append_c(out, '}');
+	if(len != NULL)
+		*len = out->len;
+	return g_string_free(out, FALSE);
 }
 
 char *p2plink_frame_encode_open(size_t *len) {

@@ -33,22 +33,27 @@ typedef struct p2plink_error {
 	char msg[160];
 } p2plink_error;
 
-/* A decoded client frame. dst and payload point into root, which the frame owns. */
+/* A decoded client frame. Nothing is allocated: payload is a slice of the input (the exact JSON text the client
+ * sent, validated), which is relayed as is instead of being parsed into a tree and printed again. */
 typedef struct p2plink_frame {
 	p2plink_msg_type type;
-	const char *dst;		/* NULL when absent */
-	json_t *payload;		/* NULL when absent; any JSON value, relayed opaquely */
-	json_t *root;
+	const char *dst;		/* NULL when absent (or JSON null); points into dst_buf */
+	const char *payload;	/* NULL when absent; any JSON value, relayed opaquely */
+	size_t payload_len;
+	char dst_buf[P2PLINK_MAX_ID_LEN + 1];
 } p2plink_frame;
 
-/* Decodes one frame. Returns TRUE on success (caller must p2plink_frame_clear), FALSE with err filled. */
+/* Decodes one frame (data need not be NUL-terminated). Returns TRUE on success, FALSE with err filled. The
+ * frame borrows from data: use it before data goes away. */
 gboolean p2plink_frame_decode(const char *data, size_t len, p2plink_frame *frame, p2plink_error *err);
 void p2plink_frame_clear(p2plink_frame *frame);
 
 const char *p2plink_msg_type_name(p2plink_msg_type type);
 
 /* Encoders return g_malloc'd NUL-terminated compact JSON; *len (if not NULL) gets strlen. */
-char *p2plink_frame_encode_relay(p2plink_msg_type type, const char *src, const char *dst, json_t *payload, size_t *len);
+/* src and dst must be valid ids (p2plink_id_is_valid), which need no JSON escaping; payload is raw JSON or NULL */
+char *p2plink_frame_encode_relay(p2plink_msg_type type, const char *src, const char *dst, const char *payload,
+	size_t payload_len, size_t *len);
 char *p2plink_frame_encode_open(size_t *len);
 char *p2plink_frame_encode_error(const char *code, const char *msg, size_t *len);
 char *p2plink_frame_encode_id_taken(size_t *len);

@@ -222,7 +222,7 @@ static void peer_drop_locked(p2plink_registry *reg, p2plink_peer *peer, p2plink_
 			continue;
 		g_hash_table_remove(other->counterparts, peer->id);
 		size_t len;
-		char *text = p2plink_frame_encode_relay(P2PLINK_MSG_LEAVE, peer->id, other->id, NULL, &len);
+		char *text = p2plink_frame_encode_relay(P2PLINK_MSG_LEAVE, peer->id, other->id, NULL, 0, &len);
 		send_text_locked(reg, other, text, len);
 		g_free(text);
 	}
@@ -369,7 +369,8 @@ static gboolean enqueue_locked(p2plink_registry *reg, const char *src, const cha
 
 static p2plink_frame_result route(p2plink_registry *reg, p2plink_peer *peer, p2plink_frame *frame, gint64 now) {
 	size_t len;
-	char *text = p2plink_frame_encode_relay(frame->type, peer->id, frame->dst, frame->payload, &len);
+	char *text = p2plink_frame_encode_relay(frame->type, peer->id, frame->dst, frame->payload, frame->payload_len,
+		&len);
 	g_mutex_lock(&reg->mutex);
 	if(!peer->registered) {
 		/* Replaced or kicked while this frame was in flight: its socket is closing, drop it */
@@ -468,7 +469,7 @@ static void expire_queue_locked(p2plink_registry *reg, offline_queue *q) {
 		if(src == NULL)
 			continue;
 		size_t len;
-		char *text = p2plink_frame_encode_relay(P2PLINK_MSG_EXPIRE, q->dst, f->src, NULL, &len);
+		char *text = p2plink_frame_encode_relay(P2PLINK_MSG_EXPIRE, q->dst, f->src, NULL, 0, &len);
 		send_text_locked(reg, src, text, len);
 		g_free(text);
 		reg->expired++;

@@ -65,7 +65,7 @@ if ! "$CC" -fsanitize=fuzzer,address,undefined "$probe" -o "$build/probe" >/dev/
 fi
 
 # Optional libraries only some pure modules use (libnice for the STUN responder, mongoc for its store)
-pkgs="glib-2.0 jansson openssl sqlite3"
+pkgs="glib-2.0 jansson yajl openssl sqlite3"
 for p in nice libmongoc-1.0; do
 	if pkg-config --exists "$p"; then pkgs="$pkgs $p"; fi
 done

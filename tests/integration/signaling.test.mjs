@@ -171,7 +171,7 @@ describe('bad input', () => {
 			['{"type":"OFFER","dst":{"x":1}}', 'invalid-dst'],
 			['{"type":"OFFER","dst":"bad-a","payload":{}}', 'invalid-dst'],
 			['{"type":"OFFER","payload":{}}', 'missing-dst'],
-			['{"type":"OFFER","dst":"a\\u0000b"}', 'invalid-json'],
+			['{"type":"OFFER","dst":"a\\u0000b"}', 'invalid-dst'],
 			[`{"type":"OFFER","dst":"${'x'.repeat(5000)}"}`, 'invalid-dst'],
 		];
 		for (const [text, code] of cases) {

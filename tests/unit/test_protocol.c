@@ -13,7 +13,8 @@ static void test_decode_offer_keeps_dst_and_payload(void) {
 	g_assert_true(p2plink_frame_decode(in, strlen(in), &frame, &err));
 	g_assert_cmpint(frame.type, ==, P2PLINK_MSG_OFFER);
 	g_assert_cmpstr(frame.dst, ==, "bob");
-	g_assert_cmpstr(json_string_value(json_object_get(frame.payload, "type")), ==, "media");
+	g_assert_cmpint(frame.payload_len, ==, strlen("{\"sdp\":{\"type\":\"offer\"},\"type\":\"media\"}"));
+	g_assert_true(strncmp(frame.payload, "{\"sdp\":{\"type\":\"offer\"},\"type\":\"media\"}", frame.payload_len) == 0);
 	p2plink_frame_clear(&frame);
 }
 
@@ -22,16 +23,31 @@ static void test_relay_sets_server_src_and_drops_extra_fields(void) {
 	p2plink_frame frame;
 	p2plink_error err;
 	g_assert_true(p2plink_frame_decode(in, strlen(in), &frame, &err));
-	char *out = p2plink_frame_encode_relay(frame.type, "alice", frame.dst, frame.payload, NULL);
+	char *out = p2plink_frame_encode_relay(frame.type, "alice", frame.dst, frame.payload, frame.payload_len, NULL);
 	g_assert_cmpstr(out, ==, "{\"type\":\"CANDIDATE\",\"src\":\"alice\",\"dst\":\"bob\",\"payload\":{\"c\":1}}");
 	g_free(out);
 	p2plink_frame_clear(&frame);
 }
 
 static void test_relay_without_payload_omits_it(void) {
-	char *out = p2plink_frame_encode_relay(P2PLINK_MSG_EXPIRE, "bob", "alice", NULL, NULL);
+	char *out = p2plink_frame_encode_relay(P2PLINK_MSG_EXPIRE, "bob", "alice", NULL, 0, NULL);
 	g_assert_cmpstr(out, ==, "{\"type\":\"EXPIRE\",\"src\":\"bob\",\"dst\":\"alice\"}");
 	g_free(out);
+}
+
+/* The payload is relayed byte for byte, whatever JSON value it is, with its inner duplicates and spacing */
+static void test_decode_payload_slices_every_value_kind(void) {
+	static const char *payloads[] = { "123", "-1.5e300", "true", "false", "null", "\"a\\\"b\"", "[1,[2,{}]]",
+		"{\"k\":1,\"k\":2}", "{ \"sdp\" : \"v=0\\r\\n\" }", "123456789012345678901234567890" };
+	for(size_t i = 0; i < G_N_ELEMENTS(payloads); i++) {
+		char *in = g_strdup_printf("{\"payload\" : %s ,\"type\":\"OFFER\",\"dst\":\"b\"}", payloads[i]);
+		p2plink_frame frame;
+		p2plink_error err;
+		g_assert_true(p2plink_frame_decode(in, strlen(in), &frame, &err));
+		g_assert_cmpuint(frame.payload_len, ==, strlen(payloads[i]));
+		g_assert_true(strncmp(frame.payload, payloads[i], frame.payload_len) == 0);
+		g_free(in);
+	}
 }
 
 static void test_decode_heartbeat(void) {
@@ -59,6 +75,14 @@ static void test_decode_rejects_bad_frames_with_codes(void) {
 		{ "{\"type\":\"OFFER\",\"dst\":\"\"}", "invalid-dst" },
 		{ "{\"type\":\"OFFER\",\"dst\":\"a/b\"}", "invalid-dst" },
 		{ "{\"type\":\"OFFER\",\"dst\":\"a\",\"dst\":\"b\"}", "invalid-json" },
+		{ "{\"type\":\"OFFER\",\"type\":\"ANSWER\",\"dst\":\"b\"}", "invalid-json" },
+		{ "{\"type\":\"OFFER\",\"dst\":\"b\",\"payload\":1,\"payload\":2}", "invalid-json" },
+		{ "{\"type\":\"OFFER\",\"dst\":\"b\"} {}", "invalid-json" },
+		{ "{\"type\":\"OFFER\",\"dst\":\"b\",\"payload\":\"\xc3\x28\"}", "invalid-json" },
+		{ "\"\\u\xc3\xa9\"", "invalid-json" },
+		{ "{\"type\":[\"OFFER\"],\"dst\":\"b\"}", "invalid-frame" },
+		{ "{\"type\":\"OFFER\",\"dst\":[\"b\"]}", "invalid-dst" },
+		{ "{\"type\":\"OFFER\",\"dst\":\"a\\u0000b\"}", "invalid-dst" },
 	};
 	for(size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
 		p2plink_frame frame;
@@ -66,7 +90,7 @@ static void test_decode_rejects_bad_frames_with_codes(void) {
 		g_assert_false(p2plink_frame_decode(cases[i].in, strlen(cases[i].in), &frame, &err));
 		g_assert_cmpstr(err.code, ==, cases[i].code);
 		g_assert_cmpuint(strlen(err.msg), >, 0);
-		g_assert_null(frame.root);
+		g_assert_null(frame.payload);
 	}
 }
 
@@ -115,6 +139,7 @@ int main(int argc, char **argv) {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/protocol/decode/offer_keeps_dst_and_payload", test_decode_offer_keeps_dst_and_payload);
 	g_test_add_func("/protocol/decode/heartbeat", test_decode_heartbeat);
+	g_test_add_func("/protocol/decode/payload_slices_every_value_kind", test_decode_payload_slices_every_value_kind);
 	g_test_add_func("/protocol/decode/rejects_bad_frames_with_codes", test_decode_rejects_bad_frames_with_codes);
 	g_test_add_func("/protocol/decode/rejects_embedded_nul", test_decode_rejects_embedded_nul);
 	g_test_add_func("/protocol/relay/sets_server_src_and_drops_extra_fields",
