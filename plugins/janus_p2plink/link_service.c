@@ -305,6 +305,9 @@ static json_t *peer_revoke(p2plink_link_service *svc, p2plink_peer *peer, json_t
 
 static json_t *peer_redeem(p2plink_link_service *svc, p2plink_peer *peer, json_t *body, const char *client_ip,
 		const char *user_agent, gint64 now, int *status) {
+	if(svc->redeem_limiter != NULL && !p2plink_rate_table_take(svc->redeem_limiter, client_ip, now))
+		return peer_error(status, 429, "too-many-attempts",
+			"Too many link attempts from your network; try again in a minute");
 	const char *token = string_member(body, "link_token");
 	p2plink_link_outcome outcome = P2PLINK_LINK_UNKNOWN;
 	p2plink_link *link = NULL;

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "links.h"
+#include "ratelimit.h"
 #include "registry.h"
 #include "store.h"
 
@@ -40,6 +41,7 @@ typedef struct p2plink_link_service {
 	p2plink_registry *registry;		/* may be NULL for admin-only use */
 	p2plink_link_observer observer;
 	void *observer_data;
+	p2plink_rate_table *redeem_limiter;	/* redemption attempts per client IP (token guessing); NULL = none */
 } p2plink_link_service;
 
 /* Admin requests: create_link, list_links, get_link, revoke_link, delete_link, list_clicks, link_stats.

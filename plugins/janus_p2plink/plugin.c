@@ -122,6 +122,7 @@ static gint64 store_last_attempt = 0;
 static gboolean store_ever_tried = FALSE;
 #define STORE_RETRY_INTERVAL (5 * G_USEC_PER_SEC)
 static GThreadPool *link_workers = NULL;
+static p2plink_rate_table *redeem_limiter = NULL;
 
 /* Sweeper: EXPIRE for stale queues and alive_timeout, every SWEEP_INTERVAL */
 #define SWEEP_INTERVAL (250 * G_TIME_SPAN_MILLISECOND)
@@ -404,7 +405,7 @@ static gboolean load_link_config(janus_config *config, janus_config_category *li
 	public_url = url && *url ? g_strdup(url) : NULL;
 	if(public_url != NULL && g_str_has_suffix(public_url, "/"))
 		public_url[strlen(public_url) - 1] = '\0';
-	gint64 max_per_peer = 20;
+	gint64 max_per_peer = 20, redeem_per_minute = 30;
 	memset(&link_defaults, 0, sizeof(link_defaults));
 	p2plink_link_service_config *lc = &link_defaults.config;
 	gboolean ok = ttl_option(config, links, "admin_max_ttl", "30d", &lc->admin_limits.max_ttl_seconds) &&
@@ -412,12 +413,19 @@ static gboolean load_link_config(janus_config *config, janus_config_category *li
 		ttl_option(config, links, "peer_max_ttl", "1d", &lc->peer_limits.max_ttl_seconds) &&
 		ttl_option(config, links, "peer_default_ttl", "1h", &lc->peer_limits.default_ttl_seconds) &&
 		p2plink_jcfg_int(config, links, "max_links_per_peer", 0, 100000, &max_per_peer) &&
-		p2plink_jcfg_int(config, links, "mongodb_timeout_ms", 100, 600000, &mongo_timeout_ms);
+		p2plink_jcfg_int(config, links, "mongodb_timeout_ms", 100, 600000, &mongo_timeout_ms) &&
+		p2plink_jcfg_int(config, links, "redeem_attempts_per_minute", 0, 1000000, &redeem_per_minute);
 	if(strcmp(store_kind, "sqlite") != 0 && strcmp(store_kind, "mongodb") != 0) {
 		JANUS_LOG(LOG_ERR, "Invalid links.store '%s' (supported: \"sqlite\", \"mongodb\")\n", store_kind);
 		ok = FALSE;
 	}
 	lc->max_links_per_peer = max_per_peer;
+	/* Token guessing: a 256-bit token cannot be guessed, but each attempt costs a store write (the click log) */
+	if(redeem_per_minute > 0) {
+		p2plink_rate rate = { redeem_per_minute / 60.0, (double)redeem_per_minute };
+		redeem_limiter = p2plink_rate_table_new(&rate, 65536);
+	}
+	link_defaults.redeem_limiter = redeem_limiter;
 	lc->public_url = public_url;
 	link_defaults.observer = janus_p2plink_link_observe;
 	return ok;
@@ -438,13 +446,21 @@ static gboolean load_config(const char *config_path) {
 	gint64 limit = registry_config.concurrent_limit, qmsgs = registry_config.queue_max_messages;
 	gint64 qbytes = registry_config.queue_max_bytes, qtotal = registry_config.queue_total_bytes;
 	gint64 counterparts = registry_config.max_counterparts;
+	gint64 frame_rate = (gint64)registry_config.frame_rate.per_second, frame_burst = (gint64)registry_config.frame_rate.burst;
+	gint64 flood = registry_config.flood_close_after, sdp = registry_config.max_sdp_bytes;
+	gint64 candidate = registry_config.max_candidate_bytes;
 	gboolean ok = p2plink_jcfg_int(config, general, "expire_timeout", 100, 3600000, &expire_ms) &&
 		p2plink_jcfg_int(config, general, "alive_timeout", 1000, 86400000, &alive_ms) &&
 		p2plink_jcfg_int(config, general, "concurrent_limit", 1, 10000000, &limit) &&
 		p2plink_jcfg_int(config, general, "queue_max_messages", 1, 100000, &qmsgs) &&
 		p2plink_jcfg_int(config, general, "queue_max_bytes", 1024, G_GINT64_CONSTANT(1) << 30, &qbytes) &&
 		p2plink_jcfg_int(config, general, "queue_total_bytes", 1024, G_GINT64_CONSTANT(1) << 40, &qtotal) &&
-		p2plink_jcfg_int(config, general, "max_counterparts", 1, 100000, &counterparts);
+		p2plink_jcfg_int(config, general, "max_counterparts", 1, 100000, &counterparts) &&
+		p2plink_jcfg_int(config, general, "frame_rate", 0, 1000000, &frame_rate) &&
+		p2plink_jcfg_int(config, general, "frame_burst", 1, 1000000, &frame_burst) &&
+		p2plink_jcfg_int(config, general, "flood_close_after", 1, 1000000, &flood) &&
+		p2plink_jcfg_int(config, general, "max_sdp_bytes", 256, 16 * 1024 * 1024, &sdp) &&
+		p2plink_jcfg_int(config, general, "max_candidate_bytes", 256, 16 * 1024 * 1024, &candidate);
 	registry_config.expire_timeout = expire_ms * 1000;
 	registry_config.alive_timeout = alive_ms * 1000;
 	registry_config.concurrent_limit = limit;
@@ -452,6 +468,11 @@ static gboolean load_config(const char *config_path) {
 	registry_config.queue_max_bytes = qbytes;
 	registry_config.queue_total_bytes = qtotal;
 	registry_config.max_counterparts = counterparts;
+	registry_config.frame_rate.per_second = frame_rate;
+	registry_config.frame_rate.burst = frame_burst;
+	registry_config.flood_close_after = flood;
+	registry_config.max_sdp_bytes = sdp;
+	registry_config.max_candidate_bytes = candidate;
 	notify_events = p2plink_jcfg_bool(config, general, "events", TRUE);
 	janus_config_category *links = janus_config_get_create(config, NULL, janus_config_type_category, "links");
 	ok = load_link_config(config, links) && ok;
@@ -522,6 +543,7 @@ static void janus_p2plink_destroy(void) {
 	p2plink_store_mongo_shutdown();
 	g_clear_pointer(&mongo_uri, g_free);
 	g_clear_pointer(&mongo_database, g_free);
+	g_clear_pointer(&redeem_limiter, p2plink_rate_table_free);
 	g_clear_pointer(&store_kind, g_free);
 	g_clear_pointer(&store_folder, g_free);
 	g_clear_pointer(&public_url, g_free);

@@ -31,6 +31,9 @@ struct p2plink_peer {
 	GHashTable *contacted;		/* ids this peer sent frames to first (set): they may answer a link-only peer */
 	GHashTable *grants;			/* target ids this peer redeemed a share link for (set) */
 	gboolean link_only;
+	/* Only the transport thread touches these (all frames of a peer arrive there) */
+	p2plink_bucket frames;
+	guint refused_in_a_row;
 	guint64 frames_in;
 };
 
@@ -71,6 +74,14 @@ void p2plink_registry_config_defaults(p2plink_registry_config *config) {
 	config->queue_total_bytes = 64 * 1024 * 1024;
 	config->max_counterparts = 256;
 	config->max_grants = 256;
+	/* A call setup is an OFFER, an ANSWER and a few dozen CANDIDATEs per connection within a second or two;
+	 * a heartbeat every 5 s. Far below these, nobody notices them. */
+	config->frame_rate.per_second = 50;
+	config->frame_rate.burst = 200;
+	config->flood_close_after = 200;
+	config->max_sdp_bytes = 64 * 1024;
+	config->max_candidate_bytes = 4 * 1024;
+	config->max_control_bytes = 1024;
 }
 
 /* Peers */
@@ -327,6 +338,7 @@ p2plink_peer *p2plink_registry_open(p2plink_registry *reg, p2plink_conn *conn, c
 		p2plink_peer_unref(existing);
 	}
 	peer->registered = TRUE;
+	p2plink_bucket_init(&peer->frames, &reg->cfg.frame_rate, now);
 	g_hash_table_insert(reg->peers, peer->id, p2plink_peer_ref(peer));
 	g_hash_table_insert(reg->binds, peer->nonce, p2plink_peer_ref(peer));
 	char *open = p2plink_frame_encode_open(&len);
@@ -422,12 +434,51 @@ static p2plink_frame_result reject(p2plink_registry *reg, p2plink_peer *peer, co
 	return P2PLINK_FRAME_REJECTED;
 }
 
+static gsize max_frame_bytes(const p2plink_registry_config *cfg, p2plink_msg_type type) {
+	switch(type) {
+		case P2PLINK_MSG_OFFER:
+		case P2PLINK_MSG_ANSWER:
+			return cfg->max_sdp_bytes;
+		case P2PLINK_MSG_CANDIDATE:
+			return cfg->max_candidate_bytes;
+		default:
+			return cfg->max_control_bytes;
+	}
+}
+
+/* Refusals in a row: a peer that keeps sending what we refuse is flooding, and is cut off */
+static p2plink_frame_result refused(p2plink_registry *reg, p2plink_peer *peer, p2plink_frame_result result) {
+	if(result == P2PLINK_FRAME_REJECTED && ++peer->refused_in_a_row >= reg->cfg.flood_close_after)
+		return P2PLINK_FRAME_CLOSE;
+	if(result != P2PLINK_FRAME_REJECTED)
+		peer->refused_in_a_row = 0;
+	return result;
+}
+
+static p2plink_frame_result handle_frame(p2plink_registry *reg, p2plink_peer *peer, const char *data, size_t len,
+		gint64 now);
+
 p2plink_frame_result p2plink_registry_frame(p2plink_registry *reg, p2plink_peer *peer, const char *data, size_t len,
+		gint64 now) {
+	if(!p2plink_bucket_take(&peer->frames, &reg->cfg.frame_rate, now)) {
+		/* Not even decoded: a flood costs us as little as possible */
+		return refused(reg, peer, reject(reg, peer, "rate-limited", "Too many messages: slow down"));
+	}
+	return refused(reg, peer, handle_frame(reg, peer, data, len, now));
+}
+
+static p2plink_frame_result handle_frame(p2plink_registry *reg, p2plink_peer *peer, const char *data, size_t len,
 		gint64 now) {
 	p2plink_frame frame;
 	p2plink_error err;
 	if(!p2plink_frame_decode(data, len, &frame, &err))
 		return reject(reg, peer, err.code, err.msg);
+	if(len > max_frame_bytes(&reg->cfg, frame.type)) {
+		char msg[96];
+		g_snprintf(msg, sizeof(msg), "%s frames are limited to %zu bytes", p2plink_msg_type_name(frame.type),
+			max_frame_bytes(&reg->cfg, frame.type));
+		return reject(reg, peer, "payload-too-large", msg);
+	}
 	p2plink_frame_result result;
 	if(frame.type == P2PLINK_MSG_HEARTBEAT) {
 		g_mutex_lock(&reg->mutex);

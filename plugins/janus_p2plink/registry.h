@@ -20,6 +20,7 @@
 
 #include "p2plink_hotpath.h"
 #include "protocol.h"
+#include "ratelimit.h"
 
 typedef struct p2plink_registry_config {
 	guint concurrent_limit;		/* registered peers at most (reference default 5000) */
@@ -30,6 +31,11 @@ typedef struct p2plink_registry_config {
 	gsize queue_total_bytes;	/* across all offline destinations */
 	guint max_counterparts;		/* peers remembered per peer for LEAVE-on-disconnect */
 	guint max_grants;			/* share-link grants held per peer */
+	p2plink_rate frame_rate;	/* frames a peer may send (token bucket); beyond: ERROR "rate-limited" */
+	guint flood_close_after;	/* refused frames in a row after which the peer is disconnected */
+	gsize max_sdp_bytes;		/* largest OFFER/ANSWER frame */
+	gsize max_candidate_bytes;	/* largest CANDIDATE frame */
+	gsize max_control_bytes;	/* largest HEARTBEAT/LEAVE/EXPIRE frame */
 } p2plink_registry_config;
 
 void p2plink_registry_config_defaults(p2plink_registry_config *config);

@@ -45,7 +45,7 @@ before(async () => {
 	});
 	await new Promise((r) => eventServer.listen(0, '127.0.0.1', r));
 	srv = await startJanus({ host: '::', transport: { allow_discovery: true },
-		links: { max_links_per_peer: 3, peer_max_ttl: '1h' },
+		links: { max_links_per_peer: 3, peer_max_ttl: '1h', redeem_attempts_per_minute: 1000000 },
 		eventsBackend: `http://127.0.0.1:${eventServer.address().port}/events` });
 });
 
@@ -263,6 +263,21 @@ describe('events', () => {
 });
 
 describe('faults (own servers)', () => {
+	test('token guessing: redemption attempts per client IP are limited per minute', async () => {
+		const other = await startJanus({ links: { redeem_attempts_per_minute: 5 } });
+		try {
+			await peer(other, 'tg-guesser');
+			const answers = [];
+			for (let i = 0; i < 7; i++) answers.push(await redeem(other, 'tg-guesser', `guess${i}`.padEnd(43, 'x')));
+			assert.deepEqual(answers.map((a) => a.status), [200, 200, 200, 200, 200, 429, 429]);
+			assert.equal(answers[6].json.error.code, 'too-many-attempts');
+			// Another address is not affected
+			assert.equal((await redeem(other, 'tg-guesser', 'y'.repeat(43), { localAddress: '127.0.0.9' })).status, 200);
+		} finally {
+			await other.stop();
+		}
+	});
+
 	test('trusted proxies: X-Forwarded-For counts only from a configured proxy address', async () => {
 		const other = await startJanus({ host: '::', transport: { trusted_proxies: '127.0.0.5' } });
 		try {
@@ -306,7 +321,7 @@ describe('faults (own servers)', () => {
 	});
 
 	test('SIGKILL under redemption load: every granted click is still logged after a restart', async () => {
-		const first = await startJanus({});
+		const first = await startJanus({ links: { redeem_attempts_per_minute: 1000000 } });
 		const dir = first.dir;
 		await peer(first, 'dur-owner');
 		await peer(first, 'dur-visitor');

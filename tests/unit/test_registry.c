@@ -264,6 +264,47 @@ static void test_list_peers_paginates_sorted(fixture *f, gconstpointer data) {
 	json_decref(page);
 }
 
+static void test_frame_rate_limit_then_flood_close(fixture *f, gconstpointer data) {
+	p2plink_conn *a;
+	p2plink_peer *alice = connect_peer(f, "alice", "t", 0, &a, NULL);
+	const char *beat = "{\"type\":\"HEARTBEAT\"}";
+	guint burst = (guint)f->cfg.frame_rate.burst;
+	for(guint i = 0; i < burst; i++)
+		g_assert_cmpint(p2plink_registry_frame(f->reg, alice, beat, strlen(beat), 0), ==, P2PLINK_FRAME_HEARTBEAT);
+	g_assert_cmpint(p2plink_registry_frame(f->reg, alice, beat, strlen(beat), 0), ==, P2PLINK_FRAME_REJECTED);
+	g_assert_true(strstr(fake_conn_frame(a, fake_conn_count(a) - 1), "\"rate-limited\"") != NULL);
+	/* A second later the bucket has refilled by frame_rate tokens */
+	g_assert_cmpint(p2plink_registry_frame(f->reg, alice, beat, strlen(beat), SEC), ==, P2PLINK_FRAME_HEARTBEAT);
+	/* Keep flooding: after flood_close_after refusals in a row the peer must go */
+	p2plink_frame_result r = P2PLINK_FRAME_REJECTED;
+	guint sent = 0;
+	while(r == P2PLINK_FRAME_REJECTED || r == P2PLINK_FRAME_HEARTBEAT) {
+		r = p2plink_registry_frame(f->reg, alice, beat, strlen(beat), SEC);
+		g_assert_cmpuint(++sent, <=, burst + f->cfg.flood_close_after);
+	}
+	g_assert_cmpint(r, ==, P2PLINK_FRAME_CLOSE);
+}
+
+static void test_frame_size_limits_per_type(fixture *f, gconstpointer data) {
+	p2plink_conn *a, *b;
+	p2plink_peer *alice = connect_peer(f, "alice", "t", 0, &a, NULL);
+	connect_peer(f, "bob", "t", 0, &b, NULL);
+	GString *big = g_string_new("{\"type\":\"CANDIDATE\",\"dst\":\"bob\",\"payload\":\"");
+	while(big->len <= f->cfg.max_candidate_bytes)
+		g_string_append_c(big, 'x');
+	g_string_append(big, "\"}");
+	g_assert_cmpint(p2plink_registry_frame(f->reg, alice, big->str, big->len, 0), ==, P2PLINK_FRAME_REJECTED);
+	g_assert_true(strstr(fake_conn_frame(a, 1), "\"payload-too-large\"") != NULL);
+	g_assert_cmpuint(fake_conn_count(b), ==, 1);
+	/* The same size is fine for an OFFER */
+	g_string_free(big, TRUE);
+	char *offer = g_strdup_printf("{\"type\":\"OFFER\",\"dst\":\"bob\",\"payload\":\"%0*d\"}",
+		(int)f->cfg.max_candidate_bytes + 10, 0);
+	g_assert_cmpint(p2plink_registry_frame(f->reg, alice, offer, strlen(offer), 0), ==, P2PLINK_FRAME_ROUTED);
+	g_assert_cmpuint(fake_conn_count(b), ==, 2);
+	g_free(offer);
+}
+
 #define ADD(name, fn) g_test_add(name, fixture, NULL, fixture_set_up, fn, fixture_tear_down)
 
 int main(int argc, char **argv) {
@@ -284,6 +325,8 @@ int main(int argc, char **argv) {
 	ADD("/registry/close/leave_without_dst_asks_to_close", test_leave_without_dst_asks_to_close);
 	ADD("/registry/alive/timeout_drops_silent_peer", test_alive_timeout_drops_silent_peer);
 	ADD("/registry/bind/nonce_works_once", test_bind_nonce_works_once);
+	ADD("/registry/limits/frame_rate_limit_then_flood_close", test_frame_rate_limit_then_flood_close);
+	ADD("/registry/limits/frame_size_limits_per_type", test_frame_size_limits_per_type);
 	ADD("/registry/admin/kick_closes_and_frees_id", test_kick_closes_and_frees_id);
 	ADD("/registry/admin/list_peers_paginates_sorted", test_list_peers_paginates_sorted);
 	return g_test_run();
