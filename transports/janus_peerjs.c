@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <dlfcn.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <libwebsockets.h>
 #include <openssl/rand.h>
@@ -91,6 +92,7 @@ janus_transport *create(void) {
 #define TX_ATTACH		"p2plink-attach"
 #define TX_BIND			"p2plink-bind"
 #define TX_KEEPALIVE	"p2plink-keepalive"
+#define TX_DESTROY		"p2plink-destroy"
 
 static volatile gint initialized = 0, stopping = 0;
 static janus_transport_callbacks *gateway = NULL;
@@ -109,6 +111,7 @@ static char **trusted_proxies = NULL;	/* CIDRs whose X-Forwarded-For we believe;
 /* Listener strings handed to libwebsockets, which may keep pointers to them: freed after the context */
 static char *listen_iface = NULL, *tls_cert = NULL, *tls_key = NULL, *tls_key_password = NULL;
 #define MAX_LINK_BODY (16 * 1024)
+#define PEERJS_RX_BUFFER_SIZE 0
 
 /* ICE configuration handed to the app: our own STUN responder unless the operator says otherwise */
 static gboolean ice_lan_only = FALSE;
@@ -123,6 +126,42 @@ static p2plink_stun_config stun_config;
 static struct lws_context *lws_ctx = NULL;
 static GThread *service_thread = NULL;
 static __thread gboolean on_service_thread = FALSE;
+
+/* Event loop. lws's default poll() loop hands the kernel every socket on every wakeup: with 18,500 idle peers
+ * that scan was ~85% of the server's CPU (~80 us per heartbeat). With event_loop = "libuv", lws runs on a libuv
+ * (epoll) loop that we own ("foreign loop" to lws): lws's internal libuv loop would install its own SIGINT/SIGTERM
+ * handlers over Janus's, and lws 4.1.6 exports no way to stop it from our thread. libuv is loaded at run time
+ * (lws's evlib_uv plugin links the same libuv.so.1), so building needs no libuv headers. */
+typedef enum peerjs_event_loop {
+	PEERJS_LOOP_POLL = 0,
+	PEERJS_LOOP_LIBUV,
+} peerjs_event_loop;
+static peerjs_event_loop event_loop = PEERJS_LOOP_LIBUV;
+#define PEERJS_UV_RUN_DEFAULT	0	/* uv_run_mode values, stable across libuv 1.x */
+#define PEERJS_UV_RUN_NOWAIT	2
+static struct {
+	void *lib;
+	size_t (*loop_size)(void);
+	int (*loop_init)(void *loop);
+	int (*run)(void *loop, int mode);
+	void (*stop)(void *loop);
+	int (*loop_close)(void *loop);
+	const char *(*strerror)(int err);
+} uv;
+static void *uv_loop = NULL;
+
+/* File descriptors. Every peer costs us a socket, and Janus needs fds of its own at any time (a GMainContext's
+ * eventfd per handle when event_loops = 0, SQLite, logs, admin HTTP): at the limit GLib aborts the whole process
+ * ("Creating pipes for GWakeup: Too many open files") instead of failing one request. So new connections are
+ * refused while fewer than fd_reserve descriptors are left. Linux hands out the lowest free descriptor, so the
+ * accepted socket's number is a cheap, drift-free measure of how many are in use. */
+static int fd_limit = 0;			/* RLIMIT_NOFILE soft limit at init; 0 = unknown, no check */
+static int fd_reserve = 0;
+static gint64 janus_event_loops = -1;	/* janus.jcfg general.event_loops (0: one loop per handle) */
+static gint64 fd_refused_last_log = 0;
+static guint64 fd_refused = 0;
+/* lws clears this (info.pcontext) when it has completely destroyed the context */
+static struct lws_context *lws_ctx_alive = NULL;
 
 /* Connections with frames or a close request queued from another thread, and HTTP requests whose answer a
  * plugin worker delivered, for the service thread to arm */
@@ -151,7 +190,7 @@ struct p2plink_conn {
 	struct lws *wsi;
 	p2plink_peer *peer;
 	char *rx;
-	size_t rx_len;
+	size_t rx_len, rx_cap;
 	gint64 last_keepalive;
 	/* Written on the service thread before the Janus session exists, read by the core threads afterwards */
 	janus_transport_session *ts;
@@ -384,7 +423,7 @@ static int ws_receive(struct lws *wsi, p2plink_conn *conn, const void *in, size_
 		/* Stop buffering now: a peer streaming a giant frame must not cost us memory */
 		g_free(conn->rx);
 		conn->rx = NULL;
-		conn->rx_len = 0;
+		conn->rx_len = conn->rx_cap = 0;
 		json_t *frame = json_pack("{s:s,s:{s:s,s:s}}", "type", "ERROR", "payload", "type", "frame-too-large",
 			"msg", "Frame exceeds the server's maximum frame size");
 		char *text = json_dumps(frame, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -397,7 +436,11 @@ static int ws_receive(struct lws *wsi, p2plink_conn *conn, const void *in, size_
 	const char *data = in;
 	size_t total = len;
 	if(!lws_is_final_fragment(wsi) || conn->rx_len > 0) {
-		conn->rx = g_realloc(conn->rx, conn->rx_len + len);
+		if(conn->rx_len + len > conn->rx_cap) {
+			/* Frames bigger than rx_buffer_size arrive in pieces: grow geometrically, one realloc or two per frame */
+			conn->rx_cap = MAX(conn->rx_len + len, MIN(MAX(conn->rx_cap * 2, 4096), max_frame_size));
+			conn->rx = g_realloc(conn->rx, conn->rx_cap);
+		}
 		memcpy(conn->rx + conn->rx_len, in, len);
 		conn->rx_len += len;
 		if(!lws_is_final_fragment(wsi))
@@ -406,9 +449,10 @@ static int ws_receive(struct lws *wsi, p2plink_conn *conn, const void *in, size_
 		total = conn->rx_len;
 	}
 	p2plink_frame_result result = hotpath->peer_frame(conn->peer, data, total);
+	/* Idle peers keep no reassembly buffer */
 	g_free(conn->rx);
 	conn->rx = NULL;
-	conn->rx_len = 0;
+	conn->rx_len = conn->rx_cap = 0;
 	if(result == P2PLINK_FRAME_HEARTBEAT)
 		janus_keepalive(conn, janus_get_monotonic_time());
 	else if(result == P2PLINK_FRAME_CLOSE)
@@ -775,13 +819,49 @@ static int http_writeable(struct lws *wsi, peerjs_pss *pss) {
 	return 0;
 }
 
+static void fd_limit_init(void) {
+	struct rlimit rl;
+	if(getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > G_MAXINT) {
+		fd_limit = 0;
+		return;
+	}
+	fd_limit = (int)rl.rlim_cur;
+	/* With event_loops = 0 each handle that is still being attached will take one more fd (and a thread) */
+	fd_reserve = 64 + fd_limit / (janus_event_loops == 0 ? 10 : 40);
+	if(janus_event_loops == 0)
+		JANUS_LOG(LOG_WARN, "%s: Janus event_loops = 0 gives every peer its own thread and eventfd (2 fds per peer); "
+			"set event_loops in janus.jcfg\n", JANUS_PEERJS_NAME);
+	JANUS_LOG(LOG_INFO, "%s: fd limit %d, refusing new connections with fewer than %d left\n", JANUS_PEERJS_NAME,
+		fd_limit, fd_reserve);
+}
+
+/* LWS_CALLBACK_FILTER_NETWORK_CONNECTION: FALSE closes the just-accepted socket before TLS or anything else */
+static gboolean fd_accept_allowed(int fd) {
+	if(fd_limit <= 0 || fd < fd_limit - fd_reserve)
+		return TRUE;
+	fd_refused++;
+	gint64 now = janus_get_monotonic_time();
+	if(now - fd_refused_last_log >= 10 * G_USEC_PER_SEC) {
+		fd_refused_last_log = now;
+		JANUS_LOG(LOG_WARN, "%s: out of file descriptors (fd %d of %d, %d kept for Janus): refusing new connections "
+			"(%"SCNu64" so far); raise LimitNOFILE / ulimit -n\n", JANUS_PEERJS_NAME, fd, fd_limit, fd_reserve, fd_refused);
+	}
+	return FALSE;
+}
+
 static int janus_peerjs_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 		size_t len) {
 	peerjs_pss *pss = user;
 	switch(reason) {
 		case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
 			arm_pending();
+			/* janus_peerjs_destroy woke us: leave uv_run (the poll loop checks the flag itself) */
+			if(uv_loop != NULL && g_atomic_int_get(&stopping))
+				uv.stop(uv_loop);
 			return 0;
+		case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+			/* user is lws's filter arguments here, not our pss */
+			return fd_accept_allowed((int)(intptr_t)in) ? 0 : -1;
 		case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
 			/* Only {path}peerjs upgrades to a WebSocket */
 			char uri[256];
@@ -841,15 +921,22 @@ static int janus_peerjs_callback(struct lws *wsi, enum lws_callback_reasons reas
 
 static struct lws_protocols protocols[] = {
 	/* The stock client asks for no subprotocol, so the first protocol takes HTTP and WebSocket alike */
-	{ "peerjs", janus_peerjs_callback, sizeof(peerjs_pss), 0, 0, NULL, 0 },
+	/* rx_buffer_size: lws keeps this much (+LWS_PRE) per WebSocket for its whole life (0: pt_serv_buf_size, 4 KiB,
+	 * ~1/5 of an idle peer's memory). Measured: 1024 saves ~3 KiB per idle peer but halves relay throughput (SDP
+	 * frames then arrive in pieces), so whole frames win. */
+	{ "peerjs", janus_peerjs_callback, sizeof(peerjs_pss), PEERJS_RX_BUFFER_SIZE, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 
 static gpointer janus_peerjs_service(gpointer data) {
 	(void)data;
 	on_service_thread = TRUE;
-	while(g_atomic_int_get(&initialized) && !g_atomic_int_get(&stopping))
-		lws_service(lws_ctx, 0);
+	while(g_atomic_int_get(&initialized) && !g_atomic_int_get(&stopping)) {
+		if(uv_loop != NULL)
+			uv.run(uv_loop, PEERJS_UV_RUN_DEFAULT);	/* returns after uv_stop (destroy) */
+		else
+			lws_service(lws_ctx, 0);
+	}
 	return NULL;
 }
 
@@ -869,6 +956,9 @@ static void read_session_timeout(const char *config_path) {
 	if(config != NULL) {
 		janus_config_category *general = janus_config_get_create(config, NULL, janus_config_type_category, "general");
 		p2plink_jcfg_int(config, general, "session_timeout", 0, 86400, &timeout);
+		gint64 loops = 0;
+		if(p2plink_jcfg_int(config, general, "event_loops", -1, 65536, &loops))
+			janus_event_loops = loops;
 		janus_config_destroy(config);
 	}
 	/* At most one keepalive per session_timeout/2: often enough, never per heartbeat */
@@ -956,6 +1046,15 @@ static gboolean load_config(const char *config_path, struct lws_context_creation
 	const char *iface = p2plink_jcfg_string(config, general, "interface", NULL);
 	listen_iface = iface && *iface ? g_strdup(iface) : NULL;
 	vhost->iface = listen_iface;
+	const char *loop = p2plink_jcfg_string(config, general, "event_loop", "libuv");
+	if(!strcmp(loop, "libuv")) {
+		event_loop = PEERJS_LOOP_LIBUV;
+	} else if(!strcmp(loop, "poll")) {
+		event_loop = PEERJS_LOOP_POLL;
+	} else {
+		JANUS_LOG(LOG_ERR, "%s: event_loop must be \"poll\" or \"libuv\", not '%s'\n", JANUS_PEERJS_NAME, loop);
+		ok = FALSE;
+	}
 	gboolean secure = p2plink_jcfg_bool(config, general, "secure", TRUE);
 	secure_listener = secure;
 	if(secure) {
@@ -986,6 +1085,73 @@ static gboolean load_config(const char *config_path, struct lws_context_creation
 	return ok;
 }
 
+/* libuv for event_loop = "libuv": FALSE (and a log line) when it cannot be used, so the caller falls back to poll */
+static gboolean uv_load(void) {
+	uv.lib = dlopen("libuv.so.1", RTLD_NOW | RTLD_LOCAL);
+	if(uv.lib == NULL) {
+		JANUS_LOG(LOG_WARN, "%s: event_loop = \"libuv\" but libuv.so.1 cannot be loaded (%s)\n", JANUS_PEERJS_NAME,
+			dlerror());
+		return FALSE;
+	}
+	uv.loop_size = (size_t (*)(void))dlsym(uv.lib, "uv_loop_size");
+	uv.loop_init = (int (*)(void *))dlsym(uv.lib, "uv_loop_init");
+	uv.run = (int (*)(void *, int))dlsym(uv.lib, "uv_run");
+	uv.stop = (void (*)(void *))dlsym(uv.lib, "uv_stop");
+	uv.loop_close = (int (*)(void *))dlsym(uv.lib, "uv_loop_close");
+	uv.strerror = (const char *(*)(int))dlsym(uv.lib, "uv_strerror");
+	int err = -1;
+	if(uv.loop_size && uv.loop_init && uv.run && uv.stop && uv.loop_close && uv.strerror) {
+		uv_loop = g_malloc0(uv.loop_size());
+		err = uv.loop_init(uv_loop);
+		if(err == 0)
+			return TRUE;
+		JANUS_LOG(LOG_WARN, "%s: uv_loop_init failed: %s\n", JANUS_PEERJS_NAME, uv.strerror(err));
+	} else {
+		JANUS_LOG(LOG_WARN, "%s: libuv.so.1 lacks the functions we need\n", JANUS_PEERJS_NAME);
+	}
+	g_clear_pointer(&uv_loop, g_free);
+	dlclose(uv.lib);
+	memset(&uv, 0, sizeof(uv));
+	return FALSE;
+}
+
+static void uv_unload(void) {
+	if(uv_loop != NULL) {
+		int err = uv.loop_close(uv_loop);
+		if(err != 0) {
+			/* A handle still open: freeing the loop under it would be worse than this leak */
+			JANUS_LOG(LOG_WARN, "%s: libuv loop not closed: %s\n", JANUS_PEERJS_NAME, uv.strerror(err));
+		} else {
+			g_free(uv_loop);
+		}
+		uv_loop = NULL;
+	}
+	if(uv.lib != NULL)
+		dlclose(uv.lib);
+	memset(&uv, 0, sizeof(uv));
+}
+
+/* lws_context_destroy for both loops. With libuv, lws closes every socket asynchronously (uv_close): run the
+ * loop on this thread until lws reports the context gone (info.pcontext), then a second lws_context_destroy
+ * finishes what lws 4.1.6 leaves to it for foreign loops. Bounded: a stuck handle cannot hang Janus's shutdown. */
+static void context_destroy(void) {
+	if(lws_ctx == NULL)
+		return;
+	lws_context_destroy(lws_ctx);
+	if(uv_loop != NULL) {
+		int budget = 100000;
+		while(lws_ctx_alive != NULL && budget-- > 0 && uv.run(uv_loop, PEERJS_UV_RUN_NOWAIT) != 0)
+			;
+		if(lws_ctx_alive != NULL)
+			lws_context_destroy(lws_ctx);
+		budget = 1000;
+		while(budget-- > 0 && uv.run(uv_loop, PEERJS_UV_RUN_NOWAIT) != 0)
+			;
+	}
+	lws_ctx = NULL;
+	lws_ctx_alive = NULL;
+}
+
 static gboolean resolve_hotpath(void) {
 	p2plink_hotpath_get_fn get = (p2plink_hotpath_get_fn)dlsym(RTLD_DEFAULT, P2PLINK_HOTPATH_SYMBOL);
 	if(get == NULL) {
@@ -1014,6 +1180,7 @@ static int janus_peerjs_init(janus_transport_callbacks *callback, const char *co
 	if(!load_config(config_path, &vhost))
 		return -1;
 	read_session_timeout(config_path);
+	fd_limit_init();
 	gateway = callback;
 	pending_conns = g_ptr_array_new();
 	pending_http = g_ptr_array_new();
@@ -1024,11 +1191,28 @@ static int janus_peerjs_init(janus_transport_callbacks *callback, const char *co
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.count_threads = 1;
 	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-	lws_ctx = lws_create_context(&info);
+	info.pcontext = &lws_ctx_alive;
+	if(event_loop == PEERJS_LOOP_LIBUV && uv_load()) {
+		void *foreign_loops[1] = { uv_loop };
+		info.options |= LWS_SERVER_OPTION_LIBUV;
+		info.foreign_loops = foreign_loops;
+		lws_ctx = lws_create_context(&info);
+		info.foreign_loops = NULL;
+		if(lws_ctx == NULL) {
+			/* Typically Debian's libwebsockets-evlib-uv package is missing */
+			JANUS_LOG(LOG_WARN, "%s: libwebsockets cannot use libuv (is libwebsockets-evlib-uv installed?): "
+				"falling back to event_loop = \"poll\"\n", JANUS_PEERJS_NAME);
+			uv_unload();
+			info.options &= ~LWS_SERVER_OPTION_LIBUV;
+		}
+	}
+	if(lws_ctx == NULL)
+		lws_ctx = lws_create_context(&info);
 	if(lws_ctx == NULL) {
 		JANUS_LOG(LOG_FATAL, "%s: could not create the libwebsockets context\n", JANUS_PEERJS_NAME);
 		return -1;
 	}
+	lws_ctx_alive = lws_ctx;
 	vhost.protocols = protocols;
 	vhost.vhost_name = "peerjs";
 	/* HTTP/1.1 only: the stock client's WebSocket must not be negotiated over an h2 connection */
@@ -1039,8 +1223,8 @@ static int janus_peerjs_init(janus_transport_callbacks *callback, const char *co
 	struct lws_vhost *vh = lws_create_vhost(lws_ctx, &vhost);
 	if(vh == NULL) {
 		JANUS_LOG(LOG_FATAL, "%s: could not listen on port %d\n", JANUS_PEERJS_NAME, vhost.port);
-		lws_context_destroy(lws_ctx);
-		lws_ctx = NULL;
+		context_destroy();
+		uv_unload();
 		return -1;
 	}
 	if(stun_enabled) {
@@ -1059,8 +1243,8 @@ static int janus_peerjs_init(janus_transport_callbacks *callback, const char *co
 		}
 	}
 	if(hotpath->attach_transport(&transport_ops) < 0) {
-		lws_context_destroy(lws_ctx);
-		lws_ctx = NULL;
+		context_destroy();
+		uv_unload();
 		return -1;
 	}
 	g_atomic_int_set(&initialized, 1);
@@ -1071,13 +1255,13 @@ static int janus_peerjs_init(janus_transport_callbacks *callback, const char *co
 		g_error_free(error);
 		g_atomic_int_set(&initialized, 0);
 		hotpath->detach_transport();
-		lws_context_destroy(lws_ctx);
-		lws_ctx = NULL;
+		context_destroy();
+		uv_unload();
 		return -1;
 	}
-	JANUS_LOG(LOG_INFO, "%s listening on %s:%d (%s), PeerJS path %s, key %s\n", JANUS_PEERJS_NAME,
+	JANUS_LOG(LOG_INFO, "%s listening on %s:%d (%s, %s event loop), PeerJS path %s, key %s\n", JANUS_PEERJS_NAME,
 		vhost.iface ? vhost.iface : "*", vhost.port, vhost.ssl_cert_filepath ? "HTTPS/WSS" : "HTTP/WS",
-		config_path_prefix, config_key);
+		uv_loop != NULL ? "libuv" : "poll", config_path_prefix, config_key);
 	return 0;
 }
 
@@ -1092,9 +1276,9 @@ static void janus_peerjs_destroy(void) {
 	}
 	/* Closing the context closes every socket (CLOSED callbacks tear connections down) on this thread */
 	on_service_thread = TRUE;
-	lws_context_destroy(lws_ctx);
+	context_destroy();
 	on_service_thread = FALSE;
-	lws_ctx = NULL;
+	uv_unload();
 	hotpath->detach_transport();
 	janus_mutex_lock(&pending_mutex);
 	for(guint i = 0; i < pending_conns->len; i++)
@@ -1168,7 +1352,19 @@ static int janus_peerjs_send_message(janus_transport_session *transport, void *r
 	(void)admin;
 	if(message == NULL)
 		return -1;
-	if(transport == NULL || g_atomic_int_get(&transport->destroyed)) {
+	if(transport == NULL) {
+		json_decref(message);
+		return -1;
+	}
+	if(g_atomic_int_get(&transport->destroyed)) {
+		/* The socket closed while "create" was on its way: transport_gone found no session then, so this one would
+		 * linger until session_timeout. Destroy it now (the request we are answering still holds transport). */
+		const char *janus = json_string_value(json_object_get(message, "janus"));
+		const char *tx = json_string_value(json_object_get(message, "transaction"));
+		json_int_t session_id = json_integer_value(json_object_get(json_object_get(message, "data"), "id"));
+		if(janus && tx && !strcmp(janus, "success") && !strcmp(tx, TX_CREATE) && session_id > 0)
+			gateway->incoming_request(&janus_peerjs_transport, transport, NULL, FALSE,
+				json_pack("{s:s,s:I,s:s}", "janus", "destroy", "session_id", session_id, "transaction", TX_DESTROY), NULL);
 		json_decref(message);
 		return -1;
 	}
