@@ -64,7 +64,8 @@ const SERVERS = {
 				// Static event loops: without them Janus 1.1.2 gives every handle its own GMainContext + thread
 				// (1 thread + 1 eventfd per peer; GLib aborts with SIGTRAP at the fd limit). BENCH_EVENT_LOOPS=0: default.
 				janus: EVENT_LOOPS > 0 ? { event_loops: EVENT_LOOPS } : {},
-				plugin: { concurrent_limit: 100000, alive_timeout: 60000, expire_timeout: 5000 },
+				// frame_rate 0: no per-peer rate limit, like the reference (the relay load is a deliberate flood)
+				plugin: { concurrent_limit: 100000, alive_timeout: 60000, expire_timeout: 5000, frame_rate: 0 },
 				transport: { secure },
 			});
 			return { port: srv.port, pid: srv.child.pid, stop: () => srv.stop() };
