@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(
 	gcc make autoconf automake libtool pkg-config
-	janus janus-dev libwebsockets-dev libjansson-dev libyajl-dev libglib2.0-dev libssl-dev libsqlite3-dev
+	janus janus-dev libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libjansson-dev libyajl-dev libglib2.0-dev libssl-dev libsqlite3-dev
 	libmongoc-dev libbson-dev libnice-dev
 	openssl ca-certificates curl chromium python3 python3-mockupdb
 	clang libclang-rt-14-dev valgrind stun-client coturn

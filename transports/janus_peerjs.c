@@ -19,6 +19,7 @@
 
 #include <libwebsockets.h>
 #include <openssl/rand.h>
+#include <uv.h>
 #include <openssl/ssl.h>
 
 #include <transports/transport.h>
@@ -130,25 +131,13 @@ static __thread gboolean on_service_thread = FALSE;
 /* Event loop. lws's default poll() loop hands the kernel every socket on every wakeup: with 18,500 idle peers
  * that scan was ~85% of the server's CPU (~80 us per heartbeat). With event_loop = "libuv", lws runs on a libuv
  * (epoll) loop that we own ("foreign loop" to lws): lws's internal libuv loop would install its own SIGINT/SIGTERM
- * handlers over Janus's, and lws 4.1.6 exports no way to stop it from our thread. libuv is loaded at run time
- * (lws's evlib_uv plugin links the same libuv.so.1), so building needs no libuv headers. */
+ * handlers over Janus's, and lws 4.1.6 exports no way to stop it from our thread. */
 typedef enum peerjs_event_loop {
 	PEERJS_LOOP_POLL = 0,
 	PEERJS_LOOP_LIBUV,
 } peerjs_event_loop;
 static peerjs_event_loop event_loop = PEERJS_LOOP_LIBUV;
-#define PEERJS_UV_RUN_DEFAULT	0	/* uv_run_mode values, stable across libuv 1.x */
-#define PEERJS_UV_RUN_NOWAIT	2
-static struct {
-	void *lib;
-	size_t (*loop_size)(void);
-	int (*loop_init)(void *loop);
-	int (*run)(void *loop, int mode);
-	void (*stop)(void *loop);
-	int (*loop_close)(void *loop);
-	const char *(*strerror)(int err);
-} uv;
-static void *uv_loop = NULL;
+static uv_loop_t *uv_loop = NULL;
 
 /* File descriptors. Every peer costs us a socket, and Janus needs fds of its own at any time (a GMainContext's
  * eventfd per handle when event_loops = 0, SQLite, logs, admin HTTP): at the limit GLib aborts the whole process
@@ -857,7 +846,7 @@ static int janus_peerjs_callback(struct lws *wsi, enum lws_callback_reasons reas
 			arm_pending();
 			/* janus_peerjs_destroy woke us: leave uv_run (the poll loop checks the flag itself) */
 			if(uv_loop != NULL && g_atomic_int_get(&stopping))
-				uv.stop(uv_loop);
+				uv_stop(uv_loop);
 			return 0;
 		case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
 			/* user is lws's filter arguments here, not our pss */
@@ -933,7 +922,7 @@ static gpointer janus_peerjs_service(gpointer data) {
 	on_service_thread = TRUE;
 	while(g_atomic_int_get(&initialized) && !g_atomic_int_get(&stopping)) {
 		if(uv_loop != NULL)
-			uv.run(uv_loop, PEERJS_UV_RUN_DEFAULT);	/* returns after uv_stop (destroy) */
+			uv_run(uv_loop, UV_RUN_DEFAULT);	/* returns after uv_stop (destroy) */
 		else
 			lws_service(lws_ctx, 0);
 	}
@@ -1087,48 +1076,26 @@ static gboolean load_config(const char *config_path, struct lws_context_creation
 
 /* libuv for event_loop = "libuv": FALSE (and a log line) when it cannot be used, so the caller falls back to poll */
 static gboolean uv_load(void) {
-	uv.lib = dlopen("libuv.so.1", RTLD_NOW | RTLD_LOCAL);
-	if(uv.lib == NULL) {
-		JANUS_LOG(LOG_WARN, "%s: event_loop = \"libuv\" but libuv.so.1 cannot be loaded (%s)\n", JANUS_PEERJS_NAME,
-			dlerror());
-		return FALSE;
-	}
-	uv.loop_size = (size_t (*)(void))dlsym(uv.lib, "uv_loop_size");
-	uv.loop_init = (int (*)(void *))dlsym(uv.lib, "uv_loop_init");
-	uv.run = (int (*)(void *, int))dlsym(uv.lib, "uv_run");
-	uv.stop = (void (*)(void *))dlsym(uv.lib, "uv_stop");
-	uv.loop_close = (int (*)(void *))dlsym(uv.lib, "uv_loop_close");
-	uv.strerror = (const char *(*)(int))dlsym(uv.lib, "uv_strerror");
-	int err = -1;
-	if(uv.loop_size && uv.loop_init && uv.run && uv.stop && uv.loop_close && uv.strerror) {
-		uv_loop = g_malloc0(uv.loop_size());
-		err = uv.loop_init(uv_loop);
-		if(err == 0)
-			return TRUE;
-		JANUS_LOG(LOG_WARN, "%s: uv_loop_init failed: %s\n", JANUS_PEERJS_NAME, uv.strerror(err));
-	} else {
-		JANUS_LOG(LOG_WARN, "%s: libuv.so.1 lacks the functions we need\n", JANUS_PEERJS_NAME);
-	}
+	uv_loop = g_new0(uv_loop_t, 1);
+	int err = uv_loop_init(uv_loop);
+	if(err == 0)
+		return TRUE;
+	JANUS_LOG(LOG_WARN, "%s: uv_loop_init failed: %s\n", JANUS_PEERJS_NAME, uv_strerror(err));
 	g_clear_pointer(&uv_loop, g_free);
-	dlclose(uv.lib);
-	memset(&uv, 0, sizeof(uv));
 	return FALSE;
 }
 
 static void uv_unload(void) {
-	if(uv_loop != NULL) {
-		int err = uv.loop_close(uv_loop);
-		if(err != 0) {
-			/* A handle still open: freeing the loop under it would be worse than this leak */
-			JANUS_LOG(LOG_WARN, "%s: libuv loop not closed: %s\n", JANUS_PEERJS_NAME, uv.strerror(err));
-		} else {
-			g_free(uv_loop);
-		}
-		uv_loop = NULL;
+	if(uv_loop == NULL)
+		return;
+	int err = uv_loop_close(uv_loop);
+	if(err != 0) {
+		/* A handle still open: freeing the loop under it would be worse than this leak */
+		JANUS_LOG(LOG_WARN, "%s: libuv loop not closed: %s\n", JANUS_PEERJS_NAME, uv_strerror(err));
+	} else {
+		g_free(uv_loop);
 	}
-	if(uv.lib != NULL)
-		dlclose(uv.lib);
-	memset(&uv, 0, sizeof(uv));
+	uv_loop = NULL;
 }
 
 /* lws_context_destroy for both loops. With libuv, lws closes every socket asynchronously (uv_close): run the
@@ -1140,12 +1107,12 @@ static void context_destroy(void) {
 	lws_context_destroy(lws_ctx);
 	if(uv_loop != NULL) {
 		int budget = 100000;
-		while(lws_ctx_alive != NULL && budget-- > 0 && uv.run(uv_loop, PEERJS_UV_RUN_NOWAIT) != 0)
+		while(lws_ctx_alive != NULL && budget-- > 0 && uv_run(uv_loop, UV_RUN_NOWAIT) != 0)
 			;
 		if(lws_ctx_alive != NULL)
 			lws_context_destroy(lws_ctx);
 		budget = 1000;
-		while(budget-- > 0 && uv.run(uv_loop, PEERJS_UV_RUN_NOWAIT) != 0)
+		while(budget-- > 0 && uv_run(uv_loop, UV_RUN_NOWAIT) != 0)
 			;
 	}
 	lws_ctx = NULL;
