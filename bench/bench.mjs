@@ -23,10 +23,15 @@ const CFG = {
 	httpConns: env('BENCH_HTTP_CONNS', 32), httpDuration: env('BENCH_HTTP_DURATION', QUICK ? 3 : 5),
 	idleHold: env('BENCH_IDLE_HOLD', QUICK ? 6 : 7), payload: env('BENCH_PAYLOAD', 2048),
 	perfSeconds: env('BENCH_PERF_SECONDS', QUICK ? 3 : 8),
+	// share-link redemptions (ours only: the reference has no share links)
+	redeemConns: env('BENCH_REDEEM_CONNS', 32), redeemPeers: env('BENCH_REDEEM_PEERS', 4),
+	redeemDuration: env('BENCH_REDEEM_DURATION', QUICK ? 3 : 8), redeemCap: env('BENCH_REDEEM_CAP', 1000),
+	redeemCapAttempts: env('BENCH_REDEEM_CAP_ATTEMPTS', QUICK ? 20000 : 50000),
 };
 const SERVER_CPU = process.env.BENCH_SERVER_CPU ?? '1';
 const EVENT_LOOPS = env('BENCH_EVENT_LOOPS', 1);
 const LOADGEN_CPU = process.env.BENCH_LOADGEN_CPU ?? '0';
+const SECURE = (process.env.BENCH_SECURE || 'wss,ws').split(',');	// which transports to run: wss, ws
 const fdHard = Number(execFileSync('sh', ['-c', 'ulimit -Hn']).toString().trim());
 const fdSoft = Number(execFileSync('sh', ['-c', 'ulimit -n']).toString().trim());
 const wantLevels = (process.env.BENCH_IDLE_LEVELS || (QUICK ? '0,1000,5000' : '0,1000,10000,50000')).split(',').map(Number);
@@ -57,8 +62,8 @@ function stopChild(child) {
 }
 const SERVERS = {
 	ours: {
-		label: 'p2plink (Janus 1.1.2 + janus.plugin.p2plink + janus.transport.peerjs)',
-		async start(secure) {
+		label: 'p2plink (Janus 1.1.2 + janus.plugin.p2plink + janus.transport.peerjs), transport event_loop = "libuv" (its default)',
+		async start(secure, transport = {}) {
 			const srv = await startJanus({
 				secure, debugLevel: 2, wrapper: ['taskset', '-c', SERVER_CPU],
 				// Static event loops: without them Janus 1.1.2 gives every handle its own GMainContext + thread
@@ -66,10 +71,20 @@ const SERVERS = {
 				janus: EVENT_LOOPS > 0 ? { event_loops: EVENT_LOOPS } : {},
 				// frame_rate 0: no per-peer rate limit, like the reference (the relay load is a deliberate flood)
 				plugin: { concurrent_limit: 100000, alive_timeout: 60000, expire_timeout: 5000, frame_rate: 0 },
-				transport: { secure },
+				// share links: no per-IP redemption limiter (the redeem load comes from one address), fresh SQLite store
+				// (the default: <temp dir>/data)
+				links: { redeem_attempts_per_minute: 0 },
+				// no per-IP connection caps (defaults 100 open / 20 new per s): the load comes from 127.0.0.x and the
+				// reference has none
+				transport: { secure, max_connections_per_ip: 0, connection_rate_per_ip: 0, ...transport },
 			});
-			return { port: srv.port, pid: srv.child.pid, stop: () => srv.stop() };
+			return { port: srv.port, pid: srv.child.pid, stop: () => srv.stop(), admin: (r) => srv.admin(r) };
 		},
+	},
+	// ours with the transport's lws poll() loop instead of libuv: relay rows only, for comparison
+	ourspoll: {
+		label: 'p2plink with transport event_loop = "poll"',
+		start(secure) { return SERVERS.ours.start(secure, { event_loop: 'poll' }); },
 	},
 	reference: {
 		label: `reference: npm peer ${JSON.parse(fs.readFileSync(path.join(root, 'node_modules/peer/package.json'))).version} (PeerServer), node ${process.version}`,
@@ -129,6 +144,7 @@ async function suite(kind, secure) {
 		r.fixed = await loadgen('relay', srv, secure, ['--pairs', CFG.relayPairs, '--rate', CFG.fixedRate,
 			'--payload', CFG.payload, '--warmup', 1, '--duration', CFG.fixedDuration], 120);
 		log(`  p50 ${r.fixed.lat_us_p50} us, p99 ${r.fixed.lat_us_p99} us, max ${r.fixed.lat_us_max} us`);
+		if (kind === 'ourspoll') return;
 		await sleep(500);
 		log(`${name}: connection setup (WebSocket open -> OPEN), ${CFG.connectConcurrency} in flight`);
 		r.connect = await loadgen('connect', srv, secure, ['--concurrency', CFG.connectConcurrency,
@@ -150,18 +166,82 @@ async function suite(kind, secure) {
 			for (const l of r.idle.levels || []) log(`  ${l.level}: alive ${l.alive}, RSS ${l.rss_kb} KiB, CPU ${l.server_cpu_pct_hold}%`);
 		}
 	} finally {
+		// a server that does not stop cleanly (e.g. SIGKILLed after 10 s of shutdown) is recorded, not a lost run
+		const t0 = Date.now();
+		try { await srv.stop(); } catch (e) { r.stop_error = String(e.message || e).split('\n')[0]; log(`  stop: ${r.stop_error}`); }
+		r.stop_s = (Date.now() - t0) / 1000;
+	}
+}
+
+// 5. Share-link redemptions: POST /peerjs/links/redeem on keep-alive connections by connected peers (loadgen redeem).
+// (a) one unlimited link: redemptions/s; (b) a max_clicks = redeemCap link hammered by redeemCapAttempts attempts:
+// exactly redeemCap granted, checked three ways (loadgen's "ok":true count, get_link clicks, link_stats ok delta), and
+// every attempt logged (list_clicks total = attempts answered).
+async function redeemRun(srv, secure, token, args, timeoutS = 120) {
+	return loadgen('redeem', srv, secure, ['--link-token', token, '--peers', CFG.redeemPeers, '--conns', CFG.redeemConns,
+		'--heartbeat', 5, ...args], timeoutS);
+}
+async function redeemSuite(kind, secure) {
+	const name = `${kind}-${secure ? 'wss' : 'ws'}`;
+	const r = (results.runs[name] = results.runs[name] || {});
+	log(`${name}: share-link redemptions (${CFG.redeemConns} keep-alive connections, ${CFG.redeemPeers} peers)`);
+	const srv = await SERVERS[kind].start(secure);
+	try {
+		if (kind === 'trivial') {	// the load generator's ceiling: a fixed {"ok":true} answer per POST
+			r.redeem = await redeemRun(srv, secure, 'x', ['--warmup', 1, '--duration', CFG.redeemDuration]);
+			log(`  ${Math.round(r.redeem.requests_per_s ?? 0)} answers/s`);
+			return;
+		}
+		const unl = await srv.admin({ request: 'create_link', target: 'bench-target', ttl: '1h', max_clicks: 0 });
+		if (!unl.token) throw new Error(`create_link: ${JSON.stringify(unl)}`);
+		r.redeem = await redeemRun(srv, secure, unl.token, ['--warmup', 1, '--duration', CFG.redeemDuration]);
+		const gl = await srv.admin({ request: 'get_link', link_id: unl.link.id });
+		r.redeem.link_clicks_after = gl.link?.clicks;
+		r.redeem.clicks_match = gl.link?.clicks === r.redeem.granted_total;
+		log(`  unlimited link: ${Math.round(r.redeem.granted_per_s ?? 0)} granted/s, p99 ${r.redeem.lat_us_p99} us, ` +
+			`server ${r.redeem.server_cpu_us_per_req} us CPU/redemption, clicks ${gl.link?.clicks} = loadgen ${r.redeem.granted_total}`);
+		await sleep(500);
+		const before = await srv.admin({ request: 'link_stats' });
+		const cap = await srv.admin({ request: 'create_link', target: 'bench-target', ttl: '1h', max_clicks: CFG.redeemCap });
+		const rc = await redeemRun(srv, secure, cap.token, ['--warmup', 0, '--duration', 20, '--attempts', CFG.redeemCapAttempts]);
+		const after = await srv.admin({ request: 'link_stats' });
+		const got = await srv.admin({ request: 'get_link', link_id: cap.link.id });
+		const lc = await srv.admin({ request: 'list_clicks', link_id: cap.link.id, offset: 0, limit: 1 });
+		const okDelta = (after.clicks?.ok ?? NaN) - (before.clicks?.ok ?? NaN);
+		const exhDelta = (after.clicks?.exhausted ?? NaN) - (before.clicks?.exhausted ?? NaN);
+		rc.check = {
+			max_clicks: CFG.redeemCap, attempts: rc.sent_total, granted_loadgen: rc.granted_total,
+			denied_loadgen: rc.denied_total, denied_exhausted_loadgen: rc.denied_by_code?.exhausted,
+			link_clicks: got.link?.clicks, link_status: got.link?.status, list_clicks_total: lc.total,
+			link_stats_ok_delta: okDelta, link_stats_exhausted_delta: exhDelta,
+		};
+		rc.over_redeemed = Math.max(0, (rc.granted_total ?? 0) - CFG.redeemCap, (got.link?.clicks ?? 0) - CFG.redeemCap, okDelta - CFG.redeemCap);
+		rc.exact = rc.granted_total === CFG.redeemCap && got.link?.clicks === CFG.redeemCap && okDelta === CFG.redeemCap &&
+			lc.total === rc.answered_total && rc.answered_total === rc.sent_total && rc.http_errors_total === 0 &&
+			exhDelta === rc.denied_total && got.link?.status === 'exhausted';
+		r.redeemCap = rc;
+		log(`  max_clicks ${CFG.redeemCap} link, ${rc.sent_total} attempts at ${Math.round(rc.requests_per_s ?? 0)}/s: ` +
+			`granted loadgen ${rc.granted_total}, link clicks ${got.link?.clicks}, link_stats ok +${okDelta}, ` +
+			`list_clicks total ${lc.total}, exhausted +${exhDelta} → ${rc.exact ? 'EXACT' : 'MISMATCH'}, over-redeemed ${rc.over_redeemed}`);
+	} finally {
 		await srv.stop();
 	}
 }
 
-async function profile(secure) {
-	const name = `ours-${secure ? 'wss' : 'ws'}`;
-	log(`${name}: perf profile under the closed-loop relay load (${CFG.perfSeconds} s)`);
-	const srv = await SERVERS.ours.start(secure);
+async function profile(secure, what = 'relay', kind = 'ours') {
+	const name = `${kind}-${secure ? 'wss' : 'ws'}${what === 'relay' ? '' : `-${what}`}`;
+	log(`${name}: perf profile under the ${what === 'relay' ? 'closed-loop relay' : 'share-link redemption'} load (${CFG.perfSeconds} s)`);
+	const srv = await SERVERS[kind].start(secure);
 	const file = path.join(OUT, `perf-${name}.data`);
 	try {
-		const lg = loadgen('relay', srv, secure, ['--pairs', CFG.relayPairs, '--inflight', CFG.relayInflight,
-			'--payload', CFG.payload, '--warmup', 1, '--duration', CFG.perfSeconds + 2], 120);
+		let lg;
+		if (what === 'relay') {
+			lg = loadgen('relay', srv, secure, ['--pairs', CFG.relayPairs, '--inflight', CFG.relayInflight,
+				'--payload', CFG.payload, '--warmup', 1, '--duration', CFG.perfSeconds + 2], 120);
+		} else {
+			const unl = await srv.admin({ request: 'create_link', target: 'bench-target', ttl: '1h', max_clicks: 0 });
+			lg = redeemRun(srv, secure, unl.token, ['--warmup', 1, '--duration', CFG.perfSeconds + 2]);
+		}
 		await sleep(1500);
 		try {
 			execFileSync('perf', ['record', '-q', '-F', '999', '-g', '-o', file, '-p', String(srv.pid), '--', 'sleep',
@@ -177,13 +257,15 @@ async function profile(secure) {
 		const flat = report(['-g', 'none', '--percent-limit', '0.7', '--sort', 'dso,symbol']);
 		const byDso = report(['-g', 'none', '--sort', 'dso']);
 		const byThread = report(['-g', 'none', '--sort', 'comm']);
-		// inclusive time of our own functions (callees included): where the jansson/libc time comes from
-		const ours = report(['--children', '-g', 'none', '--sort', 'symbol', '--percent-limit', '2',
-			'--dsos', 'libjanus_p2plink.so,libjanus_peerjs.so']);
-		fs.writeFileSync(path.join(OUT, `perf-${name}.txt`), `${byThread}\n\n${byDso}\n\n${ours}\n\n${flat}`);
+		const byThreadDso = report(['-g', 'none', '--sort', 'comm,dso', '--percent-limit', '1']);
+		// inclusive time of our own functions (callees included, as far as frame pointers let perf walk the stack)
+		const ours = report(['--children', '-g', 'caller', '--sort', 'dso,symbol', '--percent-limit', '0.5'])
+			.split('\n').filter((l) => /^\s+\d+\.\d+%\s+\d+\.\d+%.*libjanus_(p2plink|peerjs)/.test(l)).join('\n');
+		fs.writeFileSync(path.join(OUT, `perf-${name}.txt`), `${byThread}\n\n${byDso}\n\n${byThreadDso}\n\n${ours}\n\n${flat}`);
 		const rows = (txt) => txt.split('\n').filter((l) => /^\s+\d+\.\d+%/.test(l)).map((l) => l.trim().replace(/\s+/g, ' '));
 		results.profile = results.profile || {};
-		results.profile[name] = { threads: rows(byThread).slice(0, 8), dsos: rows(byDso).slice(0, 12),
+		results.profile[name] = { what, threads: rows(byThread).slice(0, 8), dsos: rows(byDso).slice(0, 12),
+			thread_dsos: rows(byThreadDso).slice(0, 20),
 			ours_inclusive: rows(ours).slice(0, 25), symbols: rows(flat).slice(0, 30) };
 	} finally {
 		await srv.stop();
@@ -210,6 +292,9 @@ function buildTable() {
 		const S = s.toUpperCase();
 		row('1. relay throughput', `relayed msgs/s, ${S}, closed loop`, 'msg/s', g(`ours-${s}`, 'relay', 'msgs_per_s'),
 			g(`reference-${s}`, 'relay', 'msgs_per_s'), g(`trivial-${s}`, 'relay', 'msgs_per_s'), 'higher', 5);
+		if (R[`ourspoll-${s}`]?.relay)
+			row('1. relay throughput', `relayed msgs/s, ${S}, closed loop — ours with event_loop = poll`, 'msg/s',
+				g(`ourspoll-${s}`, 'relay', 'msgs_per_s'), g(`reference-${s}`, 'relay', 'msgs_per_s'), undefined, 'higher', 5);
 	}
 	for (const s of ['wss', 'ws']) {
 		const S = s.toUpperCase();
@@ -219,6 +304,12 @@ function buildTable() {
 		for (const [k, n] of [['lat_us_p50', 'p50'], ['lat_us_p99', 'p99'], ['lat_us_max', 'max']])
 			row('2. relay latency', `${n} at fixed ${fmt(CFG.fixedRate * 2)} msgs/s (open loop), ${S}`, 'µs',
 				g(`ours-${s}`, 'fixed', k), g(`reference-${s}`, 'fixed', k), g(`trivial-${s}`, 'fixed', k), 'lower', n === 'p99' ? 5 : 0);
+		if (R[`ourspoll-${s}`]?.relay) {
+			row('2. relay latency', `p99 at max load (closed loop), ${S} — ours with event_loop = poll`, 'µs',
+				g(`ourspoll-${s}`, 'relay', 'lat_us_p99'), g(`reference-${s}`, 'relay', 'lat_us_p99'), undefined, 'lower', 5);
+			row('2. relay latency', `p99 at fixed ${fmt(CFG.fixedRate * 2)} msgs/s (open loop), ${S} — ours with event_loop = poll`, 'µs',
+				g(`ourspoll-${s}`, 'fixed', 'lat_us_p99'), g(`reference-${s}`, 'fixed', 'lat_us_p99'), undefined, 'lower', 5);
+		}
 	}
 	for (const s of ['wss', 'ws']) {
 		const S = s.toUpperCase();
@@ -246,11 +337,40 @@ function buildTable() {
 		const S = s.toUpperCase();
 		row('6. CPU per message', `server CPU per relayed msg, ${S} (utime+stime)`, 'µs', g(`ours-${s}`, 'relay', 'server_cpu_us_per_msg'),
 			g(`reference-${s}`, 'relay', 'server_cpu_us_per_msg'), g(`trivial-${s}`, 'relay', 'server_cpu_us_per_msg'), 'lower', 5);
+		if (R[`ourspoll-${s}`]?.relay)
+			row('6. CPU per message', `server CPU per relayed msg, ${S} (utime+stime) — ours with event_loop = poll`, 'µs',
+				g(`ourspoll-${s}`, 'relay', 'server_cpu_us_per_msg'), g(`reference-${s}`, 'relay', 'server_cpu_us_per_msg'), undefined, 'lower', 5);
 		row('6. CPU per message', `server CPU busy during relay, ${S}`, '% of a core', g(`ours-${s}`, 'relay', 'server_cpu_pct'),
 			g(`reference-${s}`, 'relay', 'server_cpu_pct'), g(`trivial-${s}`, 'relay', 'server_cpu_pct'), '', 0);
 		row('6. CPU per message', `load generator CPU during relay, ${S}`, '% of a core', g(`ours-${s}`, 'relay', 'loadgen_cpu_pct'),
 			g(`reference-${s}`, 'relay', 'loadgen_cpu_pct'), g(`trivial-${s}`, 'relay', 'loadgen_cpu_pct'), '', 0);
 	}
+	// 5. share links: ours only (the reference server has no share links); absolute targets
+	const abs = (metric, unit, o, triv, target, met) => rows.push({ section: '5. share links (SQLite)', metric, unit, ours: o,
+		reference: undefined, trivial: triv, ratio: undefined, better: '', target, met });
+	for (const s of ['wss', 'ws']) {
+		const rd = R[`ours-${s}`]?.redeem;
+		if (!rd && !R[`trivial-${s}`]?.redeem) continue;
+		const P = s === 'wss' ? 'HTTPS' : 'HTTP';
+		const v = rd?.ok ? rd.granted_per_s : undefined;
+		abs(`redemptions/s, one unlimited link, ${P} keep-alive (${CFG.redeemConns} conns)`, 'redemptions/s', v,
+			g(`trivial-${s}`, 'redeem', 'requests_per_s'), s === 'wss' ? '>= 20,000/s' : '', s === 'wss' && v !== undefined ? (v >= 20000 ? 'yes' : 'NO') : '');
+		const rp = R[`ourspoll-${s}`]?.redeem;
+		if (rp) abs(`redemptions/s, one unlimited link, ${P} — ours with event_loop = poll`, 'redemptions/s', rp.ok ? rp.granted_per_s : undefined,
+			undefined, '>= 20,000/s', rp.ok ? (rp.granted_per_s >= 20000 ? 'yes' : 'NO') : '');
+		abs(`redemption latency p99, ${P}`, 'µs', rd?.lat_us_p99, g(`trivial-${s}`, 'redeem', 'lat_us_p99'), '', '');
+		abs(`server CPU per redemption, ${P}`, 'µs', rd?.server_cpu_us_per_req, g(`trivial-${s}`, 'redeem', 'server_cpu_us_per_req'), '', '');
+		abs(`server CPU busy during redemptions, ${P}`, '% of a core', rd?.server_cpu_pct, g(`trivial-${s}`, 'redeem', 'server_cpu_pct'), '', '');
+		const rc = R[`ours-${s}`]?.redeemCap;
+		if (rc) {
+			abs(`attempts/s on a max_clicks = ${fmt(CFG.redeemCap)} link (${fmt(rc.sent_total)} attempts), ${P}`, 'attempts/s',
+				rc.requests_per_s, undefined, '', '');
+			abs(`over-redemptions of that link (granted: loadgen ${rc.granted_total}, get_link ${rc.check?.link_clicks}, link_stats +${rc.check?.link_stats_ok_delta}; list_clicks ${fmt(rc.check?.list_clicks_total)} = attempts)`,
+				'links', rc.over_redeemed, undefined, '0, exact count', rc.exact ? 'yes' : 'NO');
+		}
+	}
+	// by section number (stable: rows keep their order within a section)
+	rows.sort((a, b) => parseInt(a.section, 10) - parseInt(b.section, 10));
 	return rows;
 }
 
@@ -270,7 +390,6 @@ function markdown(rows) {
 	const maxL = idleLevels[idleLevels.length - 1];
 	const ol = results.runs['ours-wss']?.idle?.levels?.find((l) => l.level === maxL);
 	L.push(`| 4. idle peers (WSS) | 50,000 concurrent idle peers without errors | ${clipped.length ? `not measurable here: RLIMIT_NOFILE hard limit ${fdHard} and no CAP_SYS_RESOURCE; largest level run: ${fmt(maxL)} → ${ol ? `${fmt(ol.alive)} alive, ${ol.failed} failed, ${ol.unexpected_close} dropped` : 'n/a'}` : (ol ? `${fmt(ol.alive)} alive, ${ol.failed} failed, ${ol.unexpected_close} dropped` : 'n/a')} | | | 50,000 | ${clipped.length ? 'not measured' : (ol && ol.alive === maxL && !ol.failed ? 'yes' : 'NO')} | |`);
-	L.push('| 5. share links | link redemptions/s with SQLite, over-redemptions | not measured yet: endpoint lands with issue 3 | | | >= 20,000/s, 0 over | not measured | |');
 	L.push('');
 	const bad = [];
 	for (const [name, run] of Object.entries(results.runs))
@@ -281,11 +400,20 @@ function markdown(rows) {
 		for (const [phase, res] of Object.entries(run))
 			if (res && res.other_cpu_pct > 15) noisy.push(`${name}/${phase}: ${fmt(res.other_cpu_pct)}% of a core used by other processes during the window`);
 	if (noisy.length) L.push('Machine not quiet (CPU used by processes other than server and load generator; numbers are pessimistic for whoever ran then):', ...noisy.map((b) => `- ${b}`), '');
+	const thr = (run) => Object.entries(run?.server_threads_cpu_pct || {}).map(([k, v]) => `${k} ${v}%`).join(', ');
+	for (const s of ['wss', 'ws'])
+		if (results.runs[`ours-${s}`]?.redeem)
+			L.push(`Share links, ${s === 'wss' ? 'HTTPS' : 'HTTP'}: server CPU by thread during the unlimited-link window (% of a core): ${thr(results.runs[`ours-${s}`].redeem)}. ` +
+				`Each redemption is one SQLite write transaction (UPDATE clicks + INSERT click log) under the store mutex, on one of the plugin's 4 link workers.`, '');
 	L.push(`Modules measured: ${(m.modules || []).join('; ')} (git ${m.gitHead}, from ${process.env.P2PLINK_BUILD_DIR || root}).`, '');
+	if (m.merged) L.push(`Merged run (BENCH_MERGE=1): ${m.merged.redone.join(', ')} measured at ${m.date}; ${m.merged.kept_from_earlier.join(', ')} kept from the run of ${m.merged.into} (modules then: ${(m.merged.earlier_modules || []).join('; ')}).`, '');
+	const stops = Object.entries(results.runs).filter(([, r]) => r.stop_error).map(([n, r]) => `${n}: ${r.stop_error} (after ${r.stop_s} s)`);
+	if (stops.length) L.push('Servers that did not stop cleanly (SIGTERM, then SIGKILL after 10 s):', ...stops.map((x) => `- ${x}`), '');
 	if (results.profile) {
 		for (const [name, p] of Object.entries(results.profile)) {
-			L.push(`## perf profile: ${name} under the closed-loop relay load`, '', 'Threads:', '```', ...p.threads, '```',
-				'By library:', '```', ...p.dsos, '```',
+			L.push(`## perf profile: ${name} under the ${p.what === 'redeem' ? 'share-link redemption' : 'closed-loop relay'} load`, '', 'Threads:', '```', ...p.threads, '```',
+				'By library:', '```', ...p.dsos, '```', 'By thread and library (≥ 1%):', '```', ...(p.thread_dsos || []), '```',
+				...(p.ours_inclusive?.length ? ['Our functions, inclusive of callees (frame-pointer stacks; libraries without frame pointers are under-counted):', '```', ...p.ours_inclusive, '```'] : []),
 				'Top symbols (self time, % of the server\'s samples):', '```', ...p.symbols, '```', '');
 		}
 	}
@@ -306,16 +434,47 @@ async function main() {
 		fdSoft, fdHard, idleLevels, janusEventLoops: EVENT_LOOPS, idleLevelsRequested: wantLevels, config: CFG, serverCpu: SERVER_CPU, loadgenCpu: LOADGEN_CPU,
 		loadgenNote: 'bench/loadgen.c: one thread, epoll ET, OpenSSL non-blocking, zero WebSocket masking key, X25519 first',
 	};
-	const only = (process.env.BENCH_ONLY || 'trivial,ours,reference').split(',');
+	// BENCH_ONLY: trivial, ours, ourspoll (ours with the transport's poll loop: relay rows), reference, redeem (section 5)
+	const only = (process.env.BENCH_ONLY || 'trivial,ours,ourspoll,reference,redeem').split(',');
 	const started = Date.now();
-	for (const kind of ['trivial', 'ours', 'reference'].filter((k) => only.includes(k)))
+	for (const kind of ['trivial', 'ours', 'ourspoll', 'reference'].filter((k) => only.includes(k)))
 		for (const secure of [true, false]) {
-			try { await suite(kind, secure); } catch (e) { log(`${kind} ${secure ? 'wss' : 'ws'} failed: ${e.stack}`); results.runs[`${kind}-${secure ? 'wss' : 'ws'}`] = { error: String(e) }; }
+			if (!SECURE.includes(secure ? 'wss' : 'ws')) continue;
+			try { await suite(kind, secure); } catch (e) {
+				log(`${kind} ${secure ? 'wss' : 'ws'} failed: ${e.stack}`);
+				const n = `${kind}-${secure ? 'wss' : 'ws'}`;
+				results.runs[n] = { ...(results.runs[n] || {}), error: String(e) };
+			}
 		}
-	if (process.env.BENCH_PERF !== '0' && only.includes('ours')) {
+	if (only.includes('redeem'))
+		for (const [kind, secure] of [['trivial', true], ['ours', true], ['ourspoll', true], ['trivial', false], ['ours', false]]) {
+			if ((kind === 'trivial' || kind === 'ourspoll') && !only.includes(kind)) continue;
+			if (!SECURE.includes(secure ? 'wss' : 'ws')) continue;
+			try { await redeemSuite(kind, secure); } catch (e) { log(`${kind} redeem failed: ${e.stack}`); }
+		}
+	if (process.env.BENCH_PERF !== '0' && only.includes('ours') && SECURE.includes('wss')) {
 		try { await profile(true); } catch (e) { log(`profile failed: ${e.message}`); }
 	}
+	if (process.env.BENCH_PERF !== '0' && only.includes('redeem') && SECURE.includes('wss')) {
+		try { await profile(true, 'redeem'); } catch (e) { log(`redeem profile failed: ${e.message}`); }
+	}
 	results.meta.elapsed_s = Math.round((Date.now() - started) / 1000);
+	if (process.env.BENCH_MERGE === '1') {
+		// BENCH_MERGE=1: keep the runs (and profiles) of the previous latest.json that this run did not redo
+		try {
+			const old = JSON.parse(fs.readFileSync(path.join(OUT, 'latest.json')));
+			const redone = Object.keys(results.runs);
+			const runs = { ...old.runs };
+			for (const [k, v] of Object.entries(results.runs)) {
+				runs[k] = { ...(old.runs[k] || {}), ...v };	// phases this run did not redo are kept
+				if (!v.error) delete runs[k].error;
+			}
+			results.runs = runs;
+			results.profile = { ...(old.profile || {}), ...(results.profile || {}) };
+			results.meta.merged = { into: old.meta?.date, redone, kept_from_earlier: Object.keys(old.runs).filter((k) => !redone.includes(k)),
+				earlier_modules: old.meta?.modules, earlier_merged: old.meta?.merged };
+		} catch (e) { log(`BENCH_MERGE: no earlier latest.json to merge into (${e.message})`); }
+	}
 	const rows = buildTable();
 	results.table = rows;
 	fs.writeFileSync(path.join(OUT, 'latest.json'), JSON.stringify(results, null, 2));

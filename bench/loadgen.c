@@ -15,8 +15,14 @@
  *   httpid   --conns keep-alive connections doing GET /peerjs/id back to back for --duration seconds.
  *   idle     ramp to each of --levels idle peers (each sends HEARTBEAT every --heartbeat s), hold --hold s at each
  *            level, sample the server's RSS and CPU (--server-pid) at the end of the hold.
+ *   redeem   share-link redemptions: opens --peers PeerJS peers over WS(S) (kept open, HEARTBEAT every
+ *            --heartbeat s), then --conns keep-alive HTTP(S) connections POST /peerjs/links/redeem
+ *            {"id","token","link_token":--link-token} back to back (one request in flight per connection), for
+ *            --warmup + --duration seconds or until --attempts requests were sent, then waits (bounded) for every
+ *            answer. Counts "ok":true / "ok":false (by code) / other HTTP statuses exactly, over the whole run.
  *   serve    the trivial relay: accepts PeerJS upgrades (answers OPEN), forwards every text frame to the
- *            connection named by its "dst" (no JSON parsing, no checks), answers GET /peerjs/id with a fixed id.
+ *            connection named by its "dst" (no JSON parsing, no checks), answers GET /peerjs/id with a fixed id
+ *            and any POST (body skipped by Content-Length) with a fixed {"ok":true,...}.
  *
  * Build: gcc -O2 -o loadgen loadgen.c -lssl -lcrypto
  */
@@ -41,13 +47,13 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-enum { M_RELAY, M_CONNECT, M_HTTPID, M_IDLE, M_SERVE };
+enum { M_RELAY, M_CONNECT, M_HTTPID, M_IDLE, M_SERVE, M_REDEEM };
 enum { ST_CONNECTING, ST_TLS, ST_UPGRADE, ST_WAIT_OPEN, ST_READY, ST_HTTP, ST_CLOSED };
 
 typedef struct conn {
 	int fd;
 	SSL *ssl;
-	uint8_t st, is_server, dirty, is_a;
+	uint8_t st, is_server, dirty, is_a, http;	/* http: a plain HTTP client conn (httpid, redeem) */
 	int idx;				/* index in the client conn table (relay/idle), -1 otherwise */
 	int partner;			/* relay: partner index */
 	uint64_t t0;			/* start of setup (ns) */
@@ -66,6 +72,9 @@ static double warmup = 2, duration = 10, rate = 0, hold = 6, heartbeat_s = 5, ra
 static int levels[16], nlevels = 0;
 static int server_pid = 0;
 static const char *run_tag = "x";
+static const char *link_token = "";
+static int npeers = 1;
+static uint64_t max_attempts = 0;
 
 /* ---------- globals ---------- */
 static int ep = -1;
@@ -134,6 +143,63 @@ static double self_cpu_s(void) {
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
 	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
+/* server CPU by thread name (/proc/<pid>/task/<tid>/stat, comm = field 2), to see which threads do the work */
+#include <dirent.h>
+#define MAXCOMM 64
+typedef struct { char comm[32]; double s; int n; } comm_cpu;
+static int threads_cpu(int pid, comm_cpu *out) {
+	int k = 0;
+	char p[64];
+	snprintf(p, sizeof(p), "/proc/%d/task", pid);
+	DIR *d = pid > 0 ? opendir(p) : NULL;
+	if(!d) return 0;
+	struct dirent *e;
+	while((e = readdir(d)) != NULL) {
+		if(e->d_name[0] == '.') continue;
+		char f[300], buf[1024];
+		snprintf(f, sizeof(f), "/proc/%d/task/%s/stat", pid, e->d_name);
+		FILE *fp = fopen(f, "r");
+		if(!fp) continue;
+		size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+		fclose(fp);
+		buf[n] = 0;
+		char *l = strchr(buf, '('), *r = strrchr(buf, ')');
+		if(!l || !r) continue;
+		char comm[32];
+		snprintf(comm, sizeof(comm), "%.*s", (int)(r - l - 1), l + 1);
+		unsigned long ut = 0, st = 0;
+		int field = 2;
+		for(char *tok = strtok(r + 1, " "); tok; tok = strtok(NULL, " ")) {
+			field++;
+			if(field == 14) ut = strtoul(tok, NULL, 10);
+			if(field == 15) { st = strtoul(tok, NULL, 10); break; }
+		}
+		int i = 0;
+		while(i < k && strcmp(out[i].comm, comm)) i++;
+		if(i == k) { if(k == MAXCOMM) continue; snprintf(out[k].comm, sizeof(out[k].comm), "%s", comm); out[k].s = 0; out[k].n = 0; k++; }
+		out[i].s += (double)(ut + st) / clk_tck;
+		out[i].n++;
+	}
+	closedir(d);
+	return k;
+}
+/* prints "threads_cpu_pct":{"comm (n)":pct,...} for the window between two samples (threads that existed at the end) */
+static void threads_report(FILE *o, comm_cpu *a, int na, comm_cpu *b, int nb, double win) {
+	fprintf(o, "\"server_threads_cpu_pct\":{");
+	int first = 1;
+	for(int i = 0; i < nb; i++) {
+		double s0 = 0;
+		for(int j = 0; j < na; j++) if(!strcmp(a[j].comm, b[i].comm)) s0 = a[j].s;
+		double pct = 100.0 * (b[i].s - s0) / win;
+		if(pct < 0.05) continue;
+		fprintf(o, "%s\"", first ? "" : ",");
+		for(const char *c = b[i].comm; *c; c++) if(*c != '"' && *c != '\\') fputc(*c, o);
+		fprintf(o, " (x%d)\":%.1f", b[i].n, pct);
+		first = 0;
+	}
+	fprintf(o, "}");
 }
 
 /* ---------- latency samples ---------- */
@@ -223,6 +289,13 @@ static uint64_t n_recv = 0, n_sent = 0, n_opened = 0, n_failed = 0, n_unexpected
 static uint64_t n_http = 0, n_ready = 0, n_active = 0, n_started = 0, n_hb = 0;
 static int64_t n_handshaking = 0;
 static const char *last_error = "";
+/* share-link redemptions (redeem mode) */
+static uint64_t r_sent = 0, r_answered = 0, r_ok = 0, r_denied = 0, r_http_err = 0, r_ok_window = 0;
+static uint64_t r_denied_code[8];
+static const char *denied_codes[] = { "exhausted", "expired", "unknown", "revoked", "ip-denied", "other" };
+static int redeem_sending = 1;
+static char r_first_err[200];
+static int redeem_can_send(void) { return redeem_sending && (max_attempts == 0 || r_sent < max_attempts); }
 
 /* ---------- connection lifecycle ---------- */
 static conn **table = NULL;			/* client conns by idx (relay / idle) */
@@ -286,7 +359,19 @@ static conn *client_start(const char *id) {
 static void send_request(conn *c) {
 	char req[512];
 	int n;
-	if(mode == M_HTTPID) {
+	if(c->http && mode == M_REDEEM) {
+		/* a peer of the table (round robin) redeems; the answer is parsed in process() */
+		static uint64_t rr_peer = 0;
+		if(!redeem_can_send()) return;
+		r_sent++;
+		conn *peer = table[rr_peer++ % npeers];
+		char body[320];
+		int bl = snprintf(body, sizeof(body), "{\"id\":\"%s\",\"token\":\"t%s\",\"link_token\":\"%s\"}", peer->id, peer->id,
+			link_token);
+		n = snprintf(req, sizeof(req), "POST /%s/links/redeem HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: p2plink-loadgen\r\n"
+			"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", path_key, host, port, bl, body);
+		c->st = ST_HTTP;
+	} else if(c->http) {
 		n = snprintf(req, sizeof(req), "GET /%s/id HTTP/1.1\r\nHost: %s:%d\r\nConnection: keep-alive\r\n\r\n",
 			path_key, host, port);
 		c->st = ST_HTTP;
@@ -358,7 +443,7 @@ static void client_message(conn *c, char *p, size_t len) {
 			if(mode == M_CONNECT) {
 				lat_add(t - c->t0);
 				conn_close(c, 0, NULL);
-			} else if(mode == M_IDLE) {
+			} else if(mode == M_IDLE || mode == M_REDEEM) {
 				c->next_hb = t + (uint64_t)(heartbeat_s * 1e9);
 			}
 		} else {
@@ -390,8 +475,13 @@ static void client_message(conn *c, char *p, size_t len) {
 		} else {
 			relay_send(c, !c->is_a ? 0 : 1, t);
 		}
-	} else if(mode == M_IDLE) {
-		if(memmem(p, len, "\"ERROR\"", 7)) n_errors_frames++;
+	} else if(mode == M_IDLE || mode == M_REDEEM) {
+		if(memmem(p, len, "\"ERROR\"", 7) || memmem(p, len, "\"ID-TAKEN\"", 10)) {
+			n_errors_frames++;
+			static char ebuf[160];
+			snprintf(ebuf, sizeof(ebuf), "peer got: %.*s", (int)(len > 120 ? 120 : len), p);
+			last_error = ebuf;
+		}
 	}
 }
 
@@ -443,14 +533,19 @@ static void server_http(conn *c) {
 			c->st = ST_READY;
 			return;
 		}
-		char body[64];
-		int bl = snprintf(body, sizeof(body), "%08llx-0000-4000-8000-000000000000", (unsigned long long)++uuid_ctr);
+		char *clh = memmem(c->rb, hl, "ontent-Length:", 14);
+		if(!clh) clh = memmem(c->rb, hl, "ontent-length:", 14);
+		size_t clen = clh ? strtoul(clh + 14, NULL, 10) : 0;
+		if(c->rlen < hl + clen) return;	/* wait for the whole body */
+		char body[96];
+		int bl = !memcmp(c->rb, "POST", 4) ? snprintf(body, sizeof(body), "{\"ok\":true,\"target\":\"bench-target\",\"purpose\":\"call\"}")
+			: snprintf(body, sizeof(body), "%08llx-0000-4000-8000-000000000000", (unsigned long long)++uuid_ctr);
 		char resp[256];
-		int n = snprintf(resp, sizeof(resp), "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n%s",
-			bl, body);
+		int n = snprintf(resp, sizeof(resp), "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n%s",
+			body[0] == '{' ? "application/json" : "text/html", bl, body);
 		wb_append(c, resp, n);
-		memmove(c->rb, c->rb + hl, c->rlen - hl);
-		c->rlen -= hl;
+		memmove(c->rb, c->rb + hl + clen, c->rlen - hl - clen);
+		c->rlen -= hl + clen;
 		n_http++;
 	}
 }
@@ -464,6 +559,24 @@ static void server_message(conn *c, char *p, size_t len) {
 	if(!slot || !*slot) return;
 	ws_send_text(*slot, p, len);
 	n_recv++;
+}
+
+/* ---------- share-link redemptions (client side) ---------- */
+static void redeem_answer(int status, const char *body, size_t blen) {
+	r_answered++;
+	if(status == 200 && memmem(body, blen, "\"ok\":true", 9)) {
+		r_ok++;
+		if(recording) r_ok_window++;
+	} else if(status == 200 && memmem(body, blen, "\"ok\":false", 10)) {
+		r_denied++;
+		int k = 0;
+		while(k < 5 && !memmem(body, blen, denied_codes[k], strlen(denied_codes[k]))) k++;
+		r_denied_code[k]++;
+	} else {
+		r_http_err++;
+		if(!r_first_err[0])
+			snprintf(r_first_err, sizeof(r_first_err), "HTTP %d: %.*s", status, (int)(blen > 150 ? 150 : blen), body);
+	}
 }
 
 /* ---------- reading & framing ---------- */
@@ -492,13 +605,22 @@ static void process(conn *c) {
 			size_t hl = end + 4 - (c->rb + off);
 			char *cl = memmem(c->rb + off, hl, "ontent-Length:", 14);
 			if(!cl) cl = memmem(c->rb + off, hl, "ontent-length:", 14);
-			if(!cl || memcmp(c->rb + off + 9, "200", 3) != 0) { last_error = "bad HTTP answer"; conn_close(c, 1, NULL); return; }
+			int status = hl > 12 ? atoi(c->rb + off + 9) : 0;
+			if(!cl || (mode != M_REDEEM && status != 200)) {
+				static char ebuf[160];
+				snprintf(ebuf, sizeof(ebuf), "bad HTTP answer: %.*s", (int)(hl > 120 ? 120 : hl), c->rb + off);
+				last_error = ebuf;
+				conn_close(c, 1, NULL);
+				return;
+			}
 			size_t blen = strtoul(cl + 14, NULL, 10);
 			if(c->rlen - off < hl + blen) break;
+			if(mode == M_REDEEM) redeem_answer(status, c->rb + off + hl, blen);
 			off += hl + blen;
 			n_http++;
 			if(recording) lat_add(now_ns() - c->t0);
 			c->t0 = now_ns();
+			if(mode == M_REDEEM && !redeem_can_send()) continue;	/* stays idle: budget or time is up */
 			send_request(c);
 		}
 		if(off) { memmove(c->rb, c->rb + off, c->rlen - off); c->rlen -= off; }
@@ -617,7 +739,7 @@ static int pump(int timeout_ms) {
 static void print_common(FILE *o) {
 	fprintf(o, "\"mode\":\"%s\",\"tls\":%d,\"port\":%d,\"opened\":%llu,\"failed\":%llu,\"unexpected_close\":%llu,"
 		"\"error_frames\":%llu,\"last_error\":\"", mode == M_RELAY ? "relay" : mode == M_CONNECT ? "connect" :
-		mode == M_HTTPID ? "httpid" : mode == M_IDLE ? "idle" : "serve", use_tls, port,
+		mode == M_HTTPID ? "httpid" : mode == M_IDLE ? "idle" : mode == M_REDEEM ? "redeem" : "serve", use_tls, port,
 		(unsigned long long)n_opened, (unsigned long long)n_failed, (unsigned long long)n_unexpected_close,
 		(unsigned long long)n_errors_frames);
 	for(const char *s = last_error; *s; s++) {
@@ -668,9 +790,10 @@ static int ramp(int from, int to, double timeout_s) {
 }
 
 static void usage(void) {
-	fprintf(stderr, "usage: loadgen relay|connect|httpid|idle|serve [--port P] [--tls 0|1] [--host IP] [--src N]\n"
+	fprintf(stderr, "usage: loadgen relay|connect|httpid|idle|redeem|serve [--port P] [--tls 0|1] [--host IP] [--src N]\n"
 		"  [--pairs N] [--inflight K] [--payload B] [--rate R] [--warmup S] [--duration S] [--concurrency K]\n"
 		"  [--conns K] [--levels a,b,c] [--hold S] [--heartbeat S] [--server-pid PID] [--tag T]\n"
+		"  redeem: --link-token T [--peers N] [--conns K] [--attempts N] [--warmup S] [--duration S]\n"
 		"  serve: --port P [--tls 1 --cert F --key F]\n");
 	exit(2);
 }
@@ -679,7 +802,7 @@ int main(int argc, char **argv) {
 	if(argc < 2) usage();
 	const char *m = argv[1];
 	mode = !strcmp(m, "relay") ? M_RELAY : !strcmp(m, "connect") ? M_CONNECT : !strcmp(m, "httpid") ? M_HTTPID :
-		!strcmp(m, "idle") ? M_IDLE : !strcmp(m, "serve") ? M_SERVE : -1;
+		!strcmp(m, "idle") ? M_IDLE : !strcmp(m, "serve") ? M_SERVE : !strcmp(m, "redeem") ? M_REDEEM : -1;
 	if(mode < 0) usage();
 	for(int i = 2; i + 1 < argc; i += 2) {
 		const char *k = argv[i], *v = argv[i + 1];
@@ -702,6 +825,9 @@ int main(int argc, char **argv) {
 		else if(!strcmp(k, "--tag")) run_tag = v;
 		else if(!strcmp(k, "--cert")) cert_file = v;
 		else if(!strcmp(k, "--key")) key_file = v;
+		else if(!strcmp(k, "--link-token")) link_token = v;
+		else if(!strcmp(k, "--peers")) npeers = atoi(v);
+		else if(!strcmp(k, "--attempts")) max_attempts = strtoull(v, NULL, 10);
 		else if(!strcmp(k, "--levels")) {
 			char *s = strdup(v), *tok = strtok(s, ",");
 			while(tok && nlevels < 16) { levels[nlevels++] = atoi(tok); tok = strtok(NULL, ","); }
@@ -856,10 +982,78 @@ int main(int argc, char **argv) {
 		return 0;
 	}
 
+	if(mode == M_REDEEM) {
+		ntable = npeers;
+		table = calloc(ntable, sizeof(conn *));
+		if(!link_token[0] || ramp(0, npeers, 30) < 0) {
+			if(!link_token[0]) last_error = "--link-token is required";
+			fprintf(o, "{"); print_common(o); fprintf(o, ",\"ok\":false}\n");
+			return 1;
+		}
+		fprintf(stderr, "loadgen redeem: %d peers open, %d HTTP connections\n", npeers, hconns);
+		for(int i = 0; i < hconns; i++) { conn *c = client_start(NULL); if(c) c->http = 1; }
+		uint64_t t_start = now_ns(), t_win = t_start + (uint64_t)(warmup * 1e9), t_end = t_win + (uint64_t)(duration * 1e9);
+		uint64_t h0 = 0, last_hb = 0, t_rec = 0, h1 = 0, ok1 = 0;
+		double scpu0 = 0, lcpu0 = 0, mcpu0 = 0, scpu = 0, lcpu = 0, mcpu = 0, win = 0;
+		comm_cpu th0[MAXCOMM], th1[MAXCOMM];
+		int nth0 = 0, nth1 = 0;
+		for(;;) {
+			pump(20);
+			if(t_now - last_hb > 100000000ull) {	/* every peer's HEARTBEAT, every --heartbeat s */
+				last_hb = t_now;
+				for(int i = 0; i < npeers; i++) {
+					conn *c = table[i];
+					if(c && c->st == ST_READY && t_now >= c->next_hb) {
+						ws_send_text(c, "{\"type\":\"HEARTBEAT\"}", 20);
+						c->next_hb += (uint64_t)(heartbeat_s * 1e9);
+						n_hb++;
+					}
+				}
+				flush_dirty();
+			}
+			if(!recording && t_now >= t_win) {
+				recording = 1; t_rec = t_now; h0 = n_http; scpu0 = proc_cpu_s(server_pid); lcpu0 = self_cpu_s();
+				mcpu0 = machine_busy_s(); nth0 = threads_cpu(server_pid, th0);
+			}
+			int budget_done = max_attempts > 0 && r_answered >= max_attempts;
+			if(t_now >= t_end || budget_done || n_failed > 0 || n_unexpected_close > 0) break;
+		}
+		/* the window ends here: stop sending, then wait (bounded) for every answer so that the counts are exact */
+		redeem_sending = 0;
+		if(recording) {
+			win = (double)(now_ns() - t_rec) / 1e9;
+			h1 = n_http - h0; ok1 = r_ok_window;
+			scpu = proc_cpu_s(server_pid) - scpu0; lcpu = self_cpu_s() - lcpu0; mcpu = machine_busy_s() - mcpu0;
+			nth1 = threads_cpu(server_pid, th1);
+		}
+		recording = 0;
+		uint64_t drain_end = now_ns() + 10000000000ull;
+		while(r_answered < r_sent && now_ns() < drain_end && n_active > 0) pump(20);
+		int ok = n_failed == 0 && n_unexpected_close == 0 && n_errors_frames == 0 && r_answered == r_sent && win > 0;
+		fprintf(o, "{"); print_common(o);
+		fprintf(o, ",\"ok\":%s,\"peers\":%d,\"conns\":%d,\"window_s\":%.3f,\"requests\":%llu,\"requests_per_s\":%.1f,"
+			"\"granted_in_window\":%llu,\"granted_per_s\":%.1f,\"sent_total\":%llu,\"answered_total\":%llu,\"granted_total\":%llu,"
+			"\"denied_total\":%llu,\"http_errors_total\":%llu,\"first_http_error\":\"",
+			ok ? "true" : "false", npeers, hconns, win, (unsigned long long)h1, win > 0 ? h1 / win : 0.0,
+			(unsigned long long)ok1, win > 0 ? ok1 / win : 0.0, (unsigned long long)r_sent, (unsigned long long)r_answered,
+			(unsigned long long)r_ok, (unsigned long long)r_denied, (unsigned long long)r_http_err);
+		for(const char *s = r_first_err; *s; s++) { if(*s == '"' || *s == '\\') fputc('\\', o); if((unsigned char)*s >= 0x20) fputc(*s, o); }
+		fprintf(o, "\",\"denied_by_code\":{");
+		for(int k = 0; k < 6; k++) fprintf(o, "%s\"%s\":%llu", k ? "," : "", denied_codes[k], (unsigned long long)r_denied_code[k]);
+		fprintf(o, "},\"server_cpu_pct\":%.1f,\"server_cpu_us_per_req\":%.1f,\"loadgen_cpu_pct\":%.1f,\"other_cpu_pct\":%.1f,",
+			win > 0 ? 100.0 * scpu / win : 0.0, h1 ? scpu * 1e6 / h1 : 0.0, win > 0 ? 100.0 * lcpu / win : 0.0,
+			win > 0 ? 100.0 * (mcpu - scpu - lcpu) / win : 0.0);
+		threads_report(o, th0, nth0, th1, nth1, win > 0 ? win : 1);
+		fprintf(o, ",");
+		lat_report(o);
+		fprintf(o, "}\n");
+		return ok ? 0 : 1;
+	}
+
 	if(mode == M_HTTPID) {
 		ntable = hconns;
 		table = calloc(ntable, sizeof(conn *));
-		for(int i = 0; i < hconns; i++) { table[i] = client_start(NULL); if(table[i]) table[i]->idx = i; }
+		for(int i = 0; i < hconns; i++) { table[i] = client_start(NULL); if(table[i]) { table[i]->idx = i; table[i]->http = 1; } }
 		uint64_t t_start = now_ns(), t_win = t_start + (uint64_t)(warmup * 1e9), t_end = t_win + (uint64_t)(duration * 1e9);
 		uint64_t h0 = 0; double scpu0 = 0, lcpu0 = 0, mcpu0 = 0;
 		while(now_ns() < t_end) {

@@ -3,7 +3,8 @@
 # Writes bench/results/latest.md + latest.json and prints the table. Loopback only; about 10-15 minutes.
 # Knobs (environment): BENCH_QUICK=1 (short smoke run), BENCH_ONLY=trivial,ours,reference, BENCH_PERF=0,
 #   BENCH_PAIRS, BENCH_INFLIGHT, BENCH_DURATION, BENCH_FIXED_RATE, BENCH_IDLE_LEVELS=0,1000,10000,50000,
-#   BENCH_SERVER_CPU=1, BENCH_LOADGEN_CPU=0 (taskset CPUs).
+#   BENCH_SERVER_CPU=1, BENCH_LOADGEN_CPU=0 (taskset CPUs), BENCH_ONLY=...,ourspoll,redeem, BENCH_SECURE=wss,ws,
+#   BENCH_MERGE=1 (merge into the existing latest.json), BENCH_REDEEM_* (see docs/benchmarks.md).
 set -eu
 cd "$(dirname "$0")/.."
 need() { command -v "$1" >/dev/null 2>&1 || { echo "bench: $1 is required ($2)" >&2; exit 1; }; }

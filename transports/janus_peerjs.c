@@ -32,6 +32,7 @@
 #include "../plugins/janus_p2plink/p2plink_hotpath.h"
 #include "http_routes.h"
 #include "links.h"
+#include "ratelimit.h"
 #include "stun_responder.h"
 
 #define JANUS_PEERJS_VERSION			1
@@ -184,6 +185,7 @@ struct p2plink_conn {
 	/* Written on the service thread before the Janus session exists, read by the core threads afterwards */
 	janus_transport_session *ts;
 	char ip[INET6_ADDRSTRLEN + 8];
+	gboolean counted;		/* in conns_per_ip (service thread only) */
 	char nonce[P2PLINK_BIND_NONCE_LEN + 1];
 	volatile guint64 session_id;
 };
@@ -231,12 +233,30 @@ static void conn_unref(p2plink_conn *conn) {
 	g_free(conn);
 }
 
+/* Seconds a closing connection may take to flush what is queued for it before it is dropped anyway */
+#define CLOSE_FLUSH_TIMEOUT 5
+
+/* Service thread: act on what other threads asked of this connection. A peer that stops reading never becomes
+ * writable again, so closes cannot rely on the writable callback alone: an abort (slow consumer) is killed right
+ * away, a close gets CLOSE_FLUSH_TIMEOUT seconds to flush. wsi is only cleared on this thread: checking it is safe. */
+static void conn_arm(p2plink_conn *conn) {
+	if(conn->wsi == NULL)
+		return;
+	janus_mutex_lock(&conn->mutex);
+	gboolean abort = conn->abort, closing = conn->close_requested;
+	janus_mutex_unlock(&conn->mutex);
+	if(abort)
+		lws_set_timeout(conn->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+	else if(closing)
+		lws_set_timeout(conn->wsi, PENDING_TIMEOUT_CLOSE_SEND, CLOSE_FLUSH_TIMEOUT);
+	if(!abort)
+		lws_callback_on_writable(conn->wsi);
+}
+
 /* Make the service thread call on_writable for this connection */
 static void conn_wake(p2plink_conn *conn) {
 	if(on_service_thread) {
-		/* wsi is only cleared on this thread, so checking it here is race-free */
-		if(conn->wsi != NULL)
-			lws_callback_on_writable(conn->wsi);
+		conn_arm(conn);
 		return;
 	}
 	janus_mutex_lock(&pending_mutex);
@@ -319,11 +339,33 @@ static void janus_keepalive(p2plink_conn *conn, gint64 now) {
 		"transaction", TX_KEEPALIVE));
 }
 
+/* Per client IP: open WebSockets (service thread only) and new WebSockets per second (a token bucket). A single
+ * address cannot exhaust the server's connections or its handshake CPU for everyone else. */
+static GHashTable *conns_per_ip = NULL;		/* ip → count */
+static guint max_conns_per_ip = 0;			/* 0 = no limit */
+static p2plink_rate_table *conn_rate = NULL;
+
+static guint ip_conns(const char *ip) {
+	return GPOINTER_TO_UINT(g_hash_table_lookup(conns_per_ip, ip));
+}
+
+static void ip_conns_add(const char *ip, int delta) {
+	guint n = ip_conns(ip) + delta;
+	if(n == 0)
+		g_hash_table_remove(conns_per_ip, ip);
+	else
+		g_hash_table_insert(conns_per_ip, g_strdup(ip), GUINT_TO_POINTER(n));
+}
+
 /* Socket closed: tell the plugin (unregister, LEAVE to counterparts) and Janus (session teardown). Idempotent. */
 static void conn_teardown(p2plink_conn *conn) {
 	if(conn->peer != NULL) {
 		hotpath->peer_close(conn->peer);
 		conn->peer = NULL;
+	}
+	if(conn->counted) {
+		ip_conns_add(conn->ip, -1);
+		conn->counted = FALSE;
 	}
 	janus_mutex_lock(&conn->mutex);
 	gboolean first = !conn->gone;
@@ -368,8 +410,11 @@ static void client_address(struct lws *wsi, char *out, size_t len) {
 }
 
 /* The reference server's handshake errors: an ERROR frame with its exact words, then close */
-static void handshake_reject(p2plink_conn *conn, const char *msg) {
+/* code NULL: exactly the reference's frame ({"msg"} only); otherwise our stable code in payload.type as well */
+static void handshake_reject_code(p2plink_conn *conn, const char *code, const char *msg) {
 	json_t *frame = json_pack("{s:s,s:{s:s}}", "type", "ERROR", "payload", "msg", msg);
+	if(code != NULL)
+		json_object_set_new(json_object_get(frame, "payload"), "type", json_string(code));
 	char *text = json_dumps(frame, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	conn_send(conn, text, strlen(text));
 	conn_close(conn, msg);
@@ -377,10 +422,25 @@ static void handshake_reject(p2plink_conn *conn, const char *msg) {
 	json_decref(frame);
 }
 
+static void handshake_reject(p2plink_conn *conn, const char *msg) {
+	handshake_reject_code(conn, NULL, msg);
+}
+
+
 static void ws_established(struct lws *wsi, peerjs_pss *pss) {
 	p2plink_conn *conn = conn_new(wsi);
 	pss->conn = conn;
 	client_address(wsi, conn->ip, sizeof(conn->ip));
+	if(conn_rate != NULL && !p2plink_rate_table_take(conn_rate, conn->ip, janus_get_monotonic_time())) {
+		handshake_reject_code(conn, "too-many-connections", "Too many new connections from your address: slow down");
+		return;
+	}
+	if(max_conns_per_ip > 0 && ip_conns(conn->ip) >= max_conns_per_ip) {
+		handshake_reject_code(conn, "too-many-connections", "Too many open connections from your address");
+		return;
+	}
+	ip_conns_add(conn->ip, 1);
+	conn->counted = TRUE;
 	char key[256], id[256], token[256];
 	const char *k = lws_get_urlarg_by_name(wsi, "key=", key, sizeof(key));
 	const char *i = lws_get_urlarg_by_name(wsi, "id=", id, sizeof(id));
@@ -501,8 +561,7 @@ static void arm_pending(void) {
 	janus_mutex_unlock(&pending_mutex);
 	for(guint i = 0; i < list->len; i++) {
 		p2plink_conn *conn = g_ptr_array_index(list, i);
-		if(conn->wsi != NULL)
-			lws_callback_on_writable(conn->wsi);
+		conn_arm(conn);
 		conn_unref(conn);
 	}
 	g_ptr_array_free(list, TRUE);
@@ -985,6 +1044,16 @@ static gboolean load_config(const char *config_path, struct lws_context_creation
 	config_key = g_strdup(p2plink_jcfg_string(config, general, "key", "peerjs"));
 	const char *html = p2plink_jcfg_string(config, general, "html_folder", NULL);
 	config_html_root = html && *html ? g_strdup(html) : NULL;
+	gint64 per_ip = 100, rate_per_ip = 20;
+	ok = p2plink_jcfg_int(config, general, "max_connections_per_ip", 0, 1000000, &per_ip) &&
+		p2plink_jcfg_int(config, general, "connection_rate_per_ip", 0, 1000000, &rate_per_ip) && ok;
+	max_conns_per_ip = (guint)per_ip;
+	if(rate_per_ip > 0) {
+		/* A burst of a few seconds' worth: a page reload or a NAT full of people is not a flood */
+		p2plink_rate rate = { (double)rate_per_ip, (double)rate_per_ip * 5 };
+		conn_rate = p2plink_rate_table_new(&rate, 65536);
+	}
+	conns_per_ip = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	const char *proxies = p2plink_jcfg_string(config, general, "trusted_proxies", NULL);
 	if(proxies != NULL && *proxies != '\0') {
 		trusted_proxies = g_strsplit(proxies, ",", -1);
@@ -1265,6 +1334,8 @@ static void janus_peerjs_destroy(void) {
 	g_clear_pointer(&tls_key, g_free);
 	g_clear_pointer(&tls_key_password, g_free);
 	g_clear_pointer(&trusted_proxies, g_strfreev);
+	g_clear_pointer(&conn_rate, p2plink_rate_table_free);
+	g_clear_pointer(&conns_per_ip, g_hash_table_destroy);
 	g_clear_pointer(&ice_stun_urls, g_strfreev);
 	g_free(config_path_prefix);
 	g_free(config_key);

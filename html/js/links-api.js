@@ -37,7 +37,7 @@ async function post(path, body) {
 	let j = null;
 	try { j = await r.json(); } catch { j = null; }
 	if (r.status === 404 && !(j && j.ok === false)) {
-		throw new LinkApiError(404, 'unsupported', (j && j.error && j.error.msg) || 'This server does not offer share links.');
+		throw new LinkApiError(404, 'unsupported', 'This server does not offer share links.');
 	}
 	if (!r.ok) {
 		const e = (j && (j.error || (j.ok === false ? j : null))) || {};
@@ -51,14 +51,34 @@ function auth(peer) {
 	return { id: peer.id, token: peer.options.token };
 }
 
+/*
+ * Tolerate both the documented shape {link:{link_id, url, ...}} and the one the Janus server
+ * sends today ({link:{id, ...}, token, url}, list entries without url because the server
+ * only keeps a hash of the token). Links whose url we never saw have url === null.
+ */
+function normalizeLink(l, top = {}) {
+	const url = l.url || top.url || ((l.token || top.token) ? `/l/${encodeURIComponent(l.token || top.token)}` : null);
+	return {
+		link_id: String(l.link_id ?? l.id ?? ''),
+		url,
+		expires_at: Number(l.expires_at),
+		max_clicks: Number(l.max_clicks) || 0,
+		clicks: Number(l.clicks) || 0,
+		purpose: l.purpose === 'file' ? 'file' : 'call',
+		revoked: !!l.revoked || l.status === 'revoked',
+		whitelist: Array.isArray(l.whitelist) ? l.whitelist : [],
+	};
+}
+
 export async function createLink(peer, { ttl, maxClicks, whitelist, purpose }) {
 	const j = await post('/peerjs/links/create', { ...auth(peer), ttl, max_clicks: maxClicks, whitelist, purpose });
-	return j.link;
+	if (!j.link) throw new LinkApiError(200, 'bad-response', 'The server did not return the new link.');
+	return normalizeLink(j.link, j);
 }
 
 export async function listLinks(peer) {
 	const j = await post('/peerjs/links/list', auth(peer));
-	return Array.isArray(j.links) ? j.links : [];
+	return Array.isArray(j.links) ? j.links.map((l) => normalizeLink(l)) : [];
 }
 
 export async function revokeLink(peer, linkId) {

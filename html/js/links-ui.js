@@ -9,7 +9,22 @@ import { $, el, copyText, formatDuration } from './ui.js';
 import { createLink, listLinks, revokeLink, setLinkOnly, LinkApiError } from './links-api.js';
 
 export function linkUrl(link) {
-	try { return new URL(link.url, location.origin).href; } catch { return String(link.url || ''); }
+	if (!link.url) return null;
+	try { return new URL(link.url, location.origin).href; } catch { return String(link.url); }
+}
+
+/* The server keeps only a hash of each link's token, so a link's URL is known only to the
+ * tab that created it: remember them for this tab (sessionStorage), keyed by link id. */
+const URLS = 'p2plink.linkUrls';
+function rememberUrl(id, url) {
+	try {
+		const m = JSON.parse(sessionStorage.getItem(URLS) || '{}');
+		m[id] = url;
+		sessionStorage.setItem(URLS, JSON.stringify(m));
+	} catch { /* private mode: list shows no URL */ }
+}
+function knownUrl(id) {
+	try { return JSON.parse(sessionStorage.getItem(URLS) || '{}')[id] || null; } catch { return null; }
 }
 
 function qrSvg(text) {
@@ -59,6 +74,8 @@ export class LinksUi {
 		try {
 			const link = await createLink(this.peer, { ttl: $('#link-ttl').value, maxClicks: clicks, whitelist, purpose: $('#link-purpose').value });
 			const url = linkUrl(link);
+			if (!url) throw new Error('The server did not return the link address.');
+			rememberUrl(link.link_id, url);
 			$('#link-url').value = url;
 			$('#link-qr').innerHTML = qrSvg(url);
 			$('#link-new').hidden = false;
@@ -104,16 +121,16 @@ export class LinksUi {
 		const ul = $('#link-list');
 		if (!this.links.length) { ul.replaceChildren(el('li', { class: 'hint' }, 'No links yet.')); return; }
 		ul.replaceChildren(...this.links.map((l) => {
-			const url = linkUrl(l);
+			const url = linkUrl(l) || knownUrl(l.link_id);
 			const max = Number(l.max_clicks) || 0;
 			const used = Number(l.clicks) || 0;
 			const uses = max === 0 ? `${used} used · unlimited` : `${used} of ${max} used · ${Math.max(0, max - used)} left`;
-			const copy = el('button', { type: 'button' }, 'Copy');
-			copy.addEventListener('click', () => copyText(url, copy));
+			const copy = url ? el('button', { type: 'button' }, 'Copy') : null;
+			if (copy) copy.addEventListener('click', () => copyText(url, copy));
 			const revoke = el('button', { type: 'button', class: 'danger', disabled: l.revoked || undefined }, 'Revoke');
 			revoke.addEventListener('click', () => this.revoke(l));
 			return el('li', { class: 'link-item', dataset: { linkId: l.link_id } },
-				el('div', {}, el('strong', {}, l.purpose === 'file' ? 'Files' : 'Call'), ' · ', el('code', {}, url)),
+				el('div', {}, el('strong', {}, l.purpose === 'file' ? 'Files' : 'Call'), ' · ', url ? el('code', {}, url) : el('span', { class: 'hint' }, 'address shown only in the tab that created it')),
 				el('div', { class: 'meta' }, uses, ' · ', el('span', { class: 'expiry', dataset: { expires: String(l.expires_at), revoked: l.revoked ? '1' : '' } })),
 				el('div', { class: 'row' }, copy, revoke));
 		}));

@@ -1,0 +1,194 @@
+/*
+ * calls.test.mjs — 1:1 video calls between headless Chromium contexts with fake camera and
+ * microphone: accept → frames decode on both sides, security codes equal, remote sees
+ * mute/camera state; decline; busy for a third peer; unknown id is "not available";
+ * hang-up and tab close end the call on the other side and stop its tracks.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { chromiumMissing, launch, startServer, openApp, screenshot, within } from '../lib/browser.mjs';
+
+const skip = chromiumMissing() || false;
+let srv, browser;
+
+before(async () => {
+	if (skip) return;
+	srv = await startServer();
+	browser = await launch();
+});
+
+after(async () => {
+	if (browser) await browser.close();
+	if (srv) await srv.stop();
+});
+
+async function pair() {
+	const [A, B] = await Promise.all([openApp(browser, srv.baseUrl, { name: 'A' }), openApp(browser, srv.baseUrl, { name: 'B' })]);
+	return { A, B };
+}
+
+async function closeAll(...peers) {
+	for (const p of peers) await p.context.close().catch(() => {});
+}
+
+async function ring(from, to) {
+	await from.page.fill('#peer-id', to.id);
+	await from.page.click('#call-btn');
+	await to.page.waitForSelector('#incoming[open]', { timeout: 15000 });
+}
+
+async function establish(A, B) {
+	await ring(A, B);
+	await B.page.click('#incoming-accept');
+	await A.page.waitForSelector('#call:not([hidden])', { timeout: 15000 });
+	await B.page.waitForSelector('#call:not([hidden])', { timeout: 15000 });
+}
+
+const videoState = (page) => page.evaluate(() => {
+	const v = document.querySelector('#remote-video');
+	return { width: v.videoWidth, frames: v.getVideoPlaybackQuality().totalVideoFrames };
+});
+
+const tracksEnded = (page) => page.evaluate(() => {
+	const s = globalThis.__p2plink.calls.lastLocalStream;
+	return !!s && s.getTracks().length > 0 && s.getTracks().every((t) => t.readyState === 'ended');
+});
+
+test('call accepted: remote video decodes frames on both sides, security codes match', { skip, timeout: 60000 }, async () => {
+	const { A, B } = await pair();
+	try {
+		await within(55000, 'accepted call', async () => {
+			await ring(A, B);
+			assert.match(await B.page.textContent('#incoming-text'), new RegExp(A.id));
+			await screenshot(B.page, 'call-incoming');
+			await screenshot(A.page, 'call-outgoing-ringing');
+			await B.page.click('#incoming-accept');
+			await A.page.waitForSelector('#call:not([hidden])', { timeout: 15000 });
+			await B.page.waitForSelector('#call:not([hidden])', { timeout: 15000 });
+			for (const P of [A, B]) {
+				await P.page.waitForFunction(() => document.querySelector('#remote-video').videoWidth > 0, null, { timeout: 15000 });
+				const s1 = await videoState(P.page);
+				await P.page.waitForTimeout(1500);
+				const s2 = await videoState(P.page);
+				assert.ok(s2.width > 0, `${P.name}: remote videoWidth`);
+				assert.ok(s2.frames > s1.frames, `${P.name}: decoded frames increase (${s1.frames} → ${s2.frames})`);
+			}
+			/* Security code: same 8 digits on both sides. */
+			const codeRe = /^\d{4} \d{4}$/;
+			await A.page.waitForFunction((re) => new RegExp(re).test(document.querySelector('#call-security-code').textContent), codeRe.source);
+			await B.page.waitForFunction((re) => new RegExp(re).test(document.querySelector('#call-security-code').textContent), codeRe.source);
+			const ca = await A.page.textContent('#call-security-code');
+			const cb = await B.page.textContent('#call-security-code');
+			assert.equal(ca, cb, 'security codes equal');
+			/* Quality readout and direct path. */
+			await A.page.waitForFunction(() => /Round trip \d+ ms/.test(document.querySelector('#call-stats').textContent), null, { timeout: 10000 });
+			assert.match(await A.page.textContent('#call-stats'), /path: direct/);
+			/* Remote sees mute and camera-off. */
+			await A.page.click('#mute-btn');
+			await A.page.click('#cam-btn');
+			await B.page.waitForSelector('#remote-muted:not([hidden])', { timeout: 5000 });
+			await B.page.waitForSelector('#remote-camoff:not([hidden])', { timeout: 5000 });
+			await screenshot(B.page, 'call-remote-muted-camera-off');
+			await A.page.click('#mute-btn');
+			await A.page.click('#cam-btn');
+			await B.page.waitForSelector('#remote-camoff', { state: 'hidden', timeout: 5000 });
+			await A.page.waitForTimeout(800);
+			await screenshot(A.page, 'call-in-call');
+		});
+	} finally {
+		await closeAll(A, B);
+	}
+});
+
+test('hang-up ends the call on the other side and stops its tracks', { skip, timeout: 45000 }, async () => {
+	const { A, B } = await pair();
+	try {
+		await within(40000, 'hang-up', async () => {
+			await establish(A, B);
+			await A.page.click('#hangup-btn');
+			await B.page.waitForSelector('#call', { state: 'hidden', timeout: 5000 });
+			assert.match(await B.page.textContent('#status'), /hung up/);
+			assert.ok(await tracksEnded(A.page), 'A tracks stopped');
+			assert.ok(await tracksEnded(B.page), 'B tracks stopped');
+			assert.equal(await B.page.evaluate(() => globalThis.__p2plink.calls.state), 'idle');
+			await screenshot(B.page, 'call-ended-by-remote');
+		});
+	} finally {
+		await closeAll(A, B);
+	}
+});
+
+test('closing the tab ends the call on the other side and stops its tracks', { skip, timeout: 45000 }, async () => {
+	const { A, B } = await pair();
+	try {
+		await within(40000, 'tab close', async () => {
+			await establish(A, B);
+			const t0 = Date.now();
+			await B.page.close();
+			await A.page.waitForSelector('#call', { state: 'hidden', timeout: 10000 });
+			console.log(`tab_close_detected_ms=${Date.now() - t0}`);
+			assert.ok(await tracksEnded(A.page), 'A tracks stopped');
+			assert.equal(await A.page.evaluate(() => globalThis.__p2plink.calls.state), 'idle');
+		});
+	} finally {
+		await closeAll(A, B);
+	}
+});
+
+test('declined call: caller is told "declined", nobody keeps a camera open', { skip, timeout: 40000 }, async () => {
+	const { A, B } = await pair();
+	try {
+		await within(35000, 'decline', async () => {
+			await ring(A, B);
+			await B.page.click('#incoming-decline');
+			await A.page.waitForSelector('#outgoing', { state: 'hidden', timeout: 5000 });
+			assert.match(await A.page.textContent('#status'), /declined/);
+			assert.equal(await A.page.evaluate(() => globalThis.__p2plink.calls.lastEnd.reason), 'declined');
+			assert.ok(await tracksEnded(A.page), 'caller camera stopped');
+			await screenshot(A.page, 'call-declined');
+		});
+	} finally {
+		await closeAll(A, B);
+	}
+});
+
+test('busy: a third peer calling someone in a call is refused, the call goes on', { skip, timeout: 50000 }, async () => {
+	const { A, B } = await pair();
+	const C = await openApp(browser, srv.baseUrl, { name: 'C' });
+	try {
+		await within(45000, 'busy', async () => {
+			await establish(A, B);
+			await C.page.fill('#peer-id', B.id);
+			await C.page.click('#call-btn');
+			await C.page.waitForFunction(() => globalThis.__p2plink.calls.lastEnd && globalThis.__p2plink.calls.state === 'idle', null, { timeout: 15000 });
+			assert.equal(await C.page.evaluate(() => globalThis.__p2plink.calls.lastEnd.reason), 'busy');
+			assert.match(await C.page.textContent('#status'), /busy/);
+			await screenshot(C.page, 'call-busy');
+			assert.equal(await B.page.evaluate(() => document.querySelector('#incoming').open), false, 'B never rang');
+			assert.equal(await B.page.evaluate(() => globalThis.__p2plink.calls.state), 'active');
+			assert.equal(await A.page.evaluate(() => globalThis.__p2plink.calls.state), 'active');
+			const s1 = await videoState(A.page);
+			await A.page.waitForTimeout(1000);
+			assert.ok((await videoState(A.page)).frames > s1.frames, 'A–B call still running');
+		});
+	} finally {
+		await closeAll(A, B, C);
+	}
+});
+
+test('calling an id nobody has: "not available" (server EXPIRE → peer-unavailable)', { skip, timeout: 40000 }, async () => {
+	const A = await openApp(browser, srv.baseUrl, { name: 'A' });
+	try {
+		await within(35000, 'unavailable', async () => {
+			await A.page.fill('#peer-id', 'nobody-here-12345');
+			await A.page.click('#call-btn');
+			await A.page.waitForFunction(() => globalThis.__p2plink.calls.lastEnd, null, { timeout: 30000 });
+			assert.equal(await A.page.evaluate(() => globalThis.__p2plink.calls.lastEnd.reason), 'unavailable');
+			assert.match(await A.page.textContent('#status'), /not available/);
+			assert.ok(await tracksEnded(A.page), 'camera stopped');
+			await screenshot(A.page, 'call-unavailable');
+		});
+	} finally {
+		await closeAll(A);
+	}
+});

@@ -1,0 +1,234 @@
+// Bad input, abuse and faults against the real Janus: every case gets its documented answer, other peers are not
+// harmed, and server memory stays bounded. Each row of the bad-input table is one assertion below.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import net from 'node:net';
+import tls from 'node:tls';
+import { after, before, describe, test } from 'node:test';
+import { PeerSocket } from '../lib/peer-socket.mjs';
+import { request, startJanus } from '../lib/janus.mjs';
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const rssKiB = (srv) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${srv.child.pid}/status`, 'utf8'))[1]);
+
+async function peer(srv, id, token = `tok-${id}`, opts) {
+	const s = await PeerSocket.connect(srv, id, token, opts);
+	assert.deepEqual(await s.next(), { type: 'OPEN' });
+	return s;
+}
+
+// A relay between two fresh peers still works: the proof that a bad client hurt nobody
+async function stillRelays(srv, tag) {
+	const a = await peer(srv, `${tag}-a`), b = await peer(srv, `${tag}-b`);
+	a.send({ type: 'OFFER', dst: `${tag}-b`, payload: { ok: 1 } });
+	assert.deepEqual((await b.next('OFFER')).payload, { ok: 1 });
+	a.close();
+	b.close();
+}
+
+let srv;
+before(async () => {
+	srv = await startJanus({ transport: { max_connections_per_ip: 0, connection_rate_per_ip: 0 } });
+});
+after(async () => {
+	await srv.stop();
+	assert.doesNotMatch(srv.log(), /AddressSanitizer|runtime error|Segmentation/);
+});
+
+describe('bad input table', () => {
+	test('ids: too long, unicode, spaces at the ends are refused with invalid-id; a NUL never gets past HTTP', async () => {
+		/* libwebsockets refuses %00 in a URL before any WebSocket exists */
+		await assert.rejects(PeerSocket.connect(srv, 'a\u0000b', 't'));
+		for (const id of ['x'.repeat(65), 'café', ' a', 'a-', 'a/b', 'a  b']) {
+			const s = await PeerSocket.connect(srv, id, 't');
+			const f = await s.next();
+			assert.equal(f.type, 'ERROR', JSON.stringify(id));
+			assert.equal(f.payload.type, 'invalid-id');
+			await s.waitClosed();
+		}
+		await stillRelays(srv, 'ids');
+	});
+
+	test('a frame sent before reading OPEN is routed (the handshake completes first)', async () => {
+		const b = await peer(srv, 'early-b');
+		const a = new PeerSocket(srv.wsUrl('early-a', 't'));
+		await a.opened;
+		a.send({ type: 'OFFER', dst: 'early-b', payload: 1 });
+		assert.equal((await b.next('OFFER')).src, 'early-a');
+		assert.deepEqual(await a.next(), { type: 'OPEN' });
+		a.close();
+		b.close();
+	});
+
+	test('a message flood gets rate-limited, then the flooder is cut off; others are unaffected', async () => {
+		const flooder = await peer(srv, 'flood-a');
+		const victim = await peer(srv, 'flood-b');
+		for (let i = 0; i < 1000 && !flooder.closed; i++) flooder.send({ type: 'CANDIDATE', dst: 'flood-b', payload: { i } });
+		assert.equal((await flooder.next('ERROR')).payload.type, 'rate-limited');
+		await flooder.waitClosed(5000);
+		const received = victim.frames.filter((f) => f.type === 'CANDIDATE').length;
+		assert.ok(received >= 150 && received <= 260, `victim got ${received} of 1000`);
+		await stillRelays(srv, 'flood');
+		victim.close();
+	});
+
+	test('half-open TCP connections that never speak do not block anyone', async () => {
+		const sockets = await Promise.all(Array.from({ length: 50 }, () => new Promise((resolve) => {
+			const s = net.connect(srv.port, '127.0.0.1', () => resolve(s));
+			s.on('error', () => {});
+		})));
+		await stillRelays(srv, 'halfopen');
+		for (const s of sockets) s.destroy();
+	});
+
+	test('TLS garbage and plain HTTP on the TLS port are dropped', async () => {
+		for (const junk of [Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), Buffer.alloc(4096, 0x16), Buffer.from([0x16, 3, 1, 0xff, 0xff, 1])]) {
+			const closed = await new Promise((resolve) => {
+				const s = net.connect(srv.port, '127.0.0.1', () => s.write(junk));
+				s.on('data', () => {});
+				s.on('error', () => resolve(true));
+				s.on('close', () => resolve(true));
+				setTimeout(() => { s.destroy(); resolve(false); }, 5000);
+			});
+			assert.ok(closed, 'the server kept a garbage connection open');
+		}
+		await stillRelays(srv, 'tlsjunk');
+	});
+
+	test('oversized HTTP headers are refused, not buffered', async () => {
+		const status = await new Promise((resolve) => {
+			const s = tls.connect({ port: srv.port, host: '127.0.0.1', rejectUnauthorized: false }, () => {
+				s.write(`GET /peerjs/id HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(64 * 1024)}\r\n\r\n`);
+			});
+			let text = '';
+			s.on('data', (d) => { text += d; });
+			s.on('error', () => resolve('reset'));
+			s.on('close', () => resolve(text.split('\r\n')[0] || 'closed'));
+			setTimeout(() => { s.destroy(); resolve('timeout'); }, 5000);
+		});
+		assert.notEqual(status, 'timeout');
+		assert.doesNotMatch(status, / 200 /);
+		await stillRelays(srv, 'bighdr');
+	});
+
+	test('path traversal variants against the static files find nothing', async () => {
+		for (const p of ['/../../etc/passwd', '/%2e%2e/%2e%2e/etc/passwd', '/..%2f..%2fetc%2fpasswd', '/%252e%252e/etc/passwd',
+			'/js/..%5c..%5cetc/passwd', '/.%2e/.%2e/etc/passwd', '//etc/passwd']) {
+			const r = await request(`${srv.baseUrl}${p}`);
+			assert.ok([400, 403, 404].includes(r.status), `${p} -> ${r.status}`);
+			assert.doesNotMatch(r.body, /root:/);
+		}
+	});
+});
+
+describe('faults', () => {
+	test('a client that stops reading is cut off and server memory does not grow with it', async () => {
+		// Plain WS so that the test can stop reading at the socket (a paused TLS socket in Node keeps decrypting)
+		const other = await startJanus({ secure: false, plugin: { frame_rate: 0 }, transport: { connection_rate_per_ip: 0 } });
+		try {
+			const reader = net.connect(other.port, '127.0.0.1');
+			reader.on('error', () => {});
+			await new Promise((r) => reader.once('connect', r));
+			reader.write('GET /peerjs?key=peerjs&id=slow-reader&token=t HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n' +
+				'Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+			reader.pause();		/* never read again: the kernel buffers fill, then our write queue for it */
+			const writer = await peer(other, 'slow-writer');
+			for (let i = 0; i < 50; i++) {
+				await sleep(50);
+				if ((await other.admin({ request: 'list_peers' })).peers.some((p) => p.id === 'slow-reader')) break;
+			}
+			const before = rssKiB(other);
+			const blob = 'x'.repeat(60 * 1024);
+			/* Up to 600 x 60 KiB = 36 MiB: past the kernel's socket buffers and the reader's 4 MiB write queue. The
+			 * writer stops when the server says the reader is gone (queue-full for a peer no longer connected). */
+			let sent = 0;
+			for (; sent < 600 && !writer.closed && !writer.frames.some((f) => f.type === 'ERROR'); sent++) {
+				writer.send({ type: 'OFFER', dst: 'slow-reader', payload: blob });
+				if (sent % 20 === 0) await sleep(5);
+			}
+			let gone = false;
+			for (let i = 0; i < 50 && !gone; i++) {
+				await sleep(100);
+				gone = !(await other.admin({ request: 'list_peers' })).peers.some((p) => p.id === 'slow-reader');
+			}
+			assert.ok(gone, `the slow reader is still connected after ${sent} frames`);
+			const grown = rssKiB(other) - before;
+			console.log(`# slow consumer cut off after at most ${sent} frames of 60 KiB; server RSS grew ${grown} KiB`);
+			assert.ok(grown < 16 * 1024, `server RSS grew by ${grown} KiB`);
+			assert.equal(writer.closed, null, 'the writer was hurt');
+			await stillRelays(other, 'slow');
+			reader.destroy();
+			writer.close();
+		} finally {
+			await other.stop();
+		}
+	});
+
+	test('per-IP limits: open connections and connection rate', async () => {
+		const other = await startJanus({ host: '0.0.0.0', transport: { max_connections_per_ip: 3, connection_rate_per_ip: 0 } });
+		try {
+			const mine = [];
+			for (let i = 0; i < 3; i++) mine.push(await peer(other, `lim-${i}`));
+			const fourth = await PeerSocket.connect(other, 'lim-3', 't');
+			const f = await fourth.next();
+			assert.equal(f.type, 'ERROR');
+			assert.equal(f.payload.type, 'too-many-connections');
+			await fourth.waitClosed();
+			// Another source address is not affected
+			const elsewhere = await peer(other, 'lim-other', 't', { localAddress: '127.0.0.2' });
+			elsewhere.close();
+			mine[0].close();
+			await mine[0].waitClosed();
+			await sleep(100);
+			const again = await peer(other, 'lim-3b');
+			again.close();
+			for (const s of mine) s.close();
+		} finally {
+			await other.stop();
+		}
+		const rated = await startJanus({ transport: { connection_rate_per_ip: 2 } });
+		try {
+			const outcomes = [];
+			for (let i = 0; i < 14; i++) {
+				const s = await PeerSocket.connect(rated, `rate-${i}`, 't');
+				const f = await s.next();
+				outcomes.push(f.type === 'OPEN' ? 'open' : f.payload.type);
+				s.close();
+			}
+			assert.deepEqual(outcomes.slice(0, 10), Array(10).fill('open'));
+			assert.ok(outcomes.slice(10).includes('too-many-connections'), outcomes.join(','));
+		} finally {
+			await rated.stop();
+		}
+	});
+
+	test('10,000 connect/disconnect cycles: memory back to baseline, no session left behind', async () => {
+		const warm = async (n, tag) => {
+			let next = 0;
+			await Promise.all(Array.from({ length: 16 }, async () => {
+				while (next < n) {
+					const i = next++;
+					const s = await PeerSocket.connect(srv, `${tag}${i}`, 't');
+					await s.next('OPEN');
+					s.terminate();
+				}
+			}));
+		};
+		await warm(500, 'cyc-warm');
+		await sleep(1500);
+		const baseline = rssKiB(srv);
+		const t0 = Date.now();
+		await warm(10000, 'cyc');
+		const seconds = (Date.now() - t0) / 1000;
+		let sessions = -1;
+		for (let i = 0; i < 50 && sessions !== 0; i++) {
+			await sleep(200);
+			sessions = (await srv.adminRaw({ janus: 'list_sessions', transaction: 'c', admin_secret: 'p2plink-test-admin-secret' })).sessions.length;
+		}
+		assert.equal(sessions, 0, 'Janus sessions left behind');
+		assert.equal((await srv.admin({ request: 'stats' })).peers, 0);
+		const grown = rssKiB(srv) - baseline;
+		console.log(`# 10,000 cycles in ${seconds.toFixed(1)} s; RSS ${baseline} KiB -> ${baseline + grown} KiB`);
+		assert.ok(grown < 8 * 1024, `RSS grew by ${grown} KiB over 10,000 cycles`);
+	});
+});

@@ -1,0 +1,76 @@
+/*
+ * browser.mjs — headless Debian Chromium for the e2e tests (playwright-core; never
+ * downloads a browser), plus helpers to start the server under test and open app pages.
+ *
+ * The server module comes from env P2PLINK_E2E_SERVER (path of a module exporting
+ * startServer({port}) → {baseUrl, stop()}), default tests/lib/reference-server.mjs.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const CHROMIUM = process.env.P2PLINK_CHROMIUM || '/usr/bin/chromium';
+export const shotsDir = join(root, 'test-artifacts', 'screenshots');
+
+export const CHROMIUM_ARGS = [
+	'--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+	'--disable-background-networking', '--disable-component-update', '--disable-sync',
+	'--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
+	'--ignore-certificate-errors',
+];
+
+/* Reason to skip, or null when Chromium is usable. */
+export function chromiumMissing() {
+	return existsSync(CHROMIUM) ? null : `Chromium not found at ${CHROMIUM}`;
+}
+
+export async function launch() {
+	return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+}
+
+export async function startServer() {
+	const spec = process.env.P2PLINK_E2E_SERVER || join(root, 'tests', 'lib', 'reference-server.mjs');
+	const mod = await import(pathToFileURL(resolve(spec)).href);
+	return mod.startServer({ port: 0 });
+}
+
+/*
+ * A fresh browser context (its own origin storage, like a separate person) with one app
+ * page opened at `path` and waiting for the peer id. Test hooks go in before app code runs.
+ */
+export async function openApp(browser, baseUrl, { path = '/', hooks = { noSavePicker: true }, name = 'peer' } = {}) {
+	const context = await browser.newContext({
+		ignoreHTTPSErrors: true,
+		acceptDownloads: true,
+		viewport: { width: 900, height: 760 },
+		permissions: ['camera', 'microphone'],
+	});
+	await context.addInitScript((h) => { globalThis.P2PLINK_TEST_HOOKS = h; }, hooks);
+	const page = await context.newPage();
+	page.on('pageerror', (err) => console.error(`[${name}] pageerror: ${err.message}`));
+	page.on('console', (m) => { if (m.type() === 'error') console.error(`[${name}] console: ${m.text()}`); });
+	await page.goto(new URL(path, baseUrl).href);
+	await page.waitForSelector('body[data-ready="1"]', { timeout: 20000 });
+	const id = (await page.textContent('#my-id')).trim();
+	return { context, page, id, name };
+}
+
+export async function screenshot(page, name) {
+	mkdirSync(shotsDir, { recursive: true });
+	await page.screenshot({ path: join(shotsDir, `${name}.png`) });
+}
+
+/* Run fn with a deadline so no test can hang the suite. */
+export async function within(ms, what, fn) {
+	let timer;
+	try {
+		return await Promise.race([
+			fn(),
+			new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: timed out after ${ms} ms`)), ms); }),
+		]);
+	} finally {
+		clearTimeout(timer);
+	}
+}
