@@ -509,39 +509,45 @@ static int ws_receive(struct lws *wsi, p2plink_conn *conn, const void *in, size_
 	return 0;
 }
 
+/* Frames written per writable callback at most: enough to drain a burst (an OFFER and its candidates) in one
+ * wakeup instead of one epoll round trip per frame, few enough that one busy peer cannot starve the others */
+#define WRITES_PER_CALLBACK 16
+
 static int ws_writeable(struct lws *wsi, p2plink_conn *conn) {
 	if(conn == NULL)
 		return -1;
-	janus_mutex_lock(&conn->mutex);
-	if(conn->abort) {
+	for(int n = 0; n < WRITES_PER_CALLBACK; n++) {
+		janus_mutex_lock(&conn->mutex);
+		if(conn->abort) {
+			janus_mutex_unlock(&conn->mutex);
+			lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)"slow consumer", 13);
+			return -1;
+		}
+		/* A partial write leaves lws holding the rest: then the pipe reads as choked and we wait for POLLOUT */
+		out_frame *frame = lws_send_pipe_choked(wsi) ? NULL : g_queue_pop_head(&conn->out);
+		if(frame != NULL)
+			conn->out_bytes -= frame->len;
+		gboolean more = conn->out.length > 0;
+		gboolean closing = conn->close_requested;
+		char reason[64];
+		g_strlcpy(reason, conn->close_reason, sizeof(reason));
 		janus_mutex_unlock(&conn->mutex);
-		lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)"slow consumer", 13);
-		return -1;
-	}
-	out_frame *frame = lws_send_pipe_choked(wsi) ? NULL : g_queue_pop_head(&conn->out);
-	if(frame != NULL)
-		conn->out_bytes -= frame->len;
-	gboolean more = conn->out.length > 0;
-	gboolean close_now = conn->close_requested && !more && frame == NULL;
-	char reason[64];
-	g_strlcpy(reason, conn->close_reason, sizeof(reason));
-	janus_mutex_unlock(&conn->mutex);
-	if(frame != NULL) {
+		if(frame == NULL) {
+			if(closing && !more) {
+				lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, (unsigned char *)reason, strlen(reason));
+				return -1;
+			}
+			break;
+		}
 		int written = lws_write(wsi, frame->data + LWS_PRE, frame->len, LWS_WRITE_TEXT);
 		g_free(frame);
 		if(written < 0)
 			return -1;
-		/* Come back for the rest, or for the pending close */
-		if(more || conn->close_requested)
-			lws_callback_on_writable(wsi);
-		return 0;
+		if(!more && !closing)
+			return 0;
 	}
-	if(close_now) {
-		lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, (unsigned char *)reason, strlen(reason));
-		return -1;
-	}
-	if(more)
-		lws_callback_on_writable(wsi);
+	/* Come back for the rest, or for the pending close */
+	lws_callback_on_writable(wsi);
 	return 0;
 }
 

@@ -185,7 +185,8 @@ static p2plink_store *store_get(void) {
 			p2plink_store_mongo_options options = { mongo_uri, mongo_database, (guint)mongo_timeout_ms, 0 };
 			store = p2plink_store_mongo_open(&options, &error);
 		} else {
-			p2plink_store_sqlite_options options = { store_folder, 0 };
+			/* Only this process uses the file: an exclusive lock saves two fcntl() per redemption */
+			p2plink_store_sqlite_options options = { store_folder, 0, TRUE };
 			store = p2plink_store_sqlite_open(&options, &error);
 		}
 		/* The URI may carry credentials: log only the store kind and database or folder */

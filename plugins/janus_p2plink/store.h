@@ -138,6 +138,8 @@ struct p2plink_store {
 typedef struct p2plink_store_sqlite_options {
 	const char *folder;	/* created (0700) if missing; the file is folder/P2PLINK_SQLITE_FILE */
 	guint busy_timeout_ms;	/* how long a writer waits for another; 0 = 5000 */
+	gboolean exclusive;	/* this handle is the file's only user (the plugin): keep the lock, skip the per-
+				 * transaction file locking (PRAGMA locking_mode = EXCLUSIVE) */
 } p2plink_store_sqlite_options;
 
 #define P2PLINK_SQLITE_FILE "p2plink.db"

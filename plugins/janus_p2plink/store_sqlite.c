@@ -706,7 +706,7 @@ static int journal_mode_wal(sqlite3 *db, guint timeout_ms, gboolean *wal) {
 	}
 }
 
-static gboolean configure(sqlite3 *db, guint busy_timeout_ms, GError **error) {
+static gboolean configure(sqlite3 *db, guint busy_timeout_ms, gboolean exclusive, GError **error) {
 	guint timeout = busy_timeout_ms ? busy_timeout_ms : 5000;
 	sqlite3_busy_timeout(db, (int)timeout);
 	if(sqlite3_db_readonly(db, "main") == 1)
@@ -718,6 +718,8 @@ static gboolean configure(sqlite3 *db, guint busy_timeout_ms, GError **error) {
 		return db_fail(error, db, rc, "could not open the link database");
 	if(!wal)
 		return store_fail(error, P2PLINK_STORE_ERROR_IO, "the link database cannot use WAL mode on this file system");
+	if(exclusive && !exec(db, "PRAGMA locking_mode = EXCLUSIVE", "could not lock the link database", error))
+		return FALSE;
 	return exec(db, "PRAGMA synchronous = NORMAL", "could not configure the link database", error);
 }
 
@@ -759,7 +761,7 @@ p2plink_store *p2plink_store_sqlite_open(const p2plink_store_sqlite_options *opt
 		g_set_error(error, P2PLINK_STORE_ERROR, error_code_for(rc),
 			"cannot open the link database %s: %s", path, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
 	}
-	ok = ok && configure(s->db, options->busy_timeout_ms, error) &&
+	ok = ok && configure(s->db, options->busy_timeout_ms, options->exclusive, error) &&
 		migrate(s->db, error) && prepare_all(s, error);
 	g_free(path);
 	if(!ok) {
