@@ -27,7 +27,7 @@
  * A peerjs 'peer-unavailable' error for the callee (server EXPIRE) ends an outgoing call
  * with "not available".
  */
-import { $, announce, formatDuration, randomToken } from './ui.js';
+import { $, announce, formatDuration, noDirectPath, randomToken } from './ui.js';
 import { getCallMedia, stopStream, watchStats, describeStats, MediaError } from './media.js';
 import { codeForPc } from './security-code.js';
 
@@ -116,7 +116,7 @@ export class Calls {
 		});
 		this._adoptCtl(ctl);
 		this._after(REACH_TIMEOUT_MS, () => {
-			if (this.state === 'outgoing' && !ctl.open) this.end(`Could not reach ${remoteId}. They may be offline or behind a network that blocks direct connections.`, 'error');
+			if (this.state === 'outgoing' && !ctl.open) this.end(noDirectPath(remoteId), 'error');
 		});
 		ctl.on('open', () => {
 			if (this.ctl !== ctl) return;
@@ -195,7 +195,7 @@ export class Calls {
 		announce(`Connecting to ${this.remoteId}…`);
 		this._send({ t: 'accept', callId });
 		this._after(MEDIA_TIMEOUT_MS, () => {
-			if (this.state === 'connecting') this.end(`The call with ${this.remoteId} could not be connected.`, 'error');
+			if (this.state === 'connecting') this.end(noDirectPath(this.remoteId), 'error');
 		});
 	}
 
@@ -238,7 +238,7 @@ export class Calls {
 			$('#outgoing-text').textContent = 'Accepted — connecting…';
 			this._adoptMedia(this.peer.call(who, this.localStream, { metadata: { app: 'p2plink', callId: this.callId } }));
 			this._after(MEDIA_TIMEOUT_MS, () => {
-				if (this.state === 'connecting') this.end(`The call with ${who} could not be connected.`, 'error');
+				if (this.state === 'connecting') this.end(noDirectPath(who), 'error');
 			});
 			break;
 		case 'decline':
@@ -281,7 +281,8 @@ export class Calls {
 			pc.addEventListener('iceconnectionstatechange', () => {
 				if (this.media !== mc) return;
 				const s = pc.iceConnectionState;
-				if (s === 'failed') this.end(`The connection to ${this.remoteId} failed.`, 'error', 'remote-gone');
+				/* 'failed' before the call ever connected means no path was found, not that someone left */
+				if (s === 'failed') this.end(this.state === 'active' ? `The connection to ${this.remoteId} failed.` : noDirectPath(this.remoteId), 'error', 'remote-gone');
 				else if (s === 'disconnected') {
 					if (!graceTimer) graceTimer = this._after(ICE_GRACE_MS, () => {
 						graceTimer = null;

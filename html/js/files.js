@@ -23,7 +23,7 @@
  *     in the receiver's memory.
  * Both sides hash incrementally (sha256.js) and both show verified / failed.
  */
-import { $, el, announce, formatBytes, formatDuration, randomToken } from './ui.js';
+import { $, el, announce, formatBytes, formatDuration, noDirectPath, randomToken } from './ui.js';
 import { Sha256 } from './sha256.js';
 import { chooseTargets, hasSavePicker, FALLBACK_LIMIT_TEXT } from './sinks.js';
 import { codeForPc } from './security-code.js';
@@ -108,7 +108,7 @@ class Session {
 		this.waiters = new Set();
 		this.ready = new Promise((resolve, reject) => { this._resolve = resolve; this._reject = reject; });
 		this.ready.catch(() => {});
-		const t = setTimeout(() => this.fail(`Could not reach ${this.peerId}.`), OPEN_TIMEOUT_MS);
+		const t = setTimeout(() => this.fail(noDirectPath(this.peerId)), OPEN_TIMEOUT_MS);
 		conn.on('open', () => {
 			clearTimeout(t);
 			const dc = conn.dataChannel;

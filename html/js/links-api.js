@@ -1,17 +1,19 @@
 /*
- * links-api.js — the only module that talks to the server's share-link endpoints.
+ * links-api.js — the only module that talks to the server's share-link endpoints (README: "Share links for peers").
  *
  * Contract (all POST, JSON body, JSON answer; `id`/`token` are our own PeerJS id and the
  * token we passed to new Peer()):
  *   /peerjs/links/create  {id, token, ttl:"5min", max_clicks:1 (0 = unlimited), whitelist:[cidr...], purpose:"call"|"file"}
- *                         → {link:{link_id, url, expires_at (ms epoch), max_clicks, clicks, purpose, revoked}}
- *   /peerjs/links/list    {id, token}                → {links:[link...]}
+ *                         → {link:{id, target, purpose, expires_at (ms epoch), max_clicks, clicks, revoked, status}, token, url}
+ *   /peerjs/links/list    {id, token}                → {links:[link...]}   (no tokens: the server keeps only hashes,
+ *                                                                          so a link's URL is known only where it was made)
  *   /peerjs/links/revoke  {id, token, link_id}       → {ok:true}
  *   /peerjs/links/redeem  {id, token, link_token}    → {ok:true, target, purpose}
  *                                                    | {ok:false, code:"expired"|"exhausted"|"ip-denied"|"revoked"|"unknown", msg}
- *   /peerjs/linkonly      {id, token, enabled}       → {ok:true}
- * Errors: HTTP 4xx with {error:{code, msg}} → thrown as LinkApiError(status, code, msg).
+ *   /peerjs/linkonly      {id, token, enabled}       → {ok:true, link_only}
+ * Errors: HTTP 4xx/5xx with {error:{code, msg}} → thrown as LinkApiError(status, code, msg).
  * A 404 means the server has no link support (LinkApiError.code === 'unsupported').
+ * normalizeLink() turns a server link into what the UI uses ({link_id, url, ...}).
  */
 export class LinkApiError extends Error {
 	constructor(status, code, msg) {
@@ -52,9 +54,8 @@ function auth(peer) {
 }
 
 /*
- * Tolerate both the documented shape {link:{link_id, url, ...}} and the one the Janus server
- * sends today ({link:{id, ...}, token, url}, list entries without url because the server
- * only keeps a hash of the token). Links whose url we never saw have url === null.
+ * A server link ({link:{id, ...}, token, url} from create; list entries have no url because the server only keeps
+ * a hash of the token) as the UI wants it. Links whose url we never saw have url === null.
  */
 function normalizeLink(l, top = {}) {
 	const url = l.url || top.url || ((l.token || top.token) ? `/l/${encodeURIComponent(l.token || top.token)}` : null);

@@ -33,6 +33,14 @@ export function announce(text, kind = 'info') {
 	s.dataset.kind = kind;
 }
 
+/* What to tell people when two browsers cannot reach each other directly. p2plink has no TURN relay, on purpose:
+ * the cause is almost always a symmetric NAT (mobile networks, some corporate gateways) or a firewall. */
+export function noDirectPath(peerId) {
+	return `No direct connection to ${peerId} could be made: a strict firewall or a symmetric NAT (common on mobile ` +
+		'and corporate networks) is probably in the way. p2plink never relays calls or files through the server; ' +
+		'try another network on one side.';
+}
+
 export function formatBytes(n) {
 	if (!Number.isFinite(n)) return '–';
 	const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
