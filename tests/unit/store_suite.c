@@ -85,7 +85,7 @@ static p2plink_link_outcome must_redeem(p2plink_store *store, const char *hash, 
 	return o;
 }
 
-static void assert_same_link(const p2plink_link *a, const p2plink_link *b) {
+void p2plink_assert_same_link(const p2plink_link *a, const p2plink_link *b) {
 	g_assert_cmpstr(a->id, ==, b->id);
 	g_assert_cmpstr(a->token_hash, ==, b->token_hash);
 	g_assert_cmpstr(a->target, ==, b->target);
@@ -116,7 +116,7 @@ static void test_create_then_get_by_hash(gconstpointer data) {
 	GError *error = NULL;
 	p2plink_link *got = p2plink_store_get_link_by_hash(ctx.store, l->token_hash, &error);
 	g_assert_no_error(error);
-	assert_same_link(l, got);
+	p2plink_assert_same_link(l, got);
 	p2plink_link_free(got);
 	p2plink_link_free(l);
 	ctx_end(&ctx);
@@ -129,7 +129,7 @@ static void test_create_then_get_by_id(gconstpointer data) {
 	p2plink_link *l = stored_link(&ctx, "alice", P2PLINK_CREATOR_ADMIN, 0);
 	p2plink_link *got = p2plink_store_get_link(ctx.store, l->id, NULL);
 	g_assert_nonnull(got);
-	assert_same_link(l, got);
+	p2plink_assert_same_link(l, got);
 	g_assert_null(got->whitelist);
 	p2plink_link_free(got);
 	p2plink_link_free(l);

@@ -34,4 +34,7 @@ typedef struct p2plink_store_backend {
 /* Register every suite test for this backend. `backend` must outlive g_test_run(). */
 void p2plink_store_suite_add(const p2plink_store_backend *backend);
 
+/* Every field of two links is equal (also used by the MongoDB BSON round-trip tests) */
+void p2plink_assert_same_link(const p2plink_link *a, const p2plink_link *b);
+
 #endif

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "store_mongo_bson.h"
+#include "store_suite.h"
 
 #define NOW G_GINT64_CONSTANT(1700000000000000)
 #define HOUR (G_GINT64_CONSTANT(3600) * G_USEC_PER_SEC)
@@ -101,22 +102,6 @@ static void test_link_without_expiry_has_no_ttl_field(void) {
 	p2plink_link_free(l);
 }
 
-static void assert_same_link(const p2plink_link *a, const p2plink_link *b) {
-	g_assert_cmpstr(a->id, ==, b->id);
-	g_assert_cmpstr(a->token_hash, ==, b->token_hash);
-	g_assert_cmpstr(a->target, ==, b->target);
-	g_assert_cmpstr(a->purpose, ==, b->purpose);
-	g_assert_cmpstr(a->creator, ==, b->creator);
-	g_assert_cmpint(a->created_at, ==, b->created_at);
-	g_assert_cmpint(a->expires_at, ==, b->expires_at);
-	g_assert_cmpuint(a->max_clicks, ==, b->max_clicks);
-	g_assert_cmpuint(a->clicks, ==, b->clicks);
-	g_assert_cmpint(a->revoked, ==, b->revoked);
-	g_assert_cmpuint(a->whitelist ? g_strv_length(a->whitelist) : 0, ==, b->whitelist ? g_strv_length(b->whitelist) : 0);
-	for(guint i = 0; a->whitelist && a->whitelist[i]; i++)
-		g_assert_cmpstr(a->whitelist[i], ==, b->whitelist[i]);
-}
-
 static void test_link_round_trip(void) {
 	p2plink_link *l = sample_link();
 	g_free(l->purpose);
@@ -128,7 +113,7 @@ static void test_link_round_trip(void) {
 		GError *error = NULL;
 		p2plink_link *back = p2plink_mongo_link_from_bson(doc, &error);
 		g_assert_no_error(error);
-		assert_same_link(l, back);
+		p2plink_assert_same_link(l, back);
 		p2plink_link_free(back);
 		bson_destroy(doc);
 		/* Second pass: no whitelist, no expiry, revoked */
