@@ -303,22 +303,22 @@ static json_t *peer_revoke(p2plink_link_service *svc, p2plink_peer *peer, json_t
 	return json_pack("{s:b}", "ok", TRUE);
 }
 
-static json_t *peer_redeem(p2plink_link_service *svc, p2plink_peer *peer, json_t *body, const char *client_ip,
-		const char *user_agent, gint64 now, int *status) {
+/* Redemption, in two halves so that many can share one store commit: prepare (token-guessing limit, token hash),
+ * then the store, then finish (grant, answer, event). A NULL answer from prepare means "go on" and sets *hash. */
+static json_t *redeem_prepare(p2plink_link_service *svc, json_t *body, const char *client_ip, gint64 now,
+		int *status, char **hash) {
 	if(svc->redeem_limiter != NULL && !p2plink_rate_table_take(svc->redeem_limiter, client_ip, now))
 		return peer_error(status, 429, "too-many-attempts",
 			"Too many link attempts from your network; try again in a minute");
 	const char *token = string_member(body, "link_token");
-	p2plink_link_outcome outcome = P2PLINK_LINK_UNKNOWN;
-	p2plink_link *link = NULL;
-	GError *error = NULL;
 	/* A malformed token is looked up anyway (it matches nothing) so that the attempt is logged like any other */
-	char *hash = p2plink_token_hash(token ? token : "");
-	p2plink_redeem_request req = { hash, now, client_ip, user_agent };
-	gboolean ok = p2plink_store_redeem(svc->store, &req, &outcome, &link, &error);
-	g_free(hash);
-	if(!ok)
-		return peer_store_error(status, error);
+	*hash = p2plink_token_hash(token ? token : "");
+	return NULL;
+}
+
+/* Takes ownership of link */
+static json_t *redeem_finish(p2plink_link_service *svc, p2plink_peer *peer, p2plink_link_outcome outcome,
+		p2plink_link *link, int *status) {
 	*status = 200;
 	json_t *answer;
 	if(outcome == P2PLINK_LINK_OK) {
@@ -335,17 +335,47 @@ static json_t *peer_redeem(p2plink_link_service *svc, p2plink_peer *peer, json_t
 	return answer;
 }
 
-json_t *p2plink_link_service_peer(p2plink_link_service *svc, const char *route, json_t *body, const char *client_ip,
-		const char *user_agent, const char *base_url, gint64 now, int *status) {
-	if(!json_is_object(body))
-		return peer_error(status, 400, "bad-request", "The request body must be a JSON object");
+static json_t *peer_redeem(p2plink_link_service *svc, p2plink_peer *peer, json_t *body, const char *client_ip,
+		const char *user_agent, gint64 now, int *status) {
+	char *hash = NULL;
+	json_t *refused = redeem_prepare(svc, body, client_ip, now, status, &hash);
+	if(refused != NULL)
+		return refused;
+	p2plink_link_outcome outcome = P2PLINK_LINK_UNKNOWN;
+	p2plink_link *link = NULL;
+	GError *error = NULL;
+	p2plink_redeem_request req = { hash, now, client_ip, user_agent };
+	gboolean ok = p2plink_store_redeem(svc->store, &req, &outcome, &link, &error);
+	g_free(hash);
+	if(!ok)
+		return peer_store_error(status, error);
+	return redeem_finish(svc, peer, outcome, link, status);
+}
+
+/* The caller's peer for a peer request, or NULL with *refused set to the answer */
+static p2plink_peer *authenticate(p2plink_link_service *svc, json_t *body, int *status, json_t **refused) {
+	*refused = NULL;
+	if(!json_is_object(body)) {
+		*refused = peer_error(status, 400, "bad-request", "The request body must be a JSON object");
+		return NULL;
+	}
 	const char *id = string_member(body, "id"), *token = string_member(body, "token");
-	if(id == NULL || token == NULL || svc->registry == NULL)
-		return peer_error(status, 401, "not-connected", "id and token of a connected peer are required");
+	if(id == NULL || token == NULL || svc->registry == NULL) {
+		*refused = peer_error(status, 401, "not-connected", "id and token of a connected peer are required");
+		return NULL;
+	}
 	p2plink_peer *peer = p2plink_registry_authenticate(svc->registry, id, token);
 	if(peer == NULL)
-		return peer_error(status, 401, "not-connected", "No connected peer has this id and token");
+		*refused = peer_error(status, 401, "not-connected", "No connected peer has this id and token");
+	return peer;
+}
+
+json_t *p2plink_link_service_peer(p2plink_link_service *svc, const char *route, json_t *body, const char *client_ip,
+		const char *user_agent, const char *base_url, gint64 now, int *status) {
 	json_t *answer;
+	p2plink_peer *peer = authenticate(svc, body, status, &answer);
+	if(peer == NULL)
+		return answer;
 	if(!strcmp(route, "linkonly")) {
 		json_t *enabled = json_object_get(body, "enabled");
 		if(!json_is_boolean(enabled)) {
@@ -370,4 +400,66 @@ json_t *p2plink_link_service_peer(p2plink_link_service *svc, const char *route, 
 	}
 	p2plink_peer_unref(peer);
 	return answer;
+}
+
+/* ---- Many peer requests at once ---- */
+
+typedef struct pending_redeem {
+	p2plink_peer_request *request;
+	p2plink_peer *peer;
+	p2plink_redeem_request store_request;
+} pending_redeem;
+
+/* Run the consecutive redemptions gathered so far as one store commit */
+static void flush_redeems(p2plink_link_service *svc, GArray *pending) {
+	guint n = pending->len;
+	if(n == 0)
+		return;
+	p2plink_redeem_request *reqs = g_new(p2plink_redeem_request, n);
+	p2plink_link_outcome *outcomes = g_new0(p2plink_link_outcome, n);
+	p2plink_link **links = g_new0(p2plink_link *, n);
+	for(guint i = 0; i < n; i++)
+		reqs[i] = g_array_index(pending, pending_redeem, i).store_request;
+	GError *error = NULL;
+	gboolean ok = p2plink_store_redeem_batch(svc->store, reqs, n, outcomes, links, &error);
+	for(guint i = 0; i < n; i++) {
+		pending_redeem *p = &g_array_index(pending, pending_redeem, i);
+		p2plink_peer_request *r = p->request;
+		r->answer = ok ? redeem_finish(svc, p->peer, outcomes[i], links[i], &r->status) :
+			peer_store_error(&r->status, g_error_copy(error));
+		p2plink_peer_unref(p->peer);
+		g_free((char *)p->store_request.token_hash);
+	}
+	g_clear_error(&error);
+	g_free(reqs);
+	g_free(outcomes);
+	g_free(links);
+	g_array_set_size(pending, 0);
+}
+
+void p2plink_link_service_peer_batch(p2plink_link_service *svc, p2plink_peer_request *requests, guint n, gint64 now) {
+	gboolean group = svc->store != NULL && p2plink_store_can_batch(svc->store);
+	GArray *pending = g_array_new(FALSE, FALSE, sizeof(pending_redeem));
+	for(guint i = 0; i < n; i++) {
+		p2plink_peer_request *r = &requests[i];
+		if(!group || strcmp(r->route, "links/redeem") != 0) {
+			/* Anything else keeps its place in the order: earlier redemptions commit first */
+			flush_redeems(svc, pending);
+			r->answer = p2plink_link_service_peer(svc, r->route, r->body, r->client_ip, r->user_agent, r->base_url,
+				now, &r->status);
+			continue;
+		}
+		pending_redeem p = { r, NULL, { NULL, now, r->client_ip, r->user_agent } };
+		p.peer = authenticate(svc, r->body, &r->status, &r->answer);
+		if(p.peer == NULL)
+			continue;
+		r->answer = redeem_prepare(svc, r->body, r->client_ip, now, &r->status, (char **)&p.store_request.token_hash);
+		if(r->answer != NULL) {
+			p2plink_peer_unref(p.peer);
+			continue;
+		}
+		g_array_append_val(pending, p);
+	}
+	flush_redeems(svc, pending);
+	g_array_free(pending, TRUE);
 }

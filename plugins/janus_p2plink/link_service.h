@@ -54,4 +54,17 @@ json_t *p2plink_link_service_admin(p2plink_link_service *svc, const char *reques
 json_t *p2plink_link_service_peer(p2plink_link_service *svc, const char *route, json_t *body, const char *client_ip,
 	const char *user_agent, const char *base_url, gint64 now, int *status);
 
+/* One peer request of a batch: inputs, and status + answer (new reference) filled in */
+typedef struct p2plink_peer_request {
+	const char *route;
+	json_t *body;
+	const char *client_ip, *user_agent, *base_url;
+	int status;
+	json_t *answer;
+} p2plink_peer_request;
+
+/* Many peer requests in arrival order, with the same answers as one p2plink_link_service_peer call each; runs of
+ * consecutive redemptions share one store commit when the store offers it (SQLite: group commit). */
+void p2plink_link_service_peer_batch(p2plink_link_service *svc, p2plink_peer_request *requests, guint n, gint64 now);
+
 #endif

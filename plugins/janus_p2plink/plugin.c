@@ -121,7 +121,12 @@ static janus_mutex store_mutex = JANUS_MUTEX_INITIALIZER;
 static gint64 store_last_attempt = 0;
 static gboolean store_ever_tried = FALSE;
 #define STORE_RETRY_INTERVAL (5 * G_USEC_PER_SEC)
-static GThreadPool *link_workers = NULL;
+/* Link workers: threads that take queued peer requests in batches (see link_worker) */
+#define LINK_WORKERS_MAX 4
+#define LINK_BATCH_MAX 64
+static GAsyncQueue *link_queue = NULL;
+static GThread *link_workers[LINK_WORKERS_MAX];
+static guint link_worker_count = 0;
 static p2plink_rate_table *redeem_limiter = NULL;
 
 /* Sweeper: EXPIRE for stale queues and alive_timeout, every SWEEP_INTERVAL */
@@ -253,25 +258,57 @@ static char *json_text(json_t *value) {
 	return out;
 }
 
-static void link_worker(gpointer data, gpointer user_data) {
-	(void)user_data;
-	link_job *job = data;
-	int status = 500;
-	json_t *answer = NULL;
-	json_t *body = json_loadb(job->body, job->len, JSON_REJECT_DUPLICATES, NULL);
+/* Answer a batch of peer requests in arrival order; runs of redemptions share one store commit */
+static void run_link_jobs(link_job **jobs, guint n) {
+	p2plink_peer_request *requests = g_new0(p2plink_peer_request, n);
+	for(guint i = 0; i < n; i++) {
+		requests[i].route = jobs[i]->route;
+		requests[i].body = json_loadb(jobs[i]->body, jobs[i]->len, JSON_REJECT_DUPLICATES, NULL);
+		requests[i].client_ip = jobs[i]->client_ip;
+		requests[i].user_agent = jobs[i]->user_agent;
+		requests[i].base_url = jobs[i]->base_url;
+	}
 	p2plink_registry *reg = registry_acquire();
 	if(reg != NULL) {
 		p2plink_link_service svc = link_service_for(reg);
-		answer = p2plink_link_service_peer(&svc, job->route, body, job->client_ip, job->user_agent, job->base_url,
-			janus_get_real_time(), &status);
+		p2plink_link_service_peer_batch(&svc, requests, n, janus_get_real_time());
 		registry_release();
-	} else {
-		status = 503;
-		answer = json_pack("{s:{s:s,s:s}}", "error", "code", "unavailable", "msg", "Server is shutting down");
 	}
-	json_decref(body);
-	job->reply(job->ctx, status, json_text(answer));
-	link_job_free(job);
+	for(guint i = 0; i < n; i++) {
+		if(requests[i].answer == NULL) {
+			requests[i].status = 503;
+			requests[i].answer = json_pack("{s:{s:s,s:s}}", "error", "code", "unavailable", "msg", "Server is shutting down");
+		}
+		json_decref(requests[i].body);
+		jobs[i]->reply(jobs[i]->ctx, requests[i].status, json_text(requests[i].answer));
+		link_job_free(jobs[i]);
+	}
+	g_free(requests);
+}
+
+/* Waits for a request, then takes whatever else is already queued (up to LINK_BATCH_MAX): under load one store
+ * commit serves many redemptions (group commit), when idle a request is answered at once. A NULL-route job is
+ * the stop signal; requests queued before it are still answered, each owes its transport a reply. */
+static gpointer link_worker(gpointer data) {
+	(void)data;
+	gboolean stop = FALSE;
+	while(!stop) {
+		link_job *batch[LINK_BATCH_MAX];
+		guint n = 0;
+		link_job *job = g_async_queue_pop(link_queue);
+		while(job != NULL) {
+			if(job->route == NULL) {
+				link_job_free(job);
+				stop = TRUE;
+				break;
+			}
+			batch[n++] = job;
+			job = n < LINK_BATCH_MAX ? g_async_queue_try_pop(link_queue) : NULL;
+		}
+		if(n > 0)
+			run_link_jobs(batch, n);
+	}
+	return NULL;
 }
 
 /* Events for Janus event handlers: connection lifecycle only, never payloads */
@@ -340,12 +377,12 @@ static void janus_p2plink_peer_http(const char *route, const char *body, size_t 
 	job->base_url = g_strdup(base_url);
 	job->reply = reply;
 	job->ctx = ctx;
-	GError *error = NULL;
-	if(link_workers == NULL || !g_thread_pool_push(link_workers, job, &error)) {
-		g_clear_error(&error);
+	if(link_queue == NULL || link_worker_count == 0 || g_atomic_int_get(&stopping)) {
 		link_job_free(job);
 		reply(ctx, 503, g_strdup("{\"error\":{\"code\":\"unavailable\",\"msg\":\"Server is busy\"}}"));
+		return;
 	}
+	g_async_queue_push(link_queue, job);
 }
 
 static const p2plink_hotpath janus_p2plink_hotpath = {
@@ -505,10 +542,16 @@ static int janus_p2plink_init(janus_callbacks *callback, const char *config_path
 	/* SQLite serialises writers on one connection anyway: more than one worker only adds lock hand-offs (measured:
 	 * context switches were a quarter of the CPU per redemption with four). MongoDB calls wait on the network, so
 	 * there a few in flight at once pay off. */
-	link_workers = g_thread_pool_new(link_worker, NULL, strcmp(store_kind, "mongodb") ? 1 : 4, FALSE, &error);
-	if(error != NULL) {
-		JANUS_LOG(LOG_ERR, "Could not start the p2plink link workers: %s\n", error->message);
-		g_clear_error(&error);
+	link_queue = g_async_queue_new();
+	guint workers = strcmp(store_kind, "mongodb") ? 1 : LINK_WORKERS_MAX;
+	for(guint i = 0; i < workers; i++) {
+		link_workers[link_worker_count] = g_thread_try_new("p2plink links", link_worker, NULL, &error);
+		if(link_workers[link_worker_count] == NULL) {
+			JANUS_LOG(LOG_ERR, "Could not start a p2plink link worker: %s\n", error->message);
+			g_clear_error(&error);
+			break;
+		}
+		link_worker_count++;
 	}
 	JANUS_LOG(LOG_INFO, "%s initialized (expire_timeout=%"G_GINT64_FORMAT"ms, alive_timeout=%"G_GINT64_FORMAT
 		"ms, concurrent_limit=%u)\n", JANUS_P2PLINK_NAME, registry_config.expire_timeout / 1000,
@@ -527,11 +570,13 @@ static void janus_p2plink_destroy(void) {
 		g_thread_join(sweeper_thread);
 		sweeper_thread = NULL;
 	}
-	if(link_workers != NULL) {
-		/* Lets queued link requests finish: each owes its transport a reply */
-		g_thread_pool_free(link_workers, FALSE, TRUE);
-		link_workers = NULL;
-	}
+	/* One stop signal per worker, behind what is queued: queued link requests are still answered */
+	for(guint i = 0; i < link_worker_count; i++)
+		g_async_queue_push(link_queue, g_new0(link_job, 1));
+	for(guint i = 0; i < link_worker_count; i++)
+		g_thread_join(link_workers[i]);
+	link_worker_count = 0;
+	g_clear_pointer(&link_queue, g_async_queue_unref);
 	janus_mutex_lock(&sessions_mutex);
 	g_hash_table_destroy(sessions);
 	sessions = NULL;

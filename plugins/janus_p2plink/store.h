@@ -118,6 +118,10 @@ typedef struct p2plink_store_ops {
 	 * gets the link as it is after this attempt (NULL for unknown tokens). */
 	gboolean (*redeem)(p2plink_store *store, const p2plink_redeem_request *req,
 		p2plink_link_outcome *outcome, p2plink_link **link, GError **error);
+	/* Optional (NULL: not offered). n redemptions as one commit ("group commit"), each checked and counted in
+	 * order exactly as redeem would, all or nothing: on FALSE none of them happened. links[i] as redeem's link. */
+	gboolean (*redeem_batch)(p2plink_store *store, const p2plink_redeem_request *reqs, guint n,
+		p2plink_link_outcome *outcomes, p2plink_link **links, GError **error);
 	/* Click log, newest first. link_id NULL = every click, including
 	 * attempts with unknown tokens. */
 	GPtrArray *(*list_clicks)(p2plink_store *store, const char *link_id, guint offset, guint limit,
@@ -201,6 +205,13 @@ static inline gboolean p2plink_store_delete_link(p2plink_store *store, const cha
 static inline gboolean p2plink_store_redeem(p2plink_store *store, const p2plink_redeem_request *req,
 		p2plink_link_outcome *outcome, p2plink_link **link, GError **error) {
 	return store->ops->redeem(store, req, outcome, link, error);
+}
+static inline gboolean p2plink_store_can_batch(p2plink_store *store) {
+	return store->ops->redeem_batch != NULL;
+}
+static inline gboolean p2plink_store_redeem_batch(p2plink_store *store, const p2plink_redeem_request *reqs, guint n,
+		p2plink_link_outcome *outcomes, p2plink_link **links, GError **error) {
+	return store->ops->redeem_batch(store, reqs, n, outcomes, links, error);
 }
 static inline GPtrArray *p2plink_store_list_clicks(p2plink_store *store, const char *link_id,
 		guint offset, guint limit, guint64 *total, GError **error) {

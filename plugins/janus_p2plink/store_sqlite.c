@@ -491,37 +491,57 @@ static gboolean count_click(sqlite_store *s, p2plink_link *l, GError **error) {
 	return TRUE;
 }
 
+/* One redemption inside a write transaction the caller holds: rule check on the committed click count, then the
+ * count and the click-log row. *l gets the link (NULL for unknown tokens) even when a later step fails. */
+static gboolean redeem_locked(sqlite_store *s, const p2plink_redeem_request *req, p2plink_link_outcome *o,
+		p2plink_link **l, GError **error) {
+	*l = NULL;
+	if(!fetch_link(s, ST_GET_BY_HASH, req->token_hash, l, error))
+		return FALSE;
+	*o = p2plink_link_check(*l, req->now, req->client_ip);
+	return (*o != P2PLINK_LINK_OK || count_click(s, *l, error)) && log_click(s, *l, req, *o, error);
+}
+
 /* The atomic redemption: the write lock is held from BEGIN IMMEDIATE, so
  * the rule check sees the committed click count and nobody can change it
  * before our UPDATE and INSERT commit together. */
 static gboolean sqlite_redeem(p2plink_store *store, const p2plink_redeem_request *req,
 		p2plink_link_outcome *outcome, p2plink_link **link_out, GError **error) {
-	sqlite_store *s = store->priv;
 	if(req == NULL || req->token_hash == NULL || outcome == NULL)
 		return store_fail(error, P2PLINK_STORE_ERROR_INVALID, "redeem needs a token hash and an outcome");
-	p2plink_link *l = NULL;
-	p2plink_link_outcome o = P2PLINK_LINK_UNKNOWN;
-	g_mutex_lock(&s->lock);
-	gboolean ok = tx_begin(s, TRUE, error) && fetch_link(s, ST_GET_BY_HASH, req->token_hash, &l, error);
-	if(ok) {
-		o = p2plink_link_check(l, req->now, req->client_ip);
-		ok = (o != P2PLINK_LINK_OK || count_click(s, l, error)) &&
-			log_click(s, l, req, o, error) &&
-			tx_commit(s, error);
+	p2plink_link *links[1] = { NULL };
+	if(!store->ops->redeem_batch(store, req, 1, outcome, links, error))
+		return FALSE;
+	if(link_out != NULL)
+		*link_out = links[0];
+	else
+		p2plink_link_free(links[0]);
+	return TRUE;
+}
+
+/* Group commit: many redemptions, one transaction, one WAL sync. Each one still reads the click count as left by
+ * the ones before it in the same transaction, so the exact count holds; a failure rolls all of them back. */
+static gboolean sqlite_redeem_batch(p2plink_store *store, const p2plink_redeem_request *reqs, guint n,
+		p2plink_link_outcome *outcomes, p2plink_link **links, GError **error) {
+	sqlite_store *s = store->priv;
+	for(guint i = 0; i < n; i++) {
+		links[i] = NULL;
+		if(reqs[i].token_hash == NULL)
+			return store_fail(error, P2PLINK_STORE_ERROR_INVALID, "redeem needs a token hash");
 	}
+	g_mutex_lock(&s->lock);
+	gboolean ok = tx_begin(s, TRUE, error);
+	for(guint i = 0; ok && i < n; i++)
+		ok = redeem_locked(s, &reqs[i], &outcomes[i], &links[i], error);
+	ok = ok && tx_commit(s, error);
 	if(!ok)
 		tx_rollback(s);
 	g_mutex_unlock(&s->lock);
 	if(!ok) {
-		p2plink_link_free(l);
-		return FALSE;
+		for(guint i = 0; i < n; i++)
+			g_clear_pointer(&links[i], p2plink_link_free);
 	}
-	*outcome = o;
-	if(link_out != NULL)
-		*link_out = l;
-	else
-		p2plink_link_free(l);
-	return TRUE;
+	return ok;
 }
 
 static GPtrArray *sqlite_list_clicks(p2plink_store *store, const char *link_id, guint offset, guint limit,
@@ -784,6 +804,7 @@ static const p2plink_store_ops sqlite_ops = {
 	.revoke_link = sqlite_revoke_link,
 	.delete_link = sqlite_delete_link,
 	.redeem = sqlite_redeem,
+	.redeem_batch = sqlite_redeem_batch,
 	.list_clicks = sqlite_list_clicks,
 	.stats = sqlite_stats,
 	.count_links = sqlite_count_links,

@@ -426,6 +426,43 @@ static void test_redeem_ok_counts_click_and_returns_link(gconstpointer data) {
 	ctx_end(&ctx);
 }
 
+/* Group commit (stores that offer it): one batch, in order, with the exact count, and every attempt logged */
+static void test_redeem_batch_counts_exactly_in_order(gconstpointer data) {
+	suite_ctx ctx;
+	if(!ctx_begin(&ctx, data))
+		return;
+	if(!p2plink_store_can_batch(ctx.store)) {
+		g_test_skip("this store has no batch redemption");
+		ctx_end(&ctx);
+		return;
+	}
+	p2plink_link *l = stored_link(&ctx, "alice", "bob", 3);
+	p2plink_redeem_request reqs[6];
+	for(guint i = 0; i < G_N_ELEMENTS(reqs); i++)
+		reqs[i] = (p2plink_redeem_request){ i == 4 ? "0000" : l->token_hash, NOW, "192.0.2.1", "ua" };
+	p2plink_link_outcome outcomes[6];
+	p2plink_link *links[6];
+	GError *error = NULL;
+	g_assert_true(p2plink_store_redeem_batch(ctx.store, reqs, 6, outcomes, links, &error));
+	g_assert_no_error(error);
+	static const p2plink_link_outcome expected[6] = { P2PLINK_LINK_OK, P2PLINK_LINK_OK, P2PLINK_LINK_OK,
+		P2PLINK_LINK_EXHAUSTED, P2PLINK_LINK_UNKNOWN, P2PLINK_LINK_EXHAUSTED };
+	for(guint i = 0; i < 6; i++) {
+		g_assert_cmpint(outcomes[i], ==, expected[i]);
+		g_assert_true((links[i] == NULL) == (i == 4));
+		if(links[i] != NULL)
+			g_assert_cmpuint(links[i]->clicks, ==, MIN(i + 1, 3));
+		p2plink_link_free(links[i]);
+	}
+	guint64 total = 0;
+	GPtrArray *clicks = p2plink_store_list_clicks(ctx.store, l->id, 0, 0, &total, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(total, ==, 5);
+	g_ptr_array_unref(clicks);
+	p2plink_link_free(l);
+	ctx_end(&ctx);
+}
+
 static void test_redeem_last_click_then_exhausted(gconstpointer data) {
 	suite_ctx ctx;
 	if(!ctx_begin(&ctx, data))
@@ -734,6 +771,7 @@ static const suite_test suite_tests[] = {
 	{ "delete_removes_link_and_its_clicks", test_delete_removes_link_and_its_clicks },
 	{ "delete_unknown_is_not_found", test_delete_unknown_is_not_found },
 	{ "redeem_ok_counts_click_and_returns_link", test_redeem_ok_counts_click_and_returns_link },
+	{ "redeem_batch_counts_exactly_in_order", test_redeem_batch_counts_exactly_in_order },
 	{ "redeem_last_click_then_exhausted", test_redeem_last_click_then_exhausted },
 	{ "redeem_expired_exactly_at_expiry", test_redeem_expired_exactly_at_expiry },
 	{ "redeem_denied_does_not_count", test_redeem_denied_does_not_count },
