@@ -86,6 +86,16 @@ if [ "$only" = all ] || [ "$only" = sanitize ]; then
 	echo "unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer"
 	timeout 900 tests/sanitize/run-unit-asan.sh > "$out/unit-asan.tap" 2>&1
 	count_glib "$out/unit-asan.tap" $?
+	echo "integration tests again, with ASan + UBSan builds of our modules inside Janus"
+	timeout 1200 tests/sanitize/run-integration-asan.sh > "$out/integration-asan.tap" 2>&1
+	rc=$?
+	count_glib "$out/integration-asan.tap" $rc
+	[ "$rc" -eq 0 ] || grep -E '^not ok|^#' "$out/integration-asan.tap" | head -20
+	echo "one valgrind memcheck run of Janus with our modules"
+	timeout 900 tests/sanitize/run-valgrind.sh > "$out/valgrind.tap" 2>&1
+	rc=$?
+	count_glib "$out/valgrind.tap" $rc
+	[ "$rc" -eq 0 ] || grep -E '^not ok|^#' "$out/valgrind.tap" | head -20
 fi
 
 echo "$passed passed, $failed failed, $skipped skipped"

@@ -33,7 +33,7 @@ struct p2plink_peer {
 	gboolean link_only;
 	/* Only the transport thread touches these (all frames of a peer arrive there) */
 	p2plink_bucket frames;
-	guint refused_in_a_row;
+	p2plink_bucket refusals;	/* how many refused frames we still put up with (flood_close_after per 10 s) */
 	guint64 frames_in;
 };
 
@@ -82,6 +82,13 @@ void p2plink_registry_config_defaults(p2plink_registry_config *config) {
 	config->max_sdp_bytes = 64 * 1024;
 	config->max_candidate_bytes = 4 * 1024;
 	config->max_control_bytes = 1024;
+}
+
+/* Refused frames a peer is allowed: flood_close_after of them, refilling over REFUSAL_WINDOW_S seconds */
+#define REFUSAL_WINDOW_S 10
+static p2plink_rate refusal_budget(const p2plink_registry_config *cfg) {
+	p2plink_rate rate = { (double)cfg->flood_close_after / REFUSAL_WINDOW_S, (double)cfg->flood_close_after };
+	return rate;
 }
 
 /* Peers */
@@ -339,6 +346,8 @@ p2plink_peer *p2plink_registry_open(p2plink_registry *reg, p2plink_conn *conn, c
 	}
 	peer->registered = TRUE;
 	p2plink_bucket_init(&peer->frames, &reg->cfg.frame_rate, now);
+	p2plink_rate refusal_rate = refusal_budget(&reg->cfg);
+	p2plink_bucket_init(&peer->refusals, &refusal_rate, now);
 	g_hash_table_insert(reg->peers, peer->id, p2plink_peer_ref(peer));
 	g_hash_table_insert(reg->binds, peer->nonce, p2plink_peer_ref(peer));
 	char *open = p2plink_frame_encode_open(&len);
@@ -446,12 +455,13 @@ static gsize max_frame_bytes(const p2plink_registry_config *cfg, p2plink_msg_typ
 	}
 }
 
-/* Refusals in a row: a peer that keeps sending what we refuse is flooding, and is cut off */
-static p2plink_frame_result refused(p2plink_registry *reg, p2plink_peer *peer, p2plink_frame_result result) {
-	if(result == P2PLINK_FRAME_REJECTED && ++peer->refused_in_a_row >= reg->cfg.flood_close_after)
+/* A peer that keeps sending what we refuse is flooding, whatever our speed: it is cut off once it has used up
+ * its refusal budget (refusal_budget) */
+static p2plink_frame_result refused(p2plink_registry *reg, p2plink_peer *peer, p2plink_frame_result result,
+		gint64 now) {
+	p2plink_rate budget = refusal_budget(&reg->cfg);
+	if(result == P2PLINK_FRAME_REJECTED && !p2plink_bucket_take(&peer->refusals, &budget, now))
 		return P2PLINK_FRAME_CLOSE;
-	if(result != P2PLINK_FRAME_REJECTED)
-		peer->refused_in_a_row = 0;
 	return result;
 }
 
@@ -462,9 +472,9 @@ p2plink_frame_result p2plink_registry_frame(p2plink_registry *reg, p2plink_peer 
 		gint64 now) {
 	if(!p2plink_bucket_take(&peer->frames, &reg->cfg.frame_rate, now)) {
 		/* Not even decoded: a flood costs us as little as possible */
-		return refused(reg, peer, reject(reg, peer, "rate-limited", "Too many messages: slow down"));
+		return refused(reg, peer, reject(reg, peer, "rate-limited", "Too many messages: slow down"), now);
 	}
-	return refused(reg, peer, handle_frame(reg, peer, data, len, now));
+	return refused(reg, peer, handle_frame(reg, peer, data, len, now), now);
 }
 
 static p2plink_frame_result handle_frame(p2plink_registry *reg, p2plink_peer *peer, const char *data, size_t len,

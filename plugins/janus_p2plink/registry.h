@@ -32,7 +32,7 @@ typedef struct p2plink_registry_config {
 	guint max_counterparts;		/* peers remembered per peer for LEAVE-on-disconnect */
 	guint max_grants;			/* share-link grants held per peer */
 	p2plink_rate frame_rate;	/* frames a peer may send (token bucket); beyond: ERROR "rate-limited" */
-	guint flood_close_after;	/* refused frames in a row after which the peer is disconnected */
+	guint flood_close_after;	/* refused frames (within about 10 s) after which the peer is disconnected */
 	gsize max_sdp_bytes;		/* largest OFFER/ANSWER frame */
 	gsize max_candidate_bytes;	/* largest CANDIDATE frame */
 	gsize max_control_bytes;	/* largest HEARTBEAT/LEAVE/EXPIRE frame */

@@ -9,6 +9,16 @@ import { PeerSocket } from '../lib/peer-socket.mjs';
 import { request, startJanus } from '../lib/janus.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+// Under AddressSanitizer (tests/sanitize/run-integration-asan.sh) freed memory sits in ASan's quarantine and
+// everything runs several times slower: memory bounds are checked by the plain run, behaviour by both
+const sanitized = /asan/.test(process.env.P2PLINK_JANUS || '');
+function assertMemoryBound(grownKiB, limitKiB, what) {
+	if (sanitized) {
+		console.log(`# ${what}: RSS grew ${grownKiB} KiB (not checked under ASan: quarantine keeps freed memory)`);
+		return;
+	}
+	assert.ok(grownKiB < limitKiB, `${what}: server RSS grew by ${grownKiB} KiB`);
+}
 const rssKiB = (srv) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${srv.child.pid}/status`, 'utf8'))[1]);
 
 async function peer(srv, id, token = `tok-${id}`, opts) {
@@ -65,7 +75,7 @@ describe('bad input table', () => {
 		const victim = await peer(srv, 'flood-b');
 		for (let i = 0; i < 1000 && !flooder.closed; i++) flooder.send({ type: 'CANDIDATE', dst: 'flood-b', payload: { i } });
 		assert.equal((await flooder.next('ERROR')).payload.type, 'rate-limited');
-		await flooder.waitClosed(5000);
+		await flooder.waitClosed(sanitized ? 30000 : 5000);
 		const received = victim.frames.filter((f) => f.type === 'CANDIDATE').length;
 		assert.ok(received >= 150 && received <= 260, `victim got ${received} of 1000`);
 		await stillRelays(srv, 'flood');
@@ -154,7 +164,7 @@ describe('faults', () => {
 			assert.ok(gone, `the slow reader is still connected after ${sent} frames`);
 			const grown = rssKiB(other) - before;
 			console.log(`# slow consumer cut off after at most ${sent} frames of 60 KiB; server RSS grew ${grown} KiB`);
-			assert.ok(grown < 16 * 1024, `server RSS grew by ${grown} KiB`);
+			assertMemoryBound(grown, 16 * 1024, 'slow consumer');
 			assert.equal(writer.closed, null, 'the writer was hurt');
 			await stillRelays(other, 'slow');
 			reader.destroy();
@@ -229,6 +239,6 @@ describe('faults', () => {
 		assert.equal((await srv.admin({ request: 'stats' })).peers, 0);
 		const grown = rssKiB(srv) - baseline;
 		console.log(`# 10,000 cycles in ${seconds.toFixed(1)} s; RSS ${baseline} KiB -> ${baseline + grown} KiB`);
-		assert.ok(grown < 8 * 1024, `RSS grew by ${grown} KiB over 10,000 cycles`);
+		assertMemoryBound(grown, 8 * 1024, '10,000 connect/disconnect cycles');
 	});
 });

@@ -4,7 +4,7 @@
 #   ok 1 - scenario ran          ok 2 - no memcheck error in our code          ok 3 - no definite leak from our code
 # Suppressions: tests/sanitize/janus.supp (Janus/GLib/libnice/OpenSSL internals only, each explained). Errors and
 # leaks whose stack never reaches our sources are listed as comments, not failures: they are not ours to fix.
-# Takes ~2-4 minutes (Janus is ~30x slower under memcheck), so it is not part of scripts/test.sh.
+# Takes well under a minute for this scenario; scripts/test.sh runs it once.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$PWD
