@@ -204,6 +204,13 @@ static size_t skip_to_value(const char *data, size_t pos, size_t end) {
 
 gboolean p2plink_frame_decode(const char *data, size_t len, p2plink_frame *frame, p2plink_error *err) {
 	memset(frame, 0, sizeof(*frame));
+	/* yajl also takes form feed and vertical tab as whitespace; JSON (and the browsers' JSON.parse) do not, and
+	 * they can appear nowhere else in valid JSON (inside strings they must be escaped). Refusing them keeps every
+	 * payload we relay readable by its receiver. */
+	if(memchr(data, '\f', len) != NULL || memchr(data, '\v', len) != NULL) {
+		p2plink_error_set(err, "invalid-json", "Frame is not valid JSON (form feed or vertical tab)");
+		return FALSE;
+	}
 	decode_state st = { 0 };
 	st.data = data;
 	st.frame = frame;

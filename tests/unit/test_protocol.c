@@ -83,6 +83,8 @@ static void test_decode_rejects_bad_frames_with_codes(void) {
 		{ "{\"type\":[\"OFFER\"],\"dst\":\"b\"}", "invalid-frame" },
 		{ "{\"type\":\"OFFER\",\"dst\":[\"b\"]}", "invalid-dst" },
 		{ "{\"type\":\"OFFER\",\"dst\":\"a\\u0000b\"}", "invalid-dst" },
+		{ "{\"type\":\"OFFER\",\"dst\":\"b\",\"payload\"\f:{}}", "invalid-json" },
+		{ "{\"type\":\"OFFER\",\"dst\":\"b\",\"payload\":{\"a\":\v1}}", "invalid-json" },
 	};
 	for(size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
 		p2plink_frame frame;
