@@ -121,8 +121,11 @@ run_fuzz() {
 	local dirs=("$work")
 	[ -d "$seed" ] && dirs+=("$seed")
 	local rc=0
-	# timeout: a hang in libFuzzer itself must not stall CI; -timeout: one input taking >10 s is a finding
-	timeout -k 10 $((seconds + 120)) "$build/fuzz_$n" -max_total_time="$seconds" -print_final_stats=1 -timeout=10 \
+	# timeout: a hang in libFuzzer itself must not stall CI; -timeout: one input taking >10 s is a finding.
+	# -seed: fixed by default, so a short CI run explores a prefix of the inputs a longer run with the same seed has
+	# already explored (same binary, same corpus); P2PLINK_FUZZ_SEED=0 picks a random seed for exploratory runs.
+	timeout -k 10 $((seconds + 120)) "$build/fuzz_$n" -max_total_time="$seconds" -seed="${P2PLINK_FUZZ_SEED:-1}" \
+		-print_final_stats=1 -timeout=10 \
 		-rss_limit_mb=2560 -max_len=4096 -artifact_prefix="$out/$n-" "${dirs[@]}" >"$log" 2>&1 || rc=$?
 	echo "$rc" > "$out/logs/$n.rc"
 }

@@ -47,20 +47,21 @@ export function testCertificate() {
 }
 
 // HTTP(S) request trusting the test certificate: resolves { status, headers, body }
-export function request(url, { method = 'GET', headers = {}, body, localAddress } = {}) {
+// agent: a shared (keep-alive) https.Agent, for tests that send many requests at once; default: one connection each
+export function request(url, { method = 'GET', headers = {}, body, localAddress, agent = false, timeoutMs = 10000 } = {}) {
 	return new Promise((resolve, reject) => {
 		const u = new URL(url);
 		const mod = u.protocol === 'https:' ? https : http;
 		const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
 		if (payload !== undefined) headers = { 'content-length': Buffer.byteLength(payload), ...headers };
 		const req = mod.request(u, { method, headers, ca: fs.readFileSync(testCertificate().cert), localAddress,
-			agent: false }, (res) => {
+			agent }, (res) => {
 			const chunks = [];
 			res.on('data', (c) => chunks.push(c));
 			res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString() }));
 		});
 		req.on('error', reject);
-		req.setTimeout(10000, () => req.destroy(new Error(`timeout: ${method} ${url}`)));
+		req.setTimeout(timeoutMs, () => req.destroy(new Error(`timeout: ${method} ${url}`)));
 		req.end(body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body));
 	});
 }
