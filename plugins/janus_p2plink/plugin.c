@@ -714,9 +714,12 @@ static json_t *handle_bind(janus_plugin_session *handle, json_t *root) {
 		p2plink_peer_unref(peer);
 		return error_response(JANUS_P2PLINK_ERROR_INVALID_REQUEST, "This handle is gone or already bound");
 	}
+	/* The answer is built before unlocking: from then on the session owns the peer, and a concurrent
+	 * destroy_session (the socket closed meanwhile) may free both */
+	json_t *answer = json_pack("{s:s,s:s}", "p2plink", "bound", "id", p2plink_peer_id(peer));
 	session->peer = peer;
 	janus_mutex_unlock(&sessions_mutex);
-	return json_pack("{s:s,s:s}", "p2plink", "bound", "id", p2plink_peer_id(peer));
+	return answer;
 }
 
 static struct janus_plugin_result *janus_p2plink_handle_message(janus_plugin_session *handle, char *transaction,
