@@ -32,6 +32,7 @@
 #include "../plugins/janus_p2plink/p2plink_hotpath.h"
 #include "http_routes.h"
 #include "links.h"
+#include "protocol.h"
 #include "ratelimit.h"
 #include "stun_responder.h"
 
@@ -409,21 +410,18 @@ static void client_address(struct lws *wsi, char *out, size_t len) {
 	g_free(client);
 }
 
-/* The reference server's handshake errors: an ERROR frame with its exact words, then close */
-/* code NULL: exactly the reference's frame ({"msg"} only); otherwise our stable code in payload.type as well */
-static void handshake_reject_code(p2plink_conn *conn, const char *code, const char *msg) {
-	json_t *frame = json_pack("{s:s,s:{s:s}}", "type", "ERROR", "payload", "msg", msg);
-	if(code != NULL)
-		json_object_set_new(json_object_get(frame, "payload"), "type", json_string(code));
-	char *text = json_dumps(frame, JSON_COMPACT | JSON_PRESERVE_ORDER);
+/* An ERROR frame, then a close. code NULL: exactly the reference server's frame ({"msg"} only, its exact words,
+ * for the handshake errors the stock client knows); otherwise protocol.c's frame with our stable code as well */
+static void send_error_and_close(p2plink_conn *conn, const char *code, const char *msg) {
+	char *text = code != NULL ? p2plink_frame_encode_error(code, msg, NULL) :
+		p2plink_json_text(json_pack("{s:s,s:{s:s}}", "type", "ERROR", "payload", "msg", msg));
 	conn_send(conn, text, strlen(text));
 	conn_close(conn, msg);
-	free(text);
-	json_decref(frame);
+	g_free(text);
 }
 
 static void handshake_reject(p2plink_conn *conn, const char *msg) {
-	handshake_reject_code(conn, NULL, msg);
+	send_error_and_close(conn, NULL, msg);
 }
 
 
@@ -432,11 +430,11 @@ static void ws_established(struct lws *wsi, peerjs_pss *pss) {
 	pss->conn = conn;
 	client_address(wsi, conn->ip, sizeof(conn->ip));
 	if(conn_rate != NULL && !p2plink_rate_table_take(conn_rate, conn->ip, janus_get_monotonic_time())) {
-		handshake_reject_code(conn, "too-many-connections", "Too many new connections from your address: slow down");
+		send_error_and_close(conn, "too-many-connections", "Too many new connections from your address: slow down");
 		return;
 	}
 	if(max_conns_per_ip > 0 && ip_conns(conn->ip) >= max_conns_per_ip) {
-		handshake_reject_code(conn, "too-many-connections", "Too many open connections from your address");
+		send_error_and_close(conn, "too-many-connections", "Too many open connections from your address");
 		return;
 	}
 	ip_conns_add(conn->ip, 1);
@@ -473,13 +471,7 @@ static int ws_receive(struct lws *wsi, p2plink_conn *conn, const void *in, size_
 		g_free(conn->rx);
 		conn->rx = NULL;
 		conn->rx_len = conn->rx_cap = 0;
-		json_t *frame = json_pack("{s:s,s:{s:s,s:s}}", "type", "ERROR", "payload", "type", "frame-too-large",
-			"msg", "Frame exceeds the server's maximum frame size");
-		char *text = json_dumps(frame, JSON_COMPACT | JSON_PRESERVE_ORDER);
-		conn_send(conn, text, strlen(text));
-		free(text);
-		json_decref(frame);
-		conn_close(conn, "frame too large");
+		send_error_and_close(conn, "frame-too-large", "Frame exceeds the server's maximum frame size");
 		return 0;
 	}
 	const char *data = in;
@@ -729,11 +721,7 @@ static char *ice_config_json(struct lws *wsi) {
 		json_array_append_new(servers, json_pack("{s:O}", "urls", urls));
 	json_t *config = json_pack("{s:o,s:b}", "iceServers", servers, "lanOnly", ice_lan_only);
 	json_decref(urls);
-	char *text = json_dumps(config, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(config);
-	char *out = g_strdup(text);
-	free(text);
-	return out;
+	return p2plink_json_text(config);
 }
 
 /* Hand a complete share-link request to the plugin's workers; the answer arrives in http_pending_reply */

@@ -32,6 +32,11 @@ static gboolean optional_uint(json_t *message, const char *name, guint fallback,
 	return TRUE;
 }
 
+gboolean p2plink_admin_page(json_t *message, guint default_limit, guint max_limit, guint *offset, guint *limit) {
+	return optional_uint(message, "offset", 0, G_MAXINT, offset) &&
+		optional_uint(message, "limit", default_limit, max_limit, limit);
+}
+
 static json_t *with_tag(json_t *object, const char *tag) {
 	json_object_set_new(object, "p2plink", json_string(tag));
 	return object;
@@ -39,8 +44,7 @@ static json_t *with_tag(json_t *object, const char *tag) {
 
 static json_t *handle_list_peers(p2plink_registry *reg, json_t *message) {
 	guint offset, limit;
-	if(!optional_uint(message, "offset", 0, G_MAXINT, &offset) ||
-			!optional_uint(message, "limit", DEFAULT_PAGE, MAX_PAGE, &limit))
+	if(!p2plink_admin_page(message, DEFAULT_PAGE, MAX_PAGE, &offset, &limit))
 		return admin_error(P2PLINK_ADMIN_ERROR_INVALID_ELEMENT,
 			"offset must be a non-negative integer and limit an integer from 0 to 1000");
 	return with_tag(p2plink_registry_list_peers(reg, offset, limit), "peers");

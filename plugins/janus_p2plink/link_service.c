@@ -25,6 +25,7 @@
 
 #include <string.h>
 
+#include "admin.h"
 #include "link_service.h"
 #include "protocol.h"
 
@@ -101,16 +102,6 @@ static char *link_url(const char *base, const char *token) {
 	return g_strdup_printf("%s/l/%s", base ? base : "", token);
 }
 
-static gboolean optional_uint(json_t *message, const char *name, guint max, guint *out) {
-	json_t *value = json_object_get(message, name);
-	if(value == NULL)
-		return TRUE;
-	if(!json_is_integer(value) || json_integer_value(value) < 0 || json_integer_value(value) > max)
-		return FALSE;
-	*out = (guint)json_integer_value(value);
-	return TRUE;
-}
-
 static const char *string_member(json_t *message, const char *name) {
 	return json_string_value(json_object_get(message, name));
 }
@@ -183,8 +174,7 @@ json_t *p2plink_link_service_admin(p2plink_link_service *svc, const char *reques
 	if(!strcmp(request, "list_links")) {
 		p2plink_link_filter filter = { string_member(message, "target"), string_member(message, "creator"),
 			json_is_true(json_object_get(message, "include_revoked")), 0, 0 };
-		if(!optional_uint(message, "offset", G_MAXINT, &filter.offset) ||
-				!optional_uint(message, "limit", P2PLINK_STORE_MAX_LIMIT, &filter.limit))
+		if(!p2plink_admin_page(message, 0, P2PLINK_STORE_MAX_LIMIT, &filter.offset, &filter.limit))
 			return admin_error(ADMIN_ERROR_INVALID, "bad-request", "offset/limit must be non-negative integers (limit <= 1000)");
 		guint64 total = 0;
 		GPtrArray *links = p2plink_store_list_links(svc->store, &filter, &total, &error);
@@ -232,8 +222,7 @@ json_t *p2plink_link_service_admin(p2plink_link_service *svc, const char *reques
 	}
 	/* list_clicks */
 	guint offset = 0, limit = 0;
-	if(!optional_uint(message, "offset", G_MAXINT, &offset) ||
-			!optional_uint(message, "limit", P2PLINK_STORE_MAX_LIMIT, &limit))
+	if(!p2plink_admin_page(message, 0, P2PLINK_STORE_MAX_LIMIT, &offset, &limit))
 		return admin_error(ADMIN_ERROR_INVALID, "bad-request", "offset/limit must be non-negative integers (limit <= 1000)");
 	guint64 total = 0;
 	GPtrArray *clicks = p2plink_store_list_clicks(svc->store, id, offset, limit, &total, &error);

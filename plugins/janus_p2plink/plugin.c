@@ -29,6 +29,7 @@
 #include "admin.h"
 #include "link_service.h"
 #include "p2plink_hotpath.h"
+#include "protocol.h"
 #include "registry.h"
 #include "store.h"
 
@@ -250,14 +251,6 @@ static void link_job_free(link_job *job) {
 	g_free(job);
 }
 
-static char *json_text(json_t *value) {
-	char *text = json_dumps(value, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	char *out = g_strdup(text);
-	free(text);
-	json_decref(value);
-	return out;
-}
-
 /* Answer a batch of peer requests in arrival order; runs of redemptions share one store commit */
 static void run_link_jobs(link_job **jobs, guint n) {
 	p2plink_peer_request *requests = g_new0(p2plink_peer_request, n);
@@ -280,7 +273,7 @@ static void run_link_jobs(link_job **jobs, guint n) {
 			requests[i].answer = json_pack("{s:{s:s,s:s}}", "error", "code", "unavailable", "msg", "Server is shutting down");
 		}
 		json_decref(requests[i].body);
-		jobs[i]->reply(jobs[i]->ctx, requests[i].status, json_text(requests[i].answer));
+		jobs[i]->reply(jobs[i]->ctx, requests[i].status, p2plink_json_text(requests[i].answer));
 		link_job_free(jobs[i]);
 	}
 	g_free(requests);

@@ -269,14 +269,21 @@ void p2plink_frame_clear(p2plink_frame *frame) {
 /* Every encoder ends here: compact output, keys in insertion order (type first, as the reference server sends).
  * Never NULL: if a value could not be encoded (json_pack refuses invalid UTF-8), a generic ERROR goes out instead
  * of an empty frame. */
-static char *encode(json_t *obj, size_t *len) {
-	char *text = obj ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	json_decref(obj);
+char *p2plink_json_text(json_t *value) {
+	char *text = value ? json_dumps(value, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(value);
 	/* jansson allocates with malloc; callers free with g_free, so hand back a GLib copy */
-	char *out = g_strdup(text ? text : "{\"type\":\"ERROR\",\"payload\":{\"type\":\"server-error\",\"msg\":\"Server error\"}}");
+	char *out = g_strdup(text);
 	free(text);
+	return out;
+}
+
+static char *encode(json_t *obj, size_t *len) {
+	char *out = p2plink_json_text(obj);
+	if(out == NULL)
+		out = g_strdup("{\"type\":\"ERROR\",\"payload\":{\"type\":\"server-error\",\"msg\":\"Server error\"}}");
 	if(len != NULL)
-		*len = out ? strlen(out) : 0;
+		*len = strlen(out);
 	return out;
 }
 

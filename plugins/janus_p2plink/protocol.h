@@ -58,6 +58,10 @@ char *p2plink_frame_encode_open(size_t *len);
 char *p2plink_frame_encode_error(const char *code, const char *msg, size_t *len);
 char *p2plink_frame_encode_id_taken(size_t *len);
 
+/* Compact JSON text of value (keys in insertion order) as a g_malloc'd string; takes the reference. NULL when value
+ * is NULL or cannot be encoded. One place for jansson's malloc'd output → GLib string. */
+char *p2plink_json_text(json_t *value);
+
 /* The stock client's own id rule (peerjs lib/utils/validateId.ts), plus a length limit */
 gboolean p2plink_id_is_valid(const char *id);
 /* Tokens are opaque: printable ASCII without spaces, bounded length */

@@ -708,11 +708,7 @@ char *p2plink_registry_discoverable_ids_json(p2plink_registry *reg) {
 			json_array_append_new(ids, json_string(key));
 	}
 	g_mutex_unlock(&reg->mutex);
-	char *text = json_dumps(ids, JSON_COMPACT);
-	json_decref(ids);
-	char *out = g_strdup(text);
-	free(text);
-	return out;
+	return p2plink_json_text(ids);
 }
 
 void p2plink_registry_free(p2plink_registry *reg) {

@@ -204,6 +204,20 @@ static void tx_rollback(sqlite_store *s) {
 		run(s, stmt(s, ST_ROLLBACK), "rollback", NULL);
 }
 
+/* End of a list read started with g_mutex_lock + tx_begin: commit (or roll back), unlock, and hand back the rows,
+ * or NULL if any step failed */
+static GPtrArray *end_list(sqlite_store *s, gboolean ok, GPtrArray *rows, GError **error) {
+	ok = ok && tx_commit(s, error);
+	if(!ok)
+		tx_rollback(s);
+	g_mutex_unlock(&s->lock);
+	if(!ok) {
+		g_ptr_array_unref(rows);
+		return NULL;
+	}
+	return rows;
+}
+
 /* ---- Row mapping ---- */
 
 static char *col_text(sqlite3_stmt *q, int i) {
@@ -413,15 +427,7 @@ static GPtrArray *sqlite_list_links(p2plink_store *store, const p2plink_link_fil
 		sqlite3_bind_int64(q, 5, f->offset);
 		ok = collect(s, q, rows, link_row, "could not list links", error);
 	}
-	ok = ok && tx_commit(s, error);
-	if(!ok)
-		tx_rollback(s);
-	g_mutex_unlock(&s->lock);
-	if(!ok) {
-		g_ptr_array_unref(rows);
-		return NULL;
-	}
-	return rows;
+	return end_list(s, ok, rows, error);
 }
 
 static gboolean sqlite_revoke_link(p2plink_store *store, const char *id, const char *creator, GError **error) {
@@ -564,15 +570,7 @@ static GPtrArray *sqlite_list_clicks(p2plink_store *store, const char *link_id, 
 		sqlite3_bind_int64(q, 3, offset);
 		ok = collect(s, q, rows, click_row, "could not list clicks", error);
 	}
-	ok = ok && tx_commit(s, error);
-	if(!ok)
-		tx_rollback(s);
-	g_mutex_unlock(&s->lock);
-	if(!ok) {
-		g_ptr_array_unref(rows);
-		return NULL;
-	}
-	return rows;
+	return end_list(s, ok, rows, error);
 }
 
 static gboolean stats_links(sqlite_store *s, gint64 now, p2plink_store_stats *st, GError **error) {
