@@ -6,12 +6,24 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh || { echo "0 passed, 1 failed, 0 skipped"; exit 1; }
+echo "setup: $SECONDS s"
 
 out=test-artifacts/tap
 rm -rf "$out"
 mkdir -p "$out"
 only="${P2PLINK_TEST_ONLY:-all}"
 passed=0 failed=0 skipped=0
+
+started=0
+# When a step failed without naming a failing test (killed by its timeout, crashed, died early), its last lines are
+# the only clue CI can show: print them
+explain_exit() {
+	local file=$1 rc=$2 limit=${3:-}
+	[ "$rc" -ne 0 ] || return 0
+	if [ "$rc" -eq 124 ]; then echo "    killed by its ${limit:-time} limit (exit 124); last lines of $file:"
+	else echo "    exit $rc; last lines of $file:"; fi
+	tail -25 "$file" | sed 's/^/    | /'
+}
 
 # GLib TAP: one "ok"/"not ok" line per test; a crash mid-run counts as one more failure
 count_glib() {
@@ -23,6 +35,15 @@ count_glib() {
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
 	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
 	echo "  $(basename "$file" .tap): $p passed, $f failed, $s skipped"
+}
+
+layer_started=$SECONDS
+layer() {
+	echo "$1"
+	layer_started=$SECONDS
+}
+layer_done() {
+	echo "    ($((SECONDS - layer_started)) s; $((SECONDS - started)) s since the start)"
 }
 
 # node:test TAP: the run's own totals at the end
@@ -43,59 +64,77 @@ run_node_suite() {
 	local name=$1; shift
 	local files=("$@")
 	[ ${#files[@]} -gt 0 ] || return 0
-	timeout 1800 node --test --test-concurrency=1 --test-reporter=tap "${files[@]}" > "$out/$name.tap" 2>&1
+	# Each test file gets at most 15 minutes (then it is reported as cancelled, by name), the suite 30
+	timeout 1800 node --test --test-concurrency=1 --test-timeout=900000 --test-reporter=tap "${files[@]}" \
+		> "$out/$name.tap" 2>&1
 	local rc=$?
 	count_node "$out/$name.tap" "$rc"
-	if [ "$rc" -ne 0 ]; then grep -E '^\s*not ok|^\s+(error|message|expected|actual):' "$out/$name.tap" | head -40; fi
+	if [ "$rc" -ne 0 ]; then
+		grep -E '^\s*not ok|^\s+(error|message|expected|actual):' "$out/$name.tap" | head -40
+		explain_exit "$out/$name.tap" "$rc" "1800 s"
+	fi
 }
 
 if [ "$only" = all ] || [ "$only" = unit ]; then
-	echo "unit tests"
+	layer "unit tests"
 	make -s -j"$(nproc)" $(make -s print-unit-tests) >/dev/null 2>&1
 	for t in $(make -s print-unit-tests); do
 		timeout 600 "./$t" --tap > "$out/$(basename "$t").tap" 2>&1
-		count_glib "$out/$(basename "$t").tap" $?
+		rc=$?
+		count_glib "$out/$(basename "$t").tap" $rc
+		[ "$rc" -eq 0 ] || { grep -E '^not ok' "$out/$(basename "$t").tap"; explain_exit "$out/$(basename "$t").tap" $rc "600 s"; }
 	done
+	layer_done
 fi
 
 if [ "$only" = all ] || [ "$only" = integration ]; then
-	echo "integration tests (real Janus on loopback)"
+	layer "integration tests (real Janus on loopback)"
 	run_node_suite integration tests/integration/*.test.mjs
+	layer_done
 fi
 
 if [ "$only" = all ] || [ "$only" = e2e ]; then
-	echo "browser end-to-end tests (headless Chromium)"
+	layer "browser end-to-end tests (headless Chromium)"
 	shopt -s nullglob
 	e2e=(tests/e2e/*.test.mjs)
 	shopt -u nullglob
 	P2PLINK_E2E_SERVER="${P2PLINK_E2E_SERVER:-$PWD/tests/lib/janus.mjs}" run_node_suite e2e "${e2e[@]}"
+	layer_done
 fi
 
 if [ "$only" = all ] || [ "$only" = fuzz ]; then
-	echo "fuzzing (libFuzzer): seed replay, then ${P2PLINK_FUZZ_SECONDS:-15}s per harness"
+	layer "fuzzing (libFuzzer): seed replay, then ${P2PLINK_FUZZ_SECONDS:-15}s per harness"
 	timeout 600 tests/fuzz/run.sh --replay > "$out/fuzz-replay.tap" 2>&1
-	count_glib "$out/fuzz-replay.tap" $?
+	rc=$?
+	count_glib "$out/fuzz-replay.tap" $rc
+	explain_exit "$out/fuzz-replay.tap" $rc "600 s"
 	timeout 900 tests/fuzz/run.sh "${P2PLINK_FUZZ_SECONDS:-15}" > "$out/fuzz.tap" 2>&1
 	rc=$?
 	count_glib "$out/fuzz.tap" $rc
-	[ "$rc" -eq 0 ] || grep -E '^not ok|^# ' "$out/fuzz.tap" | head -30
+	explain_exit "$out/fuzz.tap" $rc "900 s"
 	grep -E '^ok .*execs' "$out/fuzz.tap" | sed 's/^/    /'
+	layer_done
 fi
 
 if [ "$only" = all ] || [ "$only" = sanitize ]; then
-	echo "unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer"
+	layer "unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer"
 	timeout 900 tests/sanitize/run-unit-asan.sh > "$out/unit-asan.tap" 2>&1
-	count_glib "$out/unit-asan.tap" $?
-	echo "integration tests again, with ASan + UBSan builds of our modules inside Janus"
-	timeout 1200 tests/sanitize/run-integration-asan.sh > "$out/integration-asan.tap" 2>&1
+	rc=$?
+	count_glib "$out/unit-asan.tap" $rc
+	explain_exit "$out/unit-asan.tap" $rc "900 s"
+	layer_done
+	layer "integration tests again, with ASan + UBSan builds of our modules inside Janus"
+	timeout 2400 tests/sanitize/run-integration-asan.sh > "$out/integration-asan.tap" 2>&1
 	rc=$?
 	count_glib "$out/integration-asan.tap" $rc
-	[ "$rc" -eq 0 ] || grep -E '^not ok|^#' "$out/integration-asan.tap" | head -20
-	echo "one valgrind memcheck run of Janus with our modules"
+	explain_exit "$out/integration-asan.tap" $rc "2400 s"
+	layer_done
+	layer "one valgrind memcheck run of Janus with our modules"
 	timeout 900 tests/sanitize/run-valgrind.sh > "$out/valgrind.tap" 2>&1
 	rc=$?
 	count_glib "$out/valgrind.tap" $rc
-	[ "$rc" -eq 0 ] || grep -E '^not ok|^#' "$out/valgrind.tap" | head -20
+	explain_exit "$out/valgrind.tap" $rc "900 s"
+	layer_done
 fi
 
 echo "$passed passed, $failed failed, $skipped skipped"

@@ -21,6 +21,7 @@ function postStatus(baseUrl, path, body) {
 			res.on('end', () => resolve(res.statusCode));
 		});
 		req.on('error', reject);
+		req.setTimeout(15000, () => req.destroy(new Error(`timeout: POST ${path}`)));
 		req.end(JSON.stringify(body));
 	});
 }

@@ -178,7 +178,9 @@ export async function startJanus(opts = {}) {
 			return JSON.parse(res.body);
 		},
 		async adminRaw(body) {
-			const res = await fetch(`http://127.0.0.1:${adminPort}/admin`, { method: 'POST', body: JSON.stringify(body) });
+			// Bounded: a wedged Janus must fail the test, not hang the suite
+			const res = await fetch(`http://127.0.0.1:${adminPort}/admin`, { method: 'POST', body: JSON.stringify(body),
+				signal: AbortSignal.timeout(15000) });
 			return res.json();
 		},
 		async admin(request, secret = ADMIN_SECRET) {

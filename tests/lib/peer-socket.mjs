@@ -10,7 +10,8 @@ export class PeerSocket {
 		this.waiters = [];
 		this.closed = null;
 		this.ws = new WebSocket(url, { ca: fs.readFileSync(testCertificate().cert), localAddress: opts.localAddress,
-			maxPayload: 64 * 1024 * 1024 });
+			// A server that accepts TCP and then never answers must fail the test, not hang it
+			maxPayload: 64 * 1024 * 1024, handshakeTimeout: opts.handshakeTimeoutMs ?? 15000 });
 		this.opened = new Promise((resolve, reject) => {
 			this.ws.once('open', resolve);
 			this.ws.once('error', reject);

@@ -29,7 +29,8 @@ files=("$@")
 if [ ${#files[@]} -eq 0 ]; then files=(tests/integration/*.test.mjs); fi
 rc=0
 P2PLINK_BUILD_DIR="$build" P2PLINK_JANUS="$repo/tests/sanitize/janus-asan.sh" P2PLINK_ASAN_LOG_DIR="$logs/reports" \
-	timeout 2400 node --test --test-concurrency=1 --test-reporter=tap "${files[@]}" >"$logs/node.tap" 2>&1 || rc=$?
+	timeout 2200 node --test --test-concurrency=1 --test-timeout=900000 --test-reporter=tap "${files[@]}" \
+	>"$logs/node.tap" 2>&1 || rc=$?
 pass=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$logs/node.tap" | tail -1)
 fail=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$logs/node.tap" | tail -1)
 failed=0
@@ -38,7 +39,10 @@ if [ "$rc" -eq 0 ]; then
 else
 	failed=$((failed + 1))
 	echo "not ok 1 - integration suite with ASan modules: ${pass:-0} passed, ${fail:-?} failed (exit $rc, $logs/node.tap)"
-	grep -E '^\s*not ok' "$logs/node.tap" | head -20 | sed 's/^/# /'
+	grep -E '^\s*not ok|^\s+(error|message|expected|actual):' "$logs/node.tap" | head -30 | sed 's/^/# /' || true
+	# Where it stood when it stopped (a hang or a timeout names no failing test)
+	echo "# last lines of $logs/node.tap:"
+	tail -25 "$logs/node.tap" | sed 's/^/#   /'
 fi
 
 # Memory errors and undefined behaviour: any report at all fails (they only come from instrumented code: ours)
