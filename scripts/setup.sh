@@ -11,6 +11,7 @@ PACKAGES=(
 	libmongoc-dev libbson-dev libnice-dev
 	openssl ca-certificates curl chromium python3 python3-mockupdb
 	clang libclang-rt-14-dev valgrind stun-client coturn
+	iproute2 iptables
 )
 
 missing=()

@@ -2,7 +2,7 @@
 # Runs every p2plink test: unit (GLib), integration (real Janus on loopback) and browser end-to-end (Chromium).
 # Sets the machine up first (scripts/setup.sh). The last line is "N passed, N failed, N skipped".
 #   scripts/test.sh               everything
-#   P2PLINK_TEST_ONLY=unit|integration|e2e|fuzz|sanitize scripts/test.sh    one layer
+#   P2PLINK_TEST_ONLY=unit|integration|e2e|nat|fuzz|sanitize scripts/test.sh    one layer
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh || { echo "0 passed, 1 failed, 0 skipped"; exit 1; }
@@ -99,6 +99,19 @@ if [ "$only" = all ] || [ "$only" = e2e ]; then
 	e2e=(tests/e2e/*.test.mjs)
 	shopt -u nullglob
 	P2PLINK_E2E_SERVER="${P2PLINK_E2E_SERVER:-$PWD/tests/lib/janus.mjs}" run_node_suite e2e "${e2e[@]}"
+	layer_done
+fi
+
+if [ "$only" = all ] || [ "$only" = nat ]; then
+	layer "calls across real NAT gateways (network namespaces, iptables MASQUERADE; Chromium in each LAN)"
+	timeout 900 tests/nat/run.sh > "$out/nat.tap" 2>&1
+	rc=$?
+	count_node "$out/nat.tap" $rc
+	if [ "$rc" -ne 0 ]; then
+		grep -E '^\s*not ok|^\s+(error|message|expected|actual):' "$out/nat.tap" | head -20
+		explain_exit "$out/nat.tap" $rc "900 s"
+	fi
+	grep -E '^# (SKIP|\\# )|# SKIP' "$out/nat.tap" | sed 's/^/    /'
 	layer_done
 fi
 

@@ -4,10 +4,12 @@
  *
  * Incoming DataConnections are told apart by their metadata: {app:'p2plink', kind:'ctl'}
  * is call control (call.js), kind:'files' is file transfer (files.js); anything else is
- * closed. Nothing here redeems a share link on page load — only the Continue button does,
+ * closed. An incoming connection that never opens (no direct path between the two browsers)
+ * is reported on this side too, so the person being called learns why nothing rang.
+ * Nothing here redeems a share link on page load — only the Continue button does,
  * so link previews (chat apps, mail scanners) never use up a click.
  */
-import { $, announce, copyText, testHooks } from './ui.js';
+import { $, announce, copyText, noDirectPath, testHooks } from './ui.js';
 import { fetchIceConfig, openPeer } from './net.js';
 import { Calls } from './call.js';
 import { Files } from './files.js';
@@ -70,12 +72,32 @@ function wireStaticUi() {
 	addEventListener('drop', (e) => e.preventDefault());
 }
 
+/* The caller's side gives up after 20 s (call.js, files.js) and says why; the same bound here. ICE reporting
+ * 'failed' is the earlier signal: every candidate pair was tried and none got through. */
+const INCOMING_REACH_MS = 20000;
+function reportIfUnreachable(conn, what) {
+	let settled = false;
+	const report = () => {
+		if (settled || conn.open) return;
+		settled = true;
+		announce(`${conn.peer} tried to ${what}. ${noDirectPath(conn.peer)}`, 'error');
+	};
+	const timer = setTimeout(report, INCOMING_REACH_MS);
+	conn.on('open', () => { settled = true; clearTimeout(timer); });
+	const pc = conn.peerConnection;
+	if (pc) pc.addEventListener('iceconnectionstatechange', () => { if (pc.iceConnectionState === 'failed') report(); });
+}
+
 function routeConnection(conn) {
 	const md = conn.metadata || {};
 	if (md.app !== 'p2plink') { conn.close(); return; }
-	if (md.kind === 'ctl') state.calls.incomingControl(conn);
-	else if (md.kind === 'files') state.files.incoming(conn);
-	else conn.close();
+	if (md.kind === 'ctl') {
+		reportIfUnreachable(conn, 'call you');
+		state.calls.incomingControl(conn);
+	} else if (md.kind === 'files') {
+		reportIfUnreachable(conn, 'send you files');
+		state.files.incoming(conn);
+	} else conn.close();
 }
 
 function onPeerError(err) {

@@ -7,6 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chromiumMissing, launch, startServer, openApp, screenshot, within } from '../lib/browser.mjs';
+import { establish, ring, videoState } from '../lib/call-actions.mjs';
 
 const skip = chromiumMissing() || false;
 let srv, browser;
@@ -30,24 +31,6 @@ async function pair() {
 async function closeAll(...peers) {
 	for (const p of peers) await p.context.close().catch(() => {});
 }
-
-async function ring(from, to) {
-	await from.page.fill('#peer-id', to.id);
-	await from.page.click('#call-btn');
-	await to.page.waitForSelector('#incoming[open]', { timeout: 15000 });
-}
-
-async function establish(A, B) {
-	await ring(A, B);
-	await B.page.click('#incoming-accept');
-	await A.page.waitForSelector('#call:not([hidden])', { timeout: 15000 });
-	await B.page.waitForSelector('#call:not([hidden])', { timeout: 15000 });
-}
-
-const videoState = (page) => page.evaluate(() => {
-	const v = document.querySelector('#remote-video');
-	return { width: v.videoWidth, frames: v.getVideoPlaybackQuality().totalVideoFrames };
-});
 
 const tracksEnded = (page) => page.evaluate(() => {
 	const s = globalThis.__p2plink.calls.lastLocalStream;

@@ -19,6 +19,7 @@ function postStatus(baseUrl, path, body) {
 		const req = https.request(new URL(path, baseUrl), { method: 'POST', rejectUnauthorized: false, headers: { 'content-type': 'application/json' } }, (res) => {
 			res.resume();
 			res.on('end', () => resolve(res.statusCode));
+			res.on('close', () => { if (!res.complete) reject(new Error(`response cut off: POST ${path}`)); });
 		});
 		req.on('error', reject);
 		req.setTimeout(15000, () => req.destroy(new Error(`timeout: POST ${path}`)));

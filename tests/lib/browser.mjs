@@ -26,8 +26,9 @@ export function chromiumMissing() {
 	return existsSync(CHROMIUM) ? null : `Chromium not found at ${CHROMIUM}`;
 }
 
-export async function launch() {
-	return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+/* opts: playwright launch options on top of ours (the NAT test starts Chromium through a netns wrapper) */
+export async function launch(opts = {}) {
+	return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true, ...opts });
 }
 
 export async function startServer() {

@@ -34,14 +34,17 @@ export async function freePort(host = '127.0.0.1') {
 }
 
 let certCache = null;
-// One self-signed certificate per test process, for 127.0.0.1, ::1 and localhost
+// One self-signed certificate per test process, for 127.0.0.1, ::1 and localhost, plus the addresses listed in
+// P2PLINK_TEST_CERT_IPS (comma-separated: the NAT test's server address in its namespace)
 export function testCertificate() {
 	if (certCache) return certCache;
 	const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'p2plink-cert-'));
 	const cert = path.join(dir, 'cert.pem'), key = path.join(dir, 'key.pem');
 	execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
 		'-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=localhost',
-		'-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1'], { stdio: 'ignore' });
+		'-addext', `subjectAltName=${['DNS:localhost', 'IP:127.0.0.1', 'IP:::1',
+			...(process.env.P2PLINK_TEST_CERT_IPS || '').split(',').filter(Boolean).map((ip) => `IP:${ip}`)].join(',')}`],
+	{ stdio: 'ignore' });
 	certCache = { cert, key, dir };
 	return certCache;
 }
@@ -59,6 +62,10 @@ export function request(url, { method = 'GET', headers = {}, body, localAddress,
 			const chunks = [];
 			res.on('data', (c) => chunks.push(c));
 			res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+			// A server that dies mid-body (the SIGKILL test) ends the response without 'end' and without an error on
+			// req: without this the promise would never settle
+			res.on('error', reject);
+			res.on('close', () => { if (!res.complete) reject(new Error(`response cut off: ${method} ${url}`)); });
 		});
 		req.on('error', reject);
 		req.setTimeout(timeoutMs, () => req.destroy(new Error(`timeout: ${method} ${url}`)));

@@ -16,7 +16,9 @@ rm -rf "$logs"
 mkdir -p "$logs/reports"
 
 echo "1..3"
-if ! build=$(tests/sanitize/asan-build.sh libjanus_p2plink.la libjanus_peerjs.la 2>"$out/build.err" | tail -1) \
+# tools/p2plink-stund: the STUN responder on its own, for tests/integration/stun_client.test.mjs
+if ! build=$(tests/sanitize/asan-build.sh libjanus_p2plink.la libjanus_peerjs.la tools/p2plink-stund \
+		2>"$out/build.err" | tail -1) \
 		|| [ -z "$build" ]; then
 	echo "not ok 1 - ASan build of the Janus modules failed"
 	sed 's/^/# /' "$out/build.err" | tail -30
@@ -57,16 +59,20 @@ fi
 
 # Leaks: split each report into its blocks ("Direct leak of ..." up to the blank line) and keep those whose stack
 # passes through our sources; the rest belongs to Janus and the libraries it uses.
+# Only a *direct* leak through our code fails: every leak has a direct root, and when ours lose memory that root's
+# stack passes through our code. An *indirect* leak through our code hangs off a block somebody else lost: seen
+# when Janus is stopped while a client connects, Janus's own session (janus_session_create) is lost and, with it,
+# the transport session and connection it holds (listed, not failed).
 ours="$logs/leaks-ours.txt" theirs="$logs/leaks-janus.txt"
 : >"$ours"
 : >"$theirs"
 for f in "$logs"/reports/asan.*; do
 	[ -e "$f" ] || continue
 	awk -v ours="$ours" -v theirs="$theirs" -v file="$f" '
-		/^(Direct|Indirect) leak of/ { block = "# " file "\n" $0 "\n"; inblock = 1; mine = 0; next }
-		inblock && /^$/ { print block >> (mine ? ours : theirs); inblock = 0; next }
+		/^(Direct|Indirect) leak of/ { block = "# " file "\n" $0 "\n"; inblock = 1; mine = 0; direct = /^Direct/; next }
+		inblock && /^$/ { print block >> (mine && direct ? ours : theirs); inblock = 0; next }
 		inblock { block = block $0 "\n"; if ($0 ~ /(plugins\/janus_p2plink|transports)\/[a-z_]+\.c|libjanus_p2plink|libjanus_peerjs/) mine = 1 }
-		END { if (inblock) print block >> (mine ? ours : theirs) }' "$f"
+		END { if (inblock) print block >> (mine && direct ? ours : theirs) }' "$f"
 done
 nours=$(grep -cE '^(Direct|Indirect) leak' "$ours" || true)
 ntheirs=$(grep -cE '^(Direct|Indirect) leak' "$theirs" || true)
