@@ -14,7 +14,6 @@ mkdir -p "$out"
 only="${P2PLINK_TEST_ONLY:-all}"
 passed=0 failed=0 skipped=0
 
-started=0
 # When a step failed without naming a failing test (killed by its timeout, crashed, died early), its last lines are
 # the only clue CI can show: print them
 explain_exit() {
@@ -37,13 +36,14 @@ count_glib() {
 	echo "  $(basename "$file" .tap): $p passed, $f failed, $s skipped"
 }
 
+# Each layer's heading, and its time when done ($SECONDS counts from the start of this script, setup included)
 layer_started=$SECONDS
 layer() {
 	echo "$1"
 	layer_started=$SECONDS
 }
 layer_done() {
-	echo "    ($((SECONDS - layer_started)) s; $((SECONDS - started)) s since the start)"
+	echo "    ($((SECONDS - layer_started)) s; $SECONDS s since the start)"
 }
 
 # node:test TAP: the run's own totals at the end
