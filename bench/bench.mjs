@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { startJanus, testCertificate, freePort } from '../tests/lib/janus.mjs';
+import { ADMIN_SECRET, startJanus, testCertificate, freePort } from '../tests/lib/janus.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
@@ -78,7 +78,10 @@ const SERVERS = {
 				// reference has none
 				transport: { secure, max_connections_per_ip: 0, connection_rate_per_ip: 0, ...transport },
 			});
-			return { port: srv.port, pid: srv.child.pid, stop: () => srv.stop(), admin: (r) => srv.admin(r) };
+			return { port: srv.port, pid: srv.child.pid, stop: () => srv.stop(), admin: (r) => srv.admin(r),
+				// Janus sessions alive (one per connected peer): how long a mass disconnect takes to clean up
+				sessions: async () => (await srv.adminRaw({ janus: 'list_sessions', transaction: 'bench',
+					admin_secret: ADMIN_SECRET })).sessions.length };
 		},
 	},
 	// ours with the transport's lws poll() loop instead of libuv: relay rows only, for comparison
@@ -164,6 +167,14 @@ async function suite(kind, secure) {
 			r.idle = await loadgen('idle', srv, secure, ['--levels', idleLevels.join(','), '--hold', CFG.idleHold,
 				'--heartbeat', 5, '--concurrency', 256, '--src', 16, '--ramp-timeout', 150], 900);
 			for (const l of r.idle.levels || []) log(`  ${l.level}: alive ${l.alive}, RSS ${l.rss_kb} KiB, CPU ${l.server_cpu_pct_hold}%`);
+			if (srv.sessions) {
+				// The load generator has exited: every idle peer left at once. Time until Janus holds no session.
+				const t0 = Date.now();
+				let left = -1;
+				while (Date.now() - t0 < 60000 && (left = await srv.sessions()) > 0) await sleep(100);
+				r.idle_leave_s = left === 0 ? (Date.now() - t0) / 1000 : undefined;
+				log(`  all idle peers left: ${left === 0 ? `no Janus session left after ${r.idle_leave_s} s` : `${left} sessions still there after 60 s`}`);
+			}
 		}
 	} finally {
 		// a server that does not stop cleanly (e.g. SIGKILLed after 10 s of shutdown) is recorded, not a lost run
@@ -333,6 +344,10 @@ function buildTable() {
 				ri[L]?.server_cpu_pct_hold, undefined, 'lower', 0);
 		}
 	}
+	const top = Math.max(0, ...Object.values(oi).map((l) => l.alive || 0));
+	if (R['ours-wss']?.idle_leave_s !== undefined)
+		row('4. idle peers (WSS)', `${fmt(top)} idle peers leave at once: time until no Janus session is left`, 's',
+			R['ours-wss'].idle_leave_s, undefined, undefined, 'lower', 0);
 	for (const s of ['wss', 'ws']) {
 		const S = s.toUpperCase();
 		row('6. CPU per message', `server CPU per relayed msg, ${S} (utime+stime)`, 'µs', g(`ours-${s}`, 'relay', 'server_cpu_us_per_msg'),
