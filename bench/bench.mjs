@@ -346,8 +346,8 @@ function buildTable() {
 	}
 	const top = Math.max(0, ...Object.values(oi).map((l) => l.alive || 0));
 	if (R['ours-wss']?.idle_leave_s !== undefined)
-		row('4. idle peers (WSS)', `${fmt(top)} idle peers leave at once: time until no Janus session is left`, 's',
-			R['ours-wss'].idle_leave_s, undefined, undefined, 'lower', 0);
+		row('4. idle peers (WSS)', `${fmt(top)} idle peers leave at once: time until no Janus session is left`, 'ms',
+			R['ours-wss'].idle_leave_s * 1000, undefined, undefined, 'lower', 0);
 	for (const s of ['wss', 'ws']) {
 		const S = s.toUpperCase();
 		row('6. CPU per message', `server CPU per relayed msg, ${S} (utime+stime)`, 'µs', g(`ours-${s}`, 'relay', 'server_cpu_us_per_msg'),
@@ -483,6 +483,7 @@ async function main() {
 			for (const [k, v] of Object.entries(results.runs)) {
 				runs[k] = { ...(old.runs[k] || {}), ...v };	// phases this run did not redo are kept
 				if (!v.error) delete runs[k].error;
+				if (!v.stop_error) delete runs[k].stop_error;	// a clean stop this time replaces an earlier unclean one
 			}
 			results.runs = runs;
 			results.profile = { ...(old.profile || {}), ...(results.profile || {}) };
