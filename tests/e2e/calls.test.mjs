@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chromiumMissing, launch, startServer, openApp, screenshot, within } from '../lib/browser.mjs';
-import { establish, ring, videoState } from '../lib/call-actions.mjs';
+import { establish, ring, tracksEnded, videoState } from '../lib/call-actions.mjs';
 
 const skip = chromiumMissing() || false;
 let srv, browser;
@@ -31,11 +31,6 @@ async function pair() {
 async function closeAll(...peers) {
 	for (const p of peers) await p.context.close().catch(() => {});
 }
-
-const tracksEnded = (page) => page.evaluate(() => {
-	const s = globalThis.__p2plink.calls.lastLocalStream;
-	return !!s && s.getTracks().length > 0 && s.getTracks().every((t) => t.readyState === 'ended');
-});
 
 test('call accepted: remote video decodes frames on both sides, security codes match', { skip, timeout: 60000 }, async () => {
 	const { A, B } = await pair();

@@ -21,3 +21,9 @@ export const videoState = (page) => page.evaluate(() => {
 	const v = document.querySelector('#remote-video');
 	return { width: v.videoWidth, frames: v.getVideoPlaybackQuality().totalVideoFrames };
 });
+
+/* The camera and microphone of the last call are released (the camera light is off) */
+export const tracksEnded = (page) => page.evaluate(() => {
+	const s = globalThis.__p2plink.calls.lastLocalStream;
+	return !!s && s.getTracks().length > 0 && s.getTracks().every((t) => t.readyState === 'ended');
+});

@@ -4,6 +4,8 @@
  * file inside the "inet" namespace; each Chromium runs in its own LAN namespace.
  *   - lan1 ↔ lan2, both behind port-preserving NATs: the call connects directly, over the NATs' public addresses
  *     that our STUN responder reported (server-reflexive candidates);
+ *   - lan1 ↔ lan2 again, then lan2's gateway stops forwarding (the other person's network drops): the call ends
+ *     on the lan1 side within seconds and its camera and microphone are released;
  *   - lan1 ↔ lan3, lan3 behind a symmetric NAT: no direct path exists and p2plink relays nothing, so both people
  *     are told so in plain words within the app's 20 s bound, and both apps return to idle.
  */
@@ -11,7 +13,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { chromiumMissing, launch, openApp, screenshot, within } from '../lib/browser.mjs';
-import { establish, videoState } from '../lib/call-actions.mjs';
+import { execFileSync } from 'node:child_process';
+import { establish, tracksEnded, videoState } from '../lib/call-actions.mjs';
 import { startJanus } from '../lib/janus.mjs';
 
 const prefix = process.env.P2PLINK_NAT_PREFIX;
@@ -88,6 +91,30 @@ test('behind two ordinary NATs, a call connects directly over the addresses our 
 			await B.page.waitForFunction(() => globalThis.__p2plink.calls.state === 'idle', null, { timeout: 10000 });
 		});
 	} finally {
+		for (const P of [A, B]) await P.context.close().catch(() => {});
+	}
+});
+
+test('when the other side drops off the network, the call ends here within seconds and the camera is released', { skip, timeout: 90000 }, async () => {
+	const [A, B] = await Promise.all([appIn('lan1'), appIn('lan2')]);
+	/* Everything through nat2 is dropped: media, the DataChannel and B's signaling socket alike */
+	const cut = ['netns', 'exec', `${prefix}-nat2`, 'iptables', '-I', 'FORWARD', '-j', 'DROP'];
+	try {
+		await within(80000, 'network drop', async () => {
+			await establish(A, B);
+			await A.page.waitForFunction(() => globalThis.__p2plink.calls.state === 'active', null, { timeout: 20000 });
+			const t0 = Date.now();
+			execFileSync('ip', cut);
+			await A.page.waitForFunction(() => globalThis.__p2plink.calls.state === 'idle', null, { timeout: 20000 });
+			const seconds = (Date.now() - t0) / 1000;
+			console.log(`# call ended ${seconds.toFixed(1)} s after the other side's network dropped`);
+			assert.ok(seconds < 12, `call ended only after ${seconds} s`);
+			assert.match(await status(A.page), /Lost the connection|connection .* failed|left/);
+			assert.ok(await tracksEnded(A.page), 'camera and microphone released');
+			assert.ok(await idle(A.page), 'back to idle');
+		});
+	} finally {
+		try { execFileSync('ip', cut.map((a) => (a === '-I' ? '-D' : a))); } catch { /* not inserted */ }
 		for (const P of [A, B]) await P.context.close().catch(() => {});
 	}
 });

@@ -36,9 +36,12 @@ cleanup() { for n in inet nat1 nat2 nat3 lan1 lan2 lan3; do ip netns del "$p-$n"
 trap cleanup EXIT
 
 # veth pair between two namespaces, with an address on each end: link NS_A IF_A ADDR_A NS_B IF_B ADDR_B
+# IPv4 only: with IPv6 on, each link-local address finishes duplicate address detection a second or two after the
+# link comes up, and Chromium aborts whatever page is loading then with ERR_NETWORK_CHANGED
 link() {
 	ip link add "$2" type veth peer name "$5" &&
 		ip link set "$2" netns "$p-$1" && ip link set "$5" netns "$p-$4" &&
+		in_ns "$1" sysctl -qw "net.ipv6.conf.$2.disable_ipv6=1" && in_ns "$4" sysctl -qw "net.ipv6.conf.$5.disable_ipv6=1" &&
 		in_ns "$1" ip addr add "$3" dev "$2" && in_ns "$1" ip link set "$2" up &&
 		in_ns "$4" ip addr add "$6" dev "$5" && in_ns "$4" ip link set "$5" up
 }
