@@ -79,8 +79,26 @@ static const char *error_code(const GError *error) {
 
 static void observe(p2plink_link_service *svc, p2plink_link_event event, const char *link_id, const char *target,
 		const char *outcome) {
-	if(svc->observer != NULL)
+	if(svc != NULL && svc->observer != NULL)
 		svc->observer(event, link_id, target, outcome, svc->observer_data);
+}
+
+/* The store failed us (not the caller's mistake): the visitor only learns "unavailable", the operator must learn
+ * why. Store messages name the operation and the database's reason, never a token. */
+static void report_store_failure(p2plink_link_service *svc, const GError *error) {
+	if(error->domain != P2PLINK_STORE_ERROR)
+		return;
+	switch(error->code) {
+		case P2PLINK_STORE_ERROR_IO:
+		case P2PLINK_STORE_ERROR_READONLY:
+		case P2PLINK_STORE_ERROR_BUSY:
+		case P2PLINK_STORE_ERROR_SCHEMA:
+		case P2PLINK_STORE_ERROR_INTERNAL:
+			observe(svc, P2PLINK_LINK_EVENT_STORE_FAILED, NULL, NULL, error->message);
+			break;
+		default:
+			break;
+	}
 }
 
 /* Link JSON for answers: times in ms, and never the token hash */
@@ -132,7 +150,8 @@ static json_t *create_link(p2plink_link_service *svc, json_t *request, const cha
 
 /* ---- Admin ---- */
 
-static json_t *admin_store_error(GError *error) {
+static json_t *admin_store_error(p2plink_link_service *svc, GError *error) {
+	report_store_failure(svc, error);
 	int code = (error->domain == P2PLINK_STORE_ERROR && error->code == P2PLINK_STORE_ERROR_NOT_FOUND) ?
 		ADMIN_ERROR_NOT_FOUND : (error->domain == P2PLINK_LINK_ERROR ? ADMIN_ERROR_INVALID : ADMIN_ERROR_STORE);
 	/* Link-rule errors carry useful sentences (e.g. "did you mean 10.0.0.0/8?"); store errors are summarised */
@@ -167,7 +186,7 @@ json_t *p2plink_link_service_admin(p2plink_link_service *svc, const char *reques
 		json_t *answer = create_link(svc, message, P2PLINK_CREATOR_ADMIN, &svc->config.admin_limits, 0,
 			svc->config.public_url, now, &error);
 		if(answer == NULL)
-			return admin_store_error(error);
+			return admin_store_error(svc, error);
 		json_object_set_new(answer, "p2plink", json_string("link"));
 		return answer;
 	}
@@ -179,7 +198,7 @@ json_t *p2plink_link_service_admin(p2plink_link_service *svc, const char *reques
 		guint64 total = 0;
 		GPtrArray *links = p2plink_store_list_links(svc->store, &filter, &total, &error);
 		if(links == NULL)
-			return admin_store_error(error);
+			return admin_store_error(svc, error);
 		json_t *answer = json_pack("{s:s,s:o,s:I}", "p2plink", "links", "links", links_json(links, now),
 			"total", (json_int_t)total);
 		g_ptr_array_free(links, TRUE);
@@ -188,7 +207,7 @@ json_t *p2plink_link_service_admin(p2plink_link_service *svc, const char *reques
 	if(!strcmp(request, "link_stats")) {
 		p2plink_store_stats stats;
 		if(!p2plink_store_stats_get(svc->store, now, &stats, &error))
-			return admin_store_error(error);
+			return admin_store_error(svc, error);
 		json_t *clicks = json_object();
 		for(int o = 0; o < P2PLINK_LINK_OUTCOME_COUNT; o++)
 			json_object_set_new(clicks, p2plink_link_outcome_code(o), json_integer(stats.clicks[o]));
@@ -200,7 +219,7 @@ json_t *p2plink_link_service_admin(p2plink_link_service *svc, const char *reques
 	if(!strcmp(request, "get_link")) {
 		p2plink_link *link = p2plink_store_get_link(svc->store, id, &error);
 		if(link == NULL)
-			return admin_store_error(error);
+			return admin_store_error(svc, error);
 		json_t *answer = json_pack("{s:s,s:o}", "p2plink", "link", "link", link_json(link, now));
 		p2plink_link_free(link);
 		return answer;
@@ -209,12 +228,12 @@ json_t *p2plink_link_service_admin(p2plink_link_service *svc, const char *reques
 		gboolean revoke = !strcmp(request, "revoke_link");
 		p2plink_link *link = p2plink_store_get_link(svc->store, id, &error);
 		if(link == NULL)
-			return admin_store_error(error);
+			return admin_store_error(svc, error);
 		gboolean ok = revoke ? p2plink_store_revoke_link(svc->store, id, NULL, &error) :
 			p2plink_store_delete_link(svc->store, id, &error);
 		if(!ok) {
 			p2plink_link_free(link);
-			return admin_store_error(error);
+			return admin_store_error(svc, error);
 		}
 		observe(svc, revoke ? P2PLINK_LINK_EVENT_REVOKED : P2PLINK_LINK_EVENT_DELETED, id, link->target, NULL);
 		p2plink_link_free(link);
@@ -227,7 +246,7 @@ json_t *p2plink_link_service_admin(p2plink_link_service *svc, const char *reques
 	guint64 total = 0;
 	GPtrArray *clicks = p2plink_store_list_clicks(svc->store, id, offset, limit, &total, &error);
 	if(clicks == NULL)
-		return admin_store_error(error);
+		return admin_store_error(svc, error);
 	json_t *array = json_array();
 	for(guint i = 0; i < clicks->len; i++) {
 		p2plink_click *click = g_ptr_array_index(clicks, i);
@@ -241,7 +260,10 @@ json_t *p2plink_link_service_admin(p2plink_link_service *svc, const char *reques
 
 /* ---- Peers ---- */
 
-static json_t *peer_store_error(int *status, GError *error) {
+/* svc NULL: the failure was already reported (one report for a whole batch) */
+static json_t *peer_store_error(p2plink_link_service *svc, int *status, GError *error) {
+	if(svc != NULL)
+		report_store_failure(svc, error);
 	json_t *answer = peer_error(status, error->domain == P2PLINK_LINK_ERROR ? 400 : store_error_status(error),
 		error_code(error), error->domain == P2PLINK_LINK_ERROR ? error->message : store_error_sentence(error));
 	g_error_free(error);
@@ -260,7 +282,7 @@ static json_t *peer_create(p2plink_link_service *svc, p2plink_peer *peer, json_t
 		svc->config.max_links_per_peer, base_url, now, &error);
 	json_decref(request);
 	if(answer == NULL)
-		return peer_store_error(status, error);
+		return peer_store_error(svc, status, error);
 	*status = 200;
 	return answer;
 }
@@ -272,7 +294,7 @@ static json_t *peer_list(p2plink_link_service *svc, p2plink_peer *peer, const ch
 	GError *error = NULL;
 	GPtrArray *links = p2plink_store_list_links(svc->store, &filter, NULL, &error);
 	if(links == NULL)
-		return peer_store_error(status, error);
+		return peer_store_error(svc, status, error);
 	*status = 200;
 	json_t *answer = json_pack("{s:o}", "links", links_json(links, now));
 	g_ptr_array_free(links, TRUE);
@@ -286,7 +308,7 @@ static json_t *peer_revoke(p2plink_link_service *svc, p2plink_peer *peer, json_t
 	GError *error = NULL;
 	/* Only the creator may revoke: anyone else gets not-found, learning nothing */
 	if(!p2plink_store_revoke_link(svc->store, link_id, p2plink_peer_id(peer), &error))
-		return peer_store_error(status, error);
+		return peer_store_error(svc, status, error);
 	observe(svc, P2PLINK_LINK_EVENT_REVOKED, link_id, p2plink_peer_id(peer), NULL);
 	*status = 200;
 	return json_pack("{s:b}", "ok", TRUE);
@@ -337,7 +359,7 @@ static json_t *peer_redeem(p2plink_link_service *svc, p2plink_peer *peer, json_t
 	gboolean ok = p2plink_store_redeem(svc->store, &req, &outcome, &link, &error);
 	g_free(hash);
 	if(!ok)
-		return peer_store_error(status, error);
+		return peer_store_error(svc, status, error);
 	return redeem_finish(svc, peer, outcome, link, status);
 }
 
@@ -411,11 +433,13 @@ static void flush_redeems(p2plink_link_service *svc, GArray *pending) {
 		reqs[i] = g_array_index(pending, pending_redeem, i).store_request;
 	GError *error = NULL;
 	gboolean ok = p2plink_store_redeem_batch(svc->store, reqs, n, outcomes, links, &error);
+	if(!ok)
+		report_store_failure(svc, error);
 	for(guint i = 0; i < n; i++) {
 		pending_redeem *p = &g_array_index(pending, pending_redeem, i);
 		p2plink_peer_request *r = p->request;
 		r->answer = ok ? redeem_finish(svc, p->peer, outcomes[i], links[i], &r->status) :
-			peer_store_error(&r->status, g_error_copy(error));
+			peer_store_error(NULL, &r->status, g_error_copy(error));
 		p2plink_peer_unref(p->peer);
 		g_free((char *)p->store_request.token_hash);
 	}

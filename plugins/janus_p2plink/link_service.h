@@ -30,6 +30,7 @@ typedef enum p2plink_link_event {
 	P2PLINK_LINK_EVENT_DENIED,
 	P2PLINK_LINK_EVENT_REVOKED,
 	P2PLINK_LINK_EVENT_DELETED,
+	P2PLINK_LINK_EVENT_STORE_FAILED,	/* the store could not serve a request; outcome: its error message */
 } p2plink_link_event;
 /* For Janus event handlers: link id (never the token), target, and for redemptions the outcome code */
 typedef void (*p2plink_link_observer)(p2plink_link_event event, const char *link_id, const char *target,

@@ -210,19 +210,45 @@ static p2plink_store *store_get(void) {
 	return current;
 }
 
+/* Store failures go to the Janus log at most once per STORE_FAILURE_LOG_INTERVAL, with a count of the ones in
+ * between: an outage under load must not become one log line per visitor */
+#define STORE_FAILURE_LOG_INTERVAL (10 * G_USEC_PER_SEC)
+static void log_store_failure(const char *message) {
+	static janus_mutex lock = JANUS_MUTEX_INITIALIZER;
+	static gint64 last = 0;
+	static guint quiet = 0;
+	gint64 now = janus_get_monotonic_time();
+	janus_mutex_lock(&lock);
+	gboolean log = last == 0 || now - last >= STORE_FAILURE_LOG_INTERVAL;
+	guint before = quiet;
+	if(log) {
+		last = now;
+		quiet = 0;
+	} else {
+		quiet++;
+	}
+	janus_mutex_unlock(&lock);
+	if(log)
+		JANUS_LOG(LOG_ERR, "[%s] Link store failure: %s (%u more since the last report); signaling goes on, "
+			"link requests get \"store-unavailable\"\n", JANUS_P2PLINK_NAME, message, before);
+}
+
 static void janus_p2plink_link_observe(p2plink_link_event event, const char *link_id, const char *target,
 		const char *outcome, void *data) {
 	(void)data;
+	if(event == P2PLINK_LINK_EVENT_STORE_FAILED)
+		log_store_failure(outcome);
 	if(!notify_events || gateway == NULL || !gateway->events_is_enabled())
 		return;
-	static const char *names[] = { "link-created", "link-redeemed", "link-denied", "link-revoked", "link-deleted" };
+	static const char *names[] = { "link-created", "link-redeemed", "link-denied", "link-revoked", "link-deleted",
+		"link-store-failed" };
 	json_t *info = json_pack("{s:s}", "event", names[event]);
 	if(link_id != NULL)
 		json_object_set_new(info, "link_id", json_string(link_id));
 	if(target != NULL)
 		json_object_set_new(info, "target", json_string(target));
 	if(outcome != NULL)
-		json_object_set_new(info, "outcome", json_string(outcome));
+		json_object_set_new(info, event == P2PLINK_LINK_EVENT_STORE_FAILED ? "error" : "outcome", json_string(outcome));
 	gateway->notify_event(&janus_p2plink_plugin, NULL, info);
 }
 

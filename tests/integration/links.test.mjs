@@ -325,6 +325,43 @@ describe('faults (own servers)', () => {
 		}
 	});
 
+	test('SQLite files read-only: writes fail clearly and are logged, reads and signaling go on, and it recovers', async (t) => {
+		/* Root ignores file modes, so the files are made immutable (chattr +i, ext4/xfs); elsewhere this skips */
+		const other = await startJanus({});
+		let files = [];
+		const chattr = (flag) => promisify(execFile)('chattr', [flag, ...files]);
+		try {
+			const a = await peer(other, 'ro-a');
+			const b = await peer(other, 'ro-b');
+			const first = await createLink(other, 'ro-a', { ttl: '10min' });
+			assert.equal(first.status, 200);
+			const dataDir = path.join(other.dir, 'data');
+			files = fs.readdirSync(dataDir).filter((f) => f.startsWith('p2plink.db')).map((f) => path.join(dataDir, f));
+			try { await chattr('+i'); } catch (e) { files = []; t.skip(`chattr +i not possible here: ${e.message.split('\n')[0]}`); return; }
+			const created = await createLink(other, 'ro-a', { ttl: '10min' });
+			assert.equal(created.status, 503);
+			assert.equal(created.json.error.code, 'store-unavailable');
+			const redeemed = await redeem(other, 'ro-b', first.json.token);
+			assert.equal(redeemed.status, 503, 'a redemption needs a write: refused, never granted without its click');
+			const listed = await post(other, 'links/list', { id: 'ro-a', token: 'tok-ro-a' });
+			assert.equal(listed.status, 200, 'reads still work');
+			assert.equal(listed.json.links.length, 1);
+			a.send({ type: 'OFFER', dst: 'ro-b', payload: 1 });
+			assert.equal((await b.next('OFFER')).src, 'ro-a');
+			const logged = other.log().split('\n').filter((l) => l.includes('Link store failure'));
+			assert.equal(logged.length, 1, 'one log line for the burst, not one per request');
+			assert.ok(!other.log().includes(first.json.token), 'no token in the log');
+			await chattr('-i');
+			files = [];
+			const again = await createLink(other, 'ro-a', { ttl: '10min' });
+			assert.equal(again.status, 200, 'the store is writable again at once');
+			assert.equal((await redeem(other, 'ro-b', first.json.token)).json.ok, true);
+		} finally {
+			if (files.length) await chattr('-i').catch(() => {});
+			await other.stop();
+		}
+	});
+
 	test('SIGKILL under redemption load: every granted click is still logged after a restart', async () => {
 		const first = await startJanus({ links: { redeem_attempts_per_minute: 1000000 } });
 		const dir = first.dir;
