@@ -27,6 +27,7 @@ const CFG = {
 	redeemConns: env('BENCH_REDEEM_CONNS', 32), redeemPeers: env('BENCH_REDEEM_PEERS', 4),
 	redeemDuration: env('BENCH_REDEEM_DURATION', QUICK ? 3 : 8), redeemCap: env('BENCH_REDEEM_CAP', 1000),
 	redeemCapAttempts: env('BENCH_REDEEM_CAP_ATTEMPTS', QUICK ? 20000 : 50000),
+	stunSeconds: env('BENCH_STUN_SECONDS', QUICK ? 3 : 8),
 };
 const SERVER_CPU = process.env.BENCH_SERVER_CPU ?? '1';
 const EVENT_LOOPS = env('BENCH_EVENT_LOOPS', 1);
@@ -63,8 +64,9 @@ function stopChild(child) {
 const SERVERS = {
 	ours: {
 		label: 'p2plink (Janus 1.1.2 + janus.plugin.p2plink + janus.transport.peerjs), transport event_loop = "libuv" (its default)',
-		async start(secure, transport = {}) {
+		async start(secure, transport = {}, stun = {}) {
 			const srv = await startJanus({
+				stun,
 				secure, debugLevel: 2, wrapper: ['taskset', '-c', SERVER_CPU],
 				// Static event loops: without them Janus 1.1.2 gives every handle its own GMainContext + thread
 				// (1 thread + 1 eventfd per peer; GLib aborts with SIGTRAP at the fd limit). BENCH_EVENT_LOOPS=0: default.
@@ -384,6 +386,13 @@ function buildTable() {
 				'links', rc.over_redeemed, undefined, '0, exact count', rc.exact ? 'yes' : 'NO');
 		}
 	}
+	// 7. STUN: the reference PeerJS server has none; the column compares with coturn's STUN-only server instead
+	if (R['ours-stun'] || R['coturn-stun']) {
+		row('7. STUN (vs coturn)', 'Binding responses/s, one server core, 64 sources (reference column: coturn --stun-only)', 'responses/s',
+			R['ours-stun']?.responses_per_s, R['coturn-stun']?.responses_per_s, undefined, 'higher', 0);
+		row('7. STUN (vs coturn)', 'server CPU per Binding response (reference column: coturn)', 'µs',
+			R['ours-stun']?.server_cpu_us_per_response, R['coturn-stun']?.server_cpu_us_per_response, undefined, 'lower', 0);
+	}
 	// by section number (stable: rows keep their order within a section)
 	rows.sort((a, b) => parseInt(a.section, 10) - parseInt(b.section, 10));
 	return rows;
@@ -436,6 +445,58 @@ function markdown(rows) {
 }
 
 // ---------- main ----------
+// ---------- 7. STUN Binding responses: our responder inside Janus vs coturn's STUN-only server ----------
+const STUN_LOAD = path.join(root, 'tools', 'p2plink-stun-load');
+async function freeUdpPort() {
+	const dgram = await import('node:dgram');
+	const sock = dgram.createSocket('udp4');
+	await new Promise((r) => sock.bind(0, '127.0.0.1', r));
+	const { port } = sock.address();
+	await new Promise((r) => sock.close(r));
+	return port;
+}
+const STUN_SERVERS = {
+	// Limits raised (per source and overall): the load comes from 64 loopback sources, far above the defaults
+	async ours() {
+		const port = await freeUdpPort();
+		const srv = await SERVERS.ours.start(true, {}, { port, rate_per_source: 1000000, burst_per_source: 1000000,
+			global_rate: 10000000, global_burst: 10000000 });
+		return { port, pid: srv.pid, stop: () => srv.stop() };
+	},
+	// The STUN server operators would otherwise run: coturn in STUN-only mode (no TURN, no auth), same CPU pinning
+	async coturn() {
+		const port = await freeUdpPort();
+		const child = spawn('taskset', ['-c', SERVER_CPU, 'turnserver', '-n', '--stun-only', '--no-cli', '--no-tls', '--no-dtls',
+			'-L', '127.0.0.1', '-p', String(port), '--log-file', 'stdout', '--simple-log', '--pidfile', path.join(os.tmpdir(), `bench-coturn-${port}.pid`)],
+		{ stdio: ['ignore', 'ignore', 'ignore'] });
+		await sleep(1500);
+		if (child.exitCode !== null) throw new Error(`turnserver exited ${child.exitCode}`);
+		return { port, pid: child.pid, stop: () => stopChild(child) };
+	},
+};
+async function stunSuite(kind) {
+	const r = (results.runs[`${kind}-stun`] = {});
+	log(`${kind}-stun: Binding requests, 64 sources, 256 in flight`);
+	const srv = await STUN_SERVERS[kind]();
+	try {
+		const out = await new Promise((resolve) => {
+			const child = spawn('taskset', ['-c', LOADGEN_CPU, STUN_LOAD, '--port', String(srv.port), '--sources', '64',
+				'--window', '256', '--seconds', String(CFG.stunSeconds), '--pid', String(srv.pid)], { stdio: ['ignore', 'pipe', 'pipe'] });
+			let text = '';
+			child.stdout.on('data', (d) => { text += d; });
+			child.stderr.on('data', (d) => { text += d; });
+			const timer = setTimeout(() => child.kill('SIGKILL'), (CFG.stunSeconds + 30) * 1000);
+			child.on('exit', () => { clearTimeout(timer); resolve(text); });
+		});
+		r.responses_per_s = Number(/(\d+) Binding responses\/s/.exec(out)?.[1]);
+		r.server_cpu_us_per_response = Number(/([\d.]+) us CPU per response/.exec(out)?.[1]);
+		r.server_cpu_pct = Number(/= (\d+)% of one core/.exec(out)?.[1]);
+		log(`  ${r.responses_per_s} responses/s, ${r.server_cpu_us_per_response} us CPU each (${r.server_cpu_pct}% of a core)`);
+	} finally {
+		await srv.stop();
+	}
+}
+
 async function main() {
 	fs.mkdirSync(OUT, { recursive: true });
 	results.meta = {
@@ -449,8 +510,9 @@ async function main() {
 		fdSoft, fdHard, idleLevels, janusEventLoops: EVENT_LOOPS, idleLevelsRequested: wantLevels, config: CFG, serverCpu: SERVER_CPU, loadgenCpu: LOADGEN_CPU,
 		loadgenNote: 'bench/loadgen.c: one thread, epoll ET, OpenSSL non-blocking, zero WebSocket masking key, X25519 first',
 	};
-	// BENCH_ONLY: trivial, ours, ourspoll (ours with the transport's poll loop: relay rows), reference, redeem (section 5)
-	const only = (process.env.BENCH_ONLY || 'trivial,ours,ourspoll,reference,redeem').split(',');
+	// BENCH_ONLY: trivial, ours, ourspoll (ours with the transport's poll loop: relay rows), reference, redeem (section 5),
+	// stun (section 7: our STUN responder vs coturn's)
+	const only = (process.env.BENCH_ONLY || 'trivial,ours,ourspoll,reference,redeem,stun').split(',');
 	const started = Date.now();
 	for (const kind of ['trivial', 'ours', 'ourspoll', 'reference'].filter((k) => only.includes(k)))
 		for (const secure of [true, false]) {
@@ -466,6 +528,10 @@ async function main() {
 			if ((kind === 'trivial' || kind === 'ourspoll') && !only.includes(kind)) continue;
 			if (!SECURE.includes(secure ? 'wss' : 'ws')) continue;
 			try { await redeemSuite(kind, secure); } catch (e) { log(`${kind} redeem failed: ${e.stack}`); }
+		}
+	if (only.includes('stun'))
+		for (const kind of ['ours', 'coturn']) {
+			try { await stunSuite(kind); } catch (e) { log(`${kind} STUN failed: ${e.message}`); results.runs[`${kind}-stun`] = { error: String(e) }; }
 		}
 	if (process.env.BENCH_PERF !== '0' && only.includes('ours') && SECURE.includes('wss')) {
 		try { await profile(true); } catch (e) { log(`profile failed: ${e.message}`); }

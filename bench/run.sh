@@ -4,7 +4,8 @@
 # Knobs (environment): BENCH_QUICK=1 (short smoke run), BENCH_ONLY=trivial,ours,reference, BENCH_PERF=0,
 #   BENCH_PAIRS, BENCH_INFLIGHT, BENCH_DURATION, BENCH_FIXED_RATE, BENCH_IDLE_LEVELS=0,1000,10000,50000,
 #   BENCH_SERVER_CPU=1, BENCH_LOADGEN_CPU=0 (taskset CPUs), BENCH_ONLY=...,ourspoll,redeem, BENCH_SECURE=wss,ws,
-#   BENCH_MERGE=1 (merge into the existing latest.json), BENCH_REDEEM_* (see docs/benchmarks.md).
+#   BENCH_MERGE=1 (merge into the existing latest.json), BENCH_REDEEM_* (see docs/benchmarks.md),
+#   BENCH_ONLY=...,stun and BENCH_STUN_SECONDS (section 7: our STUN responder vs coturn's).
 set -eu
 cd "$(dirname "$0")/.."
 need() { command -v "$1" >/dev/null 2>&1 || { echo "bench: $1 is required ($2)" >&2; exit 1; }; }
@@ -28,6 +29,9 @@ fi
 mkdir -p bench/build/snapshot/.libs
 cp "${BENCH_MODULES_DIR:-.}"/.libs/libjanus_p2plink.so "${BENCH_MODULES_DIR:-.}"/.libs/libjanus_peerjs.so bench/build/snapshot/.libs/
 P2PLINK_BUILD_DIR="$PWD/bench/build/snapshot"; export P2PLINK_BUILD_DIR
+# The STUN load generator (built with the project; section 7 compares with coturn's STUN-only server)
+[ -x tools/p2plink-stun-load ] || make -j2 tools/p2plink-stun-load
+command -v turnserver >/dev/null 2>&1 || echo "bench: turnserver not found (apt-get install -y coturn): the STUN rows lack coturn" >&2
 # The load generator (and trivial relay)
 mkdir -p bench/build bench/results
 gcc -O2 -Wall -o bench/build/loadgen bench/loadgen.c $(pkg-config --cflags --libs openssl)

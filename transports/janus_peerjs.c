@@ -1084,19 +1084,25 @@ static gboolean load_config(const char *config_path, struct lws_context_creation
 			g_strstrip(*u);
 	}
 	janus_config_category *stun = config ? janus_config_get_create(config, NULL, janus_config_type_category, "stun") : NULL;
-	gint64 sport = stun_port, srate = 0, sburst = 0;
+	gint64 sport = stun_port, srate = 0, sburst = 0, grate = 0, gburst = 0;
 	stun_enabled = p2plink_jcfg_bool(config, stun, "enabled", TRUE) && !ice_lan_only;
 	const char *sbind = p2plink_jcfg_string(config, stun, "interface", NULL);
 	stun_bind = sbind && *sbind ? g_strdup(sbind) : NULL;
 	p2plink_stun_config_defaults(&stun_config);
 	srate = stun_config.rate_per_sec;
 	sburst = stun_config.burst;
+	grate = stun_config.global_rate_per_sec;
+	gburst = stun_config.global_burst;
 	ok = p2plink_jcfg_int(config, stun, "port", 0, 65535, &sport) &&
 		p2plink_jcfg_int(config, stun, "rate_per_source", 1, 1000000, &srate) &&
-		p2plink_jcfg_int(config, stun, "burst_per_source", 1, 1000000, &sburst) && ok;
+		p2plink_jcfg_int(config, stun, "burst_per_source", 1, 1000000, &sburst) &&
+		p2plink_jcfg_int(config, stun, "global_rate", 1, 10000000, &grate) &&
+		p2plink_jcfg_int(config, stun, "global_burst", 1, 10000000, &gburst) && ok;
 	stun_port = (int)sport;
 	stun_config.rate_per_sec = srate;
 	stun_config.burst = sburst;
+	stun_config.global_rate_per_sec = grate;
+	stun_config.global_burst = gburst;
 	const char *cors = p2plink_jcfg_string(config, general, "cors_origins", NULL);
 	if(cors != NULL && *cors != '\0') {
 		config_cors = g_strsplit(cors, ",", -1);
