@@ -253,3 +253,43 @@ describe('faults', () => {
 		assertMemoryBound(grown, 8 * 1024, `${cycles} connect/disconnect cycles`);
 	});
 });
+
+describe('STUN responder limits (inside Janus)', () => {
+	// A minimal RFC 5389 Binding request: type 0x0001, no attributes, magic cookie, 12-byte transaction id
+	const bindingRequest = (i) => {
+		const b = Buffer.alloc(20);
+		b.writeUInt16BE(0x0001, 0);
+		b.writeUInt32BE(0x2112a442, 4);
+		b.writeUInt32BE(i, 16);
+		return b;
+	};
+	// Sends n requests at once from one socket; counts Binding success responses (0x0101) within 1 s
+	async function answered(server, n) {
+		const config = JSON.parse((await request(`${server.baseUrl}/peerjs/config`)).body);
+		const port = Number(/:(\d+)$/.exec([].concat(config.iceServers[0].urls)[0])[1]);
+		const dgram = await import('node:dgram');
+		const sock = dgram.createSocket('udp4');
+		let count = 0;
+		sock.on('message', (m) => { if (m.readUInt16BE(0) === 0x0101) count++; });
+		await new Promise((r) => sock.bind(0, '127.0.0.1', r));
+		for (let i = 0; i < n; i++) sock.send(bindingRequest(i), port, '127.0.0.1');
+		await sleep(1000);
+		sock.close();
+		return count;
+	}
+
+	test('the global cap ([stun] global_rate / global_burst) bounds replies from all sources together', async () => {
+		const capped = await startJanus({ stun: { global_rate: 1, global_burst: 3 } });
+		try {
+			assert.equal(await answered(capped, 10), 3, 'a burst of 3, then 1/s');
+		} finally {
+			await capped.stop();
+		}
+		const open = await startJanus({});
+		try {
+			assert.equal(await answered(open, 10), 10, 'defaults: 10 requests from one source all answered');
+		} finally {
+			await open.stop();
+		}
+	});
+});
