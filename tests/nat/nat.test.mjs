@@ -11,9 +11,9 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { chromiumMissing, launch, openApp, screenshot, within } from '../lib/browser.mjs';
-import { execFileSync } from 'node:child_process';
 import { establish, tracksEnded, videoState } from '../lib/call-actions.mjs';
 import { startJanus } from '../lib/janus.mjs';
 
