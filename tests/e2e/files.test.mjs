@@ -1,7 +1,9 @@
 /*
  * files.test.mjs — direct file transfer in two headless Chromium contexts (A sends, B
- * receives). The save picker is unusable headless, so the app runs with the download
- * fallback (test hook noSavePicker) and we check the bytes through playwright downloads.
+ * receives). The native save picker cannot be shown headless, so most tests run the app with
+ * the download fallback (test hook noSavePicker) and check the bytes through playwright
+ * downloads; the last one replaces only the picker's dialog (with a handle in the
+ * origin-private file system) and checks the bytes the app streamed into it.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -143,4 +145,46 @@ test('receiver declines: sender is told, nothing is sent', { skip, timeout: 4000
 		assert.equal(await inCard.getAttribute('data-state'), 'declined');
 		await screenshot(A.page, 'files-declined');
 	});
+});
+
+test('Save-As path: the received file streams into the handle the picker returns, nothing is downloaded', { skip, timeout: 60000 }, async () => {
+	/* Headless Chromium cannot show the native picker, so only the dialog is replaced: showSaveFilePicker returns a
+	 * real FileSystemFileHandle from the origin-private file system, and the app writes through its
+	 * createWritable() stream exactly as it would into a file the user picked */
+	const C = await openApp(browser, srv.baseUrl, { name: 'C', hooks: {} });
+	try {
+		await within(55000, 'save-as transfer', async () => {
+			await C.page.evaluate(() => {
+				globalThis.showSaveFilePicker = async ({ suggestedName }) => {
+					globalThis.__pickedName = suggestedName;
+					return (await navigator.storage.getDirectory()).getFileHandle('picked.bin', { create: true });
+				};
+			});
+			const data = randomBytes(8 * 1024 * 1024 + 5);
+			const path = join(dir, 'to disk.bin');
+			writeFileSync(path, data);
+			const want = createHash('sha256').update(data).digest('hex');
+			let downloads = 0;
+			C.page.on('download', () => { downloads++; });
+			await A.page.fill('#peer-id', C.id);
+			await A.page.setInputFiles('#file-input', path);
+			const inCard = C.page.locator('.transfer[data-dir=in]').first();
+			await inCard.waitFor({ timeout: 20000 });
+			await inCard.locator('.accept-btn').click();
+			await C.page.waitForSelector('.transfer[data-dir=in][data-state=verified]', { timeout: 45000 });
+			const saved = await C.page.evaluate(async () => {
+				const file = await (await (await navigator.storage.getDirectory()).getFileHandle('picked.bin')).getFile();
+				const digest = await crypto.subtle.digest('SHA-256', await file.arrayBuffer());
+				return { name: globalThis.__pickedName, size: file.size,
+					sha256: [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('') };
+			});
+			assert.equal(saved.name, 'to disk.bin', 'the picker was asked with the sender\'s file name');
+			assert.equal(saved.size, data.length);
+			assert.equal(saved.sha256, want, 'bytes written through the picker\'s stream');
+			assert.equal(downloads, 0, 'no download fallback');
+		});
+	} finally {
+		await A.page.fill('#peer-id', B.id);
+		await C.context.close().catch(() => {});
+	}
 });
