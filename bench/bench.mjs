@@ -444,7 +444,6 @@ function markdown(rows) {
 	return L.join('\n') + '\n';
 }
 
-// ---------- main ----------
 // ---------- 7. STUN Binding responses: our responder inside Janus vs coturn's STUN-only server ----------
 const STUN_LOAD = path.join(root, 'tools', 'p2plink-stun-load');
 async function freeUdpPort() {
@@ -497,6 +496,7 @@ async function stunSuite(kind) {
 	}
 }
 
+// ---------- main ----------
 async function main() {
 	fs.mkdirSync(OUT, { recursive: true });
 	results.meta = {
