@@ -709,6 +709,23 @@ static void flush_dirty(void) {
 	}
 }
 
+/* Heartbeats for the peers in table[0..n): every ready peer whose --heartbeat interval has passed sends one.
+ * Scans at most every 100 ms (*last_scan), so thousands of idle peers cost little load-generator CPU. */
+static void send_due_heartbeats(int n, uint64_t *last_scan) {
+	if(t_now - *last_scan <= 100000000ull)
+		return;
+	*last_scan = t_now;
+	for(int i = 0; i < n; i++) {
+		conn *c = table[i];
+		if(c && c->st == ST_READY && t_now >= c->next_hb) {
+			ws_send_text(c, "{\"type\":\"HEARTBEAT\"}", 20);
+			c->next_hb += (uint64_t)(heartbeat_s * 1e9);
+			n_hb++;
+		}
+	}
+	flush_dirty();
+}
+
 /* ---------- mode logic ---------- */
 static uint64_t next_conn_seq = 0;
 static void on_closed(conn *c, int failed) {
@@ -772,18 +789,7 @@ static int ramp(int from, int to, double timeout_s) {
 		pump(10);
 		if(mode == M_IDLE) {	/* heartbeats keep flowing while ramping */
 			static uint64_t last_scan = 0;
-			if(t_now - last_scan > 100000000ull) {
-				last_scan = t_now;
-				for(int i = 0; i < next; i++) {
-					conn *c = table[i];
-					if(c && c->st == ST_READY && t_now >= c->next_hb) {
-						ws_send_text(c, "{\"type\":\"HEARTBEAT\"}", 20);
-						c->next_hb += (uint64_t)(heartbeat_s * 1e9);
-						n_hb++;
-					}
-				}
-				flush_dirty();
-			}
+			send_due_heartbeats(next, &last_scan);
 		}
 	}
 	return 0;
@@ -999,18 +1005,7 @@ int main(int argc, char **argv) {
 		int nth0 = 0, nth1 = 0;
 		for(;;) {
 			pump(20);
-			if(t_now - last_hb > 100000000ull) {	/* every peer's HEARTBEAT, every --heartbeat s */
-				last_hb = t_now;
-				for(int i = 0; i < npeers; i++) {
-					conn *c = table[i];
-					if(c && c->st == ST_READY && t_now >= c->next_hb) {
-						ws_send_text(c, "{\"type\":\"HEARTBEAT\"}", 20);
-						c->next_hb += (uint64_t)(heartbeat_s * 1e9);
-						n_hb++;
-					}
-				}
-				flush_dirty();
-			}
+			send_due_heartbeats(npeers, &last_hb);
 			if(!recording && t_now >= t_win) {
 				recording = 1; t_rec = t_now; h0 = n_http; scpu0 = proc_cpu_s(server_pid); lcpu0 = self_cpu_s();
 				mcpu0 = machine_busy_s(); nth0 = threads_cpu(server_pid, th0);
@@ -1099,18 +1094,7 @@ int main(int argc, char **argv) {
 		uint64_t th = now_ns(), tend = th + (uint64_t)(hold * 1e9), last_scan = 0;
 		while((t_now = now_ns()) < tend) {
 			pump(50);
-			if(t_now - last_scan > 100000000ull) {
-				last_scan = t_now;
-				for(int i = 0; i < reached; i++) {
-					conn *c = table[i];
-					if(c && c->st == ST_READY && t_now >= c->next_hb) {
-						ws_send_text(c, "{\"type\":\"HEARTBEAT\"}", 20);
-						c->next_hb += (uint64_t)(heartbeat_s * 1e9);
-						n_hb++;
-					}
-				}
-				flush_dirty();
-			}
+			send_due_heartbeats(reached, &last_scan);
 		}
 		double scpu = proc_cpu_s(server_pid) - scpu0;
 		long rss = proc_rss_kb(server_pid);
