@@ -352,19 +352,26 @@ static p2plink_store *open_on(mock *m) {
 	return s;
 }
 
+/* A mock server on any free port, or NULL after marking the test skipped (python3-mockupdb missing) */
+static mock *mock_start_or_skip(void) {
+	char *skip = NULL;
+	mock *m = mock_start(0, &skip);
+	if(m == NULL) {
+		g_test_skip(skip);
+		g_free(skip);
+	}
+	return m;
+}
+
 typedef struct wire_ctx {
 	mock *m;
 	p2plink_store *store;
 } wire_ctx;
 
 static gboolean ctx_begin(wire_ctx *ctx) {
-	char *skip = NULL;
-	ctx->m = mock_start(0, &skip);
-	if(ctx->m == NULL) {
-		g_test_skip(skip);
-		g_free(skip);
+	ctx->m = mock_start_or_skip();
+	if(ctx->m == NULL)
 		return FALSE;
-	}
 	ctx->store = open_on(ctx->m);
 	return TRUE;
 }
@@ -394,13 +401,9 @@ static p2plink_link *sample_link(guint32 max_clicks, const char *whitelist_entry
 /* ---- Tests ---- */
 
 static void test_open_creates_indexes_with_ttl(void) {
-	char *skip = NULL;
-	mock *m = mock_start(0, &skip);
-	if(m == NULL) {
-		g_test_skip(skip);
-		g_free(skip);
+	mock *m = mock_start_or_skip();
+	if(m == NULL)
 		return;
-	}
 	op o = { .kind = OP_OPEN, .uri = mock_uri(m) };
 	GThread *t = op_start(&o);
 	bson_t *cmd = mock_expect(m, "createIndexes");
@@ -430,13 +433,9 @@ static void test_open_creates_indexes_with_ttl(void) {
 }
 
 static void test_open_retention_conflict_uses_collmod(void) {
-	char *skip = NULL;
-	mock *m = mock_start(0, &skip);
-	if(m == NULL) {
-		g_test_skip(skip);
-		g_free(skip);
+	mock *m = mock_start_or_skip();
+	if(m == NULL)
 		return;
-	}
 	op o = { .kind = OP_OPEN, .uri = mock_uri(m) };
 	GThread *t = op_start(&o);
 	bson_destroy(mock_expect(m, "createIndexes"));
