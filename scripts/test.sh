@@ -36,6 +36,18 @@ count_glib() {
 	echo "  $(basename "$file" .tap): $p passed, $f failed, $s skipped"
 }
 
+# One step that prints GLib-style TAP: output in $out/<name>.tap, counted; on failure the failing tests are named
+# and the last lines shown (the only clue when it timed out or crashed)
+run_glib_step() {
+	local name=$1 limit=$2 rc
+	shift 2
+	timeout "$limit" "$@" > "$out/$name.tap" 2>&1
+	rc=$?
+	count_glib "$out/$name.tap" $rc
+	[ "$rc" -eq 0 ] || grep -E '^not ok' "$out/$name.tap" | head -20
+	explain_exit "$out/$name.tap" $rc "$limit s"
+}
+
 # Each layer's heading, and its time when done ($SECONDS counts from the start of this script, setup included)
 layer_started=$SECONDS
 layer() {
@@ -79,10 +91,7 @@ if [ "$only" = all ] || [ "$only" = unit ]; then
 	layer "unit tests"
 	make -s -j"$(nproc)" $(make -s print-unit-tests) >/dev/null 2>&1
 	for t in $(make -s print-unit-tests); do
-		timeout 600 "./$t" --tap > "$out/$(basename "$t").tap" 2>&1
-		rc=$?
-		count_glib "$out/$(basename "$t").tap" $rc
-		[ "$rc" -eq 0 ] || { grep -E '^not ok' "$out/$(basename "$t").tap"; explain_exit "$out/$(basename "$t").tap" $rc "600 s"; }
+		run_glib_step "$(basename "$t")" 600 "./$t" --tap
 	done
 	layer_done
 fi
@@ -117,36 +126,21 @@ fi
 
 if [ "$only" = all ] || [ "$only" = fuzz ]; then
 	layer "fuzzing (libFuzzer): seed replay, then ${P2PLINK_FUZZ_SECONDS:-15}s per harness"
-	timeout 600 tests/fuzz/run.sh --replay > "$out/fuzz-replay.tap" 2>&1
-	rc=$?
-	count_glib "$out/fuzz-replay.tap" $rc
-	explain_exit "$out/fuzz-replay.tap" $rc "600 s"
-	timeout 900 tests/fuzz/run.sh "${P2PLINK_FUZZ_SECONDS:-15}" > "$out/fuzz.tap" 2>&1
-	rc=$?
-	count_glib "$out/fuzz.tap" $rc
-	explain_exit "$out/fuzz.tap" $rc "900 s"
+	run_glib_step fuzz-replay 600 tests/fuzz/run.sh --replay
+	run_glib_step fuzz 900 tests/fuzz/run.sh "${P2PLINK_FUZZ_SECONDS:-15}"
 	grep -E '^ok .*execs' "$out/fuzz.tap" | sed 's/^/    /'
 	layer_done
 fi
 
 if [ "$only" = all ] || [ "$only" = sanitize ]; then
 	layer "unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer"
-	timeout 900 tests/sanitize/run-unit-asan.sh > "$out/unit-asan.tap" 2>&1
-	rc=$?
-	count_glib "$out/unit-asan.tap" $rc
-	explain_exit "$out/unit-asan.tap" $rc "900 s"
+	run_glib_step unit-asan 900 tests/sanitize/run-unit-asan.sh
 	layer_done
 	layer "integration tests again, with ASan + UBSan builds of our modules inside Janus"
-	timeout 2400 tests/sanitize/run-integration-asan.sh > "$out/integration-asan.tap" 2>&1
-	rc=$?
-	count_glib "$out/integration-asan.tap" $rc
-	explain_exit "$out/integration-asan.tap" $rc "2400 s"
+	run_glib_step integration-asan 2400 tests/sanitize/run-integration-asan.sh
 	layer_done
 	layer "one valgrind memcheck run of Janus with our modules"
-	timeout 900 tests/sanitize/run-valgrind.sh > "$out/valgrind.tap" 2>&1
-	rc=$?
-	count_glib "$out/valgrind.tap" $rc
-	explain_exit "$out/valgrind.tap" $rc "900 s"
+	run_glib_step valgrind 900 tests/sanitize/run-valgrind.sh
 	layer_done
 fi
 
