@@ -10,7 +10,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import https from 'node:https';
-import { ADMIN_SECRET, repoRoot, request, startJanus, testCertificate } from '../lib/janus.mjs';
+import { ADMIN_SECRET, postPeerjs, repoRoot, request, startJanus, testCertificate } from '../lib/janus.mjs';
 import { PeerSocket } from '../lib/peer-socket.mjs';
 
 let srv, events = [], eventServer;
@@ -23,16 +23,9 @@ async function peer(server, id, token = `tok-${id}`) {
 	return s;
 }
 
-// The dual-stack test server is reached over IPv4 when the test picks an IPv4 source address
-function post(server, route, body, { localAddress, headers = {}, agent } = {}) {
-	const base = localAddress && localAddress.includes('.') ? server.baseUrl.replace('[::1]', '127.0.0.1') : server.baseUrl;
-	return request(`${base}/peerjs/${route}`, { method: 'POST', body, localAddress, agent, timeoutMs: agent ? 60000 : 10000,
-		headers: { 'content-type': 'application/json', ...headers } })
-		.then((r) => ({ status: r.status, json: JSON.parse(r.body) }));
-}
 
-const createLink = (server, id, rules) => post(server, 'links/create', { id, token: `tok-${id}`, ...rules });
-const redeem = (server, id, linkToken, opts) => post(server, 'links/redeem', { id, token: `tok-${id}`, link_token: linkToken }, opts);
+const createLink = (server, id, rules) => postPeerjs(server, 'links/create', { id, token: `tok-${id}`, ...rules });
+const redeem = (server, id, linkToken, opts) => postPeerjs(server, 'links/redeem', { id, token: `tok-${id}`, link_token: linkToken }, opts);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 before(async () => {
@@ -114,9 +107,9 @@ describe('peer endpoints', () => {
 		assert.equal(r.status, 200);
 		assert.equal(r.json.link.target, 'pe-alice');
 		assert.match(r.json.url, /^https:\/\/\[::1\]:\d+\/l\/[A-Za-z0-9_-]{43}$/);
-		const list = await post(srv, 'links/list', { id: 'pe-alice', token: 'tok-pe-alice' });
+		const list = await postPeerjs(srv, 'links/list', { id: 'pe-alice', token: 'tok-pe-alice' });
 		assert.deepEqual(list.json.links.map((l) => l.id), [r.json.link.id]);
-		const revoke = await post(srv, 'links/revoke', { id: 'pe-alice', token: 'tok-pe-alice', link_id: r.json.link.id });
+		const revoke = await postPeerjs(srv, 'links/revoke', { id: 'pe-alice', token: 'tok-pe-alice', link_id: r.json.link.id });
 		assert.deepEqual(revoke.json, { ok: true });
 		const again = await redeem(srv, 'pe-alice', r.json.token);
 		assert.equal(again.json.code, 'revoked');
@@ -124,10 +117,10 @@ describe('peer endpoints', () => {
 
 	test('requests need the id and token of a connected peer', async () => {
 		await peer(srv, 'pe-auth');
-		assert.equal((await post(srv, 'links/list', { id: 'pe-auth', token: 'wrong' })).status, 401);
-		assert.equal((await post(srv, 'links/list', { id: 'nobody', token: 'x' })).status, 401);
-		assert.equal((await post(srv, 'links/list', '[1,2]')).status, 400);
-		assert.equal((await post(srv, 'links/nope', {})).status, 404);
+		assert.equal((await postPeerjs(srv, 'links/list', { id: 'pe-auth', token: 'wrong' })).status, 401);
+		assert.equal((await postPeerjs(srv, 'links/list', { id: 'nobody', token: 'x' })).status, 401);
+		assert.equal((await postPeerjs(srv, 'links/list', '[1,2]')).status, 400);
+		assert.equal((await postPeerjs(srv, 'links/nope', {})).status, 404);
 	});
 
 	test('operator limits: max TTL and links per peer', async () => {
@@ -226,7 +219,7 @@ describe('gated signaling', () => {
 		const owner = await peer(srv, 'gate-owner');
 		const stranger = await peer(srv, 'gate-stranger');
 		const guest = await peer(srv, 'gate-guest');
-		assert.deepEqual((await post(srv, 'linkonly', { id: 'gate-owner', token: 'tok-gate-owner', enabled: true })).json, { ok: true, link_only: true });
+		assert.deepEqual((await postPeerjs(srv, 'linkonly', { id: 'gate-owner', token: 'tok-gate-owner', enabled: true })).json, { ok: true, link_only: true });
 		const ids = JSON.parse((await request(`${srv.baseUrl}/peerjs/peers`)).body);
 		assert.ok(ids.includes('gate-stranger'));
 		assert.equal(ids.includes('gate-owner'), false);
@@ -257,7 +250,7 @@ describe('events', () => {
 		const link = (await createLink(srv, 'ev-owner', { ttl: '10min', max_clicks: 1 })).json;
 		await redeem(srv, 'ev-visitor', link.token);
 		await redeem(srv, 'ev-visitor', link.token);
-		await post(srv, 'links/revoke', { id: 'ev-owner', token: 'tok-ev-owner', link_id: link.link.id });
+		await postPeerjs(srv, 'links/revoke', { id: 'ev-owner', token: 'tok-ev-owner', link_id: link.link.id });
 		const deadline = Date.now() + 5000;
 		const mine = () => events.filter((e) => e.event?.plugin === 'janus.plugin.p2plink' && e.event?.data?.link_id === link.link.id)
 			.map((e) => e.event.data.event);
@@ -343,7 +336,7 @@ describe('faults (own servers)', () => {
 			assert.equal(created.json.error.code, 'store-unavailable');
 			const redeemed = await redeem(other, 'ro-b', first.json.token);
 			assert.equal(redeemed.status, 503, 'a redemption needs a write: refused, never granted without its click');
-			const listed = await post(other, 'links/list', { id: 'ro-a', token: 'tok-ro-a' });
+			const listed = await postPeerjs(other, 'links/list', { id: 'ro-a', token: 'tok-ro-a' });
 			assert.equal(listed.status, 200, 'reads still work');
 			assert.equal(listed.json.links.length, 1);
 			a.send({ type: 'OFFER', dst: 'ro-b', payload: 1 });

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { request, startJanus } from '../lib/janus.mjs';
+import { postPeerjs, startJanus } from '../lib/janus.mjs';
 import { MongoWire } from '../lib/mongo-wire.mjs';
 import { PeerSocket } from '../lib/peer-socket.mjs';
 
@@ -26,11 +26,7 @@ async function peer(id) {
 	return s;
 }
 
-async function post(route, body) {
-	const r = await request(`${srv.baseUrl}/peerjs/${route}`, { method: 'POST', body,
-		headers: { 'content-type': 'application/json' } });
-	return { status: r.status, json: JSON.parse(r.body) };
-}
+const post = (route, body) => postPeerjs(srv, route, body);
 
 // Extended JSON numbers as plain numbers, so a test can compare what the store sent with what it expects
 const num = (v) => (v && typeof v === 'object' ? Number(v.$numberLong ?? v.$numberInt ?? v.$numberDouble) : v);

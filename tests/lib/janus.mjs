@@ -73,6 +73,15 @@ export function request(url, { method = 'GET', headers = {}, body, localAddress,
 	});
 }
 
+// POST a JSON body to one of the transport's PeerJS-side endpoints ({path}peerjs/<route>): resolves
+// { status, json }. The dual-stack test server is reached over IPv4 when the caller picks an IPv4 source address.
+export function postPeerjs(server, route, body, { localAddress, headers = {}, agent } = {}) {
+	const base = localAddress && localAddress.includes('.') ? server.baseUrl.replace('[::1]', '127.0.0.1') : server.baseUrl;
+	return request(`${base}/peerjs/${route}`, { method: 'POST', body, localAddress, agent, timeoutMs: agent ? 60000 : 10000,
+		headers: { 'content-type': 'application/json', ...headers } })
+		.then((r) => ({ status: r.status, json: JSON.parse(r.body) }));
+}
+
 // libconfig syntax: category { key = value; ... }
 function jcfg(sections) {
 	const value = (v) => (typeof v === 'string' ? JSON.stringify(v) : Array.isArray(v) ? `[${v.map(value).join(', ')}]` : String(v));
