@@ -2,6 +2,7 @@
 // (npm `peer`) and a trivial C relay (the load generator's ceiling), in one run, and writes bench/results/latest.{md,json}.
 // Started by bench/run.sh (which builds bench/build/loadgen and raises the fd limit). Knobs: see run.sh.
 import { spawn, execFileSync } from 'node:child_process';
+import dgram from 'node:dgram';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -447,7 +448,6 @@ function markdown(rows) {
 // ---------- 7. STUN Binding responses: our responder inside Janus vs coturn's STUN-only server ----------
 const STUN_LOAD = path.join(root, 'tools', 'p2plink-stun-load');
 async function freeUdpPort() {
-	const dgram = await import('node:dgram');
 	const sock = dgram.createSocket('udp4');
 	await new Promise((r) => sock.bind(0, '127.0.0.1', r));
 	const { port } = sock.address();

@@ -1,6 +1,7 @@
 // Bad input, abuse and faults against the real Janus: every case gets its documented answer, other peers are not
 // harmed, and server memory stays bounded. Each row of the bad-input table is one assertion below.
 import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
 import fs from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -267,7 +268,6 @@ describe('STUN responder limits (inside Janus)', () => {
 	async function answered(server, n) {
 		const config = JSON.parse((await request(`${server.baseUrl}/peerjs/config`)).body);
 		const port = Number(/:(\d+)$/.exec([].concat(config.iceServers[0].urls)[0])[1]);
-		const dgram = await import('node:dgram');
 		const sock = dgram.createSocket('udp4');
 		let count = 0;
 		sock.on('message', (m) => { if (m.readUInt16BE(0) === 0x0101) count++; });

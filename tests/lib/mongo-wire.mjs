@@ -40,6 +40,7 @@ export class MongoWire {
 		this.seen = [];
 		this.unexpected = [];
 		this.waiters = [];
+		this.cursor = {};	// per command name: how far next(name) has read in seen
 	}
 
 	get uri() { return `mongodb://127.0.0.1:${this.port}`; }
@@ -66,7 +67,6 @@ export class MongoWire {
 	// The next command named `name` that arrived since the last next(name) (answered by then), within timeoutMs
 	async next(name, timeoutMs = 10000) {
 		const deadline = Date.now() + timeoutMs;
-		this.cursor = this.cursor || {};
 		for (;;) {
 			const from = this.cursor[name] || 0;
 			const i = this.seen.findIndex((s, k) => k >= from && s.name.toLowerCase() === name.toLowerCase());
