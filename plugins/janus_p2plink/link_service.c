@@ -333,7 +333,10 @@ static json_t *redeem_finish(p2plink_link_service *svc, p2plink_peer *peer, p2pl
 	*status = 200;
 	json_t *answer;
 	if(outcome == P2PLINK_LINK_OK) {
-		p2plink_registry_grant(svc->registry, peer, link->target);
+		/* Interim: bound to whoever holds the target now (links do not record their owner yet) */
+		char *owner = p2plink_registry_owner_of(svc->registry, link->target);
+		p2plink_registry_grant(svc->registry, peer, link->target, owner);
+		g_free(owner);
 		answer = json_pack("{s:b,s:s,s:s}", "ok", TRUE, "target", link->target, "purpose", link->purpose);
 		observe(svc, P2PLINK_LINK_EVENT_REDEEMED, link->id, link->target, "ok");
 	} else {

@@ -13,12 +13,14 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "links.h"
 #include "registry.h"
 
 struct p2plink_peer {
 	gatomicrefcount ref;
 	char *id;
 	char *token;
+	char *owner;	/* hex SHA-256 of token: the identity links and grants are bound to */
 	char *ip;
 	char nonce[P2PLINK_BIND_NONCE_LEN + 1];
 	/* Everything below is guarded by the registry mutex */
@@ -29,7 +31,7 @@ struct p2plink_peer {
 	gint64 last_seen;
 	GHashTable *counterparts;	/* ids this peer signaled with (set), for LEAVE on disconnect */
 	GHashTable *contacted;		/* ids this peer sent frames to first (set): they may answer a link-only peer */
-	GHashTable *grants;			/* target ids this peer redeemed a share link for (set) */
+	GHashTable *grants;			/* target id → owner hash, for each share link this peer redeemed */
 	gboolean link_only;
 	/* Only the transport thread touches these (all frames of a peer arrive there) */
 	p2plink_bucket frames;
@@ -104,6 +106,7 @@ void p2plink_peer_unref(p2plink_peer *peer) {
 	/* By now the registry dropped the connection reference (close/kick/replace/free all do) */
 	g_free(peer->id);
 	g_free(peer->token);
+	g_free(peer->owner);
 	g_free(peer->ip);
 	g_hash_table_destroy(peer->counterparts);
 	g_hash_table_destroy(peer->contacted);
@@ -115,6 +118,10 @@ const char *p2plink_peer_id(const p2plink_peer *peer) {
 	return peer->id;
 }
 
+const char *p2plink_peer_owner(const p2plink_peer *peer) {
+	return peer->owner;
+}
+
 const char *p2plink_peer_ip(const p2plink_peer *peer) {
 	return peer->ip;
 }
@@ -124,6 +131,7 @@ static p2plink_peer *peer_new(p2plink_conn *conn, const char *id, const char *to
 	g_atomic_ref_count_init(&peer->ref);
 	peer->id = g_strdup(id);
 	peer->token = g_strdup(token);
+	peer->owner = p2plink_token_hash(token);
 	peer->ip = g_strdup(ip ? ip : "");
 	peer->conn = conn;
 	peer->connected_at = now;
@@ -131,10 +139,10 @@ static p2plink_peer *peer_new(p2plink_conn *conn, const char *id, const char *to
 	peer->last_seen = now;
 	peer->counterparts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	peer->contacted = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-	peer->grants = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	peer->grants = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	/* The bind nonce is a capability: 128 bits from the CSPRNG, never sent to any client */
 	unsigned char raw[P2PLINK_BIND_NONCE_LEN / 2];
-	if(RAND_bytes(raw, sizeof(raw)) != 1) {
+	if(peer->owner == NULL || RAND_bytes(raw, sizeof(raw)) != 1) {
 		p2plink_peer_unref(peer);
 		return NULL;
 	}
@@ -151,6 +159,14 @@ static void copy_set(GHashTable *to, GHashTable *from) {
 	g_hash_table_iter_init(&iter, from);
 	while(g_hash_table_iter_next(&iter, &key, NULL))
 		g_hash_table_add(to, g_strdup(key));
+}
+
+static void copy_map(GHashTable *to, GHashTable *from) {
+	GHashTableIter iter;
+	gpointer key, value;
+	g_hash_table_iter_init(&iter, from);
+	while(g_hash_table_iter_next(&iter, &key, &value))
+		g_hash_table_insert(to, g_strdup(key), g_strdup(value));
 }
 
 /* Bounded set insert: FALSE when full (the caller decides what a full set means) */
@@ -260,7 +276,8 @@ static gboolean link_gate_allows_locked(p2plink_peer *from, p2plink_peer *to) {
 	if(!to->link_only)
 		return TRUE;
 	/* A grant from a redeemed link, or an answer to someone the link-only peer contacted itself */
-	return g_hash_table_contains(from->grants, to->id) || g_hash_table_contains(to->contacted, from->id);
+	const char *owner = g_hash_table_lookup(from->grants, to->id);
+	return (owner != NULL && strcmp(owner, to->owner) == 0) || g_hash_table_contains(to->contacted, from->id);
 }
 
 static void forget_counterparts_locked(p2plink_peer *a, p2plink_peer *b) {
@@ -335,7 +352,7 @@ p2plink_peer *p2plink_registry_open(p2plink_registry *reg, p2plink_conn *conn, c
 		 * out). The new socket takes over; unlike the reference server we answer OPEN, or the client hangs. */
 		copy_set(peer->counterparts, existing->counterparts);
 		copy_set(peer->contacted, existing->contacted);
-		copy_set(peer->grants, existing->grants);
+		copy_map(peer->grants, existing->grants);
 		peer->link_only = existing->link_only;
 		existing->registered = FALSE;
 		g_hash_table_remove(reg->peers, existing->id);
@@ -621,11 +638,22 @@ p2plink_peer *p2plink_registry_authenticate(p2plink_registry *reg, const char *i
 	return peer;
 }
 
-gboolean p2plink_registry_grant(p2plink_registry *reg, p2plink_peer *grantee, const char *target) {
+gboolean p2plink_registry_grant(p2plink_registry *reg, p2plink_peer *grantee, const char *target, const char *owner) {
 	g_mutex_lock(&reg->mutex);
-	gboolean ok = set_add_bounded(grantee->grants, target, reg->cfg.max_grants);
+	gboolean ok = g_hash_table_contains(grantee->grants, target) ||
+		g_hash_table_size(grantee->grants) < reg->cfg.max_grants;
+	if(ok)
+		g_hash_table_insert(grantee->grants, g_strdup(target), g_strdup(owner));
 	g_mutex_unlock(&reg->mutex);
 	return ok;
+}
+
+char *p2plink_registry_owner_of(p2plink_registry *reg, const char *id) {
+	g_mutex_lock(&reg->mutex);
+	p2plink_peer *peer = id != NULL ? g_hash_table_lookup(reg->peers, id) : NULL;
+	char *owner = peer != NULL && peer->conn != NULL ? g_strdup(peer->owner) : NULL;
+	g_mutex_unlock(&reg->mutex);
+	return owner;
 }
 
 void p2plink_registry_set_link_only(p2plink_registry *reg, p2plink_peer *peer, gboolean link_only) {

@@ -77,7 +77,11 @@ gboolean p2plink_registry_kick_id(p2plink_registry *reg, const char *id, const c
  * set_link_only: OFFERs to this peer are routed only from grantees (or peers it contacted first), others get an
  * ERROR "link-required" and the peer learns nothing; it is also left out of discovery. */
 p2plink_peer *p2plink_registry_authenticate(p2plink_registry *reg, const char *id, const char *token);
-gboolean p2plink_registry_grant(p2plink_registry *reg, p2plink_peer *grantee, const char *target);
+gboolean p2plink_registry_grant(p2plink_registry *reg, p2plink_peer *grantee, const char *target, const char *owner);
+/* Who owns an id: the hex SHA-256 of the token that holds it (links, grants and revocation are keyed on this,
+ * never on the id string). owner_of: a g_malloc'd copy of the owner of the peer now holding `id`, or NULL. */
+const char *p2plink_peer_owner(const p2plink_peer *peer);
+char *p2plink_registry_owner_of(p2plink_registry *reg, const char *id);
 void p2plink_registry_set_link_only(p2plink_registry *reg, p2plink_peer *peer, gboolean link_only);
 const char *p2plink_peer_ip(const p2plink_peer *peer);
 
