@@ -2,7 +2,7 @@
 # Runs every p2plink test: unit (GLib), integration (real Janus on loopback) and browser end-to-end (Chromium).
 # Sets the machine up first (scripts/setup.sh). The last line is "N passed, N failed, N skipped".
 #   scripts/test.sh               everything
-#   P2PLINK_TEST_ONLY=unit|integration|e2e|nat|fuzz|sanitize scripts/test.sh    one layer
+#   P2PLINK_TEST_ONLY=unit|integration|e2e|nat|package|fuzz|sanitize scripts/test.sh    one layer
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh || { echo "0 passed, 1 failed, 0 skipped"; exit 1; }
@@ -36,17 +36,19 @@ count_glib() {
 	echo "  $(basename "$file" .tap): $p passed, $f failed, $s skipped"
 }
 
-# One step that prints GLib-style TAP: output in $out/<name>.tap, counted; on failure the failing tests are named
-# and the last lines shown (the only clue when it timed out or crashed)
-run_glib_step() {
-	local name=$1 limit=$2 rc
-	shift 2
+# One step that prints TAP, GLib's or node:test's (count_glib / count_node): output in $out/<name>.tap, counted;
+# on failure the failing tests (and node's assertion details) are named and the last lines shown (the only clue
+# when it timed out or crashed)
+run_tap_step() {
+	local kind=$1 name=$2 limit=$3 rc
+	shift 3
 	timeout "$limit" "$@" > "$out/$name.tap" 2>&1
 	rc=$?
-	count_glib "$out/$name.tap" $rc
-	[ "$rc" -eq 0 ] || grep -E '^not ok' "$out/$name.tap" | head -20
+	"count_$kind" "$out/$name.tap" $rc
+	[ "$rc" -eq 0 ] || grep -E '^\s*not ok|^\s+(error|message|expected|actual):' "$out/$name.tap" | head -20
 	explain_exit "$out/$name.tap" $rc "$limit s"
 }
+run_glib_step() { run_tap_step glib "$@"; }
 
 # Each layer's heading, and its time when done ($SECONDS counts from the start of this script, setup included)
 layer_started=$SECONDS
@@ -111,15 +113,16 @@ if [ "$only" = all ] || [ "$only" = e2e ]; then
 	layer_done
 fi
 
+if [ "$only" = all ] || [ "$only" = package ]; then
+	layer "Debian package: dpkg-buildpackage, lintian, apt-get install, smoke check as the unit runs it, purge"
+	run_tap_step node package 900 tests/package/run.sh
+	grep -E '# SKIP|lintian: |built p2plink' "$out/package.tap" | sed 's/^/    /'
+	layer_done
+fi
+
 if [ "$only" = all ] || [ "$only" = nat ]; then
 	layer "calls across real NAT gateways (network namespaces, iptables MASQUERADE; Chromium in each LAN)"
-	timeout 900 tests/nat/run.sh > "$out/nat.tap" 2>&1
-	rc=$?
-	count_node "$out/nat.tap" $rc
-	if [ "$rc" -ne 0 ]; then
-		grep -E '^\s*not ok|^\s+(error|message|expected|actual):' "$out/nat.tap" | head -20
-		explain_exit "$out/nat.tap" $rc "900 s"
-	fi
+	run_tap_step node nat 900 tests/nat/run.sh
 	grep -E '^# (SKIP|\\# )|# SKIP' "$out/nat.tap" | sed 's/^/    /'
 	layer_done
 fi
