@@ -1,12 +1,14 @@
 // Starts the p2plink demo: Debian's Janus with only our plugin + transport (and Janus's HTTP transport for the
 // admin API on 127.0.0.1), a self-signed certificate made on first run, state kept in ./run.
 //   P2PLINK_PORT=8443 P2PLINK_BIND=0.0.0.0 node scripts/demo.mjs
+//   P2PLINK_EVENTS_URL=http://collector/path   the plugin's events there (default: run/events.jsonl)
 import { execFileSync, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { repoRoot, writeJanusConfig } from '../tests/lib/janus.mjs';
+import { startEventCollector } from '../tests/lib/event-collector.mjs';
 
 const runDir = path.join(repoRoot, 'run');
 const port = Number(process.env.P2PLINK_PORT || 8443);
@@ -32,16 +34,28 @@ if (adminSecret.length < 16) {
 	process.exit(1);
 }
 
+// Events through Janus's own sample HTTP event handler (plugin events only): to P2PLINK_EVENTS_URL when set, else
+// to a collector here on loopback that appends each one to run/events.jsonl, so an operator sees what a real
+// collector would get (fields: README.md, "Events")
+let eventsBackend = process.env.P2PLINK_EVENTS_URL;
+const eventsFile = path.join(runDir, 'events.jsonl');
+if (!eventsBackend) {
+	const collector = await startEventCollector({ onEvent: (e) => fs.appendFileSync(eventsFile, JSON.stringify(e) + '\n') });
+	eventsBackend = collector.url;
+}
+
 const conf = await writeJanusConfig(runDir, {
 	port, host: bind, adminPort: 7088, adminSecret, certificate: { cert, key },
 	links: { store_folder: path.join(runDir, 'data') },
 	stun: { port: Number(process.env.P2PLINK_STUN_PORT || 3478) },
+	eventsBackend, eventHandler: { events: 'plugins', grouping: true },
 });
 const shown = bind === '0.0.0.0' || bind === '::' ? (addresses.find((a) => a.includes('.')) || 'localhost') : bind;
 console.log(`
 p2plink demo
   open       https://${shown}:${port}/   (also https://localhost:${port}/; accept the self-signed certificate)
   admin API  http://127.0.0.1:${conf.adminPort}/admin  (admin_secret in ${secretFile})
+  events     ${process.env.P2PLINK_EVENTS_URL ? eventsBackend : eventsFile}  (Janus's sample HTTP event handler)
   stop       Ctrl+C
 `);
 const janus = spawn('/usr/bin/janus', conf.args, { stdio: 'inherit' });

@@ -118,13 +118,15 @@ export async function writeJanusConfig(dir, opts = {}) {
 		'libjanus_peerjs.so': path.join(buildDir, '.libs', 'libjanus_peerjs.so'),
 		'libjanus_http.so': path.join(debianJanusLib, 'transports', 'libjanus_http.so'),
 	});
-	// Event handlers: only Debian's sample handler, POSTing every event to opts.eventsBackend (a test's HTTP server)
+	// Event handlers: only Debian's sample handler, POSTing every event to opts.eventsBackend (a test's HTTP server);
+	// opts.eventHandler overrides its settings (e.g. { events: 'plugins', grouping: true }, as deploy/ has them)
 	const eventsDir = path.join(dir, 'events');
 	fs.rmSync(eventsDir, { recursive: true, force: true });
 	if (opts.eventsBackend) {
 		moduleFolder(eventsDir, { 'libjanus_sampleevh.so': path.join(debianJanusLib, 'events', 'libjanus_sampleevh.so') });
 		fs.writeFileSync(path.join(confDir, 'janus.eventhandler.sampleevh.jcfg'), jcfg({
-			general: { enabled: true, events: 'all', grouping: false, json: 'compact', backend: opts.eventsBackend },
+			general: { enabled: true, events: 'all', grouping: false, json: 'compact', backend: opts.eventsBackend,
+				...(opts.eventHandler || {}) },
 		}));
 	}
 	const adminSecret = opts.adminSecret || ADMIN_SECRET;
