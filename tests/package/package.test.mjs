@@ -41,6 +41,10 @@ const installed = () => {
 /* The .deb and lintian's report are kept for CI to show */
 const artifacts = path.join(repoRoot, 'test-artifacts', 'package');
 let deb, janus, janusLog, failed = null;
+/* Someone's real install (or its kept configuration) is never touched: tests/package/run.sh skips then, and so does
+ * this file when run on its own */
+const preexisting = installed() || fs.existsSync('/etc/p2plink');
+if (preexisting) failed = 'a machine without p2plink (it is, or was, installed here)';
 
 /* Steps run in order; once one fails the rest are skipped, naming the failed step, instead of piling up errors */
 function step(name, fn) {
@@ -71,6 +75,7 @@ function portFree(port, udp = false) {
 }
 
 after(async () => {
+	if (preexisting) return fs.rmSync(work, { recursive: true, force: true });
 	// Whatever happened, the machine is left as it was: the later test layers must not meet our installed copy
 	if (janus && janus.exitCode === null) janus.kill('SIGKILL');
 	if (installed()) run('apt-get', ['purge', '-y', '-qq', 'p2plink'], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
@@ -143,6 +148,15 @@ step('modules, samples, web app, CLI and unit are where Janus and the operator l
 		'/etc/p2plink/janus.jcfg', '/etc/p2plink/janus.transport.peerjs.jcfg', '/etc/p2plink/janus.plugin.p2plink.jcfg',
 		'/etc/p2plink/janus.transport.http.jcfg', '/etc/p2plink/janus.eventhandler.sampleevh.jcfg'])
 		assert.ok(conffiles.includes(f), `${f} is not a conffile`);
+});
+
+step('systemd-analyze verify accepts the installed unit', (t) => {
+	if (!fs.existsSync('/usr/bin/systemd-analyze')) return t.skip('systemd-analyze is not installed');
+	try {
+		run('systemd-analyze', ['verify', unitFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+	} catch (e) {
+		assert.fail(`systemd-analyze verify: ${e.stdout}${e.stderr}`);
+	}
 });
 
 step('the state folder belongs to p2plink, mode 0700', () => {
