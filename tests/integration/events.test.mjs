@@ -1,8 +1,9 @@
 // events.test.mjs — the plugin's events reach Janus's own event handlers: Debian's sample HTTP handler
 // (janus.eventhandler.sampleevh, configured as deploy/ and the package configure it: only plugin events, grouped)
-// POSTs them to a small HTTP collector here. Checks peer-open, peer-close, link-redeemed, link-denied and
-// link-store-failed, each with exactly the fields README.md ("Events") documents, and that no event ever carries a
-// peer token, a link token, a frame's payload or SDP.
+// POSTs them to a small HTTP collector here. Checks every event the plugin emits (peer-open, peer-close,
+// peer-timeout, expire, link-created, link-redeemed, link-denied, link-revoked, link-deleted, link-store-failed),
+// each with exactly the fields README.md ("Events") documents, and that no event ever carries a peer token, a link
+// token, a frame's payload or SDP.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -33,7 +34,7 @@ async function peer(server, id) {
 
 before(async () => {
 	col = await startEventCollector();
-	srv = await startJanus(handler(col));
+	srv = await startJanus({ ...handler(col), plugin: { expire_timeout: 500 } });
 });
 
 after(async () => {
@@ -114,6 +115,38 @@ test('link-denied for a token that matches no link carries only the code "unknow
 	assert.equal((await postPeerjs(srv, 'links/redeem', { id: visitor.id, token: visitor.token, link_token: guess })).json.code, 'unknown');
 	const d = await col.waitFor((x) => x.event === 'link-denied' && x.outcome === 'unknown', 'link-denied');
 	assert.deepEqual(d, { event: 'link-denied', outcome: 'unknown' });
+});
+
+test('expire names the sender and the destination that never connected', async () => {
+	const a = await peer(srv, 'ev-sender');
+	a.s.send({ type: 'OFFER', dst: 'ev-nobody', payload: { sdp: { type: 'offer', sdp: SDP_MARK }, connectionId: 'mc_x' } });
+	assert.equal((await a.s.next('EXPIRE', 8000)).src, 'ev-nobody');
+	assert.deepEqual(await col.waitFor((x) => x.event === 'expire' && x.id === 'ev-sender', 'expire'),
+		{ event: 'expire', id: 'ev-sender', unreachable: 'ev-nobody' });
+});
+
+test('link-created, link-revoked and link-deleted carry the link id and target', async () => {
+	const owner = await peer(srv, 'ev-maker');
+	const made = await postPeerjs(srv, 'links/create', { id: owner.id, token: owner.token, ttl: '10min' });
+	tokens.push(made.json.token);
+	const id = made.json.link.id;
+	assert.equal((await postPeerjs(srv, 'links/revoke', { id: owner.id, token: owner.token, link_id: id })).json.ok, true);
+	assert.equal((await srv.admin({ request: 'delete_link', link_id: id })).p2plink, 'deleted');
+	for (const event of ['link-created', 'link-revoked', 'link-deleted'])
+		assert.deepEqual(await col.waitFor((x) => x.event === event && x.link_id === id, event), { event, link_id: id, target: 'ev-maker' });
+});
+
+test('peer-timeout names a peer dropped for silence', async () => {
+	const own = await startEventCollector();
+	const other = await startJanus({ ...handler(own), plugin: { alive_timeout: 1500 } });
+	try {
+		await peer(other, 'ev-silent');
+		assert.deepEqual(await own.waitFor((x) => x.event === 'peer-timeout', 'peer-timeout', 10000),
+			{ event: 'peer-timeout', id: 'ev-silent' });
+	} finally {
+		await other.stop();
+		await own.close();
+	}
 });
 
 test('link-store-failed carries the store\'s reason when a write fails (SQLite files made immutable)', async (t) => {
