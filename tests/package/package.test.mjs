@@ -173,6 +173,17 @@ step('the admin secret is made on install: 32 random characters, root:p2plink 06
 	assert.match(fs.readFileSync('/etc/p2plink/admin-secret', 'utf8'), /^[A-Za-z0-9]{32}\n$/);
 });
 
+step('reinstalling (as an upgrade does) keeps the admin secret and the state folder', () => {
+	const secret = fs.readFileSync('/etc/p2plink/admin-secret', 'utf8');
+	fs.writeFileSync('/var/lib/p2plink/marker', 'x');
+	run('apt-get', ['install', '-y', '-qq', '--reinstall', deb],
+		{ stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+	assert.equal(fs.readFileSync('/etc/p2plink/admin-secret', 'utf8'), secret);
+	assert.equal(fs.statSync('/etc/p2plink/admin-secret').mode & 0o777, 0o640);
+	assert.ok(fs.existsSync('/var/lib/p2plink/marker'));
+	fs.rmSync('/var/lib/p2plink/marker');
+});
+
 step('the unit\'s secret renderer refuses a short secret or one that could end the config\'s string', () => {
 	const render = unit().pre.find((l) => l.includes('admin-secret-jcfg')).split(' ')[0];
 	for (const bad of ['short\n', 'abcdefghijklmnop"\n', 'abcdefghijklmnop\\x\n', 'abcd efgh ijkl mnop\n']) {
