@@ -114,6 +114,11 @@ static char **trusted_proxies = NULL;	/* CIDRs whose X-Forwarded-For we believe;
 /* Listener strings handed to libwebsockets, which may keep pointers to them: freed after the context */
 static char *listen_iface = NULL, *tls_cert = NULL, *tls_key = NULL, *tls_key_password = NULL;
 #define MAX_LINK_BODY (16 * 1024)
+#define BAD_FORWARDED_JSON "{\"error\":{\"code\":\"bad-forwarded-for\",\"msg\":\"The proxy's X-Forwarded-For header " \
+	"is too long or malformed\"}}"
+/* lws keeps all of a request's headers in one buffer of this size (default 4096): room for an X-Forwarded-For of
+ * PEERJS_XFF_MAX_LEN plus the usual headers. Only requests being parsed hold one. */
+#define PEERJS_MAX_HEADER_DATA 8192
 #define PEERJS_RX_BUFFER_SIZE 0
 
 /* ICE configuration handed to the app: our own STUN responder unless the operator says otherwise */
@@ -212,6 +217,7 @@ typedef struct peerjs_pss {
 	peerjs_http_answer answer;
 	gboolean answer_ready;
 	gboolean headers_sent;
+	gboolean close_after;	/* a refused request: the rest of its stream cannot be trusted, close after the answer */
 	/* POST share-link endpoints */
 	GByteArray *body;
 	http_pending *pending;
@@ -409,20 +415,38 @@ static p2plink_conn *conn_new(struct lws *wsi) {
 }
 
 /* The client's address as text: the socket's (IPv4-mapped IPv6 from dual-stack sockets shown as IPv4), or the
- * X-Forwarded-For client when the socket is a configured trusted proxy. Nothing a client sends elsewhere counts. */
-static void client_address(struct lws *wsi, char *out, size_t len) {
+ * X-Forwarded-For client when the socket is a configured trusted proxy. Nothing a client sends elsewhere counts.
+ * FALSE when a trusted proxy's header is too long or malformed: the request must then be refused, since
+ * answering it as the proxy's own address would let anyone past address whitelists. */
+static gboolean client_address(struct lws *wsi, char *out, size_t len) {
 	lws_get_peer_simple(wsi, out, len);
 	struct in6_addr v6;
 	if(inet_pton(AF_INET6, out, &v6) == 1 && IN6_IS_ADDR_V4MAPPED(&v6))
 		inet_ntop(AF_INET, &v6.s6_addr[12], out, len);
 	if(trusted_proxies == NULL)
-		return;
-	char xff[1024];
-	if(lws_hdr_copy(wsi, xff, sizeof(xff), WSI_TOKEN_X_FORWARDED_FOR) <= 0)
-		return;
-	char *client = peerjs_http_client_ip(out, xff, (const char * const *)trusted_proxies);
+		return TRUE;
+	int total = lws_hdr_total_length(wsi, WSI_TOKEN_X_FORWARDED_FOR);
+	if(total <= 0)
+		return TRUE;
+	/* Read the header whole (its real length, up to the cap); peerjs_http_client_ip refuses anything longer */
+	char *xff = NULL;
+	if(total <= PEERJS_XFF_MAX_LEN) {
+		xff = g_malloc(total + 1);
+		if(lws_hdr_copy(wsi, xff, total + 1, WSI_TOKEN_X_FORWARDED_FOR) < 0)
+			g_clear_pointer(&xff, g_free);
+	}
+	char *client = NULL;
+	peerjs_client_ip_result r = peerjs_http_client_ip(out, xff, (size_t)total,
+		(const char * const *)trusted_proxies, &client);
+	g_free(xff);
+	if(r != PEERJS_CLIENT_IP_OK) {
+		JANUS_LOG(LOG_WARN, "%s: refusing a request from proxy %s: X-Forwarded-For %s (%d bytes)\n", JANUS_PEERJS_NAME,
+			out, r == PEERJS_CLIENT_IP_TOO_LONG ? "too long" : "malformed", total);
+		return FALSE;
+	}
 	g_strlcpy(out, client, len);
 	g_free(client);
+	return TRUE;
 }
 
 /* An ERROR frame, then a close. code NULL: exactly the reference server's frame ({"msg"} only, its exact words,
@@ -443,7 +467,11 @@ static void handshake_reject(p2plink_conn *conn, const char *msg) {
 static void ws_established(struct lws *wsi, peerjs_pss *pss) {
 	p2plink_conn *conn = conn_new(wsi);
 	pss->conn = conn;
-	client_address(wsi, conn->ip, sizeof(conn->ip));
+	if(!client_address(wsi, conn->ip, sizeof(conn->ip))) {
+		/* LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION refused these already: only a defence in depth */
+		conn_close(conn, "bad X-Forwarded-For");
+		return;
+	}
 	if(conn_rate != NULL && !p2plink_rate_table_take(conn_rate, conn->ip, janus_get_monotonic_time())) {
 		send_error_and_close(conn, "too-many-connections", "Too many new connections from your address: slow down");
 		return;
@@ -652,11 +680,21 @@ static int add_header(struct lws *wsi, const char *name, const char *value, unsi
 		(int)strlen(value), p, end);
 }
 
-/* Headers every answer gets: CORS like the reference, and a few that cost nothing and stop common attacks */
+/* Headers every answer gets: the security headers (the full CSP for files of the web app, a deny-all one for
+ * the rest), and CORS like the reference */
 static int add_common_headers(struct lws *wsi, const peerjs_http_answer *answer, unsigned char **p,
 		unsigned char *end) {
-	if(add_header(wsi, "x-content-type-options:", "nosniff", p, end) ||
-			add_header(wsi, "referrer-policy:", "no-referrer", p, end))
+	char host[256];
+	if(lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) <= 0)
+		host[0] = '\0';
+	peerjs_http_header security[PEERJS_HTTP_SECURITY_HEADERS];
+	guint n = peerjs_http_security_headers(answer->kind == PEERJS_ROUTE_FILE, secure_listener,
+		host[0] ? host : NULL, security);
+	int failed = 0;
+	for(guint i = 0; i < n && !failed; i++)
+		failed = add_header(wsi, security[i].name, security[i].value, p, end);
+	peerjs_http_headers_clear(security, n);
+	if(failed)
 		return -1;
 	if(answer->allow_origin != NULL) {
 		if(add_header(wsi, "access-control-allow-origin:", answer->allow_origin, p, end) ||
@@ -680,7 +718,7 @@ static int http_send_headers(struct lws *wsi, peerjs_http_answer *answer, size_t
 }
 
 static int http_serve_file(struct lws *wsi, peerjs_http_answer *answer) {
-	unsigned char buf[1024], *p = buf, *end = &buf[sizeof(buf) - 1];
+	unsigned char buf[2048], *p = buf, *end = &buf[sizeof(buf) - 1];
 	if(add_common_headers(wsi, answer, &p, end) ||
 			add_header(wsi, "cache-control:", "no-cache", &p, end))
 		return -1;
@@ -742,7 +780,8 @@ static char *ice_config_json(struct lws *wsi) {
 /* Hand a complete share-link request to the plugin's workers; the answer arrives in http_pending_reply */
 static int link_api_dispatch(struct lws *wsi, peerjs_pss *pss) {
 	char ip[INET6_ADDRSTRLEN + 8], ua[512], host[256];
-	client_address(wsi, ip, sizeof(ip));
+	if(!client_address(wsi, ip, sizeof(ip)))
+		return http_answer_now(wsi, pss, 400, BAD_FORWARDED_JSON);
 	if(lws_hdr_copy(wsi, ua, sizeof(ua), WSI_TOKEN_HTTP_USER_AGENT) <= 0)
 		ua[0] = '\0';
 	char *base = NULL;
@@ -780,6 +819,11 @@ static int http_request(struct lws *wsi, peerjs_pss *pss, const char *uri) {
 		origin[0] = '\0';
 	/* A keep-alive connection's previous answer (a served file keeps its path here) */
 	http_pss_clear(pss);
+	char ip[INET6_ADDRSTRLEN + 8];
+	if(!client_address(wsi, ip, sizeof(ip))) {
+		pss->close_after = TRUE;
+		return http_answer_now(wsi, pss, 400, BAD_FORWARDED_JSON);
+	}
 	peerjs_http_route(&http_config, method, uri, origin[0] ? origin : NULL, &pss->answer);
 	peerjs_http_answer *answer = &pss->answer;
 	if(answer->kind == PEERJS_ROUTE_FILE)
@@ -871,6 +915,8 @@ static int http_writeable(struct lws *wsi, peerjs_pss *pss) {
 	}
 	http_pss_clear(pss);
 	pss->headers_sent = FALSE;
+	if(pss->close_after)
+		return -1;
 	if(lws_http_transaction_completed(wsi))
 		return -1;
 	return 0;
@@ -923,6 +969,10 @@ static int janus_peerjs_callback(struct lws *wsi, enum lws_callback_reasons reas
 			/* Only {path}peerjs upgrades to a WebSocket */
 			char uri[256];
 			if(lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 || !peerjs_http_is_ws_path(&http_config, uri))
+				return -1;
+			/* A trusted proxy's X-Forwarded-For that cannot be read: no WebSocket (never the proxy's address) */
+			char ip[INET6_ADDRSTRLEN + 8];
+			if(!client_address(wsi, ip, sizeof(ip)))
 				return -1;
 			return 0;
 		}
@@ -1243,6 +1293,7 @@ static int janus_peerjs_init(janus_transport_callbacks *callback, const char *co
 	info.count_threads = 1;
 	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 	info.pcontext = &lws_ctx_alive;
+	info.max_http_header_data = PEERJS_MAX_HEADER_DATA;
 	if(event_loop == PEERJS_LOOP_LIBUV && uv_load()) {
 		void *foreign_loops[1] = { uv_loop };
 		info.options |= LWS_SERVER_OPTION_LIBUV;
