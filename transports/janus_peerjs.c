@@ -194,7 +194,7 @@ struct p2plink_conn {
 	/* Written on the service thread before the Janus session exists, read by the core threads afterwards */
 	janus_transport_session *ts;
 	char ip[INET6_ADDRSTRLEN + 8];
-	gboolean counted;		/* in conns_per_ip (service thread only) */
+	char *ip_key, *net_key;	/* counted under these in conns_per_ip / conns_per_net (NULL: not counted) */
 	char nonce[P2PLINK_BIND_NONCE_LEN + 1];
 };
 
@@ -239,6 +239,8 @@ static void conn_unref(p2plink_conn *conn) {
 		return;
 	drain_locked(conn);
 	g_free(conn->rx);
+	g_free(conn->ip_key);
+	g_free(conn->net_key);
 	g_free(conn);
 }
 
@@ -358,22 +360,21 @@ static void janus_keepalive(p2plink_conn *conn, gint64 now) {
 		"transaction", TX_KEEPALIVE));
 }
 
-/* Per client IP: open WebSockets (service thread only) and new WebSockets per second (a token bucket). A single
- * address cannot exhaust the server's connections or its handshake CPU for everyone else. */
-static GHashTable *conns_per_ip = NULL;		/* ip → count */
-static guint max_conns_per_ip = 0;			/* 0 = no limit */
+/* Per client address (IPv6: per ipv6_prefix, a /64 by default) and, optionally, per network (a /24 or /48):
+ * open WebSockets, and new WebSockets per second (a token bucket). One stock peerjs client is one WebSocket, so the
+ * open-connection cap is sized for a NAT full of people; the flood protection is the rate of new connections and
+ * the fd reserve. */
+static p2plink_net_counter *conns_per_ip = NULL;
+static p2plink_net_counter *conns_per_net = NULL;	/* NULL: no per-network cap */
 static p2plink_rate_table *conn_rate = NULL;
 
-static guint ip_conns(const char *ip) {
-	return GPOINTER_TO_UINT(g_hash_table_lookup(conns_per_ip, ip));
-}
-
-static void ip_conns_add(const char *ip, int delta) {
-	guint n = ip_conns(ip) + delta;
-	if(n == 0)
-		g_hash_table_remove(conns_per_ip, ip);
-	else
-		g_hash_table_insert(conns_per_ip, g_strdup(ip), GUINT_TO_POINTER(n));
+static void conn_uncount(p2plink_conn *conn) {
+	if(conn->ip_key != NULL)
+		p2plink_net_counter_remove(conns_per_ip, conn->ip_key);
+	if(conn->net_key != NULL)
+		p2plink_net_counter_remove(conns_per_net, conn->net_key);
+	g_clear_pointer(&conn->ip_key, g_free);
+	g_clear_pointer(&conn->net_key, g_free);
 }
 
 /* Socket closed: tell the plugin (unregister, LEAVE to counterparts) and Janus (session teardown). Idempotent. */
@@ -382,10 +383,7 @@ static void conn_teardown(p2plink_conn *conn) {
 		hotpath->peer_close(conn->peer);
 		conn->peer = NULL;
 	}
-	if(conn->counted) {
-		ip_conns_add(conn->ip, -1);
-		conn->counted = FALSE;
-	}
+	conn_uncount(conn);
 	janus_mutex_lock(&conn->mutex);
 	gboolean first = !conn->gone;
 	conn->gone = TRUE;
@@ -476,12 +474,14 @@ static void ws_established(struct lws *wsi, peerjs_pss *pss) {
 		send_error_and_close(conn, "too-many-connections", "Too many new connections from your address: slow down");
 		return;
 	}
-	if(max_conns_per_ip > 0 && ip_conns(conn->ip) >= max_conns_per_ip) {
+	if(!p2plink_net_counter_add(conns_per_ip, conn->ip, &conn->ip_key)) {
 		send_error_and_close(conn, "too-many-connections", "Too many open connections from your address");
 		return;
 	}
-	ip_conns_add(conn->ip, 1);
-	conn->counted = TRUE;
+	if(conns_per_net != NULL && !p2plink_net_counter_add(conns_per_net, conn->ip, &conn->net_key)) {
+		send_error_and_close(conn, "too-many-connections", "Too many open connections from your network");
+		return;
+	}
 	char key[256], id[256], token[256];
 	const char *k = lws_get_urlarg_by_name(wsi, "key=", key, sizeof(key));
 	const char *i = lws_get_urlarg_by_name(wsi, "id=", id, sizeof(id));
@@ -1135,16 +1135,26 @@ static gboolean load_config(const char *config_path, struct lws_context_creation
 	config_key = g_strdup(p2plink_jcfg_string(config, general, "key", "peerjs"));
 	const char *html = p2plink_jcfg_string(config, general, "html_folder", NULL);
 	config_html_root = html && *html ? g_strdup(html) : NULL;
-	gint64 per_ip = 100, rate_per_ip = 20;
-	ok = p2plink_jcfg_int(config, general, "max_connections_per_ip", 0, 1000000, &per_ip) &&
-		p2plink_jcfg_int(config, general, "connection_rate_per_ip", 0, 1000000, &rate_per_ip) && ok;
-	max_conns_per_ip = (guint)per_ip;
+	/* Defaults: 2,000 open per address, twice the 1,000 people an office or carrier NAT may put behind one (each
+	 * stock client holds one WebSocket) and well under the plugin's concurrent_limit (5,000); 20 new per second
+	 * sustained, with a burst of 1,000, so all of such a NAT reconnecting at once after a restart gets in */
+	gint64 per_ip = 2000, rate_per_ip = 20, burst_per_ip = 1000, v6_prefix = P2PLINK_NET_PREFIX_V6;
+	gint64 per_net = 0, net_v4 = 24, net_v6 = 48;
+	ok = p2plink_jcfg_int(config, general, "max_connections_per_ip", 0, 10000000, &per_ip) &&
+		p2plink_jcfg_int(config, general, "connection_rate_per_ip", 0, 1000000, &rate_per_ip) &&
+		p2plink_jcfg_int(config, general, "connection_burst_per_ip", 1, 10000000, &burst_per_ip) &&
+		p2plink_jcfg_int(config, general, "ipv6_prefix", 32, 128, &v6_prefix) &&
+		p2plink_jcfg_int(config, general, "max_connections_per_network", 0, 10000000, &per_net) &&
+		p2plink_jcfg_int(config, general, "ipv4_network_prefix", 8, 32, &net_v4) &&
+		p2plink_jcfg_int(config, general, "ipv6_network_prefix", 16, 128, &net_v6) && ok;
 	if(rate_per_ip > 0) {
-		/* A burst of a few seconds' worth: a page reload or a NAT full of people is not a flood */
-		p2plink_rate rate = { (double)rate_per_ip, (double)rate_per_ip * 5 };
+		p2plink_rate rate = { (double)rate_per_ip, (double)MAX(burst_per_ip, 1) };
 		conn_rate = p2plink_rate_table_new(&rate, 65536);
+		p2plink_rate_table_set_prefixes(conn_rate, P2PLINK_NET_PREFIX_V4, (guint)v6_prefix);
 	}
-	conns_per_ip = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	conns_per_ip = p2plink_net_counter_new((guint)per_ip, P2PLINK_NET_PREFIX_V4, (guint)v6_prefix);
+	if(per_net > 0)
+		conns_per_net = p2plink_net_counter_new((guint)per_net, (guint)net_v4, (guint)net_v6);
 	const char *proxies = p2plink_jcfg_string(config, general, "trusted_proxies", NULL);
 	if(proxies != NULL && *proxies != '\0') {
 		trusted_proxies = g_strsplit(proxies, ",", -1);
@@ -1433,7 +1443,8 @@ static void janus_peerjs_destroy(void) {
 	g_clear_pointer(&tls_key_password, g_free);
 	g_clear_pointer(&trusted_proxies, g_strfreev);
 	g_clear_pointer(&conn_rate, p2plink_rate_table_free);
-	g_clear_pointer(&conns_per_ip, g_hash_table_destroy);
+	g_clear_pointer(&conns_per_ip, p2plink_net_counter_free);
+	g_clear_pointer(&conns_per_net, p2plink_net_counter_free);
 	g_clear_pointer(&ice_stun_urls, g_strfreev);
 	g_free(config_path_prefix);
 	g_free(config_key);

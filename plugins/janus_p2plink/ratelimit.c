@@ -143,3 +143,63 @@ guint p2plink_rate_table_size(p2plink_rate_table *table) {
 	g_mutex_unlock(&table->mutex);
 	return n;
 }
+
+struct p2plink_net_counter {
+	guint max_per_key;
+	guint v4_prefix, v6_prefix;
+	GMutex mutex;
+	GHashTable *counts;		/* network key → count (only networks with at least one) */
+};
+
+p2plink_net_counter *p2plink_net_counter_new(guint max_per_key, guint v4_prefix, guint v6_prefix) {
+	p2plink_net_counter *counter = g_new0(p2plink_net_counter, 1);
+	counter->max_per_key = max_per_key;
+	counter->v4_prefix = v4_prefix;
+	counter->v6_prefix = v6_prefix;
+	g_mutex_init(&counter->mutex);
+	counter->counts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	return counter;
+}
+
+void p2plink_net_counter_free(p2plink_net_counter *counter) {
+	if(counter == NULL)
+		return;
+	g_hash_table_destroy(counter->counts);
+	g_mutex_clear(&counter->mutex);
+	g_free(counter);
+}
+
+gboolean p2plink_net_counter_add(p2plink_net_counter *counter, const char *ip, char **key) {
+	char *net = p2plink_net_key(ip, counter->v4_prefix, counter->v6_prefix);
+	g_mutex_lock(&counter->mutex);
+	guint n = GPOINTER_TO_UINT(g_hash_table_lookup(counter->counts, net));
+	gboolean ok = counter->max_per_key == 0 || n < counter->max_per_key;
+	if(ok)
+		g_hash_table_insert(counter->counts, g_strdup(net), GUINT_TO_POINTER(n + 1));
+	g_mutex_unlock(&counter->mutex);
+	if(!ok)
+		g_clear_pointer(&net, g_free);
+	*key = net;
+	return ok;
+}
+
+void p2plink_net_counter_remove(p2plink_net_counter *counter, const char *key) {
+	if(key == NULL)
+		return;
+	g_mutex_lock(&counter->mutex);
+	guint n = GPOINTER_TO_UINT(g_hash_table_lookup(counter->counts, key));
+	if(n <= 1)
+		g_hash_table_remove(counter->counts, key);
+	else
+		g_hash_table_insert(counter->counts, g_strdup(key), GUINT_TO_POINTER(n - 1));
+	g_mutex_unlock(&counter->mutex);
+}
+
+guint p2plink_net_counter_get(p2plink_net_counter *counter, const char *ip) {
+	char *net = p2plink_net_key(ip, counter->v4_prefix, counter->v6_prefix);
+	g_mutex_lock(&counter->mutex);
+	guint n = GPOINTER_TO_UINT(g_hash_table_lookup(counter->counts, net));
+	g_mutex_unlock(&counter->mutex);
+	g_free(net);
+	return n;
+}

@@ -50,4 +50,17 @@ gboolean p2plink_rate_table_take(p2plink_rate_table *table, const char *key, gin
 /* Keys tracked now (for tests and stats) */
 guint p2plink_rate_table_size(p2plink_rate_table *table);
 
+/* Open connections per client network (same keys as the rate table), each network at most max_per_key of them
+ * (0: counted, never refused). Thread-safe. */
+typedef struct p2plink_net_counter p2plink_net_counter;
+p2plink_net_counter *p2plink_net_counter_new(guint max_per_key, guint v4_prefix, guint v6_prefix);
+void p2plink_net_counter_free(p2plink_net_counter *counter);
+/* One more for ip's network. TRUE and *key (g_malloc'd, to hand back to _remove) when under the cap; FALSE and
+ * *key = NULL, nothing counted, when the network already has max_per_key. */
+gboolean p2plink_net_counter_add(p2plink_net_counter *counter, const char *ip, char **key);
+/* One less for a key _add returned; the key is not freed */
+void p2plink_net_counter_remove(p2plink_net_counter *counter, const char *key);
+/* How many ip's network has open */
+guint p2plink_net_counter_get(p2plink_net_counter *counter, const char *ip);
+
 #endif

@@ -148,6 +148,50 @@ static void test_table_counts_ipv6_per_64_ipv4_mapped_as_ipv4(void) {
 	p2plink_rate_table_free(t);
 }
 
+static void test_counter_caps_each_network_and_frees_on_remove(void) {
+	p2plink_net_counter *c = p2plink_net_counter_new(2, 32, 64);
+	char *k1 = NULL, *k2 = NULL, *k3 = NULL, *other = NULL;
+	g_assert_true(p2plink_net_counter_add(c, "2001:db8::1", &k1));
+	g_assert_true(p2plink_net_counter_add(c, "2001:db8::2", &k2));
+	/* A third address of the same /64 is the same network: over the cap */
+	g_assert_false(p2plink_net_counter_add(c, "2001:db8::ffff:3", &k3));
+	g_assert_null(k3);
+	g_assert_true(p2plink_net_counter_add(c, "2001:db8:0:1::1", &other));
+	g_assert_cmpuint(p2plink_net_counter_get(c, "2001:db8::9"), ==, 2);
+	p2plink_net_counter_remove(c, k1);
+	g_assert_cmpuint(p2plink_net_counter_get(c, "2001:db8::9"), ==, 1);
+	g_assert_true(p2plink_net_counter_add(c, "2001:db8::ffff:3", &k3));
+	p2plink_net_counter_remove(c, k2);
+	p2plink_net_counter_remove(c, k3);
+	p2plink_net_counter_remove(c, other);
+	g_assert_cmpuint(p2plink_net_counter_get(c, "2001:db8::9"), ==, 0);
+	g_free(k1);
+	g_free(k2);
+	g_free(k3);
+	g_free(other);
+	p2plink_net_counter_free(c);
+}
+
+static void test_counter_per_24_option_groups_ipv4_networks(void) {
+	p2plink_net_counter *c = p2plink_net_counter_new(1, 24, 64);
+	char *k1 = NULL, *k2 = NULL;
+	g_assert_true(p2plink_net_counter_add(c, "198.51.100.7", &k1));
+	g_assert_false(p2plink_net_counter_add(c, "198.51.100.200", &k2));
+	g_assert_true(p2plink_net_counter_add(c, "198.51.101.7", &k2));
+	g_free(k1);
+	g_free(k2);
+	p2plink_net_counter_free(c);
+	/* 0 = count, never refuse */
+	c = p2plink_net_counter_new(0, 32, 64);
+	for(int i = 0; i < 5000; i++) {
+		char *k = NULL;
+		g_assert_true(p2plink_net_counter_add(c, "192.0.2.1", &k));
+		g_free(k);
+	}
+	g_assert_cmpuint(p2plink_net_counter_get(c, "192.0.2.1"), ==, 5000);
+	p2plink_net_counter_free(c);
+}
+
 int main(int argc, char **argv) {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/ratelimit/bucket/allows_burst_then_refills_at_rate", test_bucket_allows_burst_then_refills_at_rate);
@@ -159,5 +203,7 @@ int main(int argc, char **argv) {
 	g_test_add_func("/ratelimit/table/counts_ipv6_per_64_ipv4_mapped_as_ipv4", test_table_counts_ipv6_per_64_ipv4_mapped_as_ipv4);
 	g_test_add_func("/ratelimit/net_key/groups_ipv6_by_64_and_ipv4_by_address", test_net_key_groups_ipv6_by_64_and_ipv4_by_address);
 	g_test_add_func("/ratelimit/net_key/prefixes_are_configurable", test_net_key_prefixes_are_configurable);
+	g_test_add_func("/ratelimit/counter/caps_each_network_and_frees_on_remove", test_counter_caps_each_network_and_frees_on_remove);
+	g_test_add_func("/ratelimit/counter/per_24_option_groups_ipv4_networks", test_counter_per_24_option_groups_ipv4_networks);
 	return g_test_run();
 }
