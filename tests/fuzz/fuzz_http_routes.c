@@ -90,10 +90,12 @@ static void check_client_ip(const char *prefix, uint8_t pick) {
 	FUZZ_CHECK(strcmp(got, "10.1.2.3") == 0);
 	g_free(got);
 	/* The raw header alone (no appended client): a refusal, or a hop that parses and was in the header; never
-	 * the proxy's address unless the header named it */
+	 * the proxy's address unless the header named it (an empty header is no header: the socket's address) */
 	r = client_ip("10.1.2.3", prefix, proxies, &got);
 	guint8 raw[16];
-	if(r == PEERJS_CLIENT_IP_OK)
+	if(r == PEERJS_CLIENT_IP_OK && *prefix == '\0')
+		FUZZ_CHECK(strcmp(got, "10.1.2.3") == 0);
+	else if(r == PEERJS_CLIENT_IP_OK)
 		FUZZ_CHECK(p2plink_ip_parse(got, raw) && strstr(prefix, got) != NULL);
 	else
 		FUZZ_CHECK(got == NULL);
