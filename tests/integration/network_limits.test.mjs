@@ -84,6 +84,25 @@ describe('limits that still hold', () => {
 		}
 	});
 
+	test('on a dual-stack listener ::1 is counted as its /64 and IPv4 clients (IPv4-mapped) per address', async () => {
+		const srv = await startJanus({ host: '::', transport: { max_connections_per_ip: 2, connection_rate_per_ip: 0 } });
+		try {
+			const v6 = [await open(srv, 'ds-6a', { localAddress: '::1' }), await open(srv, 'ds-6b', { localAddress: '::1' })];
+			assert.deepEqual(v6.map((x) => x.f.type), ['OPEN', 'OPEN']);
+			const third = await open(srv, 'ds-6c', { localAddress: '::1' });
+			assert.equal(third.f.payload?.type, 'too-many-connections');
+			// IPv4 over the same dual-stack socket: its own key (127.0.0.2/32; the certificate names 127.0.0.1, the source is 127.0.0.2), not the IPv6 network ::/64
+			const v4 = srv.wsUrl('ds-4a', 'tok-ds-4a').replace('[::1]', '127.0.0.1');
+			const s4 = new PeerSocket(v4, { localAddress: '127.0.0.2' });
+			await s4.opened;
+			assert.equal((await s4.next()).type, 'OPEN');
+			s4.close();
+			for (const x of v6) x.s.close();
+		} finally {
+			await srv.stop();
+		}
+	});
+
 	test('the default rate of new connections per address still stops a flood beyond its burst', { timeout: 300000 }, async () => {
 		// Small burst so the test stays short; the default rate (20/s) and the same code path
 		const srv = await startJanus({ transport: { connection_burst_per_ip: 30 }, wrapper: ['prlimit', '--nofile=8192:8192', '--'] });
