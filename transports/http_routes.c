@@ -203,27 +203,79 @@ void peerjs_http_route(const peerjs_http_config *config, const char *method, con
 	g_free(key);
 }
 
-char *peerjs_http_client_ip(const char *socket_ip, const char *forwarded_for, const char * const *trusted_proxies) {
+peerjs_client_ip_result peerjs_http_client_ip(const char *socket_ip, const char *forwarded_for, size_t forwarded_len,
+		const char * const *trusted_proxies, char **client) {
+	*client = NULL;
 	/* An empty list means "no trusted proxies", not "trust everyone" (as an empty link whitelist would) */
-	if(trusted_proxies == NULL || trusted_proxies[0] == NULL || forwarded_for == NULL ||
-			!p2plink_whitelist_allows(trusted_proxies, socket_ip))
-		return g_strdup(socket_ip);
+	if(trusted_proxies == NULL || trusted_proxies[0] == NULL || forwarded_len == 0 ||
+			!p2plink_whitelist_allows(trusted_proxies, socket_ip)) {
+		*client = g_strdup(socket_ip);
+		return PEERJS_CLIENT_IP_OK;
+	}
+	if(forwarded_len > PEERJS_XFF_MAX_LEN)
+		return PEERJS_CLIENT_IP_TOO_LONG;
+	/* What the caller read must be the whole header (a NUL inside, or a short copy, is not a chain we can read) */
+	if(forwarded_for == NULL || strlen(forwarded_for) != forwarded_len)
+		return PEERJS_CLIENT_IP_MALFORMED;
 	char **hops = g_strsplit(forwarded_for, ",", -1);
 	guint n = g_strv_length(hops);
-	char *client = g_strdup(socket_ip);
-	/* Walk from the proxy nearest to us towards the client */
+	peerjs_client_ip_result result = PEERJS_CLIENT_IP_MALFORMED;
+	/* Walk from the proxy nearest to us towards the client: each hop was appended by the (trusted) one after it */
 	for(guint i = n; i > 0; i--) {
 		char *hop = g_strstrip(hops[i - 1]);
 		guint8 raw[16];
-		if(!p2plink_ip_parse(hop, raw))
+		if(!p2plink_ip_parse(hop, raw)) {
+			result = PEERJS_CLIENT_IP_MALFORMED;
 			break;
-		g_free(client);
-		client = g_strdup(hop);
+		}
+		g_free(*client);
+		*client = g_strdup(hop);
+		result = PEERJS_CLIENT_IP_OK;
 		if(!p2plink_whitelist_allows(trusted_proxies, hop))
 			break;
 	}
 	g_strfreev(hops);
-	return client;
+	if(result != PEERJS_CLIENT_IP_OK)
+		g_clear_pointer(client, g_free);
+	return result;
+}
+
+/* What the web app needs, and nothing more: its own scripts, styles and images (QR codes are SVG markup; avatars
+ * and previews may be data:/blob: URLs), received media as blob: URLs, and the PeerJS server, which is this
+ * origin over https (REST) and wss (the WebSocket; listed explicitly because 'self' matching wss: is CSP Level 3).
+ * No inline script or style, no plugins, no <base>, no framing (clickjacking of Accept / Continue / link-only). */
+static char *app_csp(const char *host) {
+	char *base = peerjs_http_base_url(TRUE, host);
+	char *wss = base != NULL ? g_strdup_printf(" wss://%s", base + strlen("https://")) : g_strdup("");
+	char *csp = g_strdup_printf("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+		"media-src 'self' blob:; connect-src 'self'%s; font-src 'self'; worker-src 'self' blob:; object-src 'none'; "
+		"base-uri 'none'; form-action 'self'; frame-ancestors 'none'", wss);
+	g_free(wss);
+	g_free(base);
+	return csp;
+}
+
+guint peerjs_http_security_headers(gboolean app, gboolean secure, const char *host,
+		peerjs_http_header out[PEERJS_HTTP_SECURITY_HEADERS]) {
+	guint n = 0;
+	out[n++] = (peerjs_http_header){ "content-security-policy:", app ? app_csp(host) :
+		g_strdup("default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'") };
+	out[n++] = (peerjs_http_header){ "x-content-type-options:", g_strdup("nosniff") };
+	/* Share-link tokens are in our URLs: never hand them to another site */
+	out[n++] = (peerjs_http_header){ "referrer-policy:", g_strdup("no-referrer") };
+	/* For browsers older than frame-ancestors */
+	out[n++] = (peerjs_http_header){ "x-frame-options:", g_strdup("DENY") };
+	out[n++] = (peerjs_http_header){ "permissions-policy:",
+		g_strdup("camera=(self), microphone=(self), display-capture=(self), geolocation=(), payment=(), usb=()") };
+	out[n++] = (peerjs_http_header){ "cross-origin-opener-policy:", g_strdup("same-origin") };
+	if(secure)
+		out[n++] = (peerjs_http_header){ "strict-transport-security:", g_strdup("max-age=31536000") };
+	return n;
+}
+
+void peerjs_http_headers_clear(peerjs_http_header *headers, guint n) {
+	for(guint i = 0; i < n; i++)
+		g_clear_pointer(&headers[i].value, g_free);
 }
 
 char *peerjs_http_base_url(gboolean secure, const char *host) {

@@ -46,10 +46,36 @@ void peerjs_http_answer_clear(peerjs_http_answer *answer);
 /* Content-Type for a file name, by extension */
 const char *peerjs_http_mime_type(const char *filename);
 
+/* Longest X-Forwarded-For accepted from a trusted proxy, in bytes: ~250 IPv4 or ~100 IPv6 hops, far beyond any
+ * real proxy chain. A longer header is refused, never cut: cutting would drop the hops nearest to us. */
+#define PEERJS_XFF_MAX_LEN 4096
+
+typedef enum peerjs_client_ip_result {
+	PEERJS_CLIENT_IP_OK = 0,
+	PEERJS_CLIENT_IP_TOO_LONG,		/* X-Forwarded-For from a trusted proxy longer than PEERJS_XFF_MAX_LEN */
+	PEERJS_CLIENT_IP_MALFORMED,		/* a hop a trusted proxy wrote is not an address (or is empty) */
+} peerjs_client_ip_result;
+
 /* The client's address: the socket's, unless the socket belongs to a trusted proxy (CIDR list, NULL = none);
- * then the right-most X-Forwarded-For hop that is not itself a trusted proxy. Malformed hops end the walk (the
- * last good address wins), so a client cannot inject an address past the proxy. Returns g_malloc'd text. */
-char *peerjs_http_client_ip(const char *socket_ip, const char *forwarded_for, const char * const *trusted_proxies);
+ * then the right-most X-Forwarded-For hop that is not itself a trusted proxy. forwarded_len is the header's real
+ * length (forwarded_for may hold less, or be NULL, when it is over the limit). Every hop up to that one was
+ * written by a trusted proxy, so one that does not parse means the chain cannot be believed: the request must be
+ * refused (never answered as if it came from the proxy itself). Hops left of the client's are the client's own
+ * text and are not read. On PEERJS_CLIENT_IP_OK *client is g_malloc'd text; otherwise it is NULL. */
+peerjs_client_ip_result peerjs_http_client_ip(const char *socket_ip, const char *forwarded_for, size_t forwarded_len,
+	const char * const *trusted_proxies, char **client);
+
+/* Security headers of one answer. app: the answer serves the web app (a file from html/), which gets the full
+ * Content-Security-Policy; other answers (JSON, text, errors) get one that allows nothing at all. secure: TLS is
+ * on, so HSTS is sent. host: the Host header (NULL or invalid: connect-src is 'self' only) */
+#define PEERJS_HTTP_SECURITY_HEADERS 7
+typedef struct peerjs_http_header {
+	const char *name;		/* static, with the trailing ':' libwebsockets wants */
+	char *value;			/* g_malloc'd */
+} peerjs_http_header;
+guint peerjs_http_security_headers(gboolean app, gboolean secure, const char *host,
+	peerjs_http_header out[PEERJS_HTTP_SECURITY_HEADERS]);
+void peerjs_http_headers_clear(peerjs_http_header *headers, guint n);
 
 /* "https://host[:port]" from a Host header, or NULL when the header is absent or not a plain host[:port] */
 char *peerjs_http_base_url(gboolean secure, const char *host);

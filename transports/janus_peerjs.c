@@ -114,6 +114,11 @@ static char **trusted_proxies = NULL;	/* CIDRs whose X-Forwarded-For we believe;
 /* Listener strings handed to libwebsockets, which may keep pointers to them: freed after the context */
 static char *listen_iface = NULL, *tls_cert = NULL, *tls_key = NULL, *tls_key_password = NULL;
 #define MAX_LINK_BODY (16 * 1024)
+#define BAD_FORWARDED_JSON "{\"error\":{\"code\":\"bad-forwarded-for\",\"msg\":\"The proxy's X-Forwarded-For header " \
+	"is too long or malformed\"}}"
+/* lws keeps all of a request's headers in one buffer of this size (default 4096): room for an X-Forwarded-For of
+ * PEERJS_XFF_MAX_LEN plus the usual headers. Only requests being parsed hold one. */
+#define PEERJS_MAX_HEADER_DATA 8192
 #define PEERJS_RX_BUFFER_SIZE 0
 
 /* ICE configuration handed to the app: our own STUN responder unless the operator says otherwise */
@@ -189,7 +194,7 @@ struct p2plink_conn {
 	/* Written on the service thread before the Janus session exists, read by the core threads afterwards */
 	janus_transport_session *ts;
 	char ip[INET6_ADDRSTRLEN + 8];
-	gboolean counted;		/* in conns_per_ip (service thread only) */
+	char *ip_key, *net_key;	/* counted under these in conns_per_ip / conns_per_net (NULL: not counted) */
 	char nonce[P2PLINK_BIND_NONCE_LEN + 1];
 };
 
@@ -212,6 +217,7 @@ typedef struct peerjs_pss {
 	peerjs_http_answer answer;
 	gboolean answer_ready;
 	gboolean headers_sent;
+	gboolean close_after;	/* a refused request: the rest of its stream cannot be trusted, close after the answer */
 	/* POST share-link endpoints */
 	GByteArray *body;
 	http_pending *pending;
@@ -233,6 +239,8 @@ static void conn_unref(p2plink_conn *conn) {
 		return;
 	drain_locked(conn);
 	g_free(conn->rx);
+	g_free(conn->ip_key);
+	g_free(conn->net_key);
 	g_free(conn);
 }
 
@@ -352,22 +360,21 @@ static void janus_keepalive(p2plink_conn *conn, gint64 now) {
 		"transaction", TX_KEEPALIVE));
 }
 
-/* Per client IP: open WebSockets (service thread only) and new WebSockets per second (a token bucket). A single
- * address cannot exhaust the server's connections or its handshake CPU for everyone else. */
-static GHashTable *conns_per_ip = NULL;		/* ip → count */
-static guint max_conns_per_ip = 0;			/* 0 = no limit */
+/* Per client address (IPv6: per ipv6_prefix, a /64 by default) and, optionally, per network (a /24 or /48):
+ * open WebSockets, and new WebSockets per second (a token bucket). One stock peerjs client is one WebSocket, so the
+ * open-connection cap is sized for a NAT full of people; the flood protection is the rate of new connections and
+ * the fd reserve. */
+static p2plink_net_counter *conns_per_ip = NULL;
+static p2plink_net_counter *conns_per_net = NULL;	/* NULL: no per-network cap */
 static p2plink_rate_table *conn_rate = NULL;
 
-static guint ip_conns(const char *ip) {
-	return GPOINTER_TO_UINT(g_hash_table_lookup(conns_per_ip, ip));
-}
-
-static void ip_conns_add(const char *ip, int delta) {
-	guint n = ip_conns(ip) + delta;
-	if(n == 0)
-		g_hash_table_remove(conns_per_ip, ip);
-	else
-		g_hash_table_insert(conns_per_ip, g_strdup(ip), GUINT_TO_POINTER(n));
+static void conn_uncount(p2plink_conn *conn) {
+	if(conn->ip_key != NULL)
+		p2plink_net_counter_remove(conns_per_ip, conn->ip_key);
+	if(conn->net_key != NULL)
+		p2plink_net_counter_remove(conns_per_net, conn->net_key);
+	g_clear_pointer(&conn->ip_key, g_free);
+	g_clear_pointer(&conn->net_key, g_free);
 }
 
 /* Socket closed: tell the plugin (unregister, LEAVE to counterparts) and Janus (session teardown). Idempotent. */
@@ -376,10 +383,7 @@ static void conn_teardown(p2plink_conn *conn) {
 		hotpath->peer_close(conn->peer);
 		conn->peer = NULL;
 	}
-	if(conn->counted) {
-		ip_conns_add(conn->ip, -1);
-		conn->counted = FALSE;
-	}
+	conn_uncount(conn);
 	janus_mutex_lock(&conn->mutex);
 	gboolean first = !conn->gone;
 	conn->gone = TRUE;
@@ -409,20 +413,38 @@ static p2plink_conn *conn_new(struct lws *wsi) {
 }
 
 /* The client's address as text: the socket's (IPv4-mapped IPv6 from dual-stack sockets shown as IPv4), or the
- * X-Forwarded-For client when the socket is a configured trusted proxy. Nothing a client sends elsewhere counts. */
-static void client_address(struct lws *wsi, char *out, size_t len) {
+ * X-Forwarded-For client when the socket is a configured trusted proxy. Nothing a client sends elsewhere counts.
+ * FALSE when a trusted proxy's header is too long or malformed: the request must then be refused, since
+ * answering it as the proxy's own address would let anyone past address whitelists. */
+static gboolean client_address(struct lws *wsi, char *out, size_t len) {
 	lws_get_peer_simple(wsi, out, len);
 	struct in6_addr v6;
 	if(inet_pton(AF_INET6, out, &v6) == 1 && IN6_IS_ADDR_V4MAPPED(&v6))
 		inet_ntop(AF_INET, &v6.s6_addr[12], out, len);
 	if(trusted_proxies == NULL)
-		return;
-	char xff[1024];
-	if(lws_hdr_copy(wsi, xff, sizeof(xff), WSI_TOKEN_X_FORWARDED_FOR) <= 0)
-		return;
-	char *client = peerjs_http_client_ip(out, xff, (const char * const *)trusted_proxies);
+		return TRUE;
+	int total = lws_hdr_total_length(wsi, WSI_TOKEN_X_FORWARDED_FOR);
+	if(total <= 0)
+		return TRUE;
+	/* Read the header whole (its real length, up to the cap); peerjs_http_client_ip refuses anything longer */
+	char *xff = NULL;
+	if(total <= PEERJS_XFF_MAX_LEN) {
+		xff = g_malloc(total + 1);
+		if(lws_hdr_copy(wsi, xff, total + 1, WSI_TOKEN_X_FORWARDED_FOR) < 0)
+			g_clear_pointer(&xff, g_free);
+	}
+	char *client = NULL;
+	peerjs_client_ip_result r = peerjs_http_client_ip(out, xff, (size_t)total,
+		(const char * const *)trusted_proxies, &client);
+	g_free(xff);
+	if(r != PEERJS_CLIENT_IP_OK) {
+		JANUS_LOG(LOG_WARN, "%s: refusing a request from proxy %s: X-Forwarded-For %s (%d bytes)\n", JANUS_PEERJS_NAME,
+			out, r == PEERJS_CLIENT_IP_TOO_LONG ? "too long" : "malformed", total);
+		return FALSE;
+	}
 	g_strlcpy(out, client, len);
 	g_free(client);
+	return TRUE;
 }
 
 /* An ERROR frame, then a close. code NULL: exactly the reference server's frame ({"msg"} only, its exact words,
@@ -443,17 +465,23 @@ static void handshake_reject(p2plink_conn *conn, const char *msg) {
 static void ws_established(struct lws *wsi, peerjs_pss *pss) {
 	p2plink_conn *conn = conn_new(wsi);
 	pss->conn = conn;
-	client_address(wsi, conn->ip, sizeof(conn->ip));
+	if(!client_address(wsi, conn->ip, sizeof(conn->ip))) {
+		/* LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION refused these already: only a defence in depth */
+		conn_close(conn, "bad X-Forwarded-For");
+		return;
+	}
 	if(conn_rate != NULL && !p2plink_rate_table_take(conn_rate, conn->ip, janus_get_monotonic_time())) {
 		send_error_and_close(conn, "too-many-connections", "Too many new connections from your address: slow down");
 		return;
 	}
-	if(max_conns_per_ip > 0 && ip_conns(conn->ip) >= max_conns_per_ip) {
+	if(!p2plink_net_counter_add(conns_per_ip, conn->ip, &conn->ip_key)) {
 		send_error_and_close(conn, "too-many-connections", "Too many open connections from your address");
 		return;
 	}
-	ip_conns_add(conn->ip, 1);
-	conn->counted = TRUE;
+	if(conns_per_net != NULL && !p2plink_net_counter_add(conns_per_net, conn->ip, &conn->net_key)) {
+		send_error_and_close(conn, "too-many-connections", "Too many open connections from your network");
+		return;
+	}
 	char key[256], id[256], token[256];
 	const char *k = lws_get_urlarg_by_name(wsi, "key=", key, sizeof(key));
 	const char *i = lws_get_urlarg_by_name(wsi, "id=", id, sizeof(id));
@@ -652,11 +680,21 @@ static int add_header(struct lws *wsi, const char *name, const char *value, unsi
 		(int)strlen(value), p, end);
 }
 
-/* Headers every answer gets: CORS like the reference, and a few that cost nothing and stop common attacks */
+/* Headers every answer gets: the security headers (the full CSP for files of the web app, a deny-all one for
+ * the rest), and CORS like the reference */
 static int add_common_headers(struct lws *wsi, const peerjs_http_answer *answer, unsigned char **p,
 		unsigned char *end) {
-	if(add_header(wsi, "x-content-type-options:", "nosniff", p, end) ||
-			add_header(wsi, "referrer-policy:", "no-referrer", p, end))
+	char host[256];
+	if(lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) <= 0)
+		host[0] = '\0';
+	peerjs_http_header security[PEERJS_HTTP_SECURITY_HEADERS];
+	guint n = peerjs_http_security_headers(answer->kind == PEERJS_ROUTE_FILE, secure_listener,
+		host[0] ? host : NULL, security);
+	int failed = 0;
+	for(guint i = 0; i < n && !failed; i++)
+		failed = add_header(wsi, security[i].name, security[i].value, p, end);
+	peerjs_http_headers_clear(security, n);
+	if(failed)
 		return -1;
 	if(answer->allow_origin != NULL) {
 		if(add_header(wsi, "access-control-allow-origin:", answer->allow_origin, p, end) ||
@@ -680,7 +718,7 @@ static int http_send_headers(struct lws *wsi, peerjs_http_answer *answer, size_t
 }
 
 static int http_serve_file(struct lws *wsi, peerjs_http_answer *answer) {
-	unsigned char buf[1024], *p = buf, *end = &buf[sizeof(buf) - 1];
+	unsigned char buf[2048], *p = buf, *end = &buf[sizeof(buf) - 1];
 	if(add_common_headers(wsi, answer, &p, end) ||
 			add_header(wsi, "cache-control:", "no-cache", &p, end))
 		return -1;
@@ -742,7 +780,8 @@ static char *ice_config_json(struct lws *wsi) {
 /* Hand a complete share-link request to the plugin's workers; the answer arrives in http_pending_reply */
 static int link_api_dispatch(struct lws *wsi, peerjs_pss *pss) {
 	char ip[INET6_ADDRSTRLEN + 8], ua[512], host[256];
-	client_address(wsi, ip, sizeof(ip));
+	if(!client_address(wsi, ip, sizeof(ip)))
+		return http_answer_now(wsi, pss, 400, BAD_FORWARDED_JSON);
 	if(lws_hdr_copy(wsi, ua, sizeof(ua), WSI_TOKEN_HTTP_USER_AGENT) <= 0)
 		ua[0] = '\0';
 	char *base = NULL;
@@ -766,6 +805,21 @@ static int link_api_dispatch(struct lws *wsi, peerjs_pss *pss) {
 	return 0;
 }
 
+/* HTTP framing we refuse, because a proxy in front of us may read the same bytes differently (request
+ * smuggling): a message with both Content-Length and Transfer-Encoding (RFC 9112 6.3 lets a server reject it;
+ * lws 4.1 silently goes by one of them). Bare-LF line ends are NOT caught: lws 4.1.6 takes a lone LF as a line end
+ * and leaves no trace of it in what it parsed (measured: every header token of "GET / HTTP/1.1\nHost: x\n\n"
+ * reads exactly as if CRLF had been sent), so nothing this callback can see tells them apart (SECURITY.md).
+ * Returns the sentence for the 400, or NULL when the request is fine. */
+static const char *http_framing_problem(struct lws *wsi) {
+	if(lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
+			lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0)
+		return "both Content-Length and Transfer-Encoding";
+	return NULL;
+}
+
+#define BAD_FRAMING_JSON "{\"error\":{\"code\":\"bad-request\",\"msg\":\"Malformed HTTP framing\"}}"
+
 static int http_request(struct lws *wsi, peerjs_pss *pss, const char *uri) {
 	char method[16] = "GET", origin[512];
 	if(lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) > 0)
@@ -780,6 +834,17 @@ static int http_request(struct lws *wsi, peerjs_pss *pss, const char *uri) {
 		origin[0] = '\0';
 	/* A keep-alive connection's previous answer (a served file keeps its path here) */
 	http_pss_clear(pss);
+	char ip[INET6_ADDRSTRLEN + 8];
+	if(!client_address(wsi, ip, sizeof(ip))) {
+		pss->close_after = TRUE;
+		return http_answer_now(wsi, pss, 400, BAD_FORWARDED_JSON);
+	}
+	const char *framing = http_framing_problem(wsi);
+	if(framing != NULL) {
+		JANUS_LOG(LOG_VERB, "%s: refusing an HTTP request from %s: %s\n", JANUS_PEERJS_NAME, ip, framing);
+		pss->close_after = TRUE;
+		return http_answer_now(wsi, pss, 400, BAD_FRAMING_JSON);
+	}
 	peerjs_http_route(&http_config, method, uri, origin[0] ? origin : NULL, &pss->answer);
 	peerjs_http_answer *answer = &pss->answer;
 	if(answer->kind == PEERJS_ROUTE_FILE)
@@ -871,6 +936,8 @@ static int http_writeable(struct lws *wsi, peerjs_pss *pss) {
 	}
 	http_pss_clear(pss);
 	pss->headers_sent = FALSE;
+	if(pss->close_after)
+		return -1;
 	if(lws_http_transaction_completed(wsi))
 		return -1;
 	return 0;
@@ -923,6 +990,10 @@ static int janus_peerjs_callback(struct lws *wsi, enum lws_callback_reasons reas
 			/* Only {path}peerjs upgrades to a WebSocket */
 			char uri[256];
 			if(lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 || !peerjs_http_is_ws_path(&http_config, uri))
+				return -1;
+			/* A trusted proxy's X-Forwarded-For that cannot be read: no WebSocket (never the proxy's address) */
+			char ip[INET6_ADDRSTRLEN + 8];
+			if(!client_address(wsi, ip, sizeof(ip)) || http_framing_problem(wsi) != NULL)
 				return -1;
 			return 0;
 		}
@@ -1053,16 +1124,26 @@ static gboolean load_config(const char *config_path, struct lws_context_creation
 	config_key = g_strdup(p2plink_jcfg_string(config, general, "key", "peerjs"));
 	const char *html = p2plink_jcfg_string(config, general, "html_folder", NULL);
 	config_html_root = html && *html ? g_strdup(html) : NULL;
-	gint64 per_ip = 100, rate_per_ip = 20;
-	ok = p2plink_jcfg_int(config, general, "max_connections_per_ip", 0, 1000000, &per_ip) &&
-		p2plink_jcfg_int(config, general, "connection_rate_per_ip", 0, 1000000, &rate_per_ip) && ok;
-	max_conns_per_ip = (guint)per_ip;
+	/* Defaults: 2,000 open per address, twice the 1,000 people an office or carrier NAT may put behind one (each
+	 * stock client holds one WebSocket) and well under the plugin's concurrent_limit (5,000); 20 new per second
+	 * sustained, with a burst of 1,000, so all of such a NAT reconnecting at once after a restart gets in */
+	gint64 per_ip = 2000, rate_per_ip = 20, burst_per_ip = 1000, v6_prefix = P2PLINK_NET_PREFIX_V6;
+	gint64 per_net = 0, net_v4 = 24, net_v6 = 48;
+	ok = p2plink_jcfg_int(config, general, "max_connections_per_ip", 0, 10000000, &per_ip) &&
+		p2plink_jcfg_int(config, general, "connection_rate_per_ip", 0, 1000000, &rate_per_ip) &&
+		p2plink_jcfg_int(config, general, "connection_burst_per_ip", 1, 10000000, &burst_per_ip) &&
+		p2plink_jcfg_int(config, general, "ipv6_prefix", 32, 128, &v6_prefix) &&
+		p2plink_jcfg_int(config, general, "max_connections_per_network", 0, 10000000, &per_net) &&
+		p2plink_jcfg_int(config, general, "ipv4_network_prefix", 8, 32, &net_v4) &&
+		p2plink_jcfg_int(config, general, "ipv6_network_prefix", 16, 128, &net_v6) && ok;
 	if(rate_per_ip > 0) {
-		/* A burst of a few seconds' worth: a page reload or a NAT full of people is not a flood */
-		p2plink_rate rate = { (double)rate_per_ip, (double)rate_per_ip * 5 };
+		p2plink_rate rate = { (double)rate_per_ip, (double)MAX(burst_per_ip, 1) };
 		conn_rate = p2plink_rate_table_new(&rate, 65536);
+		p2plink_rate_table_set_prefixes(conn_rate, P2PLINK_NET_PREFIX_V4, (guint)v6_prefix);
 	}
-	conns_per_ip = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	conns_per_ip = p2plink_net_counter_new((guint)per_ip, P2PLINK_NET_PREFIX_V4, (guint)v6_prefix);
+	if(per_net > 0)
+		conns_per_net = p2plink_net_counter_new((guint)per_net, (guint)net_v4, (guint)net_v6);
 	const char *proxies = p2plink_jcfg_string(config, general, "trusted_proxies", NULL);
 	if(proxies != NULL && *proxies != '\0') {
 		trusted_proxies = g_strsplit(proxies, ",", -1);
@@ -1243,6 +1324,7 @@ static int janus_peerjs_init(janus_transport_callbacks *callback, const char *co
 	info.count_threads = 1;
 	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 	info.pcontext = &lws_ctx_alive;
+	info.max_http_header_data = PEERJS_MAX_HEADER_DATA;
 	if(event_loop == PEERJS_LOOP_LIBUV && uv_load()) {
 		void *foreign_loops[1] = { uv_loop };
 		info.options |= LWS_SERVER_OPTION_LIBUV;
@@ -1350,7 +1432,8 @@ static void janus_peerjs_destroy(void) {
 	g_clear_pointer(&tls_key_password, g_free);
 	g_clear_pointer(&trusted_proxies, g_strfreev);
 	g_clear_pointer(&conn_rate, p2plink_rate_table_free);
-	g_clear_pointer(&conns_per_ip, g_hash_table_destroy);
+	g_clear_pointer(&conns_per_ip, p2plink_net_counter_free);
+	g_clear_pointer(&conns_per_net, p2plink_net_counter_free);
 	g_clear_pointer(&ice_stun_urls, g_strfreev);
 	g_free(config_path_prefix);
 	g_free(config_key);

@@ -53,6 +53,7 @@ static const char *p2plink_stun_verdict_names[P2PLINK_STUN_VERDICT_COUNT] = {
 	[P2PLINK_STUN_DROP_INTERNAL] = "drop-internal",
 	[P2PLINK_STUN_DROP_RATE_LIMITED] = "drop-rate-limited",
 	[P2PLINK_STUN_DROP_GLOBAL_LIMITED] = "drop-global-limited",
+	[P2PLINK_STUN_DROP_AMPLIFICATION] = "drop-amplification",
 };
 
 const char *p2plink_stun_verdict_name(p2plink_stun_verdict v) {
@@ -141,6 +142,11 @@ typedef struct p2plink_stun_agents {
 	/* builder: adds SOFTWARE and FINGERPRINT to what we send, and checks
 	 * FINGERPRINT on requests that carry one */
 	StunAgent builder;
+	/* errors: FINGERPRINT but no SOFTWARE. An error goes to whoever the
+	 * source address claims to be, so it must stay small (see
+	 * P2PLINK_STUN_MAX_ERROR_FACTOR): 12 bytes of SOFTWARE are a third of
+	 * the answer to a 20-byte request */
+	StunAgent errors;
 } p2plink_stun_agents;
 
 static void p2plink_stun_agents_free(gpointer data) {
@@ -159,40 +165,50 @@ static p2plink_stun_agents *p2plink_stun_get_agents(void) {
 			STUN_COMPATIBILITY_RFC5389,
 			STUN_AGENT_USAGE_IGNORE_CREDENTIALS | STUN_AGENT_USAGE_USE_FINGERPRINT);
 		stun_agent_set_software(&agents->builder, P2PLINK_STUN_SOFTWARE);
+		stun_agent_init(&agents->errors, p2plink_stun_known_attributes,
+			STUN_COMPATIBILITY_RFC5389,
+			STUN_AGENT_USAGE_IGNORE_CREDENTIALS | STUN_AGENT_USAGE_USE_FINGERPRINT);
 		g_private_set(&p2plink_stun_thread_agents, agents);
 	}
 	return agents;
 }
 
-/* An error response with our own reason phrase. libnice's
- * stun_agent_init_error() always writes its canned phrase ("Bad request"),
- * which would tell a TURN client nothing; so this is stun_agent_init_error()
- * with the ERROR-CODE value (RFC 8489 section 14.8) assembled here. */
-static size_t p2plink_stun_build_error(StunAgent *builder, const StunMessage *request,
-		uint8_t *out, size_t cap, int code, const char *reason) {
+/* An error response with our own reason phrase, no SOFTWARE, and no larger
+ * than max_len: the phrase is left out when it would not fit, and 0 is
+ * returned when even that is too large. libnice's stun_agent_init_error()
+ * always writes its canned phrase ("Bad request"), which would tell a TURN
+ * client nothing; so this is stun_agent_init_error() with the ERROR-CODE
+ * value (RFC 8489 section 14.8) assembled here. */
+static size_t p2plink_stun_build_error(StunAgent *errors, const StunMessage *request,
+		uint8_t *out, size_t cap, int code, const char *reason, size_t max_len) {
 	StunMessage response;
 	StunTransactionId id;
 	uint8_t value[4 + 128];
 	size_t reason_len = strlen(reason);
 	if(reason_len > sizeof(value) - 4)
 		reason_len = sizeof(value) - 4;
-	memset(&response, 0, sizeof(response));
-	response.buffer = out;
-	response.buffer_len = cap;
-	response.agent = builder;
-	stun_message_id(request, id);
-	if(!stun_message_init(&response, STUN_ERROR, stun_message_get_method(request), id))
-		return 0;
-	if(stun_message_append_string(&response, STUN_ATTRIBUTE_SOFTWARE, P2PLINK_STUN_SOFTWARE) != STUN_MESSAGE_RETURN_SUCCESS)
-		return 0;
-	value[0] = 0;
-	value[1] = 0;
-	value[2] = code / 100;
-	value[3] = code % 100;
-	memcpy(value + 4, reason, reason_len);
-	if(stun_message_append_bytes(&response, STUN_ATTRIBUTE_ERROR_CODE, value, 4 + reason_len) != STUN_MESSAGE_RETURN_SUCCESS)
-		return 0;
-	return stun_agent_finish_message(builder, &response, NULL, 0);
+	for(int attempt = 0; attempt < 2; attempt++) {
+		memset(&response, 0, sizeof(response));
+		response.buffer = out;
+		response.buffer_len = cap;
+		response.agent = errors;
+		stun_message_id(request, id);
+		if(!stun_message_init(&response, STUN_ERROR, stun_message_get_method(request), id))
+			return 0;
+		value[0] = 0;
+		value[1] = 0;
+		value[2] = code / 100;
+		value[3] = code % 100;
+		memcpy(value + 4, reason, reason_len);
+		if(stun_message_append_bytes(&response, STUN_ATTRIBUTE_ERROR_CODE, value, 4 + reason_len) != STUN_MESSAGE_RETURN_SUCCESS)
+			return 0;
+		size_t written = stun_agent_finish_message(errors, &response, NULL, 0);
+		if(written != 0 && written <= max_len)
+			return written;
+		/* Too large (or did not fit): once more without the phrase */
+		reason_len = 0;
+	}
+	return 0;
 }
 
 static size_t p2plink_stun_build_binding_success(StunAgent *builder, const StunMessage *request,
@@ -283,18 +299,22 @@ p2plink_stun_verdict p2plink_stun_handle(const uint8_t *pkt, size_t len,
 		 * and the reason phrase says why. Checked before unknown attributes
 		 * so a TURN client reads "no TURN here", not a 420 about
 		 * REQUESTED-TRANSPORT. */
-		written = p2plink_stun_build_error(&agents->builder, &request, out, cap,
-			STUN_ERROR_BAD_REQUEST, P2PLINK_STUN_REASON_BINDING_ONLY);
+		written = p2plink_stun_build_error(&agents->errors, &request, out, cap,
+			STUN_ERROR_BAD_REQUEST, P2PLINK_STUN_REASON_BINDING_ONLY, P2PLINK_STUN_MAX_ERROR_FACTOR * len);
 		if(written == 0)
-			return P2PLINK_STUN_DROP_INTERNAL;
+			return P2PLINK_STUN_DROP_AMPLIFICATION;
 		*outlen = written;
 		return P2PLINK_STUN_REPLY_ERROR;
 	}
 	if(unknown_attributes) {
 		StunMessage response;
-		written = stun_agent_build_unknown_attributes_error(&agents->builder, &response, out, cap, &request);
+		/* libnice's own 420 (it lists the unknown attributes for us), sent
+		 * only when it stays within the amplification bound */
+		written = stun_agent_build_unknown_attributes_error(&agents->errors, &response, out, cap, &request);
 		if(written == 0)
 			return P2PLINK_STUN_DROP_INTERNAL;
+		if(written > P2PLINK_STUN_MAX_ERROR_FACTOR * len)
+			return P2PLINK_STUN_DROP_AMPLIFICATION;
 		*outlen = written;
 		return P2PLINK_STUN_REPLY_ERROR;
 	}

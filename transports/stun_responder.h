@@ -8,7 +8,8 @@
  *   1. p2plink_stun_handle(): a pure function, one datagram in, at most one
  *      datagram out. Binding request -> Binding success response with
  *      XOR-MAPPED-ADDRESS, SOFTWARE and FINGERPRINT. Any other method sent
- *      as a request -> 400 error response. Everything else -> dropped.
+ *      as a request -> a minimal 400 error response (at most twice the
+ *      request's size, else dropped). Everything else -> dropped.
  *      Parsing and building is done by libnice's STUN library (stun/stunagent.h);
  *      there is no hand-written STUN parser here.
  *   2. p2plink_stun_limiter: a per-source token bucket (bounded table, LRU
@@ -45,8 +46,15 @@
 #define P2PLINK_STUN_MAX_REPLY	548
 /*! \brief Value of the SOFTWARE attribute in every response */
 #define P2PLINK_STUN_SOFTWARE	"p2plink"
-/*! \brief Reason phrase of the 400 answer to every non-Binding request */
-#define P2PLINK_STUN_REASON_BINDING_ONLY	"p2plink answers Binding only; no TURN relay"
+/*! \brief Reason phrase of the 400 answer to every non-Binding request, when
+ * it fits within P2PLINK_STUN_MAX_ERROR_FACTOR (a 28-byte Allocate with
+ * REQUESTED-TRANSPORT gets it; a bare 20-byte one gets an empty phrase) */
+#define P2PLINK_STUN_REASON_BINDING_ONLY	"Binding only"
+/*! \brief An error response is at most this many times the request's size,
+ * else it is dropped: errors go to whatever address a datagram claims, so they
+ * must not make the responder an amplifier (Binding successes are bounded by
+ * the rate limits instead: a browser needs them) */
+#define P2PLINK_STUN_MAX_ERROR_FACTOR	2
 
 /*! \brief What happened to one datagram. The REPLY_* values mean "send the
  * bytes written to out back to the source"; the DROP_* values mean "send
@@ -65,6 +73,7 @@ typedef enum p2plink_stun_verdict {
 	P2PLINK_STUN_DROP_INTERNAL,			/* reply did not fit in the caller's buffer */
 	P2PLINK_STUN_DROP_RATE_LIMITED,		/* per-source bucket empty (set by the server, not by handle) */
 	P2PLINK_STUN_DROP_GLOBAL_LIMITED,	/* global bucket empty (set by the server, not by handle) */
+	P2PLINK_STUN_DROP_AMPLIFICATION,	/* the error reply would be over P2PLINK_STUN_MAX_ERROR_FACTOR x the request */
 	P2PLINK_STUN_VERDICT_COUNT
 } p2plink_stun_verdict;
 

@@ -59,29 +59,46 @@ static void make_root(void) {
 	g_free(base);
 }
 
+/* peerjs_http_client_ip with the header's real length, as the transport calls it */
+static peerjs_client_ip_result client_ip(const char *socket_ip, const char *xff, const char * const *proxies,
+		char **got) {
+	return peerjs_http_client_ip(socket_ip, xff, strlen(xff), proxies, got);
+}
+
 static void check_client_ip(const char *prefix, uint8_t pick) {
 	static const char *const proxies[] = { "10.0.0.0/8", "2001:db8:aaaa::/48", NULL };
 	static const char *const clients[] = { "198.51.100.7", "2001:db8:beef::9", "192.0.2.1" };
 	const char *client = clients[(pick >> 5) % G_N_ELEMENTS(clients)];
 	/* What a trusted proxy forwards: the client's own header, then the address it saw */
 	char *xff = *prefix ? g_strdup_printf("%s, %s", prefix, client) : g_strdup(client);
-	char *got = peerjs_http_client_ip("10.1.2.3", xff, proxies);
-	if(strcmp(got, client) != 0) {
-		fprintf(stderr, "X-Forwarded-For \"%s\" from a trusted proxy gave %s, not the client %s\n", xff, got, client);
+	char *got = NULL;
+	peerjs_client_ip_result r = client_ip("10.1.2.3", xff, proxies, &got);
+	if(strlen(xff) > PEERJS_XFF_MAX_LEN) {
+		/* Too long: refused, never the proxy's own address */
+		FUZZ_CHECK(r == PEERJS_CLIENT_IP_TOO_LONG && got == NULL);
+	} else if(r != PEERJS_CLIENT_IP_OK || strcmp(got, client) != 0) {
+		fprintf(stderr, "X-Forwarded-For \"%s\" from a trusted proxy gave %d/%s, not the client %s\n", xff, r,
+			got ? got : "(null)", client);
 		abort();
 	}
 	g_free(got);
 	/* Not from a trusted proxy, or no proxies configured: the header is ignored */
-	got = peerjs_http_client_ip("203.0.113.5", xff, proxies);
+	FUZZ_CHECK(client_ip("203.0.113.5", xff, proxies, &got) == PEERJS_CLIENT_IP_OK);
 	FUZZ_CHECK(strcmp(got, "203.0.113.5") == 0);
 	g_free(got);
-	got = peerjs_http_client_ip("10.1.2.3", xff, NULL);
+	FUZZ_CHECK(client_ip("10.1.2.3", xff, NULL, &got) == PEERJS_CLIENT_IP_OK);
 	FUZZ_CHECK(strcmp(got, "10.1.2.3") == 0);
 	g_free(got);
-	/* The raw header alone (no appended client): whatever comes back is the socket or a hop that parses */
-	got = peerjs_http_client_ip("10.1.2.3", prefix, proxies);
+	/* The raw header alone (no appended client): a refusal, or a hop that parses and was in the header; never
+	 * the proxy's address unless the header named it (an empty header is no header: the socket's address) */
+	r = client_ip("10.1.2.3", prefix, proxies, &got);
 	guint8 raw[16];
-	FUZZ_CHECK(strcmp(got, "10.1.2.3") == 0 || (p2plink_ip_parse(got, raw) && strstr(prefix, got) != NULL));
+	if(r == PEERJS_CLIENT_IP_OK && *prefix == '\0')
+		FUZZ_CHECK(strcmp(got, "10.1.2.3") == 0);
+	else if(r == PEERJS_CLIENT_IP_OK)
+		FUZZ_CHECK(p2plink_ip_parse(got, raw) && strstr(prefix, got) != NULL);
+	else
+		FUZZ_CHECK(got == NULL);
 	g_free(got);
 	g_free(xff);
 }

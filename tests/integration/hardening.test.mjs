@@ -197,7 +197,7 @@ describe('faults', () => {
 		} finally {
 			await other.stop();
 		}
-		const rated = await startJanus({ transport: { connection_rate_per_ip: 2 } });
+		const rated = await startJanus({ transport: { connection_rate_per_ip: 2, connection_burst_per_ip: 10 } });
 		try {
 			const outcomes = [];
 			for (let i = 0; i < 14; i++) {

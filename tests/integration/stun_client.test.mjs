@@ -219,10 +219,27 @@ test('TURN Allocate gets a 400 error response, never an allocation', { skip: ski
       offset += 4 + Math.ceil(len / 4) * 4;
     }
     assert.equal(code, 400);
-    assert.match(reason, /Binding only; no TURN relay/);
+    assert.equal(reason, 'Binding only');
+    assert.ok(reply.length <= 2 * request.length, `${reply.length}-byte error to a ${request.length}-byte Allocate`);
+    assert.ok(!types.includes(0x8022), 'no SOFTWARE in an error');
     assert.ok(!types.includes(0x0016), 'no XOR-RELAYED-ADDRESS');
     assert.ok(types.includes(0x8028), 'FINGERPRINT present');
     assert.ok(await server.waitFor((l) => l.verdict === 'reply-error'));
+  } finally {
+    await server.stop();
+  }
+});
+
+test('a bare 20-byte Allocate gets an error no larger than twice the request (no reflection amplifier)', { skip: skipNoServer }, async () => {
+  const server = await startServer();
+  try {
+    const request = stunHeader(0x0003, 0);
+    assert.equal(request.length, 20);
+    const { reply } = await probe(server.port, '127.0.0.1', request, 2000);
+    assert.ok(reply, 'no answer to Allocate');
+    console.log(`# 20-byte Allocate -> ${reply.length}-byte error`);
+    assert.equal(reply.readUInt16BE(0), 0x0113);
+    assert.ok(reply.length <= 40, `${reply.length} bytes`);
   } finally {
     await server.stop();
   }

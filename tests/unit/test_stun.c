@@ -276,8 +276,9 @@ static void test_binding_unknown_optional_attribute_ignored(void) {
 }
 
 static void test_binding_unknown_required_attribute_gets_420(void) {
-	/* CHANGE-REQUEST: an RFC 5780 client learns we do not do NAT discovery */
-	stun_client *c = client_new(FALSE);
+	/* CHANGE-REQUEST: an RFC 5780 client learns we do not do NAT discovery (its request carries FINGERPRINT,
+	 * 36 bytes, so the 420 fits within twice that) */
+	stun_client *c = client_new(TRUE);
 	struct sockaddr_storage src;
 	socklen_t srclen = addr_v4(&src, "192.0.2.4", 5002);
 	StunMessage response;
@@ -488,8 +489,41 @@ static void assert_method_refused(StunMethod method) {
 	g_assert_false(stun_message_has_attribute(&response, STUN_ATTRIBUTE_XOR_RELAYED_ADDRESS));
 	g_assert_false(stun_message_has_attribute(&response, STUN_ATTRIBUTE_XOR_MAPPED_ADDRESS));
 	g_assert_false(stun_message_has_attribute(&response, STUN_ATTRIBUTE_LIFETIME));
-	assert_software(&response);
+	/* Small: no SOFTWARE, at most twice the request */
+	g_assert_false(stun_message_has_attribute(&response, STUN_ATTRIBUTE_SOFTWARE));
+	g_assert_cmpuint(h.outlen, <=, P2PLINK_STUN_MAX_ERROR_FACTOR * c->len);
 	assert_fingerprint_valid(&h);
+	g_free(c);
+}
+
+static void test_error_reply_is_at_most_twice_the_request(void) {
+	/* The issue's reflection: a bare 20-byte Allocate got a 92-byte error (4.6x). Now: an empty reason phrase,
+	 * FINGERPRINT, 36 bytes */
+	uint8_t pkt[20] = { 0x00, 0x03, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 };
+	struct sockaddr_storage src;
+	socklen_t srclen = addr_v4(&src, "192.0.2.14", 5011);
+	handled h;
+	handle(&h, pkt, sizeof(pkt), &src, srclen);
+	g_assert_cmpint(h.verdict, ==, P2PLINK_STUN_REPLY_ERROR);
+	g_test_message("20-byte Allocate -> %zu-byte error", h.outlen);
+	g_assert_cmpuint(h.outlen, <=, 2 * sizeof(pkt));
+	g_assert_cmpuint(h.out[0], ==, 0x01);	/* error response class ... */
+	g_assert_cmpuint(h.out[1], ==, 0x13);	/* ... of Allocate */
+	assert_fingerprint_valid(&h);
+}
+
+static void test_small_binding_with_unknown_required_attribute_is_dropped(void) {
+	/* 28 bytes: libnice's 420 (canned phrase + UNKNOWN-ATTRIBUTES) would be more than twice that */
+	stun_client *c = client_new(FALSE);
+	struct sockaddr_storage src;
+	socklen_t srclen = addr_v4(&src, "192.0.2.15", 5012);
+	handled h;
+	client_begin(c, STUN_BINDING);
+	g_assert_cmpint(stun_message_append32(&c->request, STUN_ATTRIBUTE_CHANGE_REQUEST, 0), ==, STUN_MESSAGE_RETURN_SUCCESS);
+	client_finish(c);
+	handle(&h, c->buf, c->len, &src, srclen);
+	g_assert_cmpint(h.verdict, ==, P2PLINK_STUN_DROP_AMPLIFICATION);
+	g_assert_cmpuint(h.outlen, ==, 0);
 	g_free(c);
 }
 
@@ -798,6 +832,8 @@ int main(int argc, char *argv[]) {
 	g_test_add_func("/stun/binding/credentials-answered-without-auth", test_binding_with_credentials_answered_without_auth);
 	g_test_add_func("/stun/binding/unknown-optional-attribute-ignored", test_binding_unknown_optional_attribute_ignored);
 	g_test_add_func("/stun/binding/unknown-required-attribute-gets-420", test_binding_unknown_required_attribute_gets_420);
+	g_test_add_func("/stun/binding/small-unknown-required-attribute-dropped", test_small_binding_with_unknown_required_attribute_is_dropped);
+	g_test_add_func("/stun/error/at-most-twice-the-request", test_error_reply_is_at_most_twice_the_request);
 	g_test_add_func("/stun/drop/wrong-magic-cookie", test_wrong_magic_cookie_dropped);
 	g_test_add_func("/stun/drop/truncated", test_truncated_dropped);
 	g_test_add_func("/stun/drop/trailing-bytes", test_trailing_bytes_dropped);
