@@ -53,6 +53,9 @@ static p2plink_link *make_link(const char *target, const char *creator, guint32 
 	l->target = g_strdup(target);
 	l->purpose = g_strdup("call");
 	l->creator = g_strdup(creator);
+	/* Peer-made links are owned by their creator; in these tests the owner hash is spelled as the creator's name.
+	 * Admin links start unclaimed. */
+	l->owner = strcmp(creator, P2PLINK_CREATOR_ADMIN) != 0 ? g_strdup(creator) : NULL;
 	l->created_at = created_at;
 	l->expires_at = created_at + HOUR;
 	l->max_clicks = max_clicks;
@@ -96,6 +99,7 @@ void p2plink_assert_same_link(const p2plink_link *a, const p2plink_link *b) {
 	g_assert_cmpuint(a->max_clicks, ==, b->max_clicks);
 	g_assert_cmpuint(a->clicks, ==, b->clicks);
 	g_assert_cmpint(a->revoked, ==, b->revoked);
+	g_assert_cmpstr(a->owner, ==, b->owner);
 	g_assert_cmpuint(a->whitelist ? g_strv_length(a->whitelist) : 0, ==, b->whitelist ? g_strv_length(b->whitelist) : 0);
 	for(guint i = 0; a->whitelist && a->whitelist[i]; i++)
 		g_assert_cmpstr(a->whitelist[i], ==, b->whitelist[i]);
@@ -196,7 +200,7 @@ static void test_create_limit_ignores_inactive_links(gconstpointer data) {
 	if(!ctx_begin(&ctx, data))
 		return;
 	p2plink_link *revoked = stored_link(&ctx, "bob", "bob", 0);
-	g_assert_true(p2plink_store_revoke_link(ctx.store, revoked->id, NULL, NULL));
+	g_assert_true(p2plink_store_revoke_link(ctx.store, revoked->id, NULL, NOW, NULL));
 	p2plink_link *old = make_link("bob", "bob", 0, NOW - 2 * HOUR, NULL);	/* expired */
 	must_create(&ctx, old);
 	p2plink_link *used = stored_link(&ctx, "bob", "bob", 1);
@@ -268,7 +272,7 @@ static void test_list_hides_revoked_unless_asked(gconstpointer data) {
 		return;
 	p2plink_link *keep = stored_link(&ctx, "alice", "bob", 0);
 	p2plink_link *gone = stored_link(&ctx, "alice", "bob", 0);
-	g_assert_true(p2plink_store_revoke_link(ctx.store, gone->id, NULL, NULL));
+	g_assert_true(p2plink_store_revoke_link(ctx.store, gone->id, NULL, NOW, NULL));
 	p2plink_link_filter f = { NULL, NULL, FALSE, 0, 0 };
 	guint64 total = 0;
 	g_assert_cmpuint(list_count(&ctx, &f, &total), ==, 1);
@@ -323,10 +327,10 @@ static void test_revoke_marks_link_revoked(gconstpointer data) {
 		return;
 	p2plink_link *l = stored_link(&ctx, "alice", "bob", 0);
 	GError *error = NULL;
-	g_assert_true(p2plink_store_revoke_link(ctx.store, l->id, "bob", &error));
+	g_assert_true(p2plink_store_revoke_link(ctx.store, l->id, "bob", NOW, &error));
 	g_assert_no_error(error);
 	/* Idempotent */
-	g_assert_true(p2plink_store_revoke_link(ctx.store, l->id, NULL, &error));
+	g_assert_true(p2plink_store_revoke_link(ctx.store, l->id, NULL, NOW, &error));
 	g_assert_no_error(error);
 	p2plink_link *got = p2plink_store_get_link(ctx.store, l->id, NULL);
 	g_assert_true(got->revoked);
@@ -342,7 +346,7 @@ static void test_revoke_by_other_creator_is_not_found(gconstpointer data) {
 		return;
 	p2plink_link *l = stored_link(&ctx, "alice", "bob", 0);
 	GError *error = NULL;
-	g_assert_false(p2plink_store_revoke_link(ctx.store, l->id, "mallory", &error));
+	g_assert_false(p2plink_store_revoke_link(ctx.store, l->id, "mallory", NOW, &error));
 	g_assert_error(error, P2PLINK_STORE_ERROR, P2PLINK_STORE_ERROR_NOT_FOUND);
 	g_clear_error(&error);
 	p2plink_link *got = p2plink_store_get_link(ctx.store, l->id, NULL);
@@ -357,7 +361,7 @@ static void test_revoke_unknown_is_not_found(gconstpointer data) {
 	if(!ctx_begin(&ctx, data))
 		return;
 	GError *error = NULL;
-	g_assert_false(p2plink_store_revoke_link(ctx.store, "no-such-id", NULL, &error));
+	g_assert_false(p2plink_store_revoke_link(ctx.store, "no-such-id", NULL, NOW, &error));
 	g_assert_error(error, P2PLINK_STORE_ERROR, P2PLINK_STORE_ERROR_NOT_FOUND);
 	g_clear_error(&error);
 	ctx_end(&ctx);
@@ -516,7 +520,7 @@ static void test_redeem_logs_one_row_per_outcome(gconstpointer data) {
 	l->whitelist = g_strdupv((gchar **)wl);
 	must_create(&ctx, l);
 	p2plink_link *r = stored_link(&ctx, "alice", "bob", 0);
-	g_assert_true(p2plink_store_revoke_link(ctx.store, r->id, NULL, NULL));
+	g_assert_true(p2plink_store_revoke_link(ctx.store, r->id, NULL, NOW, NULL));
 	g_assert_cmpint(must_redeem(ctx.store, l->token_hash, NOW, "192.0.2.1", "a"), ==, P2PLINK_LINK_OK);
 	g_assert_cmpint(must_redeem(ctx.store, l->token_hash, NOW, "192.0.2.1", "b"), ==, P2PLINK_LINK_EXHAUSTED);
 	g_assert_cmpint(must_redeem(ctx.store, l->token_hash, NOW, "198.51.100.1", "c"), ==, P2PLINK_LINK_IP_DENIED);
@@ -598,7 +602,7 @@ static void test_stats_counts_links_and_clicks_by_outcome(gconstpointer data) {
 	p2plink_link *a = stored_link(&ctx, "alice", "bob", 1);
 	p2plink_link *b = stored_link(&ctx, "alice", "bob", 0);
 	p2plink_link *c = stored_link(&ctx, "alice", "bob", 0);
-	g_assert_true(p2plink_store_revoke_link(ctx.store, c->id, NULL, NULL));
+	g_assert_true(p2plink_store_revoke_link(ctx.store, c->id, NULL, NOW, NULL));
 	must_redeem(ctx.store, a->token_hash, NOW, NULL, NULL);	/* ok, now exhausted */
 	must_redeem(ctx.store, a->token_hash, NOW, NULL, NULL);	/* exhausted */
 	must_redeem(ctx.store, b->token_hash, NOW, NULL, NULL);	/* ok */
@@ -629,7 +633,7 @@ static void test_count_links_by_creator(gconstpointer data) {
 	p2plink_link *a = stored_link(&ctx, "bob", "bob", 0);
 	p2plink_link *b = stored_link(&ctx, "bob", "bob", 0);
 	p2plink_link *c = stored_link(&ctx, "alice", P2PLINK_CREATOR_ADMIN, 0);
-	g_assert_true(p2plink_store_revoke_link(ctx.store, b->id, NULL, NULL));
+	g_assert_true(p2plink_store_revoke_link(ctx.store, b->id, NULL, NOW, NULL));
 	guint64 n = 0;
 	GError *error = NULL;
 	g_assert_true(p2plink_store_count_links(ctx.store, "bob", NOW, FALSE, &n, &error));
