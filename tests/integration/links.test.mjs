@@ -116,6 +116,11 @@ describe('admin API', () => {
 		assert.equal(created.link.target, 'cli-target');
 		const list = JSON.parse((await run(cli, ['list', '--target', 'cli-target'], { env })).stdout);
 		assert.equal(list.links[0].id, created.link.id);
+		const owner = ownerOf('tok-cli-person');
+		const owned = JSON.parse((await run(cli, ['create', '--target', 'cli-target', '--ttl', '10min', '--owner', owner], { env })).stdout);
+		assert.equal(owned.link.owner, owner);
+		const byOwner = JSON.parse((await run(cli, ['list', '--owner', owner], { env })).stdout);
+		assert.deepEqual(byOwner.links.map((l) => l.id), [owned.link.id]);
 		await assert.rejects(run(cli, ['list'], { env: { ...env, P2PLINK_ADMIN_SECRET: 'wrong' } }), (e) => e.code === 1);
 	});
 });
