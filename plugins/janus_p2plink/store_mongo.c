@@ -51,6 +51,10 @@
  * links that are already expired, so it never changes an outcome other
  * than "expired" -> "unknown" after the retention period.
  *
+ * Documents older than owners: at open, links made by peers without an
+ * "owner" are withdrawn (revoked, like the SQLite migration; one updateMany
+ * that matches nothing once done); admin links without one stay unclaimed.
+ *
  * Indexes (created at open, idempotent): links: unique token_hash,
  * target+created_at, creator+created_at, created_at+_id, TTL expire_at;
  * clicks: link_id+seq, seq, outcome. A TTL index made earlier with another
@@ -641,6 +645,21 @@ static gboolean ensure_indexes(mongoc_client_t *client, const char *db, guint32 
 	return TRUE;
 }
 
+/* Links made by peers before links were owned: withdrawn (see p2plink_mongo_unowned_peer_links_update()) */
+static gboolean withdraw_unowned_peer_links(mongoc_client_t *client, const char *db, GError **error) {
+	mongoc_collection_t *links = mongoc_client_get_collection(client, db, P2PLINK_MONGO_LINKS);
+	bson_t *filter = p2plink_mongo_unowned_peer_links_filter();
+	bson_t *update = p2plink_mongo_unowned_peer_links_update(g_get_real_time());
+	bson_error_t e;
+	gboolean ok = mongoc_collection_update_many(links, filter, update, NULL, NULL, &e);
+	if(!ok)
+		db_fail(error, &e, "could not withdraw the links made before links were owned");
+	bson_destroy(update);
+	bson_destroy(filter);
+	mongoc_collection_destroy(links);
+	return ok;
+}
+
 /* MongoDB database names: 1..63 bytes, none of these characters */
 static gboolean database_name_ok(const char *name) {
 	if(name == NULL || *name == '\0' || strlen(name) > 63)
@@ -713,7 +732,8 @@ p2plink_store *p2plink_store_mongo_open(const p2plink_store_mongo_options *optio
 	guint32 retention = options->expired_retention_s ? options->expired_retention_s : P2PLINK_MONGO_DEFAULT_RETENTION_S;
 	guint32 click_retention = options->click_retention_s ? options->click_retention_s :
 		P2PLINK_MONGO_DEFAULT_CLICK_RETENTION_S;
-	gboolean ok = ensure_indexes(client, s->database, retention, click_retention, error);
+	gboolean ok = ensure_indexes(client, s->database, retention, click_retention, error) &&
+		withdraw_unowned_peer_links(client, s->database, error);
 	mongoc_client_pool_push(s->pool, client);
 	if(!ok) {
 		mongo_free(s);

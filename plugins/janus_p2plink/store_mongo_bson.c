@@ -476,6 +476,17 @@ bson_t *p2plink_mongo_ttl_collmod_command(const char *collection, const char *in
 		"index", "{", "name", BCON_UTF8(index), "expireAfterSeconds", BCON_INT32(after), "}");
 }
 
+/* ---- Documents older than owners ---- */
+
+bson_t *p2plink_mongo_unowned_peer_links_filter(void) {
+	return BCON_NEW("owner", "{", "$exists", BCON_BOOL(false), "}", "creator", "{", "$ne", BCON_UTF8(P2PLINK_CREATOR_ADMIN), "}");
+}
+
+bson_t *p2plink_mongo_unowned_peer_links_update(gint64 now) {
+	return BCON_NEW("$set", "{", "revoked", BCON_BOOL(true), "owner", BCON_NULL, "}",
+		"$min", "{", "revoked_at", BCON_INT64(now), "expire_at", BCON_DATE_TIME(now / 1000), "}");
+}
+
 char *p2plink_mongo_to_json(const bson_t *doc) {
 	size_t len = 0;
 	char *json = bson_as_canonical_extended_json(doc, &len);

@@ -129,6 +129,16 @@ bson_t *p2plink_mongo_clicks_indexes_command(guint32 click_retention_s);
  * with another retention makes createIndexes fail with IndexOptionsConflict) */
 bson_t *p2plink_mongo_ttl_collmod_command(const char *collection, const char *index, guint32 retention_s);
 
+/* ---- Documents older than owners ---- */
+
+/* { "owner": { "$exists": false }, "creator": { "$ne": "@admin" } }: links made by peers before links were owned
+ * (they name only an id string, which anyone may hold later) */
+bson_t *p2plink_mongo_unowned_peer_links_filter(void);
+/* { "$set": { "revoked": true, "owner": null }, "$min": { "revoked_at": now, "expire_at": Date(now) } }: withdrawn,
+ * as the SQLite migration does, and pruned by the TTL index after the retention; owner null so a second open
+ * does not match them again */
+bson_t *p2plink_mongo_unowned_peer_links_update(gint64 now);
+
 /* Canonical extended JSON of a document, g_malloc'd (tests, messages) */
 char *p2plink_mongo_to_json(const bson_t *doc);
 

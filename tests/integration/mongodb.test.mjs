@@ -36,6 +36,7 @@ const cursor = (coll, docs) => ({ ok: 1, cursor: { id: { $numberLong: '0' }, ns:
 const stored = new Map();
 function answerAsUsual() {
 	mongo.answer('createIndexes', () => ({ ok: 1 }));
+	mongo.answer('update', () => ({ ok: 1, n: 0, nModified: 0 }));	// withdrawing links older than owners; revocations
 	mongo.answer('insert', (cmd) => {
 		if (cmd.insert === 'links') for (const d of cmd.documents) stored.set(d._id, d);
 		return { ok: 1, n: cmd.documents.length };
@@ -74,6 +75,9 @@ describe('store = "mongodb" inside Janus, over the wire', { skip }, () => {
 		assert.ok(byName.owner_created, 'links are listed by owner');
 		const clickIndexes = await mongo.next('createIndexes');
 		assert.equal(clickIndexes.createIndexes, 'clicks');
+		const withdraw = await mongo.next('update');
+		assert.deepEqual(withdraw.updates[0].q, { owner: { $exists: false }, creator: { $ne: '@admin' } });
+		assert.equal(withdraw.updates[0].multi, true);
 		const clickTtl = clickIndexes.indexes.find((i) => i.name === 'at_date_ttl');
 		assert.equal(num(clickTtl.expireAfterSeconds), 30 * 24 * 3600, 'click-log retention: 30 days by default');
 		const insert = await mongo.next('insert');

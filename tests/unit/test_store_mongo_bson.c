@@ -368,7 +368,7 @@ static void test_list_opts_sort_skip_limit_exact(void) {
 /* ---- Clicks ---- */
 
 static void test_click_to_bson_exact_and_round_trip(void) {
-	p2plink_redeem_request req = { "ab01", NOW + 5, "2001:db8::7", "UA\r\nInjected: yes" };
+	p2plink_redeem_request req = { "ab01", NOW + 5, "2001:db8::7", "UA\r\nInjected: yes", NULL, NULL, FALSE, FALSE };
 	bson_t *doc = p2plink_mongo_click_to_bson(42, "L1", &req, P2PLINK_LINK_IP_DENIED);
 	assert_json(doc, "{\"seq\":{\"$numberLong\":\"42\"},\"link_id\":\"L1\","
 		"\"at\":{\"$numberLong\":\"1700000000000005\"},\"at_date\":{\"$date\":{\"$numberLong\":\"1700000000000\"}},"
@@ -388,7 +388,7 @@ static void test_click_to_bson_exact_and_round_trip(void) {
 }
 
 static void test_click_unknown_token_has_null_fields(void) {
-	p2plink_redeem_request req = { "zz", NOW, NULL, NULL };
+	p2plink_redeem_request req = { "zz", NOW, NULL, NULL, NULL, NULL, FALSE, FALSE };
 	bson_t *doc = p2plink_mongo_click_to_bson(7, NULL, &req, P2PLINK_LINK_UNKNOWN);
 	assert_json(doc, "{\"seq\":{\"$numberLong\":\"7\"},\"link_id\":null,"
 		"\"at\":{\"$numberLong\":\"1700000000000000\"},\"at_date\":{\"$date\":{\"$numberLong\":\"1700000000000\"}},"
@@ -483,6 +483,16 @@ static void test_clicks_indexes_command_exact(void) {
 	bson_destroy(c);
 }
 
+static void test_unowned_peer_links_are_withdrawn_exact(void) {
+	bson_t *f = p2plink_mongo_unowned_peer_links_filter();
+	assert_json(f, "{\"owner\":{\"$exists\":false},\"creator\":{\"$ne\":\"@admin\"}}");
+	bson_destroy(f);
+	bson_t *u = p2plink_mongo_unowned_peer_links_update(NOW);
+	assert_json(u, "{\"$set\":{\"revoked\":true,\"owner\":null},\"$min\":{\"revoked_at\":{\"$numberLong\":\"1700000000000000\"},"
+		"\"expire_at\":{\"$date\":{\"$numberLong\":\"1700000000000\"}}}}");
+	bson_destroy(u);
+}
+
 int main(int argc, char **argv) {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/mongo/bson/link_to_bson_exact", test_link_to_bson_exact);
@@ -508,5 +518,6 @@ int main(int argc, char **argv) {
 	g_test_add_func("/mongo/bson/clicks_filter_opts_pipeline_exact", test_clicks_filter_opts_pipeline_exact);
 	g_test_add_func("/mongo/bson/links_indexes_command_exact", test_links_indexes_command_exact);
 	g_test_add_func("/mongo/bson/clicks_indexes_command_exact", test_clicks_indexes_command_exact);
+	g_test_add_func("/mongo/bson/unowned_peer_links_are_withdrawn_exact", test_unowned_peer_links_are_withdrawn_exact);
 	return g_test_run();
 }

@@ -298,7 +298,7 @@ static gpointer op_run(gpointer data) {
 	gint64 start = g_get_monotonic_time();
 	switch(o->kind) {
 		case OP_OPEN: {
-			p2plink_store_mongo_options opts = { o->uri, DB, TIMEOUT_MS, 0 };
+			p2plink_store_mongo_options opts = { o->uri, DB, TIMEOUT_MS, 0, 0 };
 			o->opened = p2plink_store_mongo_open(&opts, &o->error);
 			o->ok = o->opened != NULL;
 			break;
@@ -334,6 +334,19 @@ static void op_clear(op *o) {
 }
 
 /* Open a store against the mock, answering the index commands */
+/* The last step of every open: links made by peers before owners existed are withdrawn */
+static void expect_withdraw_unowned(mock *m) {
+	bson_t *cmd = mock_expect(m, "update");
+	g_assert_cmpstr(field_str(cmd, "update"), ==, "links");
+	bson_t *f = p2plink_mongo_unowned_peer_links_filter();
+	assert_field_equals(cmd, "updates.0.q", f);
+	bson_destroy(f);
+	g_assert_true(field_bool(cmd, "updates.0.multi"));
+	g_assert_true(field_bool(cmd, "updates.0.u.$set.revoked"));
+	bson_destroy(cmd);
+	mock_reply(m, "{\"n\":0,\"nModified\":0,\"ok\":1}");
+}
+
 static p2plink_store *open_on(mock *m) {
 	op o = { .kind = OP_OPEN, .uri = mock_uri(m) };
 	GThread *t = op_start(&o);
@@ -345,6 +358,7 @@ static p2plink_store *open_on(mock *m) {
 	g_assert_cmpstr(field_str(cmd, "createIndexes"), ==, "clicks");
 	bson_destroy(cmd);
 	mock_reply(m, "{\"ok\":1}");
+	expect_withdraw_unowned(m);
 	g_thread_join(t);
 	g_assert_no_error(o.error);
 	p2plink_store *s = o.opened;
@@ -424,6 +438,7 @@ static void test_open_creates_indexes_with_ttl(void) {
 	bson_destroy(want);
 	bson_destroy(cmd);
 	mock_reply(m, "{\"ok\":1}");
+	expect_withdraw_unowned(m);
 	g_thread_join(t);
 	g_assert_no_error(o.error);
 	g_assert_true(o.ok);
@@ -450,8 +465,19 @@ static void test_open_retention_conflict_uses_collmod(void) {
 	mock_reply(m, "{\"ok\":1}");
 	bson_destroy(mock_expect(m, "createIndexes"));
 	mock_reply(m, "{\"ok\":1}");
+	/* The click log's TTL index made with another click retention: the same, on "clicks" */
+	bson_destroy(mock_expect(m, "createIndexes"));
+	mock_reply(m, "{\"ok\":0,\"errmsg\":\"An equivalent index already exists with different options\","
+		"\"code\":85,\"codeName\":\"IndexOptionsConflict\"}");
+	cmd = mock_expect(m, "collMod");
+	g_assert_cmpstr(field_str(cmd, "collMod"), ==, "clicks");
+	g_assert_cmpstr(field_str(cmd, "index.name"), ==, P2PLINK_MONGO_CLICK_TTL_INDEX);
+	g_assert_cmpint(field_int(cmd, "index.expireAfterSeconds"), ==, 30 * 24 * 3600);
+	bson_destroy(cmd);
+	mock_reply(m, "{\"ok\":1}");
 	bson_destroy(mock_expect(m, "createIndexes"));
 	mock_reply(m, "{\"ok\":1}");
+	expect_withdraw_unowned(m);
 	g_thread_join(t);
 	g_assert_no_error(o.error);
 	p2plink_store_close(o.opened);
@@ -630,7 +656,7 @@ static void test_redeem_refused_reads_why_and_never_counts(void) {
 	p2plink_link *l = sample_link(2, NULL);
 	l->clicks = 2;
 	char *doc = link_json(l);
-	p2plink_redeem_request req = { "ab01", NOW, "192.0.2.1", NULL };
+	p2plink_redeem_request req = { "ab01", NOW, "192.0.2.1", NULL, NULL, NULL, FALSE, FALSE };
 	refused_redeem(&req, doc, "L1", "exhausted", P2PLINK_LINK_EXHAUSTED);
 	g_free(doc);
 	/* Expired and revoked are told apart the same way */
@@ -648,7 +674,7 @@ static void test_redeem_refused_reads_why_and_never_counts(void) {
 }
 
 static void test_redeem_unknown_token_logs_null_link(void) {
-	p2plink_redeem_request req = { "feed", NOW, NULL, "curl" };
+	p2plink_redeem_request req = { "feed", NOW, NULL, "curl", NULL, NULL, FALSE, FALSE };
 	refused_redeem(&req, NULL, NULL, "unknown", P2PLINK_LINK_UNKNOWN);
 }
 
@@ -658,7 +684,7 @@ static void test_redeem_ip_denied_is_decided_by_the_server_query(void) {
 	 * refused IP is then explained as ip-denied, not counted */
 	p2plink_link *l = sample_link(5, "10.0.0.0/8");
 	char *doc = link_json(l);
-	p2plink_redeem_request req = { "ab01", NOW, "192.0.2.1", NULL };
+	p2plink_redeem_request req = { "ab01", NOW, "192.0.2.1", NULL, NULL, NULL, FALSE, FALSE };
 	refused_redeem(&req, doc, "L1", "ip-denied", P2PLINK_LINK_IP_DENIED);
 	g_free(doc);
 	p2plink_link_free(l);
@@ -896,10 +922,10 @@ static void test_open_server_down_is_io_error_within_timeout(void) {
 
 static void test_open_bad_uri_or_database_is_invalid(void) {
 	const p2plink_store_mongo_options bad[] = {
-		{ "http://nope", "db", 0, 0 },
-		{ NULL, "db", 0, 0 },
-		{ "mongodb://127.0.0.1:1/", "bad.name", 0, 0 },
-		{ "mongodb://127.0.0.1:1/", "", 0, 0 },
+		{ "http://nope", "db", 0, 0, 0 },
+		{ NULL, "db", 0, 0, 0 },
+		{ "mongodb://127.0.0.1:1/", "bad.name", 0, 0, 0 },
+		{ "mongodb://127.0.0.1:1/", "", 0, 0, 0 },
 	};
 	for(guint i = 0; i < G_N_ELEMENTS(bad); i++) {
 		GError *error = NULL;
@@ -948,7 +974,7 @@ static void test_server_gone_then_back_recovers(void) {
 		memset(&o3, 0, sizeof(o3));
 		o3.kind = OP_REDEEM;
 		o3.store = ctx.store;
-		o3.req = (p2plink_redeem_request){ "ab01", NOW, NULL, NULL };
+		o3.req = (p2plink_redeem_request){ "ab01", NOW, NULL, NULL, NULL, NULL, FALSE, FALSE };
 		t = op_start(&o3);
 		line = mock_line(ctx.m, TIMEOUT_MS + 1000);
 		if(line == NULL) {
