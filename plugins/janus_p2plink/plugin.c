@@ -130,12 +130,11 @@ static GThread *link_workers[LINK_WORKERS_MAX];
 static guint link_worker_count = 0;
 static p2plink_rate_table *redeem_limiter = NULL;
 static p2plink_rate_table *create_owner_limiter = NULL, *create_ip_limiter = NULL;
-/* Retention ([links] link_retention, click_retention): the link worker prunes one bounded batch at a time, at most
- * every PRUNE_INTERVAL, and sooner again while a batch came back full (see maybe_prune) */
-#define PRUNE_INTERVAL (60 * G_USEC_PER_SEC)
+/* Retention ([links] link_retention, click_retention): the link worker prunes one bounded batch at a time, every
+ * prune_interval ([links], default 1 min), and again at once while the last batch deleted something (maybe_prune) */
 #define PRUNE_BATCH 500
 static p2plink_prune_policy prune_policy;
-static gint64 prune_last = 0;
+static gint64 prune_last = 0, prune_interval_s = 60;
 static gint prune_running = 0, prune_more = 0;
 static gint64 link_retention_s = 0, click_retention_s = 0;
 
@@ -320,7 +319,7 @@ static void run_link_jobs(link_job **jobs, guint n) {
  * One worker at a time; stores that prune by themselves (MongoDB TTL) have no prune op. */
 static void maybe_prune(void) {
 	gint64 now = janus_get_monotonic_time();
-	if(!g_atomic_int_get(&prune_more) && prune_last != 0 && now - prune_last < PRUNE_INTERVAL)
+	if(!g_atomic_int_get(&prune_more) && prune_last != 0 && now - prune_last < prune_interval_s * G_USEC_PER_SEC)
 		return;
 	if(!g_atomic_int_compare_and_exchange(&prune_running, 0, 1))
 		return;
@@ -352,7 +351,7 @@ static gpointer link_worker(gpointer data) {
 		guint n = 0;
 		maybe_prune();
 		link_job *job = g_atomic_int_get(&prune_more) ? g_async_queue_try_pop(link_queue) :
-			g_async_queue_timeout_pop(link_queue, PRUNE_INTERVAL);
+			g_async_queue_timeout_pop(link_queue, prune_interval_s * G_USEC_PER_SEC);
 		while(job != NULL) {
 			if(job->route == NULL) {
 				link_job_free(job);
@@ -513,7 +512,8 @@ static gboolean load_link_config(janus_config *config, janus_config_category *li
 		p2plink_jcfg_int(config, links, "create_per_minute_per_peer", 0, 1000000, &create_per_peer) &&
 		p2plink_jcfg_int(config, links, "create_per_minute_per_ip", 0, 1000000, &create_per_ip) &&
 		ttl_option(config, links, "link_retention", "7d", &link_retention_s) &&
-		ttl_option(config, links, "click_retention", "30d", &click_retention_s);
+		ttl_option(config, links, "click_retention", "30d", &click_retention_s) &&
+		ttl_option(config, links, "prune_interval", "1min", &prune_interval_s);
 	lc->private_click_ips = p2plink_jcfg_bool(config, links, "click_ip_privacy", FALSE);
 	prune_policy.link_retention = link_retention_s * G_USEC_PER_SEC;
 	prune_policy.click_retention = click_retention_s * G_USEC_PER_SEC;

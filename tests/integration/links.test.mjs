@@ -424,8 +424,10 @@ describe('bounded stores (issue 10, attack 6)', () => {
 		const other = await startJanus({ host: '::', links: { create_per_minute_per_peer: 10, create_per_minute_per_ip: 15, max_links_per_peer: 3 } });
 		try {
 			await peer(other, 'bs-a');
-			const dbFile = path.join(other.dir, 'data', 'p2plink.db');
-			const sizeBefore = fs.statSync(dbFile).size;
+			const dataDir = path.join(other.dir, 'data');
+			const storeBytes = () => fs.readdirSync(dataDir).filter((f) => f.startsWith('p2plink.db'))
+				.reduce((n, f) => n + fs.statSync(path.join(dataDir, f)).size, 0);
+			const sizeBefore = storeBytes();
 			const started = Date.now();
 			let made = 0, refused = 0;
 			for (let i = 0; i < 300; i++) {
@@ -448,8 +450,39 @@ describe('bounded stores (issue 10, attack 6)', () => {
 			for (let i = 0; i < 8; i++) b.push((await postPeerjs(other, 'links/create', { id: 'bs-b', token: 'tok-bs-b', ttl: '1min' })).status);
 			assert.deepEqual(b.filter((s) => s === 200).length, 3, 'max_links_per_peer still applies');
 			assert.equal((await other.admin({ request: 'link_stats' })).links_total, 13);
-			const sizeAfter = fs.statSync(dbFile).size;
-			console.log(`# 300 create+revoke attempts in ${ms} ms: ${made} made; store ${sizeBefore} -> ${sizeAfter} bytes`);
+			const sizeAfter = storeBytes();
+			console.log(`# 300 create+revoke attempts in ${ms} ms: ${made} made; store (file + WAL) ${sizeBefore} -> ${sizeAfter} bytes`);
+		} finally {
+			await other.stop();
+		}
+	});
+
+	test('the link worker prunes links past their retention with their clicks, and old click rows', async () => {
+		const other = await startJanus({ links: { link_retention: '1s', click_retention: '2s', prune_interval: '1s',
+			peer_max_ttl: '1h' } });
+		try {
+			await peer(other, 'pr-owner');
+			await peer(other, 'pr-visitor');
+			const short = (await postPeerjs(other, 'links/create', { id: 'pr-owner', token: 'tok-pr-owner', ttl: '1s' })).json;
+			const revoked = (await postPeerjs(other, 'links/create', { id: 'pr-owner', token: 'tok-pr-owner', ttl: '1h' })).json;
+			const kept = (await postPeerjs(other, 'links/create', { id: 'pr-owner', token: 'tok-pr-owner', ttl: '1h' })).json;
+			for (const l of [short, revoked, kept]) {
+				assert.equal((await postPeerjs(other, 'links/redeem', { id: 'pr-visitor', token: 'tok-pr-visitor', link_token: l.token })).json.ok, true);
+			}
+			await postPeerjs(other, 'links/revoke', { id: 'pr-owner', token: 'tok-pr-owner', link_id: revoked.link.id });
+			const gone = async (id) => (await other.admin({ request: 'get_link', link_id: id })).error_code === 491;
+			const deadline = Date.now() + 10000;
+			while (!(await gone(short.link.id) && await gone(revoked.link.id)) && Date.now() < deadline) await sleep(250);
+			assert.ok(await gone(short.link.id), 'the expired link was not pruned');
+			assert.ok(await gone(revoked.link.id), 'the revoked link was not pruned');
+			assert.equal((await other.admin({ request: 'list_clicks', link_id: short.link.id })).total, 0);
+			assert.equal((await other.admin({ request: 'get_link', link_id: kept.link.id })).link.status, 'active');
+			/* The kept link's click is older than click_retention after a few seconds: the click log empties */
+			const clicksLogged = async () => Object.values((await other.admin({ request: 'link_stats' })).clicks).reduce((a, n) => a + n, 0);
+			while (await clicksLogged() > 0 && Date.now() < deadline + 5000) await sleep(250);
+			assert.equal(await clicksLogged(), 0);
+			assert.equal((await other.admin({ request: 'list_clicks', link_id: kept.link.id })).total, 0);
+			assert.equal((await other.admin({ request: 'link_stats' })).links_total, 1);
 		} finally {
 			await other.stop();
 		}
