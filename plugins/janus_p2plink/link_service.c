@@ -396,21 +396,29 @@ static json_t *redeem_finish(p2plink_link_service *svc, p2plink_peer *peer, p2pl
 	return answer;
 }
 
-static json_t *peer_redeem(p2plink_link_service *svc, p2plink_peer *peer, json_t *body, const char *client_ip,
-		const char *user_agent, gint64 now, int *status) {
+/* One redemption or peek through the store: the limit, the hash, the store call. NULL means *outcome and *link
+ * (caller frees) are set; otherwise the refusal or failure to answer with. */
+static json_t *redeem_in_store(p2plink_link_service *svc, json_t *body, const char *client_ip, const char *user_agent,
+		gint64 now, gboolean preview, int *status, p2plink_link_outcome *outcome, p2plink_link **link) {
 	char *hash = NULL;
 	json_t *refused = redeem_prepare(svc, body, client_ip, now, status, &hash);
 	if(refused != NULL)
 		return refused;
-	p2plink_link_outcome outcome = P2PLINK_LINK_UNKNOWN;
-	p2plink_link *link = NULL;
+	*outcome = P2PLINK_LINK_UNKNOWN;
+	*link = NULL;
 	GError *error = NULL;
-	p2plink_redeem_request req = redeem_request(svc, hash, now, client_ip, user_agent, FALSE);
-	gboolean ok = p2plink_store_redeem(svc->store, &req, &outcome, &link, &error);
+	p2plink_redeem_request req = redeem_request(svc, hash, now, client_ip, user_agent, preview);
+	gboolean ok = p2plink_store_redeem(svc->store, &req, outcome, link, &error);
 	g_free(hash);
-	if(!ok)
-		return peer_store_error(svc, status, error);
-	return redeem_finish(svc, peer, outcome, link, status);
+	return ok ? NULL : peer_store_error(svc, status, error);
+}
+
+static json_t *peer_redeem(p2plink_link_service *svc, p2plink_peer *peer, json_t *body, const char *client_ip,
+		const char *user_agent, gint64 now, int *status) {
+	p2plink_link_outcome outcome;
+	p2plink_link *link;
+	json_t *failed = redeem_in_store(svc, body, client_ip, user_agent, now, FALSE, status, &outcome, &link);
+	return failed != NULL ? failed : redeem_finish(svc, peer, outcome, link, status);
 }
 
 /* What the landing page shows, without using a click: the same checks as a redemption (and the same per-IP
@@ -422,18 +430,11 @@ static json_t *peer_peek(p2plink_link_service *svc, json_t *body, const char *cl
 		return peer_error(status, 400, "bad-request", "The request body must be a JSON object");
 	if(svc->store == NULL)
 		return peer_error(status, 503, "store-unavailable", "Share links are unavailable right now; calls still work");
-	char *hash = NULL;
-	json_t *refused = redeem_prepare(svc, body, client_ip, now, status, &hash);
-	if(refused != NULL)
-		return refused;
-	p2plink_link_outcome outcome = P2PLINK_LINK_UNKNOWN;
-	p2plink_link *link = NULL;
-	GError *error = NULL;
-	p2plink_redeem_request req = redeem_request(svc, hash, now, client_ip, user_agent, TRUE);
-	gboolean ok = p2plink_store_redeem(svc->store, &req, &outcome, &link, &error);
-	g_free(hash);
-	if(!ok)
-		return peer_store_error(svc, status, error);
+	p2plink_link_outcome outcome;
+	p2plink_link *link;
+	json_t *failed = redeem_in_store(svc, body, client_ip, user_agent, now, TRUE, status, &outcome, &link);
+	if(failed != NULL)
+		return failed;
 	*status = 200;
 	json_t *answer;
 	if(outcome == P2PLINK_LINK_OK || outcome == P2PLINK_LINK_NOT_ONLINE) {

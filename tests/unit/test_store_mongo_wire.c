@@ -576,16 +576,13 @@ static void expect_click(mock *m, const char *link_id, const char *ip, const cha
 	mock_reply(m, "{\"n\":1,\"ok\":1}");
 }
 
-static void test_redeem_ok_is_one_find_and_modify_then_click(void) {
-	wire_ctx ctx;
-	if(!ctx_begin(&ctx))
-		return;
-	op o = { .kind = OP_REDEEM, .store = ctx.store, .req = { "ab01", NOW, "10.1.2.3", "Firefox" } };
-	GThread *t = op_start(&o);
-	bson_t *cmd = mock_expect(ctx.m, "findAndModify");
+/* The conditional findAndModify of a grant from 10.1.2.3 (owner condition and claim for holder, if any), answered
+ * with `after`, then its click row */
+static void expect_grant(mock *m, const char *holder, const p2plink_link *after) {
+	bson_t *cmd = mock_expect(m, "findAndModify");
 	g_assert_cmpstr(field_str(cmd, "findAndModify"), ==, "links");
-	bson_t *q = p2plink_mongo_redeem_query("ab01", NOW, "10.1.2.3", NULL);
-	bson_t *u = p2plink_mongo_redeem_update(NULL);
+	bson_t *q = p2plink_mongo_redeem_query("ab01", NOW, "10.1.2.3", holder);
+	bson_t *u = p2plink_mongo_redeem_update(holder);
 	assert_field_equals(cmd, "query", q);
 	assert_field_equals(cmd, "update", u);
 	g_assert_true(field_bool(cmd, "new"));
@@ -593,15 +590,24 @@ static void test_redeem_ok_is_one_find_and_modify_then_click(void) {
 	bson_destroy(q);
 	bson_destroy(u);
 	bson_destroy(cmd);
+	char *doc = link_json(after);
+	char *reply = g_strdup_printf("{\"lastErrorObject\":{\"n\":1,\"updatedExisting\":true},\"value\":%s,\"ok\":1}", doc);
+	mock_reply(m, reply);
+	g_free(reply);
+	g_free(doc);
+	expect_click(m, "L1", "10.1.2.3", "ok");
+}
+
+static void test_redeem_ok_is_one_find_and_modify_then_click(void) {
+	wire_ctx ctx;
+	if(!ctx_begin(&ctx))
+		return;
+	op o = { .kind = OP_REDEEM, .store = ctx.store, .req = { "ab01", NOW, "10.1.2.3", "Firefox" } };
+	GThread *t = op_start(&o);
 	/* The server answers with the document after $inc */
 	p2plink_link *after = sample_link(10, "10.0.0.0/8");
 	after->clicks = 4;
-	char *doc = link_json(after);
-	char *reply = g_strdup_printf("{\"lastErrorObject\":{\"n\":1,\"updatedExisting\":true},\"value\":%s,\"ok\":1}", doc);
-	mock_reply(ctx.m, reply);
-	g_free(reply);
-	g_free(doc);
-	expect_click(ctx.m, "L1", "10.1.2.3", "ok");
+	expect_grant(ctx.m, NULL, after);
 	g_thread_join(t);
 	g_assert_no_error(o.error);
 	g_assert_cmpint(o.outcome, ==, P2PLINK_LINK_OK);
@@ -747,21 +753,8 @@ static void test_redeem_owned_reads_then_conditional_update_with_holder(void) {
 	GThread *t = op_start(&o);
 	reply_read(ctx.m, l);
 	/* The grant: owner is the holder (or none) in the condition, the claim in the update */
-	bson_t *cmd = mock_expect(ctx.m, "findAndModify");
-	bson_t *q = p2plink_mongo_redeem_query("ab01", NOW, "10.1.2.3", "bob");
-	bson_t *u = p2plink_mongo_redeem_update("bob");
-	assert_field_equals(cmd, "query", q);
-	assert_field_equals(cmd, "update", u);
-	bson_destroy(q);
-	bson_destroy(u);
-	bson_destroy(cmd);
 	l->clicks = 1;
-	char *doc = link_json(l);
-	char *reply = g_strdup_printf("{\"lastErrorObject\":{\"n\":1,\"updatedExisting\":true},\"value\":%s,\"ok\":1}", doc);
-	mock_reply(ctx.m, reply);
-	g_free(reply);
-	g_free(doc);
-	expect_click(ctx.m, "L1", "10.1.2.3", "ok");
+	expect_grant(ctx.m, "bob", l);
 	g_thread_join(t);
 	g_assert_no_error(o.error);
 	g_assert_cmpint(o.outcome, ==, P2PLINK_LINK_OK);
@@ -772,44 +765,34 @@ static void test_redeem_owned_reads_then_conditional_update_with_holder(void) {
 	ctx_end(&ctx);
 }
 
-static void test_redeem_impostor_holding_the_target_is_not_online_without_a_write(void) {
+/* A redemption that is decided on the first read (a refusal, or a preview): no findAndModify, one click row */
+static void decided_on_the_read(const char *holder, gboolean preview, const char *logged, p2plink_link_outcome outcome) {
 	wire_ctx ctx;
 	if(!ctx_begin(&ctx))
 		return;
 	p2plink_link *l = sample_link(1, NULL);
 	op o = { .kind = OP_REDEEM, .store = ctx.store,
-		.req = { "ab01", NOW, "10.1.2.3", NULL, holder_is, "mallory", FALSE, FALSE } };
+		.req = { "ab01", NOW, "10.1.2.3", NULL, holder_is, (void *)holder, preview, FALSE } };
 	GThread *t = op_start(&o);
 	reply_read(ctx.m, l);
-	/* No findAndModify: straight to the click log */
-	expect_click(ctx.m, "L1", "10.1.2.3", "not-online");
+	expect_click(ctx.m, "L1", "10.1.2.3", logged);
 	g_thread_join(t);
 	g_assert_no_error(o.error);
-	g_assert_cmpint(o.outcome, ==, P2PLINK_LINK_NOT_ONLINE);
+	g_assert_cmpint(o.outcome, ==, outcome);
+	g_assert_cmpuint(o.got->clicks, ==, 0);
+	/* Nothing else: no findAndModify */
 	mock_expect_silence(ctx.m, 200);
 	op_clear(&o);
 	p2plink_link_free(l);
 	ctx_end(&ctx);
 }
 
+static void test_redeem_impostor_holding_the_target_is_not_online_without_a_write(void) {
+	decided_on_the_read("mallory", FALSE, "not-online", P2PLINK_LINK_NOT_ONLINE);
+}
+
 static void test_preview_reads_and_logs_preview_only(void) {
-	wire_ctx ctx;
-	if(!ctx_begin(&ctx))
-		return;
-	p2plink_link *l = sample_link(1, NULL);
-	op o = { .kind = OP_REDEEM, .store = ctx.store,
-		.req = { "ab01", NOW, "10.1.2.3", NULL, holder_is, "bob", TRUE, FALSE } };
-	GThread *t = op_start(&o);
-	reply_read(ctx.m, l);
-	expect_click(ctx.m, "L1", "10.1.2.3", "preview");
-	g_thread_join(t);
-	g_assert_no_error(o.error);
-	g_assert_cmpint(o.outcome, ==, P2PLINK_LINK_OK);
-	g_assert_cmpuint(o.got->clicks, ==, 0);
-	mock_expect_silence(ctx.m, 200);
-	op_clear(&o);
-	p2plink_link_free(l);
-	ctx_end(&ctx);
+	decided_on_the_read("bob", TRUE, "preview", P2PLINK_LINK_OK);
 }
 
 static void test_redeem_server_error_is_clean(void) {
