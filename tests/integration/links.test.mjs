@@ -457,6 +457,22 @@ describe('bounded stores (issue 10, attack 6)', () => {
 		}
 	});
 
+	test('click_ip_privacy: the click log keeps the visitor\'s /24, the whitelist still sees the address', async () => {
+		const other = await startJanus({ links: { click_ip_privacy: true } });
+		try {
+			await peer(other, 'pm-owner');
+			await peer(other, 'pm-visitor');
+			const link = (await postPeerjs(other, 'links/create', { id: 'pm-owner', token: 'tok-pm-owner', ttl: '10min', whitelist: ['127.0.0.2'] })).json;
+			const v = (addr) => postPeerjs(other, 'links/redeem', { id: 'pm-visitor', token: 'tok-pm-visitor', link_token: link.token }, { localAddress: addr });
+			assert.equal((await v('127.0.0.2')).json.ok, true);
+			assert.equal((await v('127.0.0.3')).json.code, 'ip-denied');
+			const clicks = await other.admin({ request: 'list_clicks', link_id: link.link.id });
+			assert.deepEqual(clicks.clicks.map((c) => [c.ip, c.outcome]), [['127.0.0.0', 'ip-denied'], ['127.0.0.0', 'ok']]);
+		} finally {
+			await other.stop();
+		}
+	});
+
 	test('the link worker prunes links past their retention with their clicks, and old click rows', async () => {
 		const other = await startJanus({ links: { link_retention: '1s', click_retention: '2s', prune_interval: '1s',
 			peer_max_ttl: '1h' } });
