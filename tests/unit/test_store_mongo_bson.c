@@ -118,15 +118,16 @@ static void test_link_round_trip(void) {
 		p2plink_link *back = p2plink_mongo_link_from_bson(doc, &error);
 		g_assert_no_error(error);
 		p2plink_assert_same_link(l, back);
+		g_assert_cmpint(back->revoked_at, ==, l->revoked_at);
 		p2plink_link_free(back);
 		bson_destroy(doc);
-		g_assert_cmpint(back->revoked_at, ==, l->revoked_at);
 		/* Second pass: no whitelist, no expiry, revoked, owned */
 		g_strfreev(l->whitelist);
 		l->whitelist = NULL;
 		l->expires_at = 0;
 		l->revoked = TRUE;
 		l->revoked_at = NOW + 1;
+		g_free(l->owner);
 		l->owner = g_strdup(OWNER);
 	}
 	p2plink_link_free(l);
