@@ -165,6 +165,8 @@ describe('store = "mongodb" inside Janus, over the wire', { skip }, () => {
 		assert.equal(r.status, 503, JSON.stringify(r.json));
 		assert.equal(r.json.error.code, 'store-unavailable');
 		assert.ok(waited < TIMEOUT_MS + 3000, `answered after ${waited} ms`);
+		/* Janus writes its log from a thread of its own: the line may land a moment after the answer */
+		for (let i = 0; i < 30 && !/Link store failure: .+/.test(srv.log()); i++) await sleep(100);
 		assert.match(srv.log(), /Link store failure: .+/, 'the operator learns why from the Janus log');
 		a.send({ type: 'OFFER', dst: 'mo-b', payload: { sdp: 'x' } });
 		assert.equal((await b.next('OFFER')).src, 'mo-a');
