@@ -131,9 +131,9 @@ static guint link_worker_count = 0;
 static p2plink_rate_table *redeem_limiter = NULL;
 static p2plink_rate_table *create_owner_limiter = NULL, *create_ip_limiter = NULL;
 /* Retention ([links] link_retention, click_retention): the link worker prunes one bounded batch at a time, every
- * prune_interval ([links], default 1 min), and again at once while the last batch deleted something (maybe_prune) */
-/* Measured on a loaded 2-core box: ~35 us per row deleted (p50), so a batch of 200 links (with their clicks) and 200
- * click rows holds the store for ~15 ms; redemptions queue behind it no longer than that */
+ * prune_interval ([links], default 1 min), and again at once while the last batch deleted something (maybe_prune).
+ * Batch size measured on a loaded 2-core box: ~35 us per row deleted (p50), so 200 links (with their clicks) and 200
+ * click rows hold the store for ~15 ms, and redemptions queue behind a batch no longer than that. */
 #define PRUNE_BATCH 200
 static p2plink_prune_policy prune_policy;
 static gint64 prune_last = 0, prune_interval_s = 60;
@@ -316,7 +316,7 @@ static void run_link_jobs(link_job **jobs, guint n) {
 	g_free(requests);
 }
 
-/* One bounded prune batch when one is due: every PRUNE_INTERVAL, or right away while the last batch deleted
+/* One bounded prune batch when one is due: every prune_interval, or right away while the last batch deleted
  * something (a backlog drains one batch per worker turn, between request batches, never as one long delete).
  * One worker at a time; stores that prune by themselves (MongoDB TTL) have no prune op. */
 static void maybe_prune(void) {
