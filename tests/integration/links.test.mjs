@@ -42,8 +42,8 @@ async function claim(server, id, token, timeoutMs = 15000) {
 		const first = await s.next();
 		if (first.type === 'OPEN') { sockets.push(s); return s; }
 		s.terminate();
-		assert.equal(first.payload?.type ?? first.type, first.payload?.type ? 'ID-TAKEN' : first.type);
-		if (Date.now() > deadline) throw new Error(`${id} never became free: ${JSON.stringify(first)}`);
+		assert.equal(first.type, 'ID-TAKEN', JSON.stringify(first));
+		if (Date.now() > deadline) throw new Error(`${id} never became free`);
 		await sleep(100);
 	}
 }
