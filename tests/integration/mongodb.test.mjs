@@ -47,7 +47,8 @@ function answerAsUsual() {
 before(async () => {
 	if (skip) return;
 	answerAsUsual();
-	srv = await startJanus({ links: { store: 'mongodb', mongodb_uri: mongo.uri, mongodb_database: DB,
+	/* A short id grace (where the server has one): the peek test waits for an owner's id to be free */
+	srv = await startJanus({ plugin: { id_grace: 300 }, links: { store: 'mongodb', mongodb_uri: mongo.uri, mongodb_database: DB,
 		mongodb_timeout_ms: TIMEOUT_MS, redeem_attempts_per_minute: 0 } });
 });
 
