@@ -3,13 +3,16 @@
  * p2plink_link_check at a fuzzed time from a fuzzed client address.
  *
  * Input: byte 0 picks the operator limits, bytes 1-8 the check time, 9-12 the clicks already counted, 13 flags
- * (revoked), then "<create JSON>\0<client ip>\0<user agent>".
+ * (bit 0 revoked, bit 1 owned, bits 2-3 who holds the target), then "<create JSON>\0<client ip>\0<user agent>".
  * Checks:
  *  - a created link is consistent: 43-char token whose SHA-256 is the stored hash (the token is not stored),
  *    16-char id, expires_at = now + ttl within the limits, every whitelist entry canonical, purpose/target as
  *    given; a refused request has one of the documented error codes and a sentence;
  *  - the JSON form and a copy describe the same link; status agrees with check for an allowed address;
  *  - p2plink_link_check follows the documented order (revoked → expired → ip-denied → exhausted) exactly;
+ *  - p2plink_link_check_owner is the link rules, then "not-online" unless the holder owns the link (or it is
+ *    unclaimed and someone holds the target);
+ *  - privacy mode: a truncated client address parses, is its own truncation, and lies in the client's /24 or /48;
  *  - outcome codes round-trip; the user-agent cleaner returns bounded, valid UTF-8 without control characters.
  * The creation time is a realistic clock (2020..2100): only the check time takes any 64-bit value.
  */
@@ -48,6 +51,38 @@ static void check_outcome(const p2plink_link *l, gint64 t, const char *ip) {
 		FUZZ_CHECK(strcmp(status, o == P2PLINK_LINK_OK ? "active" : p2plink_link_outcome_code(o)) == 0);
 	FUZZ_CHECK(json_object_get(j, "token_hash") == NULL);
 	json_decref(j);
+}
+
+#define OWNER_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define OWNER_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+static void check_owner_rule(const p2plink_link *l, gint64 t, const char *ip, const char *holder) {
+	p2plink_link_outcome rules = p2plink_link_check(l, t, ip);
+	p2plink_link_outcome o = p2plink_link_check_owner(l, t, ip, holder);
+	if(rules != P2PLINK_LINK_OK)
+		FUZZ_CHECK(o == rules);
+	else if(holder == NULL || (l->owner != NULL && strcmp(l->owner, holder) != 0))
+		FUZZ_CHECK(o == P2PLINK_LINK_NOT_ONLINE);
+	else
+		FUZZ_CHECK(o == P2PLINK_LINK_OK);
+}
+
+static void check_truncate(const char *ip) {
+	char *cut = p2plink_ip_truncate(ip);
+	guint8 a[16];
+	if(cut == NULL) {
+		FUZZ_CHECK(ip == NULL || !p2plink_ip_parse(ip, a));
+		return;
+	}
+	FUZZ_CHECK(p2plink_ip_parse(ip, a));
+	char *again = p2plink_ip_truncate(cut);
+	FUZZ_CHECK(again != NULL && strcmp(again, cut) == 0);
+	char *net = g_strdup_printf("%s/%s", cut, strchr(cut, ':') ? "48" : "24");
+	p2plink_cidr c;
+	FUZZ_CHECK(p2plink_cidr_parse(net, &c, NULL) && p2plink_cidr_contains(&c, a));
+	g_free(net);
+	g_free(again);
+	g_free(cut);
 }
 
 static void check_link(const p2plink_link *l, const json_t *req, const char *token, gint64 now,
@@ -107,6 +142,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 		check_outcome(l, now, ip);
 		check_outcome(l, l->expires_at, ip);
 		check_outcome(l, l->expires_at - 1, NULL);
+		static const char *holders[] = { NULL, OWNER_A, OWNER_B, OWNER_A };
+		l->owner = (flags & 2) ? g_strdup(OWNER_A) : NULL;
+		check_owner_rule(l, t, ip, holders[(flags >> 2) & 3]);
+		check_owner_rule(l, now, ip, holders[(flags >> 2) & 3]);
 		g_free(token);
 		p2plink_link_free(l);
 	} else {
@@ -117,6 +156,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 		g_error_free(error);
 	}
 	FUZZ_CHECK(p2plink_link_check(NULL, t, ip) == P2PLINK_LINK_UNKNOWN);
+	FUZZ_CHECK(p2plink_link_check_owner(NULL, t, ip, OWNER_A) == P2PLINK_LINK_UNKNOWN);
+	check_truncate(ip);
 	json_decref(req);
 
 	char *clean = p2plink_user_agent_clean(ua);
