@@ -188,6 +188,8 @@ struct p2plink_conn {
 	GQueue held;			/* pacing: whole messages read while paced, processed by the TIMER callback */
 	gsize held_bytes;
 	gboolean paced;			/* the plugin asked for a pause that is not over yet */
+	int fail_status;		/* a flood to close with this code from the writable callback (0: none) */
+	const char *fail_reason;
 	gint64 last_keepalive;
 	/* Written on the service thread before the Janus session exists, read by the core threads afterwards */
 	janus_transport_session *ts;
@@ -494,6 +496,20 @@ static int ws_fail(struct lws *wsi, p2plink_conn *conn, enum lws_close_status st
 	return -1;
 }
 
+/* A flooder still has frames on the wire: closing from the receive callback would reset the TCP connection over
+ * them and the client would never see our close frame. So it is closed from the writable callback (the same way a
+ * slow consumer is), and what it sends until then is dropped unread. */
+static int ws_fail_flood(struct lws *wsi, p2plink_conn *conn, const char *reason) {
+	rx_discard(conn);
+	g_queue_clear_full(&conn->held, g_free);
+	conn->held_bytes = 0;
+	conn->fail_status = LWS_CLOSE_STATUS_POLICY_VIOLATION;
+	conn->fail_reason = reason;
+	lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, CLOSE_FLUSH_TIMEOUT);
+	lws_callback_on_writable(wsi);
+	return 0;
+}
+
 /* A flood is logged, but a client that floods from many sockets must not flood the log: one line per 10 s */
 static void log_flood(const char *ip) {
 	static gint64 last = 0;
@@ -532,7 +548,7 @@ static int ws_deliver(struct lws *wsi, p2plink_conn *conn, const char *data, siz
 		return ws_fail(wsi, conn, LWS_CLOSE_STATUS_INVALID_PAYLOAD, "text frame is not valid UTF-8");
 	if(result == P2PLINK_FRAME_FLOOD) {
 		log_flood(conn->ip);
-		return ws_fail(wsi, conn, LWS_CLOSE_STATUS_POLICY_VIOLATION, "flooding: over frame_rate for too long");
+		return ws_fail_flood(wsi, conn, "flooding: over frame_rate for too long");
 	}
 	if(pause_us > 0) {
 		/* Over its frame rate: nothing more of this peer until its bucket holds a token again (the TIMER callback
@@ -551,7 +567,7 @@ static int ws_deliver(struct lws *wsi, p2plink_conn *conn, const char *data, siz
 
 /* LWS_CALLBACK_TIMER: a paced peer's pause is over. Held messages go first, in order, until the next pause. */
 static int ws_resume(struct lws *wsi, p2plink_conn *conn) {
-	if(conn == NULL || conn->peer == NULL)
+	if(conn == NULL || conn->peer == NULL || conn->fail_status != 0)
 		return 0;
 	conn->paced = FALSE;
 	held_frame *h;
@@ -591,10 +607,14 @@ static int ws_receive(struct lws *wsi, p2plink_conn *conn, const void *in, size_
 		data = conn->rx;
 		total = conn->rx_len;
 	}
+	if(conn->fail_status != 0) {
+		rx_discard(conn);
+		return 0;
+	}
 	if(conn->paced) {
 		if(conn->held.length >= PACE_HOLD_MAX_FRAMES || conn->held_bytes + total > PACE_HOLD_MAX_BYTES) {
 			log_flood(conn->ip);
-			return ws_fail(wsi, conn, LWS_CLOSE_STATUS_POLICY_VIOLATION, "flooding: too many frames waiting");
+			return ws_fail_flood(wsi, conn, "flooding: too many frames waiting");
 		}
 		held_frame *h = g_malloc(sizeof(held_frame) + total);
 		h->len = total;
@@ -617,6 +637,10 @@ static int ws_receive(struct lws *wsi, p2plink_conn *conn, const void *in, size_
 static int ws_writeable(struct lws *wsi, p2plink_conn *conn) {
 	if(conn == NULL)
 		return -1;
+	if(conn->fail_status != 0) {
+		lws_close_reason(wsi, conn->fail_status, (unsigned char *)conn->fail_reason, strlen(conn->fail_reason));
+		return -1;
+	}
 	for(int n = 0; n < WRITES_PER_CALLBACK; n++) {
 		janus_mutex_lock(&conn->mutex);
 		if(conn->abort) {

@@ -80,55 +80,82 @@ describe('pacing instead of dropping', () => {
 		}
 	});
 
-	test('a sustained flood is cut off with 1008 after flood_after (default 10 s) of pacing, while another peer keeps its latency', async () => {
-		const flooder = await peer(srv, 'fl-a'), sink = await peer(srv, 'fl-b');
-		const ping = await peer(srv, 'fl-ping'), pong = await peer(srv, 'fl-pong');
+	// A round-trip prober between two other peers while fn() runs: resolves the sorted round trips (ms)
+	async function probeWhile(server, tag, fn) {
+		const ping = await peer(server, `${tag}-ping`), pong = await peer(server, `${tag}-pong`);
 		pong.ws.on('message', (data) => {
 			const f = JSON.parse(data.toString());
-			if (f.type === 'OFFER') pong.send({ type: 'ANSWER', dst: 'fl-ping', payload: f.payload });
+			if (f.type === 'OFFER') pong.send({ type: 'ANSWER', dst: `${tag}-ping`, payload: f.payload });
 		});
 		const rtts = [];
 		let stop = false;
 		const prober = (async () => {
 			for (let n = 0; !stop; n++) {
 				const t = performance.now();
-				ping.send({ type: 'OFFER', dst: 'fl-pong', payload: { n } });
-				for (;;) {
-					const f = await ping.next('ANSWER', 5000);
-					if (f.payload.n === n) break;
-				}
+				ping.send({ type: 'OFFER', dst: `${tag}-pong`, payload: { n } });
+				while ((await ping.next('ANSWER', 5000)).payload.n !== n);
 				rtts.push(performance.now() - t);
 				await sleep(20);
 			}
 		})();
-		const t0 = performance.now();
-		let sent = 0;
-		while (!flooder.closed && performance.now() - t0 < 40000) {
-			for (let i = 0; i < 200; i++) flooder.send({ type: 'CANDIDATE', dst: 'fl-b', payload: { i: sent++ } });
-			await sleep(flooder.ws.bufferedAmount > 1 << 20 ? 50 : 2);
-		}
-		const closed = await flooder.waitClosed(5000);
-		const cutMs = performance.now() - t0;
+		const result = await fn();
 		stop = true;
 		await prober;
-		rtts.sort((x, y) => x - y);
-		const relayed = sink.frames.filter((f) => f.type === 'CANDIDATE').length;
-		console.log(`# flood: cut off with ${closed.code} "${closed.reason}" after ${(cutMs / 1000).toFixed(1)} s, ${relayed} frames relayed (of ${sent} written); ` +
-			`another peer's round trip meanwhile: p50 ${percentile(rtts, 0.5).toFixed(1)} ms, p99 ${percentile(rtts, 0.99).toFixed(1)} ms, max ${rtts[rtts.length - 1].toFixed(1)} ms over ${rtts.length} probes`);
-		assert.equal(closed.code, 1008);
-		assert.match(closed.reason, /flood/);
-		// Not before the whole burst (1,000 at once) and 10 s of pacing at 500/s
-		assert.ok(cutMs >= 10000, `cut off after ${cutMs} ms: before flood_after`);
-		assert.ok(cutMs < 20000, `cut off only after ${cutMs} ms`);
-		assert.ok(!flooder.frames.some((f) => f.type === 'ERROR'));
-		// Everything read was relayed in order
-		const order = sink.frames.filter((f) => f.type === 'CANDIDATE').map((f) => f.payload.i);
-		assert.ok(order.every((v, k) => v === k));
-		// The other pair: its round trip (two relays) stays far below what a person notices
-		assert.ok(percentile(rtts, 0.99) < (sanitized ? 200 : 50), `p99 round trip ${percentile(rtts, 0.99)} ms`);
 		assert.equal(ping.closed, null);
+		rtts.sort((x, y) => x - y);
+		return { result, rtts, line: `p50 ${percentile(rtts, 0.5).toFixed(1)} ms, p99 ${percentile(rtts, 0.99).toFixed(1)} ms, ` +
+			`max ${rtts[rtts.length - 1].toFixed(1)} ms over ${rtts.length} probes` };
+	}
+
+	test('a peer that keeps sending at twice frame_rate is cut off with 1008 after flood_after (10 s) of pacing; another pair keeps its latency', async () => {
+		const flooder = await peer(srv, 'fl-a'), sink = await peer(srv, 'fl-b');
+		const { result: { closed, cutMs, sent }, rtts, line } = await probeWhile(srv, 'fl', async () => {
+			const t0 = performance.now();
+			let sent = 0;
+			// 1,000 frames/s, steadily: the default bucket (1,000 deep, 500/s) empties after about 2 s
+			while (!flooder.closed && performance.now() - t0 < 30000) {
+				const due = Math.floor((performance.now() - t0) * 1.0);
+				while (sent < due) flooder.send({ type: 'CANDIDATE', dst: 'fl-b', payload: { i: sent++ } });
+				await sleep(5);
+			}
+			const closed = await flooder.waitClosed(5000);
+			return { closed, cutMs: performance.now() - t0, sent };
+		});
+		const order = sink.frames.filter((f) => f.type === 'CANDIDATE').map((f) => f.payload.i);
+		console.log(`# flood at 1,000 frames/s: closed ${closed.code} "${closed.reason}" after ${(cutMs / 1000).toFixed(1)} s; ` +
+			`${order.length} of ${sent} relayed in order; another pair's round trip (2 relays) meanwhile: ${line}`);
+		assert.equal(closed.code, 1008);
+		assert.match(closed.reason, /over frame_rate for too long/);
+		// The burst (about 2 s at this rate), then flood_after of pacing
+		assert.ok(cutMs >= 10000, `cut off after ${cutMs} ms: before flood_after`);
+		assert.ok(cutMs < 16000, `cut off only after ${cutMs} ms`);
+		assert.ok(!flooder.frames.some((f) => f.type === 'ERROR'));
+		assert.ok(order.length > 5000 && order.every((v, k) => v === k));
+		assert.ok(percentile(rtts, 0.99) < (sanitized ? 200 : 50), `p99 round trip ${percentile(rtts, 0.99)} ms`);
 		assert.equal(sink.closed, null);
 		assert.match(srv.log(), /closed a flooding peer from 127\.0\.0\.1/);
+	});
+
+	test('a peer writing as fast as it can is cut off with 1008 once 8,192 frames wait; others keep their latency', async () => {
+		const flooder = await peer(srv, 'fw-a'), sink = await peer(srv, 'fw-b');
+		const { result: { closed, cutMs, sent }, line, rtts } = await probeWhile(srv, 'fw', async () => {
+			const t0 = performance.now();
+			let sent = 0;
+			while (!flooder.closed && performance.now() - t0 < 30000) {
+				for (let i = 0; i < 200; i++) flooder.send({ type: 'CANDIDATE', dst: 'fw-b', payload: { i: sent++ } });
+				await sleep(flooder.ws.bufferedAmount > 1 << 20 ? 50 : 2);
+			}
+			const closed = await flooder.waitClosed(5000);
+			return { closed, cutMs: performance.now() - t0, sent };
+		});
+		const order = sink.frames.filter((f) => f.type === 'CANDIDATE').map((f) => f.payload.i);
+		console.log(`# flood at wire speed: closed ${closed.code} "${closed.reason}" after ${(cutMs / 1000).toFixed(1)} s; ` +
+			`${order.length} of ${sent} relayed in order; another pair's round trip meanwhile: ${line}`);
+		assert.equal(closed.code, 1008);
+		assert.match(closed.reason, /flooding/);
+		assert.ok(order.length >= 1000 && order.every((v, k) => v === k));
+		assert.ok(percentile(rtts, 0.99) < (sanitized ? 200 : 50), `p99 round trip ${percentile(rtts, 0.99)} ms`);
+		assert.equal(sink.closed, null);
 	});
 });
 
