@@ -91,7 +91,8 @@ test('a refused connection (link-only peer, no grant) leaves both stock Peers co
 		await new Promise((r) => setTimeout(r, 500));
 		const state = await alive(caller.page);
 		assert.deepEqual({ ...state, events: undefined }, { open: true, disconnected: false, destroyed: false, events: undefined });
-		assert.deepEqual(state.events, ['error:peer-unavailable']);
+		// One peer-unavailable per refused frame (the OFFER and each CANDIDATE), nothing else: no disconnect
+		assert.ok(state.events.length >= 1 && state.events.every((e) => e === 'error:peer-unavailable'), JSON.stringify(state.events));
 		assert.deepEqual(await alive(owner.page), { open: true, disconnected: false, destroyed: false, events: [] });
 	} finally {
 		await owner.context.close();
