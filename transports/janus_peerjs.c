@@ -188,7 +188,7 @@ struct p2plink_conn {
 	GQueue held;			/* pacing: whole messages read while paced, processed by the TIMER callback */
 	gsize held_bytes;
 	gboolean paced;			/* the plugin asked for a pause that is not over yet */
-	int fail_status;		/* a flood to close with this code from the writable callback (0: none) */
+	int fail_status;		/* ws_fail: the close code to send from the writable callback (0: none, -1: sent) */
 	const char *fail_reason;
 	gint64 last_keepalive;
 	/* Written on the service thread before the Janus session exists, read by the core threads afterwards */
@@ -488,22 +488,14 @@ static void rx_discard(p2plink_conn *conn) {
 }
 
 /* After OPEN a protocol violation fails the WebSocket with a close code and reason (RFC 6455 7.4.1), never an
- * ERROR frame: peerjs 1.5.x aborts its Peer on ERROR, and a close says the same to any client. -1 makes lws close
- * now (what is still queued for this socket is dropped). */
+ * ERROR frame: peerjs 1.5.x aborts its Peer on ERROR, and a close says the same to any client. From here on
+ * nothing more of this socket is processed (what it still sends is dropped unread, and what is queued for it is
+ * not written); the close frame goes out from the writable callback (ws_writeable). */
 static int ws_fail(struct lws *wsi, p2plink_conn *conn, enum lws_close_status status, const char *reason) {
-	rx_discard(conn);
-	lws_close_reason(wsi, status, (unsigned char *)reason, strlen(reason));
-	return -1;
-}
-
-/* A flooder still has frames on the wire: closing from the receive callback would reset the TCP connection over
- * them and the client would never see our close frame. So it is closed from the writable callback (the same way a
- * slow consumer is), and what it sends until then is dropped unread. */
-static int ws_fail_flood(struct lws *wsi, p2plink_conn *conn, const char *reason) {
 	rx_discard(conn);
 	g_queue_clear_full(&conn->held, g_free);
 	conn->held_bytes = 0;
-	conn->fail_status = LWS_CLOSE_STATUS_POLICY_VIOLATION;
+	conn->fail_status = status;
 	conn->fail_reason = reason;
 	lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, CLOSE_FLUSH_TIMEOUT);
 	lws_callback_on_writable(wsi);
@@ -548,7 +540,7 @@ static int ws_deliver(struct lws *wsi, p2plink_conn *conn, const char *data, siz
 		return ws_fail(wsi, conn, LWS_CLOSE_STATUS_INVALID_PAYLOAD, "text frame is not valid UTF-8");
 	if(result == P2PLINK_FRAME_FLOOD) {
 		log_flood(conn->ip);
-		return ws_fail_flood(wsi, conn, "flooding: over frame_rate for too long");
+		return ws_fail(wsi, conn, LWS_CLOSE_STATUS_POLICY_VIOLATION, "flooding: over frame_rate for too long");
 	}
 	if(pause_us > 0) {
 		/* Over its frame rate: nothing more of this peer until its bucket holds a token again (the TIMER callback
@@ -586,6 +578,8 @@ static int ws_resume(struct lws *wsi, p2plink_conn *conn) {
 static int ws_receive(struct lws *wsi, p2plink_conn *conn, const void *in, size_t len) {
 	if(conn == NULL || conn->peer == NULL)
 		return 0;	/* handshake was refused: the close is on its way */
+	if(conn->fail_status != 0)
+		return 0;	/* failed: its close frame is on its way, nothing more of it is read */
 	if(lws_frame_is_binary(wsi))
 		return ws_fail(wsi, conn, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE, "binary frames are not part of PeerJS");
 	if(conn->rx_len + len > max_frame_size) {
@@ -607,14 +601,10 @@ static int ws_receive(struct lws *wsi, p2plink_conn *conn, const void *in, size_
 		data = conn->rx;
 		total = conn->rx_len;
 	}
-	if(conn->fail_status != 0) {
-		rx_discard(conn);
-		return 0;
-	}
 	if(conn->paced) {
 		if(conn->held.length >= PACE_HOLD_MAX_FRAMES || conn->held_bytes + total > PACE_HOLD_MAX_BYTES) {
 			log_flood(conn->ip);
-			return ws_fail_flood(wsi, conn, "flooding: too many frames waiting");
+			return ws_fail(wsi, conn, LWS_CLOSE_STATUS_POLICY_VIOLATION, "flooding: too many frames waiting");
 		}
 		held_frame *h = g_malloc(sizeof(held_frame) + total);
 		h->len = total;
@@ -637,9 +627,23 @@ static int ws_receive(struct lws *wsi, p2plink_conn *conn, const void *in, size_
 static int ws_writeable(struct lws *wsi, p2plink_conn *conn) {
 	if(conn == NULL)
 		return -1;
+	if(conn->fail_status == -1)
+		return 0;
 	if(conn->fail_status != 0) {
-		lws_close_reason(wsi, conn->fail_status, (unsigned char *)conn->fail_reason, strlen(conn->fail_reason));
-		return -1;
+		/* Written by hand: with input still arriving, lws_close_reason + return -1 closed the TCP connection without
+		 * the close frame (the client saw 1006). The client answers this close and lws then closes; a client that
+		 * does not gets PENDING_TIMEOUT_CLOSE_ACK. */
+		unsigned char frame[LWS_PRE + 125];
+		size_t n = MIN(strlen(conn->fail_reason), sizeof(frame) - LWS_PRE - 2);
+		frame[LWS_PRE] = (unsigned char)(conn->fail_status >> 8);
+		frame[LWS_PRE + 1] = (unsigned char)(conn->fail_status & 0xff);
+		memcpy(frame + LWS_PRE + 2, conn->fail_reason, n);
+		conn->fail_status = -1;	/* sent: from now on only the client's answer (or the timeout) is awaited */
+		/* Opcode 4 is LWS_WRITE_CLOSE, which the public header leaves out ("handled by lws_close_reason") */
+		if(lws_write(wsi, frame + LWS_PRE, n + 2, (enum lws_write_protocol)4) < 0)
+			return -1;
+		lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_ACK, CLOSE_FLUSH_TIMEOUT);
+		return 0;
 	}
 	for(int n = 0; n < WRITES_PER_CALLBACK; n++) {
 		janus_mutex_lock(&conn->mutex);

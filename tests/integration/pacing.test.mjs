@@ -124,11 +124,8 @@ describe('pacing instead of dropping', () => {
 		const order = sink.frames.filter((f) => f.type === 'CANDIDATE').map((f) => f.payload.i);
 		console.log(`# flood at 1,000 frames/s: closed ${closed.code} "${closed.reason}" after ${(cutMs / 1000).toFixed(1)} s; ` +
 			`${order.length} of ${sent} relayed in order; another pair's round trip (2 relays) meanwhile: ${line}`);
-		// We close with 1008 and a reason; a client still writing usually sees 1006 instead, because closing a TCP
-		// connection with its unread frames resets it and the reset overtakes our close frame
-		assert.ok(closed.code === 1008 || closed.code === 1006, `closed with ${closed.code}`);
-		if (closed.code === 1008) assert.match(closed.reason, /over frame_rate for too long/);
-		assert.match(srv.log(), /closed a flooding peer from 127\.0\.0\.1/);
+		assert.equal(closed.code, 1008);
+		assert.match(closed.reason, /over frame_rate for too long/);
 		// The burst (about 2 s at this rate), then flood_after of pacing
 		assert.ok(cutMs >= 10000, `cut off after ${cutMs} ms: before flood_after`);
 		assert.ok(cutMs < 16000, `cut off only after ${cutMs} ms`);
@@ -154,8 +151,8 @@ describe('pacing instead of dropping', () => {
 		const order = sink.frames.filter((f) => f.type === 'CANDIDATE').map((f) => f.payload.i);
 		console.log(`# flood at wire speed: closed ${closed.code} "${closed.reason}" after ${(cutMs / 1000).toFixed(1)} s; ` +
 			`${order.length} of ${sent} relayed in order; another pair's round trip meanwhile: ${line}`);
-		assert.ok(closed.code === 1008 || closed.code === 1006, `closed with ${closed.code}`);
-		if (closed.code === 1008) assert.match(closed.reason, /flooding/);
+		assert.equal(closed.code, 1008);
+		assert.match(closed.reason, /too many frames waiting/);
 		assert.ok(order.length >= 1000 && order.every((v, k) => v === k));
 		assert.ok(percentile(rtts, 0.99) < (sanitized ? 200 : 50), `p99 round trip ${percentile(rtts, 0.99)} ms`);
 		assert.equal(sink.closed, null);
