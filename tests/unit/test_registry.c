@@ -37,6 +37,13 @@ static void fixture_tear_down(fixture *f, gconstpointer data) {
 	g_ptr_array_free(f->peers, TRUE);
 }
 
+/* A fresh registry with the fixture's (changed) config; only before any peer connected */
+static void restart_registry(fixture *f) {
+	g_assert_cmpuint(f->peers->len, ==, 0);
+	p2plink_registry_free(f->reg);
+	f->reg = p2plink_registry_new(&f->cfg, &fake_ops);
+}
+
 /* Connect a peer; the fixture closes it at tear-down unless the test does */
 static p2plink_peer *connect_peer(fixture *f, const char *id, const char *token, gint64 now, p2plink_conn **conn_out,
 		p2plink_open_result *result) {
@@ -381,8 +388,7 @@ static void test_pace_frame_arithmetic(fixture *f, gconstpointer data) {
 static void test_pacing_delays_but_delivers_every_frame_in_order(fixture *f, gconstpointer data) {
 	f->cfg.frame_rate.per_second = 10;
 	f->cfg.frame_rate.burst = 5;
-	p2plink_registry_free(f->reg);
-	f->reg = p2plink_registry_new(&f->cfg, &fake_ops);
+	restart_registry(f);
 	p2plink_conn *a, *b;
 	p2plink_peer *alice = connect_peer(f, "alice", "t", 0, &a, NULL);
 	connect_peer(f, "bob", "t", 0, &b, NULL);
@@ -413,14 +419,18 @@ static void test_pacing_delays_but_delivers_every_frame_in_order(fixture *f, gco
 	g_assert_cmpuint(fake_conn_count(a), ==, 1);
 }
 
-/* A sender that keeps its socket paced for flood_after, never letting the bucket get half full, is FLOOD;
- * one second short of it, it is not */
-static void test_flood_after_continuous_pacing(fixture *f, gconstpointer data) {
+/* 100 frames/s, 100 deep, FLOOD after 5 s of pacing */
+static void pacing_config(fixture *f) {
 	f->cfg.frame_rate.per_second = 100;
 	f->cfg.frame_rate.burst = 100;
 	f->cfg.flood_after = 5 * SEC;
-	p2plink_registry_free(f->reg);
-	f->reg = p2plink_registry_new(&f->cfg, &fake_ops);
+	restart_registry(f);
+}
+
+/* A sender that keeps its socket paced for flood_after, never letting the bucket get half full, is FLOOD;
+ * one second short of it, it is not */
+static void test_flood_after_continuous_pacing(fixture *f, gconstpointer data) {
+	pacing_config(f);
 	p2plink_peer *alice = connect_peer(f, "alice", "t", 0, NULL, NULL);
 	const char *beat = "{\"type\":\"HEARTBEAT\"}";
 	gint64 now = 0, first_pause = -1;
@@ -445,11 +455,7 @@ static void test_flood_after_continuous_pacing(fixture *f, gconstpointer data) {
 /* A burst that is paced, then a pause long enough for the bucket to get half full, then another burst: two
  * pacing episodes, neither long enough to be a flood, even though the second ends past flood_after */
 static void test_pacing_episode_ends_when_bucket_half_refills(fixture *f, gconstpointer data) {
-	f->cfg.frame_rate.per_second = 100;
-	f->cfg.frame_rate.burst = 100;
-	f->cfg.flood_after = 5 * SEC;
-	p2plink_registry_free(f->reg);
-	f->reg = p2plink_registry_new(&f->cfg, &fake_ops);
+	pacing_config(f);
 	p2plink_peer *alice = connect_peer(f, "alice", "t", 0, NULL, NULL);
 	const char *beat = "{\"type\":\"HEARTBEAT\"}";
 	gint64 now = 0;
@@ -469,8 +475,7 @@ static void test_pacing_episode_ends_when_bucket_half_refills(fixture *f, gconst
 static void test_reconnect_does_not_refill_the_bucket(fixture *f, gconstpointer data) {
 	f->cfg.frame_rate.per_second = 10;
 	f->cfg.frame_rate.burst = 3;
-	p2plink_registry_free(f->reg);
-	f->reg = p2plink_registry_new(&f->cfg, &fake_ops);
+	restart_registry(f);
 	p2plink_peer *alice = connect_peer(f, "alice", "t", 0, NULL, NULL);
 	const char *beat = "{\"type\":\"HEARTBEAT\"}";
 	gint64 pause = 0;
@@ -678,8 +683,7 @@ static void test_gate_reserved_link_only_refuses_at_queue_time(fixture *f, gcons
  * gets its frame through */
 static void test_gate_queued_frame_rechecked_at_delivery(fixture *f, gconstpointer data) {
 	f->cfg.concurrent_limit = 10;
-	p2plink_registry_free(f->reg);
-	f->reg = p2plink_registry_new(&f->cfg, &fake_ops);
+	restart_registry(f);
 	p2plink_conn *b2, *v2, *g;
 	p2plink_peer *bob = connect_peer(f, "bob", "tb", 0, NULL, NULL);
 	p2plink_peer *visitor = connect_peer(f, "visitor", "tv", 0, NULL, NULL);
