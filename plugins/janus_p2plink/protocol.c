@@ -203,8 +203,18 @@ static size_t skip_to_value(const char *data, size_t pos, size_t end) {
 }
 
 gboolean p2plink_text_is_utf8(const char *data, size_t len) {
-	/* g_utf8_validate_len refuses NUL bytes too: a raw NUL is never valid JSON text either */
-	return g_utf8_validate_len(data, len, NULL);
+	/* U+0000 is UTF-8 (a raw NUL is not JSON, but that is the decoder's "invalid-json", not a reason to fail the
+	 * socket), and g_utf8_validate_len stops at NUL bytes: validate the runs between them */
+	const char *p = data, *end = data + len;
+	while(p < end) {
+		const char *stop = NULL;
+		if(g_utf8_validate_len(p, end - p, &stop))
+			return TRUE;
+		if(*stop != '\0')
+			return FALSE;
+		p = stop + 1;
+	}
+	return TRUE;
 }
 
 gboolean p2plink_frame_decode(const char *data, size_t len, p2plink_frame *frame, p2plink_error *err) {

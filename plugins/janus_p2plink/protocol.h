@@ -70,7 +70,7 @@ char *p2plink_frame_encode_id_taken(size_t *len);
 char *p2plink_frame_encode_refused(const char *src, const char *dst, const char *code, const char *msg,
 	p2plink_msg_type refused_type, size_t *len);
 
-/* Strict UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF) and no NUL byte */
+/* Strict UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF); U+0000 is allowed (RFC 3629) */
 gboolean p2plink_text_is_utf8(const char *data, size_t len);
 
 /* Compact JSON text of value (keys in insertion order) as a g_malloc'd string; takes the reference. NULL when value

@@ -26,15 +26,13 @@ static const char *const error_codes[] = { "invalid-json", "invalid-frame", "unk
 	P2PLINK_ERR_INVALID_UTF8 };
 
 /* RFC 3629 section 4, byte by byte, independent of GLib: well-formed UTF-8 without overlong forms, surrogates
- * (U+D800..DFFF) or code points above U+10FFFF. NUL is refused as well (never valid JSON text). */
+ * (U+D800..DFFF) or code points above U+10FFFF. NUL (U+0000) is UTF-8. */
 static gboolean utf8_oracle(const uint8_t *s, size_t len) {
 	size_t i = 0;
 	while(i < len) {
 		uint8_t c = s[i];
 		size_t n;
 		uint8_t lo = 0x80, hi = 0xBF;	/* bounds of the second byte */
-		if(c == 0x00)
-			return FALSE;
 		if(c < 0x80) {
 			i++;
 			continue;

@@ -78,7 +78,7 @@ static void test_decode_rejects_bad_frames_with_codes(void) {
 		{ "{\"type\":\"OFFER\",\"type\":\"ANSWER\",\"dst\":\"b\"}", "invalid-json" },
 		{ "{\"type\":\"OFFER\",\"dst\":\"b\",\"payload\":1,\"payload\":2}", "invalid-json" },
 		{ "{\"type\":\"OFFER\",\"dst\":\"b\"} {}", "invalid-json" },
-		{ "{\"type\":\"OFFER\",\"dst\":\"b\",\"payload\":\"\xc3\x28\"}", "invalid-json" },
+		{ "{\"type\":\"OFFER\",\"dst\":\"b\",\"payload\":\"\xc3\x28\"}", P2PLINK_ERR_INVALID_UTF8 },
 		{ "\"\\u\xc3\xa9\"", "invalid-json" },
 		{ "{\"type\":[\"OFFER\"],\"dst\":\"b\"}", "invalid-frame" },
 		{ "{\"type\":\"OFFER\",\"dst\":[\"b\"]}", "invalid-dst" },
@@ -101,6 +101,8 @@ static void test_decode_rejects_embedded_nul(void) {
 	p2plink_frame frame;
 	p2plink_error err;
 	g_assert_false(p2plink_frame_decode(in, sizeof(in) - 1, &frame, &err));
+	/* A raw NUL is UTF-8 (RFC 3629) but not JSON: refused as such, the socket is not failed for it */
+	g_assert_cmpstr(err.code, ==, "invalid-json");
 }
 
 static void test_id_rule_matches_stock_client(void) {
