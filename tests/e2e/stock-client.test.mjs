@@ -2,12 +2,12 @@
  * stock-client.test.mjs — the unmodified peerjs 1.5.x client (html/vendor/peerjs.js, bundled from npm) in headless
  * Chromium against our server: nothing we do may make it abort its Peer (it does on any ERROR frame). 100
  * DataConnections opened at once all open and both Peers stay connected; a refusal (link-required: EXPIRE +
- * P2PLINK-REFUSED) leaves both Peers connected; and the time the stock client's peer.reconnect() and a page
- * reload take to get OPEN again (what id_grace must outlast) is measured. Needs our Janus server.
+ * P2PLINK-REFUSED) leaves both Peers connected; and the time the stock client's peer.reconnect(), a page reload
+ * and a reload of our app take to get OPEN again (what id_grace must outlast) is measured. Needs our Janus server.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromiumMissing, launch, within } from '../lib/browser.mjs';
+import { chromiumMissing, launch, openApp, within } from '../lib/browser.mjs';
 import { postPeerjs, startJanus } from '../lib/janus.mjs';
 
 const skip = chromiumMissing() || false;
@@ -133,5 +133,21 @@ test('peer.reconnect() and a page reload get OPEN for the same id well within id
 		assert.equal(thief, 'unavailable-id');
 	} finally {
 		await p.context.close();
+	}
+});
+
+test('a reload of our app gets its id back (same token) well within id_grace', { skip }, async () => {
+	const app = await openApp(browser, srv.baseUrl, { name: 'reload' });
+	try {
+		const t0 = Date.now();
+		await app.page.reload();
+		await app.page.waitForSelector('body[data-ready="1"]', { timeout: 20000 });
+		const ms = Date.now() - t0;
+		const id = (await app.page.textContent('#my-id')).trim();
+		console.log(`# our app: reload back to OPEN with the same id in ${ms} ms (id_grace default 30,000 ms)`);
+		assert.equal(id, app.id);
+		assert.ok(ms < 30000);
+	} finally {
+		await app.context.close();
 	}
 });
