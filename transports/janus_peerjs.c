@@ -563,14 +563,13 @@ static int ws_resume(struct lws *wsi, p2plink_conn *conn) {
 		return 0;
 	conn->paced = FALSE;
 	held_frame *h;
-	while(!conn->paced && (h = g_queue_pop_head(&conn->held)) != NULL) {
+	/* ws_deliver may pace the peer again, or fail it (which empties held) */
+	while(!conn->paced && conn->fail_status == 0 && (h = g_queue_pop_head(&conn->held)) != NULL) {
 		conn->held_bytes -= h->len;
-		int r = ws_deliver(wsi, conn, h->data, h->len);
+		ws_deliver(wsi, conn, h->data, h->len);
 		g_free(h);
-		if(r < 0)
-			return r;
 	}
-	if(!conn->paced && !lws_is_ssl(wsi))
+	if(!conn->paced && conn->fail_status == 0 && !lws_is_ssl(wsi))
 		lws_rx_flow_control(wsi, 1);
 	return 0;
 }
