@@ -91,15 +91,17 @@ void p2plink_registry_config_defaults(p2plink_registry_config *config) {
 	config->queue_total_bytes = 64 * 1024 * 1024;
 	config->max_counterparts = 256;
 	config->max_grants = 256;
-	/* A call setup is an OFFER, an ANSWER and a few CANDIDATEs per connection; a heartbeat every 5 s. A mesh page
-	 * opening 100 DataConnections at once sends a few hundred frames (measured: see SECURITY.md): the burst takes
-	 * that without pacing; beyond it frames are paced (read later), never dropped. */
+	/* A call setup is an OFFER, an ANSWER and a few CANDIDATEs per connection; a heartbeat every 5 s. A stock
+	 * client opening 100 DataConnections at once sends about 420 frames (measured: see SECURITY.md): the burst takes
+	 * that without pacing; beyond it frames are paced (read later), never dropped. The burst is also half of a
+	 * receiver's write queue (the transport's write_queue_max_frames, 1,024): one sender's burst alone cannot make
+	 * its receiver a "slow consumer". */
 	config->frame_rate.per_second = 500;
-	config->frame_rate.burst = 1000;
-	/* FLOOD: paced for 10 s without the bucket ever getting back to half: that is >= ~450 frames/s sustained for
+	config->frame_rate.burst = 500;
+	/* FLOOD: paced for 10 s without the bucket ever getting back to half: that is >= ~475 frames/s sustained for
 	 * 10 s after the whole burst, some 5,000 frames beyond it, where the biggest real burst we know of (100
-	 * DataConnections at once) is a few hundred. Pacing already caps what a flooder costs (frame_rate frames/s);
-	 * this only frees the socket of a client that will obviously never stop. */
+	 * DataConnections at once) is about 420. Pacing already caps what a flooder costs (frame_rate frames/s); this
+	 * only frees the socket of a client that will obviously never stop. */
 	config->flood_after = 10 * G_USEC_PER_SEC;
 	/* Longer than the stock client's peer.reconnect() and a reload of our app (both measured well under 5 s on
 	 * loopback, see the jcfg sample), with room for a slow phone network */

@@ -85,7 +85,8 @@ describe('bad input table', () => {
 		assert.ok(!flooder.frames.some((f) => f.type === 'ERROR'), 'the flooder got an ERROR frame');
 		/* What was read was relayed in order, with nothing missing in between */
 		const got = victim.frames.filter((f) => f.type === 'CANDIDATE').map((f) => f.payload.i);
-		assert.ok(got.length > 1000, `victim got ${got.length}`);
+		/* At least the whole burst (frame_burst 500) was relayed before the cut */
+		assert.ok(got.length >= 500, `victim got ${got.length}`);
 		assert.ok(got.every((v, k) => v === k), 'relayed frames out of order or with gaps');
 		await stillRelays(srv, 'flood');
 		victim.close();

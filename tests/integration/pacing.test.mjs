@@ -151,13 +151,13 @@ describe('pacing instead of dropping', () => {
 	}
 
 	test('a peer that keeps sending at twice frame_rate is cut off with 1008 after flood_after (10 s) of pacing; another pair keeps its latency', async () => {
-		// 1,000 frames/s, steadily: the default bucket (1,000 deep, 500/s) empties after about 2 s
+		// 1,000 frames/s, steadily: the default bucket (500 deep, 500/s) empties after about 1 s
 		const { closed, order, baseline, during } = await floodWithProbe('fl', 1);
 		console.log(`# flood at 1,000 frames/s: closed ${closed.code} "${closed.reason}" after ${(closed.ms / 1000).toFixed(1)} s; ` +
 			`${order.length} of ${closed.sent} relayed in order; another pair's round trip (2 relays): before ${summary(baseline)}; during ${summary(during)}`);
 		assert.equal(closed.code, 1008);
 		assert.match(closed.reason, /over frame_rate for too long/);
-		// The burst (about 2 s at this rate), then flood_after of pacing
+		// The burst (about 1 s at this rate), then flood_after of pacing
 		assert.ok(closed.ms >= 10000, `cut off after ${closed.ms} ms: before flood_after`);
 		assert.ok(closed.ms < 16000, `cut off only after ${closed.ms} ms`);
 		assert.ok(order.length > 5000 && order.every((v, k) => v === k));
@@ -174,7 +174,8 @@ describe('pacing instead of dropping', () => {
 			`${order.length} of ${closed.sent} relayed in order; another pair's round trip: before ${summary(baseline)}; during ${summary(during)}`);
 		assert.equal(closed.code, 1008);
 		assert.match(closed.reason, /too many frames waiting/);
-		assert.ok(order.length >= 1000 && order.every((v, k) => v === k));
+		// At least the whole burst (frame_burst 500) went through, in order
+		assert.ok(order.length >= 500 && order.every((v, k) => v === k), `${order.length} relayed`);
 		assert.ok(percentile(during, 0.5) < percentile(baseline, 0.5) + 10, 'the flood slowed another pair down');
 	});
 });
