@@ -190,6 +190,11 @@ struct p2plink_conn {
 	p2plink_peer *peer;
 	char *rx;
 	size_t rx_len, rx_cap;
+	GQueue held;			/* pacing: whole messages read while paced, processed by the TIMER callback */
+	gsize held_bytes;
+	gboolean paced;			/* the plugin asked for a pause that is not over yet */
+	int fail_status;		/* ws_fail: the close code to send from the writable callback (0: none, -1: sent) */
+	const char *fail_reason;
 	gint64 last_keepalive;
 	/* Written on the service thread before the Janus session exists, read by the core threads afterwards */
 	janus_transport_session *ts;
@@ -241,6 +246,7 @@ static void conn_unref(p2plink_conn *conn) {
 	g_free(conn->rx);
 	g_free(conn->ip_key);
 	g_free(conn->net_key);
+	g_queue_clear_full(&conn->held, g_free);
 	g_free(conn);
 }
 
@@ -408,6 +414,7 @@ static p2plink_conn *conn_new(struct lws *wsi) {
 	g_atomic_ref_count_init(&conn->ref);
 	janus_mutex_init(&conn->mutex);
 	g_queue_init(&conn->out);
+	g_queue_init(&conn->held);
 	conn->wsi = wsi;
 	return conn;
 }
@@ -502,20 +509,109 @@ static void ws_established(struct lws *wsi, peerjs_pss *pss) {
 	janus_session_start(conn);
 }
 
+static void rx_discard(p2plink_conn *conn) {
+	g_free(conn->rx);
+	conn->rx = NULL;
+	conn->rx_len = conn->rx_cap = 0;
+}
+
+/* After OPEN a protocol violation fails the WebSocket with a close code and reason (RFC 6455 7.4.1), never an
+ * ERROR frame: peerjs 1.5.x aborts its Peer on ERROR, and a close says the same to any client. From here on
+ * nothing more of this socket is processed (what it still sends is dropped unread, and what is queued for it is
+ * not written); the close frame goes out from the writable callback (ws_writeable). */
+static int ws_fail(struct lws *wsi, p2plink_conn *conn, enum lws_close_status status, const char *reason) {
+	rx_discard(conn);
+	g_queue_clear_full(&conn->held, g_free);
+	conn->held_bytes = 0;
+	conn->fail_status = status;
+	conn->fail_reason = reason;
+	lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, CLOSE_FLUSH_TIMEOUT);
+	lws_callback_on_writable(wsi);
+	return 0;
+}
+
+/* A flood is logged, but a client that floods from many sockets must not flood the log: one line per 10 s */
+static void log_flood(const char *ip) {
+	static gint64 last = 0;
+	static guint64 quiet = 0;
+	gint64 now = janus_get_monotonic_time();
+	if(last != 0 && now - last < 10 * G_USEC_PER_SEC) {
+		quiet++;
+		return;
+	}
+	JANUS_LOG(LOG_WARN, "%s: closed a flooding peer from %s (paced continuously past flood_after; %"SCNu64" more "
+		"since the last report)\n", JANUS_PEERJS_NAME, ip, quiet);
+	last = now;
+	quiet = 0;
+}
+
+/* Pacing. The plugin processes every frame and says how long to wait before the next (p2plink_hotpath.peer_frame).
+ * On a plain socket we also stop reading it (lws_rx_flow_control) so the backlog stays in the client's TCP
+ * buffers. Not on TLS: with libwebsockets 4.1.6, a TLS connection whose rx is flow-controlled while decrypted data
+ * is pending spins the service thread (measured: a 2,000-frame burst over WSS, the thread 100% in
+ * lws_buflist_append_segment, nothing written to anyone for 15 s+). There, messages lws has read while the peer is
+ * paced wait in conn->held, in order, and are processed when the pause is over. A backlog no real client has
+ * (PACE_HOLD_MAX_FRAMES: 16 s of the default frame_rate; or PACE_HOLD_MAX_BYTES) is a flood. */
+#define PACE_HOLD_MAX_FRAMES 8192
+#define PACE_HOLD_MAX_BYTES (4 * 1024 * 1024)
+
+typedef struct held_frame {
+	size_t len;
+	char data[];
+} held_frame;
+
+/* One whole text message to the plugin, and what its answer means for the socket */
+static int ws_deliver(struct lws *wsi, p2plink_conn *conn, const char *data, size_t len) {
+	gint64 pause_us = 0;
+	p2plink_frame_result result = hotpath->peer_frame(conn->peer, data, len, &pause_us);
+	if(result == P2PLINK_FRAME_BAD_TEXT)
+		return ws_fail(wsi, conn, LWS_CLOSE_STATUS_INVALID_PAYLOAD, "text frame is not valid UTF-8");
+	if(result == P2PLINK_FRAME_FLOOD) {
+		log_flood(conn->ip);
+		return ws_fail(wsi, conn, LWS_CLOSE_STATUS_POLICY_VIOLATION, "flooding: over frame_rate for too long");
+	}
+	if(pause_us > 0) {
+		/* Over its frame rate: nothing more of this peer until its bucket holds a token again (the TIMER callback
+		 * resumes it). Its frames wait, in order; nobody else's are held up. */
+		conn->paced = TRUE;
+		if(!lws_is_ssl(wsi))
+			lws_rx_flow_control(wsi, 0);
+		lws_set_timer_usecs(wsi, pause_us);
+	}
+	if(result == P2PLINK_FRAME_HEARTBEAT)
+		janus_keepalive(conn, janus_get_monotonic_time());
+	else if(result == P2PLINK_FRAME_CLOSE)
+		conn_close(conn, "peer left");
+	return 0;
+}
+
+/* LWS_CALLBACK_TIMER: a paced peer's pause is over. Held messages go first, in order, until the next pause. */
+static int ws_resume(struct lws *wsi, p2plink_conn *conn) {
+	if(conn == NULL || conn->peer == NULL || conn->fail_status != 0)
+		return 0;
+	conn->paced = FALSE;
+	held_frame *h;
+	/* ws_deliver may pace the peer again, or fail it (which empties held) */
+	while(!conn->paced && conn->fail_status == 0 && (h = g_queue_pop_head(&conn->held)) != NULL) {
+		conn->held_bytes -= h->len;
+		ws_deliver(wsi, conn, h->data, h->len);
+		g_free(h);
+	}
+	if(!conn->paced && conn->fail_status == 0 && !lws_is_ssl(wsi))
+		lws_rx_flow_control(wsi, 1);
+	return 0;
+}
+
 static int ws_receive(struct lws *wsi, p2plink_conn *conn, const void *in, size_t len) {
 	if(conn == NULL || conn->peer == NULL)
 		return 0;	/* handshake was refused: the close is on its way */
-	if(lws_frame_is_binary(wsi)) {
-		handshake_reject(conn, "Binary frames are not part of the PeerJS protocol");
-		return 0;
-	}
+	if(conn->fail_status != 0)
+		return 0;	/* failed: its close frame is on its way, nothing more of it is read */
+	if(lws_frame_is_binary(wsi))
+		return ws_fail(wsi, conn, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE, "binary frames are not part of PeerJS");
 	if(conn->rx_len + len > max_frame_size) {
 		/* Stop buffering now: a peer streaming a giant frame must not cost us memory */
-		g_free(conn->rx);
-		conn->rx = NULL;
-		conn->rx_len = conn->rx_cap = 0;
-		send_error_and_close(conn, "frame-too-large", "Frame exceeds the server's maximum frame size");
-		return 0;
+		return ws_fail(wsi, conn, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message exceeds max_frame_size");
 	}
 	const char *data = in;
 	size_t total = len;
@@ -532,16 +628,23 @@ static int ws_receive(struct lws *wsi, p2plink_conn *conn, const void *in, size_
 		data = conn->rx;
 		total = conn->rx_len;
 	}
-	p2plink_frame_result result = hotpath->peer_frame(conn->peer, data, total);
+	if(conn->paced) {
+		if(conn->held.length >= PACE_HOLD_MAX_FRAMES || conn->held_bytes + total > PACE_HOLD_MAX_BYTES) {
+			log_flood(conn->ip);
+			return ws_fail(wsi, conn, LWS_CLOSE_STATUS_POLICY_VIOLATION, "flooding: too many frames waiting");
+		}
+		held_frame *h = g_malloc(sizeof(held_frame) + total);
+		h->len = total;
+		memcpy(h->data, data, total);
+		g_queue_push_tail(&conn->held, h);
+		conn->held_bytes += total;
+		rx_discard(conn);
+		return 0;
+	}
+	int r = ws_deliver(wsi, conn, data, total);
 	/* Idle peers keep no reassembly buffer */
-	g_free(conn->rx);
-	conn->rx = NULL;
-	conn->rx_len = conn->rx_cap = 0;
-	if(result == P2PLINK_FRAME_HEARTBEAT)
-		janus_keepalive(conn, janus_get_monotonic_time());
-	else if(result == P2PLINK_FRAME_CLOSE)
-		conn_close(conn, "peer left");
-	return 0;
+	rx_discard(conn);
+	return r;
 }
 
 /* Frames written per writable callback at most: enough to drain a burst (an OFFER and its candidates) in one
@@ -551,6 +654,24 @@ static int ws_receive(struct lws *wsi, p2plink_conn *conn, const void *in, size_
 static int ws_writeable(struct lws *wsi, p2plink_conn *conn) {
 	if(conn == NULL)
 		return -1;
+	if(conn->fail_status == -1)
+		return 0;
+	if(conn->fail_status != 0) {
+		/* Written by hand: with input still arriving, lws_close_reason + return -1 closed the TCP connection without
+		 * the close frame (the client saw 1006). The client answers this close and lws then closes; a client that
+		 * does not gets PENDING_TIMEOUT_CLOSE_ACK. */
+		unsigned char frame[LWS_PRE + 125];
+		size_t n = MIN(strlen(conn->fail_reason), sizeof(frame) - LWS_PRE - 2);
+		frame[LWS_PRE] = (unsigned char)(conn->fail_status >> 8);
+		frame[LWS_PRE + 1] = (unsigned char)(conn->fail_status & 0xff);
+		memcpy(frame + LWS_PRE + 2, conn->fail_reason, n);
+		conn->fail_status = -1;	/* sent: from now on only the client's answer (or the timeout) is awaited */
+		/* Opcode 4 is LWS_WRITE_CLOSE, which the public header leaves out ("handled by lws_close_reason") */
+		if(lws_write(wsi, frame + LWS_PRE, n + 2, (enum lws_write_protocol)4) < 0)
+			return -1;
+		lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_ACK, CLOSE_FLUSH_TIMEOUT);
+		return 0;
+	}
 	for(int n = 0; n < WRITES_PER_CALLBACK; n++) {
 		janus_mutex_lock(&conn->mutex);
 		if(conn->abort) {
@@ -1002,6 +1123,8 @@ static int janus_peerjs_callback(struct lws *wsi, enum lws_callback_reasons reas
 			return 0;
 		case LWS_CALLBACK_RECEIVE:
 			return ws_receive(wsi, pss->conn, in, len);
+		case LWS_CALLBACK_TIMER:
+			return ws_resume(wsi, pss->conn);
 		case LWS_CALLBACK_SERVER_WRITEABLE:
 			return ws_writeable(wsi, pss->conn);
 		case LWS_CALLBACK_CLOSED:

@@ -78,7 +78,7 @@ static void test_decode_rejects_bad_frames_with_codes(void) {
 		{ "{\"type\":\"OFFER\",\"type\":\"ANSWER\",\"dst\":\"b\"}", "invalid-json" },
 		{ "{\"type\":\"OFFER\",\"dst\":\"b\",\"payload\":1,\"payload\":2}", "invalid-json" },
 		{ "{\"type\":\"OFFER\",\"dst\":\"b\"} {}", "invalid-json" },
-		{ "{\"type\":\"OFFER\",\"dst\":\"b\",\"payload\":\"\xc3\x28\"}", "invalid-json" },
+		{ "{\"type\":\"OFFER\",\"dst\":\"b\",\"payload\":\"\xc3\x28\"}", P2PLINK_ERR_INVALID_UTF8 },
 		{ "\"\\u\xc3\xa9\"", "invalid-json" },
 		{ "{\"type\":[\"OFFER\"],\"dst\":\"b\"}", "invalid-frame" },
 		{ "{\"type\":\"OFFER\",\"dst\":[\"b\"]}", "invalid-dst" },
@@ -101,6 +101,8 @@ static void test_decode_rejects_embedded_nul(void) {
 	p2plink_frame frame;
 	p2plink_error err;
 	g_assert_false(p2plink_frame_decode(in, sizeof(in) - 1, &frame, &err));
+	/* A raw NUL is UTF-8 (RFC 3629) but not JSON: refused as such, the socket is not failed for it */
+	g_assert_cmpstr(err.code, ==, "invalid-json");
 }
 
 static void test_id_rule_matches_stock_client(void) {
@@ -137,6 +139,46 @@ static void test_server_frames_match_reference(void) {
 	g_free(error);
 }
 
+/* yajl lets these through; we refuse them before anything else reads the frame */
+static void test_decode_refuses_invalid_utf8(void) {
+	static const char *const bad[] = { "\xC0\xAF", "\xED\xA0\x80", "\xF4\x90\x80\x80", "\xC3", "\xE2\x82", "\xFF" };
+	for(guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+		char *in = g_strdup_printf("{\"type\":\"CANDIDATE\",\"dst\":\"bob\",\"payload\":\"%s\"}", bad[i]);
+		p2plink_frame frame;
+		p2plink_error err;
+		g_assert_false(p2plink_frame_decode(in, strlen(in), &frame, &err));
+		g_assert_cmpstr(err.code, ==, P2PLINK_ERR_INVALID_UTF8);
+		g_assert_false(p2plink_text_is_utf8(in, strlen(in)));
+		g_free(in);
+	}
+	const char *good = "{\"type\":\"CANDIDATE\",\"dst\":\"bob\",\"payload\":\"\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80\xF4\x8F\xBF\xBF\"}";
+	p2plink_frame frame;
+	p2plink_error err;
+	g_assert_true(p2plink_frame_decode(good, strlen(good), &frame, &err));
+	p2plink_frame_clear(&frame);
+}
+
+static void test_invalid_dst_keeps_the_frame_type(void) {
+	const char *in = "{\"type\":\"ANSWER\",\"dst\":\"no/such\"}";
+	p2plink_frame frame;
+	p2plink_error err;
+	g_assert_false(p2plink_frame_decode(in, strlen(in), &frame, &err));
+	g_assert_cmpstr(err.code, ==, "invalid-dst");
+	g_assert_cmpint(frame.type, ==, P2PLINK_MSG_ANSWER);
+	g_assert_null(frame.dst);
+}
+
+static void test_encode_refused(void) {
+	char *with_src = p2plink_frame_encode_refused("bob", "alice", "queue-full", "Too many", P2PLINK_MSG_CANDIDATE, NULL);
+	g_assert_cmpstr(with_src, ==, "{\"type\":\"P2PLINK-REFUSED\",\"src\":\"bob\",\"dst\":\"alice\",\"payload\":"
+		"{\"code\":\"queue-full\",\"msg\":\"Too many\",\"for\":\"CANDIDATE\"}}");
+	g_free(with_src);
+	char *without = p2plink_frame_encode_refused(NULL, "alice", "invalid-json", "Bad", P2PLINK_MSG_UNKNOWN, NULL);
+	g_assert_cmpstr(without, ==, "{\"type\":\"P2PLINK-REFUSED\",\"dst\":\"alice\",\"payload\":"
+		"{\"code\":\"invalid-json\",\"msg\":\"Bad\",\"for\":\"UNKNOWN\"}}");
+	g_free(without);
+}
+
 int main(int argc, char **argv) {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/protocol/decode/offer_keeps_dst_and_payload", test_decode_offer_keeps_dst_and_payload);
@@ -150,5 +192,8 @@ int main(int argc, char **argv) {
 	g_test_add_func("/protocol/encode/server_frames_match_reference", test_server_frames_match_reference);
 	g_test_add_func("/protocol/ids/rule_matches_stock_client", test_id_rule_matches_stock_client);
 	g_test_add_func("/protocol/ids/token_rule", test_token_rule);
+	g_test_add_func("/protocol/decode/refuses_invalid_utf8", test_decode_refuses_invalid_utf8);
+	g_test_add_func("/protocol/decode/invalid_dst_keeps_the_frame_type", test_invalid_dst_keeps_the_frame_type);
+	g_test_add_func("/protocol/encode/refused", test_encode_refused);
 	return g_test_run();
 }
