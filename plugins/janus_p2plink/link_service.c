@@ -37,6 +37,8 @@
 
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "admin.h"
 #include "link_service.h"
 #include "protocol.h"
@@ -156,7 +158,7 @@ static json_t *create_link(p2plink_link_service *svc, json_t *request, const cha
 	observe(svc, P2PLINK_LINK_EVENT_CREATED, link->id, link->target, NULL);
 	g_free(url);
 	/* The token lives only in this answer: wipe our copy */
-	memset(token, 0, strlen(token));
+	OPENSSL_cleanse(token, strlen(token));
 	g_free(token);
 	p2plink_link_free(link);
 	return answer;

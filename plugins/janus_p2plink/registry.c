@@ -136,6 +136,9 @@ void p2plink_peer_unref(p2plink_peer *peer) {
 		return;
 	/* By now the registry dropped the connection reference (close/kick/replace/free all do) */
 	g_free(peer->id);
+	/* A token is a credential: wipe it (OPENSSL_cleanse is never optimised away, unlike memset before free) */
+	if(peer->token != NULL)
+		OPENSSL_cleanse(peer->token, strlen(peer->token));
 	g_free(peer->token);
 	g_free(peer->owner);
 	g_free(peer->ip);
