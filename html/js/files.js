@@ -263,7 +263,8 @@ class Session {
 			const metas = [];
 			for (const f of msg.files) {
 				if (!f || !Number.isSafeInteger(f.size) || f.size < 0) return;
-				metas.push({ fid: metas.length, rfid: f.fid, name: String(f.name || 'file').slice(0, 255), size: f.size, type: String(f.type || '').slice(0, 100) });
+				/* the name shown is the name it will be saved under: no separators, control or bidi characters */
+				metas.push({ fid: metas.length, rfid: f.fid, name: safeName(String(f.name || 'file').slice(0, 255)), size: f.size, type: String(f.type || '').slice(0, 100) });
 			}
 			const o = new Offer(this.files, 'in', this.peerId, String(msg.oid), metas, cleanName(msg.name));
 			o.session = this;

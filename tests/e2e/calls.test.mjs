@@ -51,8 +51,8 @@ test('call accepted: remote video decodes frames on both sides, security codes m
 				assert.ok(s2.width > 0, `${P.name}: remote videoWidth`);
 				assert.ok(s2.frames > s1.frames, `${P.name}: decoded frames increase (${s1.frames} → ${s2.frames})`);
 			}
-			/* Security code: same 8 digits on both sides. */
-			const codeRe = /^\d{4} \d{4}$/;
+			/* Security code: the same 5 words (40 bits) on both sides, after the commitment exchange. */
+			const codeRe = /^[a-z]+( [a-z]+){4}$/;
 			await A.page.waitForFunction((re) => new RegExp(re).test(document.querySelector('#call-security-code').textContent), codeRe.source);
 			await B.page.waitForFunction((re) => new RegExp(re).test(document.querySelector('#call-security-code').textContent), codeRe.source);
 			const ca = await A.page.textContent('#call-security-code');
@@ -154,7 +154,7 @@ test('busy: a third peer calling someone in a call is refused, the call goes on'
 	}
 });
 
-test('calling an id nobody has: "not available" (server EXPIRE → peer-unavailable)', { skip, timeout: 40000 }, async () => {
+test('calling an id nobody has: "offline" (server EXPIRE → peer-unavailable)', { skip, timeout: 40000 }, async () => {
 	const A = await openApp(browser, srv.baseUrl, { name: 'A' });
 	try {
 		await within(35000, 'unavailable', async () => {
@@ -162,7 +162,7 @@ test('calling an id nobody has: "not available" (server EXPIRE → peer-unavaila
 			await A.page.click('#call-btn');
 			await A.page.waitForFunction(() => globalThis.__p2plink.calls.lastEnd, null, { timeout: 30000 });
 			assert.equal(await A.page.evaluate(() => globalThis.__p2plink.calls.lastEnd.reason), 'unavailable');
-			assert.match(await A.page.textContent('#status'), /not available/);
+			assert.match(await A.page.textContent('#status'), /offline/);
 			assert.ok(await tracksEnded(A.page), 'camera stopped');
 			await screenshot(A.page, 'call-unavailable');
 		});
