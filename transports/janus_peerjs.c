@@ -474,20 +474,44 @@ static void ws_established(struct lws *wsi, peerjs_pss *pss) {
 	janus_session_start(conn);
 }
 
+static void rx_discard(p2plink_conn *conn) {
+	g_free(conn->rx);
+	conn->rx = NULL;
+	conn->rx_len = conn->rx_cap = 0;
+}
+
+/* After OPEN a protocol violation fails the WebSocket with a close code and reason (RFC 6455 7.4.1), never an
+ * ERROR frame: peerjs 1.5.x aborts its Peer on ERROR, and a close says the same to any client. -1 makes lws close
+ * now (what is still queued for this socket is dropped). */
+static int ws_fail(struct lws *wsi, p2plink_conn *conn, enum lws_close_status status, const char *reason) {
+	rx_discard(conn);
+	lws_close_reason(wsi, status, (unsigned char *)reason, strlen(reason));
+	return -1;
+}
+
+/* A flood is logged, but a client that floods from many sockets must not flood the log: one line per 10 s */
+static void log_flood(const char *ip) {
+	static gint64 last = 0;
+	static guint64 quiet = 0;
+	gint64 now = janus_get_monotonic_time();
+	if(last != 0 && now - last < 10 * G_USEC_PER_SEC) {
+		quiet++;
+		return;
+	}
+	JANUS_LOG(LOG_WARN, "%s: closed a flooding peer from %s (paced continuously past flood_after; %"SCNu64" more "
+		"since the last report)\n", JANUS_PEERJS_NAME, ip, quiet);
+	last = now;
+	quiet = 0;
+}
+
 static int ws_receive(struct lws *wsi, p2plink_conn *conn, const void *in, size_t len) {
 	if(conn == NULL || conn->peer == NULL)
 		return 0;	/* handshake was refused: the close is on its way */
-	if(lws_frame_is_binary(wsi)) {
-		handshake_reject(conn, "Binary frames are not part of the PeerJS protocol");
-		return 0;
-	}
+	if(lws_frame_is_binary(wsi))
+		return ws_fail(wsi, conn, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE, "binary frames are not part of PeerJS");
 	if(conn->rx_len + len > max_frame_size) {
 		/* Stop buffering now: a peer streaming a giant frame must not cost us memory */
-		g_free(conn->rx);
-		conn->rx = NULL;
-		conn->rx_len = conn->rx_cap = 0;
-		send_error_and_close(conn, "frame-too-large", "Frame exceeds the server's maximum frame size");
-		return 0;
+		return ws_fail(wsi, conn, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message exceeds max_frame_size");
 	}
 	const char *data = in;
 	size_t total = len;
@@ -504,11 +528,22 @@ static int ws_receive(struct lws *wsi, p2plink_conn *conn, const void *in, size_
 		data = conn->rx;
 		total = conn->rx_len;
 	}
-	p2plink_frame_result result = hotpath->peer_frame(conn->peer, data, total);
+	gint64 pause_us = 0;
+	p2plink_frame_result result = hotpath->peer_frame(conn->peer, data, total, &pause_us);
 	/* Idle peers keep no reassembly buffer */
-	g_free(conn->rx);
-	conn->rx = NULL;
-	conn->rx_len = conn->rx_cap = 0;
+	rx_discard(conn);
+	if(result == P2PLINK_FRAME_BAD_TEXT)
+		return ws_fail(wsi, conn, LWS_CLOSE_STATUS_INVALID_PAYLOAD, "text frame is not valid UTF-8");
+	if(result == P2PLINK_FRAME_FLOOD) {
+		log_flood(conn->ip);
+		return ws_fail(wsi, conn, LWS_CLOSE_STATUS_POLICY_VIOLATION, "flooding: over frame_rate for too long");
+	}
+	if(pause_us > 0) {
+		/* Over its frame rate: stop reading this socket until its bucket holds a token again (the TIMER callback
+		 * resumes it). Its frames wait in its own TCP buffers, in order; nobody else's are held up. */
+		lws_rx_flow_control(wsi, 0);
+		lws_set_timer_usecs(wsi, pause_us);
+	}
 	if(result == P2PLINK_FRAME_HEARTBEAT)
 		janus_keepalive(conn, janus_get_monotonic_time());
 	else if(result == P2PLINK_FRAME_CLOSE)
@@ -931,6 +966,10 @@ static int janus_peerjs_callback(struct lws *wsi, enum lws_callback_reasons reas
 			return 0;
 		case LWS_CALLBACK_RECEIVE:
 			return ws_receive(wsi, pss->conn, in, len);
+		case LWS_CALLBACK_TIMER:
+			/* A paced socket's pause is over (ws_receive) */
+			lws_rx_flow_control(wsi, 1);
+			return 0;
 		case LWS_CALLBACK_SERVER_WRITEABLE:
 			return ws_writeable(wsi, pss->conn);
 		case LWS_CALLBACK_CLOSED:

@@ -20,7 +20,9 @@
 
 #include <stddef.h>
 
-#define P2PLINK_HOTPATH_VERSION 1
+#include <glib.h>
+
+#define P2PLINK_HOTPATH_VERSION 2
 #define P2PLINK_HOTPATH_SYMBOL "janus_p2plink_hotpath_get"
 
 /* A transport connection (one WebSocket), opaque to the plugin */
@@ -49,12 +51,16 @@ typedef enum p2plink_open_result {
 	P2PLINK_OPEN_UNAVAILABLE,	/* ERROR sent: plugin stopping */
 } p2plink_open_result;
 
-/* What peer_frame saw, so the transport can keep the Janus session alive without parsing frames itself */
+/* What peer_frame saw, so the transport can keep the Janus session alive without parsing frames itself. After
+ * OPEN the plugin never sends ERROR (peerjs 1.5.x aborts its Peer on any): a refused frame is answered with EXPIRE
+ * and/or a P2PLINK-REFUSED frame and the socket stays; only the last two results end the connection. */
 typedef enum p2plink_frame_result {
 	P2PLINK_FRAME_ROUTED = 0,
 	P2PLINK_FRAME_HEARTBEAT,
-	P2PLINK_FRAME_REJECTED,		/* an ERROR frame was queued to the sender */
-	P2PLINK_FRAME_CLOSE,		/* the sender must be disconnected (e.g. LEAVE without dst) */
+	P2PLINK_FRAME_REFUSED,		/* EXPIRE and/or P2PLINK-REFUSED queued to the sender, which stays connected */
+	P2PLINK_FRAME_CLOSE,		/* the sender asked to go (LEAVE without dst): close normally */
+	P2PLINK_FRAME_FLOOD,		/* paced continuously far beyond any real client: close with 1008 (policy) */
+	P2PLINK_FRAME_BAD_TEXT,		/* not UTF-8: fail the connection with 1007 (RFC 6455 8.1), nothing relayed */
 } p2plink_frame_result;
 
 #define P2PLINK_BIND_NONCE_LEN 32	/* hex characters, 128 bits */
@@ -72,8 +78,10 @@ typedef struct p2plink_hotpath {
 	 * the process, so clients of other transports cannot claim a peer (or its attested IP). */
 	p2plink_peer *(*peer_open)(p2plink_conn *conn, const char *id, const char *token, const char *client_ip,
 		char nonce_out[P2PLINK_BIND_NONCE_LEN + 1], p2plink_open_result *result);
-	/* One text frame from the peer's socket */
-	p2plink_frame_result (*peer_frame)(p2plink_peer *peer, const char *data, size_t len);
+	/* One text frame from the peer's socket. Every frame is processed; when the peer is over its frame rate,
+	 * *pause_us (> 0) says how long the transport must stop reading this socket (rx flow control) before the next
+	 * frame: that is how a burst is paced instead of dropped. 0: read on. */
+	p2plink_frame_result (*peer_frame)(p2plink_peer *peer, const char *data, size_t len, gint64 *pause_us);
 	/* The socket closed: unregister (if still the current owner of the id), tell counterparts, drop the ref */
 	void (*peer_close)(p2plink_peer *peer);
 	/* GET {path}{key}/peers when discovery is enabled: a g_malloc'd JSON array of discoverable ids */

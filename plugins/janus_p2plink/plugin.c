@@ -373,12 +373,13 @@ static p2plink_peer *janus_p2plink_peer_open(p2plink_conn *conn, const char *id,
 	return p2plink_registry_open(registry, conn, id, token, client_ip, janus_get_monotonic_time(), nonce_out, result);
 }
 
-static p2plink_frame_result janus_p2plink_peer_frame(p2plink_peer *peer, const char *data, size_t len) {
-	return p2plink_registry_frame(registry, peer, data, len, janus_get_monotonic_time());
+static p2plink_frame_result janus_p2plink_peer_frame(p2plink_peer *peer, const char *data, size_t len,
+		gint64 *pause_us) {
+	return p2plink_registry_frame(registry, peer, data, len, janus_get_monotonic_time(), pause_us);
 }
 
 static void janus_p2plink_peer_close(p2plink_peer *peer) {
-	p2plink_registry_close(registry, peer);
+	p2plink_registry_close(registry, peer, janus_get_monotonic_time());
 }
 
 static char *janus_p2plink_discoverable_ids_json(void) {
@@ -504,7 +505,8 @@ static gboolean load_config(const char *config_path) {
 	gint64 qbytes = registry_config.queue_max_bytes, qtotal = registry_config.queue_total_bytes;
 	gint64 counterparts = registry_config.max_counterparts;
 	gint64 frame_rate = (gint64)registry_config.frame_rate.per_second, frame_burst = (gint64)registry_config.frame_rate.burst;
-	gint64 flood = registry_config.flood_close_after, sdp = registry_config.max_sdp_bytes;
+	gint64 flood_ms = registry_config.flood_after / 1000, grace_ms = registry_config.id_grace / 1000;
+	gint64 sdp = registry_config.max_sdp_bytes;
 	gint64 candidate = registry_config.max_candidate_bytes;
 	gboolean ok = p2plink_jcfg_int(config, general, "expire_timeout", 100, 3600000, &expire_ms) &&
 		p2plink_jcfg_int(config, general, "alive_timeout", 1000, 86400000, &alive_ms) &&
@@ -515,7 +517,8 @@ static gboolean load_config(const char *config_path) {
 		p2plink_jcfg_int(config, general, "max_counterparts", 1, 100000, &counterparts) &&
 		p2plink_jcfg_int(config, general, "frame_rate", 0, 1000000, &frame_rate) &&
 		p2plink_jcfg_int(config, general, "frame_burst", 1, 1000000, &frame_burst) &&
-		p2plink_jcfg_int(config, general, "flood_close_after", 1, 1000000, &flood) &&
+		p2plink_jcfg_int(config, general, "flood_after", 0, 3600000, &flood_ms) &&
+		p2plink_jcfg_int(config, general, "id_grace", 0, 86400000, &grace_ms) &&
 		p2plink_jcfg_int(config, general, "max_sdp_bytes", 256, 16 * 1024 * 1024, &sdp) &&
 		p2plink_jcfg_int(config, general, "max_candidate_bytes", 256, 16 * 1024 * 1024, &candidate);
 	registry_config.expire_timeout = expire_ms * 1000;
@@ -527,7 +530,11 @@ static gboolean load_config(const char *config_path) {
 	registry_config.max_counterparts = counterparts;
 	registry_config.frame_rate.per_second = frame_rate;
 	registry_config.frame_rate.burst = frame_burst;
-	registry_config.flood_close_after = flood;
+	registry_config.flood_after = flood_ms * 1000;
+	registry_config.id_grace = grace_ms * 1000;
+	if(p2plink_jcfg_string(config, general, "flood_close_after", NULL) != NULL)
+		JANUS_LOG(LOG_WARN, "[%s] general.flood_close_after is obsolete and ignored: frames over frame_rate are "
+			"paced now, never refused; see flood_after\n", JANUS_P2PLINK_NAME);
 	registry_config.max_sdp_bytes = sdp;
 	registry_config.max_candidate_bytes = candidate;
 	notify_events = p2plink_jcfg_bool(config, general, "events", TRUE);
@@ -680,7 +687,7 @@ static void janus_p2plink_destroy_session(janus_plugin_session *handle, int *err
 		/* The Janus session went away (timeout, admin destroy, transport gone): the PeerJS socket goes too */
 		p2plink_registry *reg = registry_acquire();
 		if(reg != NULL) {
-			p2plink_registry_kick_peer(reg, peer, "Janus session destroyed");
+			p2plink_registry_kick_peer(reg, peer, "Janus session destroyed", janus_get_monotonic_time());
 			registry_release();
 		}
 		p2plink_peer_unref(peer);

@@ -202,8 +202,21 @@ static size_t skip_to_value(const char *data, size_t pos, size_t end) {
 	return pos;
 }
 
+gboolean p2plink_text_is_utf8(const char *data, size_t len) {
+	/* g_utf8_validate_len refuses NUL bytes too: a raw NUL is never valid JSON text either */
+	return g_utf8_validate_len(data, len, NULL);
+}
+
 gboolean p2plink_frame_decode(const char *data, size_t len, p2plink_frame *frame, p2plink_error *err) {
 	memset(frame, 0, sizeof(*frame));
+	/* yajl checks only the structure of multi-byte sequences: overlong forms (C0 AF), surrogates (ED A0 80) and
+	 * code points above U+10FFFF (F4 90 80 80) pass it, and we relay payload bytes as they are. A browser fails its
+	 * WebSocket on such a text frame, so relaying one would let any peer disconnect any other. Checked on the whole
+	 * message, before anything else reads it. */
+	if(!p2plink_text_is_utf8(data, len)) {
+		p2plink_error_set(err, P2PLINK_ERR_INVALID_UTF8, "Frame is not valid UTF-8 text");
+		return FALSE;
+	}
 	/* yajl also takes form feed and vertical tab as whitespace; JSON (and the browsers' JSON.parse) do not, and
 	 * they can appear nowhere else in valid JSON (inside strings they must be escaped). Refusing them keeps every
 	 * payload we relay readable by its receiver. */
@@ -247,7 +260,11 @@ gboolean p2plink_frame_decode(const char *data, size_t len, p2plink_frame *frame
 	}
 	if(st.dst_bad || (frame->dst != NULL && !p2plink_id_is_valid(frame->dst))) {
 		p2plink_error_set(err, "invalid-dst", "\"dst\" must be a valid peer id");
-		goto fail;
+		p2plink_msg_type type = frame->type;
+		yajl_free(st.parser);
+		memset(frame, 0, sizeof(*frame));
+		frame->type = type;	/* so that the refusal can say which frame it was */
+		return FALSE;
 	}
 	if(st.seen & (1u << KEY_PAYLOAD)) {
 		size_t start = skip_to_value(data, st.payload_key_end, st.payload_end);
@@ -311,6 +328,18 @@ char *p2plink_frame_encode_open(size_t *len) {
 char *p2plink_frame_encode_error(const char *code, const char *msg, size_t *len) {
 	/* The stock client reads payload.msg; payload.type is our stable code */
 	return encode(json_pack("{s:s,s:{s:s,s:s}}", "type", "ERROR", "payload", "type", code, "msg", msg), len);
+}
+
+char *p2plink_frame_encode_refused(const char *src, const char *dst, const char *code, const char *msg,
+		p2plink_msg_type refused_type, size_t *len) {
+	json_t *frame = json_pack("{s:s}", "type", P2PLINK_REFUSED_TYPE);
+	if(src != NULL)
+		json_object_set_new(frame, "src", json_string(src));
+	json_object_set_new(frame, "dst", json_string(dst));
+	/* No "connectionId" in the payload: that is what keeps the stock client from looking for a connection */
+	json_object_set_new(frame, "payload", json_pack("{s:s,s:s,s:s}", "code", code, "msg", msg, "for",
+		p2plink_msg_type_name(refused_type)));
+	return encode(frame, len);
 }
 
 char *p2plink_frame_encode_id_taken(size_t *len) {

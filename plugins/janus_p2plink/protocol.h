@@ -27,6 +27,10 @@ typedef enum p2plink_msg_type {
 	P2PLINK_MSG_EXPIRE,
 } p2plink_msg_type;
 
+/* The decode error of a text that is not UTF-8 (RFC 6455: the connection must be failed with 1007, and nothing of
+ * it may reach another peer, whose browser would fail its own socket on it) */
+#define P2PLINK_ERR_INVALID_UTF8 "invalid-utf8"
+
 /* A rejection: a stable machine code and a sentence for humans */
 typedef struct p2plink_error {
 	const char *code;
@@ -43,8 +47,10 @@ typedef struct p2plink_frame {
 	char dst_buf[P2PLINK_MAX_ID_LEN + 1];
 } p2plink_frame;
 
-/* Decodes one frame (data need not be NUL-terminated). Returns TRUE on success, FALSE with err filled. The
- * frame borrows from data: use it before data goes away. */
+/* Decodes one frame (data need not be NUL-terminated). Returns TRUE on success, FALSE with err filled (err->code
+ * P2PLINK_ERR_INVALID_UTF8 when the text is not strict UTF-8; then nothing else was looked at). On failure
+ * frame->type still says what the frame was when that much could be read (UNKNOWN otherwise), so a refusal can
+ * name it. The frame borrows from data: use it before data goes away. */
 gboolean p2plink_frame_decode(const char *data, size_t len, p2plink_frame *frame, p2plink_error *err);
 void p2plink_frame_clear(p2plink_frame *frame);
 
@@ -57,6 +63,15 @@ char *p2plink_frame_encode_relay(p2plink_msg_type type, const char *src, const c
 char *p2plink_frame_encode_open(size_t *len);
 char *p2plink_frame_encode_error(const char *code, const char *msg, size_t *len);
 char *p2plink_frame_encode_id_taken(size_t *len);
+/* Our extension frame for a refusal after OPEN (the stock client ignores an unknown type without
+ * payload.connectionId; our app reads it): {"type":"P2PLINK-REFUSED","src":<src, omitted when NULL>,"dst":<dst>,
+ * "payload":{"code","msg","for":<frame type>}}. src and dst must be valid ids. */
+#define P2PLINK_REFUSED_TYPE "P2PLINK-REFUSED"
+char *p2plink_frame_encode_refused(const char *src, const char *dst, const char *code, const char *msg,
+	p2plink_msg_type refused_type, size_t *len);
+
+/* Strict UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF) and no NUL byte */
+gboolean p2plink_text_is_utf8(const char *data, size_t len);
 
 /* Compact JSON text of value (keys in insertion order) as a g_malloc'd string; takes the reference. NULL when value
  * is NULL or cannot be encoded. One place for jansson's malloc'd output → GLib string. */

@@ -6,6 +6,13 @@
  * A peer holds one reference on its connection until it is closed, kicked or replaced (peer->conn == NULL after).
  * A peer object lives for one connection: a re-attach with the same id and token creates a new object and the old
  * one is marked unregistered, so late events from the old socket cannot touch the new owner of the id.
+ *
+ * Reservations: when a socket goes (close, alive timeout, Janus session gone) the peer object moves from the peers
+ * table to the reserved table (with the table's reference) for id_grace, keeping its token, owner, link-only flag,
+ * grants, contacted set and counterparts. Only the same token gets OPEN for the id meanwhile; its new peer object
+ * takes that state over. An admin kick frees the id at once. At most concurrent_limit reservations are kept: when
+ * full, the oldest one ends early (reservations are a queue in expiry order, so that and the sweep are O(1) per
+ * reservation, never a scan).
  */
 
 #include <string.h>
@@ -33,14 +40,20 @@ struct p2plink_peer {
 	GHashTable *contacted;		/* ids this peer sent frames to first (set): they may answer a link-only peer */
 	GHashTable *grants;			/* target id → owner hash, for each share link this peer redeemed */
 	gboolean link_only;
+	gboolean reserved;			/* in the reserved table: the socket went, the id waits for its owner */
+	gint64 reserved_until;
+	GList *reservation;			/* its node in the registry's reservations queue */
 	/* Only the transport thread touches these (all frames of a peer arrive there) */
 	p2plink_bucket frames;
-	p2plink_bucket refusals;	/* how many refused frames we still put up with (flood_close_after per 10 s) */
+	gboolean pacing;			/* in a pacing episode: the bucket emptied and has not been half refilled since */
+	gint64 paced_since;
 	guint64 frames_in;
 };
 
 typedef struct queued_frame {
 	char *src;
+	char *src_owner;	/* who sent it: at delivery the gate checks that owner, not whoever holds src by then */
+	p2plink_msg_type type;
 	char *text;
 	size_t len;
 } queued_frame;
@@ -62,9 +75,11 @@ struct p2plink_registry {
 	GHashTable *peers;		/* id (owned by the peer) → peer */
 	GHashTable *binds;		/* nonce (owned by the peer) → peer */
 	GHashTable *queues;		/* dst (owned by the queue) → offline_queue */
+	GHashTable *reserved;	/* id (owned by the peer) → reserved peer (one reference) */
+	GQueue reservations;	/* the same peers, oldest first (= in expiry order: id_grace is one constant) */
 	gsize queued_bytes;
 	/* Counters for stats */
-	guint64 relayed, queued, expired, rejected, timeouts, opened;
+	guint64 relayed, queued, expired, rejected, timeouts, opened, paced, floods;
 };
 
 void p2plink_registry_config_defaults(p2plink_registry_config *config) {
@@ -76,21 +91,35 @@ void p2plink_registry_config_defaults(p2plink_registry_config *config) {
 	config->queue_total_bytes = 64 * 1024 * 1024;
 	config->max_counterparts = 256;
 	config->max_grants = 256;
-	/* A call setup is an OFFER, an ANSWER and a few dozen CANDIDATEs per connection within a second or two;
-	 * a heartbeat every 5 s. Far below these, nobody notices them. */
-	config->frame_rate.per_second = 50;
-	config->frame_rate.burst = 200;
-	config->flood_close_after = 200;
+	/* A call setup is an OFFER, an ANSWER and a few CANDIDATEs per connection; a heartbeat every 5 s. A mesh page
+	 * opening 100 DataConnections at once sends a few hundred frames (measured: see SECURITY.md): the burst takes
+	 * that without pacing; beyond it frames are paced (read later), never dropped. */
+	config->frame_rate.per_second = 500;
+	config->frame_rate.burst = 1000;
+	/* FLOOD: paced for 10 s without the bucket ever getting back to half: that is >= ~450 frames/s sustained for
+	 * 10 s after the whole burst, some 5,000 frames beyond it, where the biggest real burst we know of (100
+	 * DataConnections at once) is a few hundred. Pacing already caps what a flooder costs (frame_rate frames/s);
+	 * this only frees the socket of a client that will obviously never stop. */
+	config->flood_after = 10 * G_USEC_PER_SEC;
+	/* Longer than the stock client's peer.reconnect() and a reload of our app (both measured well under 5 s on
+	 * loopback, see the jcfg sample), with room for a slow phone network */
+	config->id_grace = 30 * G_USEC_PER_SEC;
 	config->max_sdp_bytes = 64 * 1024;
 	config->max_candidate_bytes = 4 * 1024;
 	config->max_control_bytes = 1024;
 }
 
-/* Refused frames a peer is allowed: flood_close_after of them, refilling over REFUSAL_WINDOW_S seconds */
-#define REFUSAL_WINDOW_S 10
-static p2plink_rate refusal_budget(const p2plink_registry_config *cfg) {
-	p2plink_rate rate = { (double)cfg->flood_close_after / REFUSAL_WINDOW_S, (double)cfg->flood_close_after };
-	return rate;
+gint64 p2plink_pace_frame(p2plink_bucket *bucket, const p2plink_rate *rate, gint64 now) {
+	if(rate->per_second <= 0)
+		return 0;
+	/* A frame that finds the bucket empty (the transport had already read it when the pause began) is processed
+	 * all the same and owed: the bucket goes below zero and the next pause is longer by that much */
+	if(!p2plink_bucket_take(bucket, rate, now))
+		bucket->tokens -= 1.0;
+	if(bucket->tokens >= 1.0)
+		return 0;
+	/* Until the next whole token, rounded up so the next frame finds it there */
+	return (gint64)((1.0 - bucket->tokens) * G_USEC_PER_SEC / rate->per_second) + 1;
 }
 
 /* Peers */
@@ -189,6 +218,8 @@ p2plink_registry *p2plink_registry_new(const p2plink_registry_config *config, co
 	reg->peers = g_hash_table_new(g_str_hash, g_str_equal);
 	reg->binds = g_hash_table_new(g_str_hash, g_str_equal);
 	reg->queues = g_hash_table_new(g_str_hash, g_str_equal);
+	reg->reserved = g_hash_table_new(g_str_hash, g_str_equal);
+	g_queue_init(&reg->reservations);
 	return reg;
 }
 
@@ -208,6 +239,7 @@ static void queue_free(p2plink_registry *reg, offline_queue *q) {
 	queued_frame *f;
 	while((f = g_queue_pop_head(&q->frames)) != NULL) {
 		g_free(f->src);
+		g_free(f->src_owner);
 		g_free(f->text);
 		g_free(f);
 	}
@@ -229,16 +261,58 @@ static void send_text_locked(p2plink_registry *reg, p2plink_peer *peer, const ch
 		reg->ops.send(peer->conn, text, len);
 }
 
-static void send_error_locked(p2plink_registry *reg, p2plink_peer *peer, const char *code, const char *msg) {
+/* A frame refused after OPEN. Never ERROR: peerjs 1.5.x aborts its Peer on any. The sender gets EXPIRE
+ * {src: dst, dst: sender} when dst is a usable id (the stock client's non-fatal "peer-unavailable", so a
+ * DataConnection or call it started fails instead of hanging) and always our P2PLINK-REFUSED frame with the code
+ * and the sentence (ignored by the stock client, read by our app). A refused LEAVE or EXPIRE gets no EXPIRE back:
+ * the stock client would report a connection it is closing anyway as unavailable. */
+static void refuse_locked(p2plink_registry *reg, p2plink_peer *peer, const char *dst, p2plink_msg_type type,
+		const char *code, const char *msg) {
 	size_t len;
-	char *text = p2plink_frame_encode_error(code, msg, &len);
+	if(dst != NULL && type != P2PLINK_MSG_LEAVE && type != P2PLINK_MSG_EXPIRE) {
+		char *expire = p2plink_frame_encode_relay(P2PLINK_MSG_EXPIRE, dst, peer->id, NULL, 0, &len);
+		send_text_locked(reg, peer, expire, len);
+		g_free(expire);
+	}
+	char *text = p2plink_frame_encode_refused(dst, peer->id, code, msg, type, &len);
 	send_text_locked(reg, peer, text, len);
 	g_free(text);
 	reg->rejected++;
 }
 
-/* Unregister the peer (if it still owns its id) and tell everyone it signaled with that it left */
-static void peer_drop_locked(p2plink_registry *reg, p2plink_peer *peer, p2plink_registry_event why) {
+#define LINK_REQUIRED_MSG "This peer only accepts connections through a share link: ask them for one"
+
+/* Whoever holds an id: connected, or reserved for its owner */
+static p2plink_peer *held_locked(p2plink_registry *reg, const char *id) {
+	p2plink_peer *peer = g_hash_table_lookup(reg->peers, id);
+	return peer != NULL ? peer : g_hash_table_lookup(reg->reserved, id);
+}
+
+/* End a reservation: the id is free (drops the reserved table's reference) */
+static void unreserve_locked(p2plink_registry *reg, p2plink_peer *peer) {
+	g_hash_table_remove(reg->reserved, peer->id);
+	g_queue_delete_link(&reg->reservations, peer->reservation);
+	peer->reservation = NULL;
+	peer->reserved = FALSE;
+	p2plink_peer_unref(peer);
+}
+
+/* Keep a dropped peer's id for its owner; takes over the peers table's reference */
+static void reserve_locked(p2plink_registry *reg, p2plink_peer *peer, gint64 now) {
+	/* Bounded: when full the oldest reservation ends early, so a mass disconnect cannot grow memory */
+	while(g_hash_table_size(reg->reserved) >= MAX(reg->cfg.concurrent_limit, 1))
+		unreserve_locked(reg, g_queue_peek_head(&reg->reservations));
+	peer->reserved = TRUE;
+	peer->reserved_until = now + reg->cfg.id_grace;
+	g_hash_table_insert(reg->reserved, peer->id, peer);
+	g_queue_push_tail(&reg->reservations, peer);
+	peer->reservation = reg->reservations.tail;
+}
+
+/* Unregister the peer (if it still owns its id) and tell everyone it signaled with that it left. reserve: keep
+ * the id for its owner for id_grace (socket closed, timeout); FALSE frees it at once (admin kick). */
+static void peer_drop_locked(p2plink_registry *reg, p2plink_peer *peer, p2plink_registry_event why, gboolean reserve,
+		gint64 now) {
 	if(g_hash_table_lookup(reg->binds, peer->nonce) == peer) {
 		g_hash_table_remove(reg->binds, peer->nonce);
 		p2plink_peer_unref(peer);
@@ -260,8 +334,13 @@ static void peer_drop_locked(p2plink_registry *reg, p2plink_peer *peer, p2plink_
 		send_text_locked(reg, other, text, len);
 		g_free(text);
 	}
-	g_hash_table_remove_all(peer->counterparts);
 	notify(reg, why, peer->id, NULL);
+	if(reserve && reg->cfg.id_grace > 0) {
+		/* Its counterparts stay in its set: they are linked again if the owner comes back */
+		reserve_locked(reg, peer, now);
+		return;
+	}
+	g_hash_table_remove_all(peer->counterparts);
 	p2plink_peer_unref(peer);	/* the peers table's reference */
 }
 
@@ -271,7 +350,8 @@ static void remember_counterparts_locked(p2plink_registry *reg, p2plink_peer *a,
 	set_add_bounded(b->counterparts, a->id, reg->cfg.max_counterparts);
 }
 
-/* Gated signaling: may `from` send this frame to a link-only `to`? */
+/* Gated signaling: may `from` send this frame to a link-only `to`? (to may be reserved: the gate holds while its
+ * owner is away, and for frames queued for it) */
 static gboolean link_gate_allows_locked(p2plink_peer *from, p2plink_peer *to) {
 	if(!to->link_only)
 		return TRUE;
@@ -297,19 +377,62 @@ static void reject_conn(p2plink_registry *reg, p2plink_conn *conn, char *text, c
 	g_free(text);
 }
 
-/* Deliver what was queued for a peer that just connected, in order, after OPEN */
+/* Deliver what was queued for a peer that just connected, in order, after OPEN. The link-only gate is checked
+ * again here (the frame may have been queued before the id was known to be link-only, or the grant is gone): a
+ * frame that fails it is dropped and its sender, if connected, told once (EXPIRE + link-required). Delivery never
+ * adds to `contacted`: only the link-only peer's own frames open its gate. */
 static void flush_queue_locked(p2plink_registry *reg, p2plink_peer *peer) {
 	offline_queue *q = NULL;
 	if(!g_hash_table_steal_extended(reg->queues, peer->id, NULL, (gpointer *)&q))
 		return;
+	GHashTable *told = NULL;
 	for(GList *l = q->frames.head; l != NULL; l = l->next) {
 		queued_frame *f = l->data;
+		p2plink_peer *held = held_locked(reg, f->src);
+		/* The id may have changed hands since: the sender is the owner that queued the frame, or nobody */
+		p2plink_peer *sender = held != NULL && strcmp(held->owner, f->src_owner) == 0 ? held : NULL;
+		if(peer->link_only && (sender == NULL || !link_gate_allows_locked(sender, peer))) {
+			if(sender != NULL && sender->conn != NULL) {
+				if(told == NULL)
+					told = g_hash_table_new(g_str_hash, g_str_equal);
+				if(!g_hash_table_contains(told, f->src)) {
+					g_hash_table_add(told, f->src);
+					refuse_locked(reg, sender, peer->id, f->type, "link-required", LINK_REQUIRED_MSG);
+				}
+			}
+			continue;
+		}
 		send_text_locked(reg, peer, f->text, f->len);
-		p2plink_peer *src = g_hash_table_lookup(reg->peers, f->src);
-		if(src != NULL)
-			remember_counterparts_locked(reg, src, peer);
+		if(sender != NULL && sender->conn != NULL)
+			remember_counterparts_locked(reg, sender, peer);
 	}
+	if(told != NULL)
+		g_hash_table_destroy(told);
 	queue_free(reg, q);
+}
+
+/* The owner is back: its new peer object takes over what the old one (connected or reserved) held */
+static void take_over_locked(p2plink_registry *reg, p2plink_peer *peer, p2plink_peer *old) {
+	copy_set(peer->counterparts, old->counterparts);
+	copy_set(peer->contacted, old->contacted);
+	copy_map(peer->grants, old->grants);
+	peer->link_only = old->link_only;
+	/* A reconnect does not refill the frame bucket, or reconnecting would be a way around pacing */
+	peer->frames = old->frames;
+	peer->pacing = old->pacing;
+	peer->paced_since = old->paced_since;
+	if(!old->reserved)
+		return;
+	/* Those it signaled with before it went (and who are still here) hear when it leaves again */
+	GHashTableIter iter;
+	gpointer key;
+	g_hash_table_iter_init(&iter, peer->counterparts);
+	while(g_hash_table_iter_next(&iter, &key, NULL)) {
+		p2plink_peer *other = g_hash_table_lookup(reg->peers, key);
+		if(other != NULL)
+			set_add_bounded(other->counterparts, peer->id, reg->cfg.max_counterparts);
+	}
+	unreserve_locked(reg, old);
 }
 
 p2plink_peer *p2plink_registry_open(p2plink_registry *reg, p2plink_conn *conn, const char *id, const char *token,
@@ -325,7 +448,10 @@ p2plink_peer *p2plink_registry_open(p2plink_registry *reg, p2plink_conn *conn, c
 	}
 	g_mutex_lock(&reg->mutex);
 	p2plink_peer *existing = g_hash_table_lookup(reg->peers, id);
-	if(existing != NULL && !tokens_equal(existing->token, token)) {
+	p2plink_peer *held = existing != NULL ? existing : g_hash_table_lookup(reg->reserved, id);
+	/* One answer for every held state (connected or reserved, link-only or not): ID-TAKEN must not tell anyone
+	 * whether a hidden link-only peer is online */
+	if(held != NULL && !tokens_equal(held->token, token)) {
 		g_mutex_unlock(&reg->mutex);
 		reject_conn(reg, conn, p2plink_frame_encode_id_taken(NULL), "id taken");
 		*result = P2PLINK_OPEN_ID_TAKEN;
@@ -347,13 +473,12 @@ p2plink_peer *p2plink_registry_open(p2plink_registry *reg, p2plink_conn *conn, c
 		return NULL;
 	}
 	reg->ops.ref(conn);
+	p2plink_bucket_init(&peer->frames, &reg->cfg.frame_rate, now);
+	if(held != NULL)
+		take_over_locked(reg, peer, held);
 	if(existing != NULL) {
 		/* Same id and token: the client reconnected (peer.reconnect(), or a new socket before the old one timed
 		 * out). The new socket takes over; unlike the reference server we answer OPEN, or the client hangs. */
-		copy_set(peer->counterparts, existing->counterparts);
-		copy_set(peer->contacted, existing->contacted);
-		copy_map(peer->grants, existing->grants);
-		peer->link_only = existing->link_only;
 		existing->registered = FALSE;
 		g_hash_table_remove(reg->peers, existing->id);
 		if(existing->conn != NULL)
@@ -362,9 +487,6 @@ p2plink_peer *p2plink_registry_open(p2plink_registry *reg, p2plink_conn *conn, c
 		p2plink_peer_unref(existing);
 	}
 	peer->registered = TRUE;
-	p2plink_bucket_init(&peer->frames, &reg->cfg.frame_rate, now);
-	p2plink_rate refusal_rate = refusal_budget(&reg->cfg);
-	p2plink_bucket_init(&peer->refusals, &refusal_rate, now);
 	g_hash_table_insert(reg->peers, peer->id, p2plink_peer_ref(peer));
 	g_hash_table_insert(reg->binds, peer->nonce, p2plink_peer_ref(peer));
 	char *open = p2plink_frame_encode_open(&len);
@@ -380,8 +502,8 @@ p2plink_peer *p2plink_registry_open(p2plink_registry *reg, p2plink_conn *conn, c
 }
 
 /* Queue a frame for a destination that is not connected; FALSE when a bound says no */
-static gboolean enqueue_locked(p2plink_registry *reg, const char *src, const char *dst, char *text, size_t len,
-		gint64 now) {
+static gboolean enqueue_locked(p2plink_registry *reg, p2plink_peer *src, const char *dst, p2plink_msg_type type,
+		char *text, size_t len, gint64 now) {
 	offline_queue *q = g_hash_table_lookup(reg->queues, dst);
 	if(q != NULL && (q->frames.length >= reg->cfg.queue_max_messages || q->bytes + len > reg->cfg.queue_max_bytes))
 		return FALSE;
@@ -395,7 +517,9 @@ static gboolean enqueue_locked(p2plink_registry *reg, const char *src, const cha
 		g_hash_table_insert(reg->queues, q->dst, q);
 	}
 	queued_frame *f = g_new0(queued_frame, 1);
-	f->src = g_strdup(src);
+	f->src = g_strdup(src->id);
+	f->src_owner = g_strdup(src->owner);
+	f->type = type;
 	f->text = text;
 	f->len = len;
 	g_queue_push_tail(&q->frames, f);
@@ -419,13 +543,14 @@ static p2plink_frame_result route(p2plink_registry *reg, p2plink_peer *peer, p2p
 	peer->last_seen = now;
 	peer->frames_in++;
 	p2plink_peer *dst = g_hash_table_lookup(reg->peers, frame->dst);
-	if(dst != NULL && dst->conn != NULL && !link_gate_allows_locked(peer, dst)) {
+	/* Gated when sent and when queued: a reserved link-only id is as closed as a connected one */
+	p2plink_peer *held = dst != NULL ? dst : g_hash_table_lookup(reg->reserved, frame->dst);
+	if(held != NULL && !link_gate_allows_locked(peer, held)) {
 		/* The target learns nothing; the sender learns only that a link is needed */
 		g_free(text);
-		send_error_locked(reg, peer, "link-required",
-			"This peer only accepts connections through a share link");
+		refuse_locked(reg, peer, frame->dst, frame->type, "link-required", LINK_REQUIRED_MSG);
 		g_mutex_unlock(&reg->mutex);
-		return P2PLINK_FRAME_REJECTED;
+		return P2PLINK_FRAME_REFUSED;
 	}
 	if(dst != NULL && dst->conn != NULL) {
 		send_text_locked(reg, dst, text, len);
@@ -441,23 +566,24 @@ static p2plink_frame_result route(p2plink_registry *reg, p2plink_peer *peer, p2p
 	} else if(frame->type == P2PLINK_MSG_LEAVE || frame->type == P2PLINK_MSG_EXPIRE) {
 		/* Like the reference: nobody to tell, nothing to keep */
 		g_free(text);
-	} else if(!enqueue_locked(reg, peer->id, frame->dst, text, len, now)) {
+	} else if(!enqueue_locked(reg, peer, frame->dst, frame->type, text, len, now)) {
 		g_free(text);
-		send_error_locked(reg, peer, "queue-full",
+		refuse_locked(reg, peer, frame->dst, frame->type, "queue-full",
 			"Too many messages are waiting for a peer that is not connected");
 		g_mutex_unlock(&reg->mutex);
-		return P2PLINK_FRAME_REJECTED;
+		return P2PLINK_FRAME_REFUSED;
 	}
 	g_mutex_unlock(&reg->mutex);
 	return P2PLINK_FRAME_ROUTED;
 }
 
-static p2plink_frame_result reject(p2plink_registry *reg, p2plink_peer *peer, const char *code, const char *msg) {
+static p2plink_frame_result refuse(p2plink_registry *reg, p2plink_peer *peer, const char *dst, p2plink_msg_type type,
+		const char *code, const char *msg) {
 	g_mutex_lock(&reg->mutex);
 	if(peer->registered)
-		send_error_locked(reg, peer, code, msg);
+		refuse_locked(reg, peer, dst, type, code, msg);
 	g_mutex_unlock(&reg->mutex);
-	return P2PLINK_FRAME_REJECTED;
+	return P2PLINK_FRAME_REFUSED;
 }
 
 static gsize max_frame_bytes(const p2plink_registry_config *cfg, p2plink_msg_type type) {
@@ -472,39 +598,61 @@ static gsize max_frame_bytes(const p2plink_registry_config *cfg, p2plink_msg_typ
 	}
 }
 
-/* A peer that keeps sending what we refuse is flooding, whatever our speed: it is cut off once it has used up
- * its refusal budget (refusal_budget) */
-static p2plink_frame_result refused(p2plink_registry *reg, p2plink_peer *peer, p2plink_frame_result result,
-		gint64 now) {
-	p2plink_rate budget = refusal_budget(&reg->cfg);
-	if(result == P2PLINK_FRAME_REJECTED && !p2plink_bucket_take(&peer->refusals, &budget, now))
-		return P2PLINK_FRAME_CLOSE;
-	return result;
+/* Pacing episodes: one starts when the peer's bucket empties and ends when a frame finds it at least half full
+ * again (the peer slowed down for a while). A peer still paced flood_after into an episode is flooding: real
+ * clients send bursts, not a stream at the full rate. Transport thread only, like the bucket. */
+static gboolean pacing_is_flood(const p2plink_registry_config *cfg, p2plink_peer *peer, gint64 pause, gint64 now) {
+	if(pause == 0) {
+		if(peer->pacing && peer->frames.tokens >= cfg->frame_rate.burst / 2)
+			peer->pacing = FALSE;
+		return FALSE;
+	}
+	if(!peer->pacing) {
+		peer->pacing = TRUE;
+		peer->paced_since = now;
+		return FALSE;
+	}
+	return cfg->flood_after > 0 && now - peer->paced_since >= cfg->flood_after;
 }
 
 static p2plink_frame_result handle_frame(p2plink_registry *reg, p2plink_peer *peer, const char *data, size_t len,
 		gint64 now);
 
 p2plink_frame_result p2plink_registry_frame(p2plink_registry *reg, p2plink_peer *peer, const char *data, size_t len,
-		gint64 now) {
-	if(!p2plink_bucket_take(&peer->frames, &reg->cfg.frame_rate, now)) {
-		/* Not even decoded: a flood costs us as little as possible */
-		return refused(reg, peer, reject(reg, peer, "rate-limited", "Too many messages: slow down"), now);
+		gint64 now, gint64 *pause_us) {
+	gint64 pause = p2plink_pace_frame(&peer->frames, &reg->cfg.frame_rate, now);
+	*pause_us = pause;
+	if(pacing_is_flood(&reg->cfg, peer, pause, now)) {
+		g_mutex_lock(&reg->mutex);
+		reg->floods++;
+		g_mutex_unlock(&reg->mutex);
+		return P2PLINK_FRAME_FLOOD;
 	}
-	return refused(reg, peer, handle_frame(reg, peer, data, len, now), now);
+	if(pause > 0) {
+		g_mutex_lock(&reg->mutex);
+		reg->paced++;
+		g_mutex_unlock(&reg->mutex);
+	}
+	/* Every frame read is processed: pacing delays the next one, it never drops this one */
+	return handle_frame(reg, peer, data, len, now);
 }
 
 static p2plink_frame_result handle_frame(p2plink_registry *reg, p2plink_peer *peer, const char *data, size_t len,
 		gint64 now) {
 	p2plink_frame frame;
 	p2plink_error err;
-	if(!p2plink_frame_decode(data, len, &frame, &err))
-		return reject(reg, peer, err.code, err.msg);
+	if(!p2plink_frame_decode(data, len, &frame, &err)) {
+		if(strcmp(err.code, P2PLINK_ERR_INVALID_UTF8) == 0)
+			return P2PLINK_FRAME_BAD_TEXT;
+		return refuse(reg, peer, NULL, frame.type, err.code, err.msg);
+	}
 	if(len > max_frame_bytes(&reg->cfg, frame.type)) {
 		char msg[96];
 		g_snprintf(msg, sizeof(msg), "%s frames are limited to %zu bytes", p2plink_msg_type_name(frame.type),
 			max_frame_bytes(&reg->cfg, frame.type));
-		return reject(reg, peer, "payload-too-large", msg);
+		p2plink_frame_result r = refuse(reg, peer, frame.dst, frame.type, "payload-too-large", msg);
+		p2plink_frame_clear(&frame);
+		return r;
 	}
 	p2plink_frame_result result;
 	if(frame.type == P2PLINK_MSG_HEARTBEAT) {
@@ -517,9 +665,9 @@ static p2plink_frame_result handle_frame(p2plink_registry *reg, p2plink_peer *pe
 		if(frame.type == P2PLINK_MSG_LEAVE)
 			result = P2PLINK_FRAME_CLOSE;
 		else
-			result = reject(reg, peer, "missing-dst", "This frame type needs a \"dst\" peer id");
+			result = refuse(reg, peer, NULL, frame.type, "missing-dst", "This frame type needs a \"dst\" peer id");
 	} else if(strcmp(frame.dst, peer->id) == 0) {
-		result = reject(reg, peer, "invalid-dst", "A peer cannot signal itself");
+		result = refuse(reg, peer, frame.dst, frame.type, "invalid-dst", "A peer cannot signal itself");
 	} else {
 		result = route(reg, peer, &frame, now);
 	}
@@ -527,9 +675,9 @@ static p2plink_frame_result handle_frame(p2plink_registry *reg, p2plink_peer *pe
 	return result;
 }
 
-void p2plink_registry_close(p2plink_registry *reg, p2plink_peer *peer) {
+void p2plink_registry_close(p2plink_registry *reg, p2plink_peer *peer, gint64 now) {
 	g_mutex_lock(&reg->mutex);
-	peer_drop_locked(reg, peer, P2PLINK_EVENT_PEER_CLOSE);
+	peer_drop_locked(reg, peer, P2PLINK_EVENT_PEER_CLOSE, TRUE, now);
 	peer_release_conn_locked(reg, peer);
 	g_mutex_unlock(&reg->mutex);
 	p2plink_peer_unref(peer);	/* the transport's reference */
@@ -569,6 +717,10 @@ void p2plink_registry_sweep(p2plink_registry *reg, gint64 now) {
 		expire_queue_locked(reg, q);
 		queue_free(reg, q);
 	}
+	/* Reservations are in expiry order: only the ones that are over are looked at */
+	p2plink_peer *oldest;
+	while((oldest = g_queue_peek_head(&reg->reservations)) != NULL && oldest->reserved_until <= now)
+		unreserve_locked(reg, oldest);
 	/* Collect first: dropping a peer edits other peers' counterpart sets and the peers table */
 	GSList *silent = NULL;
 	g_hash_table_iter_init(&iter, reg->peers);
@@ -581,7 +733,7 @@ void p2plink_registry_sweep(p2plink_registry *reg, gint64 now) {
 		p2plink_peer *peer = l->data;
 		if(peer->conn != NULL)
 			reg->ops.close(peer->conn, "no heartbeat within alive_timeout");
-		peer_drop_locked(reg, peer, P2PLINK_EVENT_PEER_TIMEOUT);
+		peer_drop_locked(reg, peer, P2PLINK_EVENT_PEER_TIMEOUT, TRUE, now);
 		peer_release_conn_locked(reg, peer);
 		reg->timeouts++;
 	}
@@ -601,13 +753,19 @@ p2plink_peer *p2plink_registry_bind(p2plink_registry *reg, const char *nonce) {
 	return NULL;
 }
 
-gboolean p2plink_registry_kick_peer(p2plink_registry *reg, p2plink_peer *peer, const char *reason) {
-	g_mutex_lock(&reg->mutex);
+static gboolean kick_locked(p2plink_registry *reg, p2plink_peer *peer, const char *reason, gboolean reserve,
+		gint64 now) {
 	gboolean connected = peer->conn != NULL;
 	if(connected)
 		reg->ops.close(peer->conn, reason);
-	peer_drop_locked(reg, peer, P2PLINK_EVENT_PEER_CLOSE);
+	peer_drop_locked(reg, peer, P2PLINK_EVENT_PEER_CLOSE, reserve, now);
 	peer_release_conn_locked(reg, peer);
+	return connected;
+}
+
+gboolean p2plink_registry_kick_peer(p2plink_registry *reg, p2plink_peer *peer, const char *reason, gint64 now) {
+	g_mutex_lock(&reg->mutex);
+	gboolean connected = kick_locked(reg, peer, reason, TRUE, now);
 	g_mutex_unlock(&reg->mutex);
 	return connected;
 }
@@ -615,14 +773,16 @@ gboolean p2plink_registry_kick_peer(p2plink_registry *reg, p2plink_peer *peer, c
 gboolean p2plink_registry_kick_id(p2plink_registry *reg, const char *id, const char *reason) {
 	g_mutex_lock(&reg->mutex);
 	p2plink_peer *peer = g_hash_table_lookup(reg->peers, id);
-	if(peer != NULL)
-		p2plink_peer_ref(peer);
+	gboolean held = peer != NULL;
+	if(peer != NULL) {
+		kick_locked(reg, peer, reason, FALSE, 0);
+	} else if((peer = g_hash_table_lookup(reg->reserved, id)) != NULL) {
+		/* An admin kick frees the id: a reservation ends too */
+		held = TRUE;
+		unreserve_locked(reg, peer);
+	}
 	g_mutex_unlock(&reg->mutex);
-	if(peer == NULL)
-		return FALSE;
-	gboolean kicked = p2plink_registry_kick_peer(reg, peer, reason);
-	p2plink_peer_unref(peer);
-	return kicked;
+	return held;
 }
 
 p2plink_peer *p2plink_registry_authenticate(p2plink_registry *reg, const char *id, const char *token) {
@@ -650,8 +810,8 @@ gboolean p2plink_registry_grant(p2plink_registry *reg, p2plink_peer *grantee, co
 
 char *p2plink_registry_owner_of(p2plink_registry *reg, const char *id) {
 	g_mutex_lock(&reg->mutex);
-	p2plink_peer *peer = id != NULL ? g_hash_table_lookup(reg->peers, id) : NULL;
-	char *owner = peer != NULL && peer->conn != NULL ? g_strdup(peer->owner) : NULL;
+	p2plink_peer *peer = id != NULL ? held_locked(reg, id) : NULL;
+	char *owner = peer != NULL && (peer->conn != NULL || peer->reserved) ? g_strdup(peer->owner) : NULL;
 	g_mutex_unlock(&reg->mutex);
 	return owner;
 }
@@ -702,8 +862,9 @@ json_t *p2plink_registry_list_peers(p2plink_registry *reg, guint offset, guint l
 
 json_t *p2plink_registry_stats(p2plink_registry *reg) {
 	g_mutex_lock(&reg->mutex);
-	json_t *stats = json_pack("{s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+	json_t *stats = json_pack("{s:i,s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
 		"peers", (int)g_hash_table_size(reg->peers),
+		"reserved", (int)g_hash_table_size(reg->reserved),
 		"offline_queues", (int)g_hash_table_size(reg->queues),
 		"queued_bytes", (json_int_t)reg->queued_bytes,
 		"opened", (json_int_t)reg->opened,
@@ -711,7 +872,9 @@ json_t *p2plink_registry_stats(p2plink_registry *reg) {
 		"queued", (json_int_t)reg->queued,
 		"expired", (json_int_t)reg->expired,
 		"rejected", (json_int_t)reg->rejected,
-		"timeouts", (json_int_t)reg->timeouts);
+		"timeouts", (json_int_t)reg->timeouts,
+		"paced", (json_int_t)reg->paced,
+		"floods", (json_int_t)reg->floods);
 	g_mutex_unlock(&reg->mutex);
 	return stats;
 }
@@ -765,6 +928,10 @@ void p2plink_registry_free(p2plink_registry *reg) {
 		queue_free(reg, value);
 	}
 	g_hash_table_destroy(reg->queues);
+	p2plink_peer *reserved;
+	while((reserved = g_queue_peek_head(&reg->reservations)) != NULL)
+		unreserve_locked(reg, reserved);
+	g_hash_table_destroy(reg->reserved);
 	g_mutex_unlock(&reg->mutex);
 	g_mutex_clear(&reg->mutex);
 	g_free(reg);

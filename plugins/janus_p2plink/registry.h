@@ -2,9 +2,11 @@
  * registry.h — who is connected, and where each signaling frame goes.
  *
  * What it is for: the peer table (id → peer), the PeerJS handshake rules (ID-TAKEN, concurrent_limit, re-attach
- * with the same token), routing OFFER/ANSWER/CANDIDATE/LEAVE/EXPIRE to the destination's connection, the bounded
- * queue for destinations that are not connected yet (delivered on connect or answered with EXPIRE), alive_timeout,
- * and LEAVE to the counterparts of a peer whose socket closed.
+ * with the same token), the reservation of an id for its owner for id_grace after its socket went, routing
+ * OFFER/ANSWER/CANDIDATE/LEAVE/EXPIRE to the destination's connection, the bounded queue for destinations that are
+ * not connected yet (delivered on connect or answered with EXPIRE), the link-only gate (when a frame is queued and
+ * again when it is delivered), pacing of a peer over its frame rate, alive_timeout, and LEAVE to the counterparts of
+ * a peer whose socket closed. After OPEN it never sends ERROR: refusals are EXPIRE + P2PLINK-REFUSED.
  * What it is not for: sockets (it only calls p2plink_transport_ops), Janus sessions (plugin.c binds them), share
  * links. Pure: GLib + jansson + OpenSSL RAND, time passed in by the caller, so every rule is unit-tested.
  *
@@ -31,14 +33,20 @@ typedef struct p2plink_registry_config {
 	gsize queue_total_bytes;	/* across all offline destinations */
 	guint max_counterparts;		/* peers remembered per peer for LEAVE-on-disconnect */
 	guint max_grants;			/* share-link grants held per peer */
-	p2plink_rate frame_rate;	/* frames a peer may send (token bucket); beyond: ERROR "rate-limited" */
-	guint flood_close_after;	/* refused frames (within about 10 s) after which the peer is disconnected */
+	p2plink_rate frame_rate;	/* frames a peer may send (token bucket); beyond: its socket is paced */
+	gint64 flood_after;			/* µs of continuous pacing (the bucket never half refilled) before FLOOD */
+	gint64 id_grace;			/* µs an id stays reserved for its owner after its socket went (0: freed at once) */
 	gsize max_sdp_bytes;		/* largest OFFER/ANSWER frame */
 	gsize max_candidate_bytes;	/* largest CANDIDATE frame */
 	gsize max_control_bytes;	/* largest HEARTBEAT/LEAVE/EXPIRE frame */
 } p2plink_registry_config;
 
 void p2plink_registry_config_defaults(p2plink_registry_config *config);
+
+/* Pacing arithmetic: takes one token for a frame that is processed whatever the bucket holds (an empty bucket goes
+ * into debt), and returns how long (µs) the sender's socket must not be read so that its next frame finds a whole
+ * token; 0 when there is one already or the rate is unlimited. */
+gint64 p2plink_pace_frame(p2plink_bucket *bucket, const p2plink_rate *rate, gint64 now);
 
 typedef struct p2plink_registry p2plink_registry;
 
@@ -58,28 +66,38 @@ void p2plink_registry_free(p2plink_registry *reg);
 
 p2plink_peer *p2plink_registry_open(p2plink_registry *reg, p2plink_conn *conn, const char *id, const char *token,
 	const char *client_ip, gint64 now, char nonce_out[P2PLINK_BIND_NONCE_LEN + 1], p2plink_open_result *result);
+/* One text frame. *pause_us: see p2plink_hotpath.peer_frame */
 p2plink_frame_result p2plink_registry_frame(p2plink_registry *reg, p2plink_peer *peer, const char *data, size_t len,
-	gint64 now);
-void p2plink_registry_close(p2plink_registry *reg, p2plink_peer *peer);
-/* EXPIRE for queues older than expire_timeout, drop peers silent past alive_timeout */
+	gint64 now, gint64 *pause_us);
+/* The socket closed: the id stays reserved for the same token for id_grace (link-only state, grants, contacted set
+ * and counterparts come back with it), then it is free. Drops the transport's reference. */
+void p2plink_registry_close(p2plink_registry *reg, p2plink_peer *peer, gint64 now);
+/* EXPIRE for queues older than expire_timeout, drop peers silent past alive_timeout (their ids are reserved like
+ * on close), free reservations older than id_grace */
 void p2plink_registry_sweep(p2plink_registry *reg, gint64 now);
 
 /* Janus session binding: returns a new reference to the peer that was given this nonce, or NULL */
 p2plink_peer *p2plink_registry_bind(p2plink_registry *reg, const char *nonce);
-/* Closes the peer's connection (admin kick, Janus session gone). Returns FALSE if it was not connected. */
-gboolean p2plink_registry_kick_peer(p2plink_registry *reg, p2plink_peer *peer, const char *reason);
+/* Closes the peer's connection because its Janus session went (timeout, destroy): the id is reserved as on close.
+ * Returns FALSE if it was not connected. */
+gboolean p2plink_registry_kick_peer(p2plink_registry *reg, p2plink_peer *peer, const char *reason, gint64 now);
+/* Admin kick: closes the connection of whoever holds the id and frees the id at once (no reservation: the admin
+ * meant it). Returns FALSE if nobody held it. */
 gboolean p2plink_registry_kick_id(p2plink_registry *reg, const char *id, const char *reason);
 
 /* Share-link grants and gated signaling.
  * authenticate: the connected peer with this id whose token matches (constant time), new reference, or NULL.
  * grant: the grantee may now OFFER to target even when target is link-only (held while the grantee is connected,
  * carried over a same-token reconnect). Returns FALSE when the grantee holds too many grants already.
- * set_link_only: OFFERs to this peer are routed only from grantees (or peers it contacted first), others get an
- * ERROR "link-required" and the peer learns nothing; it is also left out of discovery. */
+ * set_link_only: frames to this peer are routed only from grantees (or peers it contacted first), others get
+ * EXPIRE + P2PLINK-REFUSED "link-required" and the peer learns nothing; it is also left out of discovery.
+ * authenticate finds connected peers only: a reserved id's owner is not connected, so it cannot use the link
+ * endpoints until it is back. */
 p2plink_peer *p2plink_registry_authenticate(p2plink_registry *reg, const char *id, const char *token);
 gboolean p2plink_registry_grant(p2plink_registry *reg, p2plink_peer *grantee, const char *target, const char *owner);
 /* Who owns an id: the hex SHA-256 of the token that holds it (links, grants and revocation are keyed on this,
- * never on the id string). owner_of: a g_malloc'd copy of the owner of the peer now holding `id`, or NULL. */
+ * never on the id string). owner_of: a g_malloc'd copy of the owner of the peer now holding `id` (connected, or
+ * reserved during its grace period), or NULL. */
 const char *p2plink_peer_owner(const p2plink_peer *peer);
 char *p2plink_registry_owner_of(p2plink_registry *reg, const char *id);
 void p2plink_registry_set_link_only(p2plink_registry *reg, p2plink_peer *peer, gboolean link_only);

@@ -92,7 +92,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 	json_decref(message);
 	/* The transport closes every socket (kicked ones included), then the plugin goes away */
 	for(size_t i = 0; i < G_N_ELEMENTS(peer_ids); i++)
-		p2plink_registry_close(reg, peers[i]);
+		p2plink_registry_close(reg, peers[i], 1000);
 	FUZZ_CHECK(p2plink_registry_count(reg) == 0);
 	p2plink_registry_free(reg);
 	for(size_t i = 0; i < G_N_ELEMENTS(peer_ids); i++)

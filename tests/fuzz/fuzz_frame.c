@@ -3,8 +3,11 @@
  *
  * What it checks, for any bytes a WebSocket client can send:
  *  - p2plink_frame_decode never crashes, leaks or reads past len (the input is an exact-size heap copy, no NUL);
- *  - a rejection has a stable code and a sentence, and that sentence can be put in an ERROR frame (the registry
- *    sends exactly that: a NULL encoding would reach the transport as an empty frame);
+ *  - a rejection has a stable code and a sentence, and both can be put in a P2PLINK-REFUSED frame (the registry
+ *    sends exactly that after OPEN: a NULL encoding would reach the transport as an empty frame);
+ *  - UTF-8 oracle: an independent validator (RFC 3629's table, written out below) decides whether the input is
+ *    UTF-8; input that is not must be refused as invalid-utf8, and every frame we would relay is UTF-8, so no
+ *    frame of ours can make a browser fail its socket;
  *  - an accepted frame has a known type and a dst that passes the id rule;
  *  - round trip: the relay encoding of an accepted frame decodes again to the same type, dst and payload, and
  *    carries the server-set src, never one the client wrote;
@@ -19,7 +22,51 @@
 #include "protocol.h"
 #include "fuzz_input.h"
 
-static const char *const error_codes[] = { "invalid-json", "invalid-frame", "unknown-type", "invalid-dst" };
+static const char *const error_codes[] = { "invalid-json", "invalid-frame", "unknown-type", "invalid-dst",
+	P2PLINK_ERR_INVALID_UTF8 };
+
+/* RFC 3629 section 4, byte by byte, independent of GLib: well-formed UTF-8 without overlong forms, surrogates
+ * (U+D800..DFFF) or code points above U+10FFFF. NUL is refused as well (never valid JSON text). */
+static gboolean utf8_oracle(const uint8_t *s, size_t len) {
+	size_t i = 0;
+	while(i < len) {
+		uint8_t c = s[i];
+		size_t n;
+		uint8_t lo = 0x80, hi = 0xBF;	/* bounds of the second byte */
+		if(c == 0x00)
+			return FALSE;
+		if(c < 0x80) {
+			i++;
+			continue;
+		}
+		if(c >= 0xC2 && c <= 0xDF)
+			n = 1;
+		else if(c == 0xE0)
+			n = 2, lo = 0xA0;
+		else if((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF)
+			n = 2;
+		else if(c == 0xED)
+			n = 2, hi = 0x9F;
+		else if(c == 0xF0)
+			n = 3, lo = 0x90;
+		else if(c >= 0xF1 && c <= 0xF3)
+			n = 3;
+		else if(c == 0xF4)
+			n = 3, hi = 0x8F;
+		else
+			return FALSE;
+		if(i + n >= len)
+			return FALSE;	/* truncated sequence */
+		if(s[i + 1] < lo || s[i + 1] > hi)
+			return FALSE;
+		for(size_t k = 2; k <= n; k++) {
+			if(s[i + k] < 0x80 || s[i + k] > 0xBF)
+				return FALSE;
+		}
+		i += n + 1;
+	}
+	return TRUE;
+}
 
 static gboolean is_known_error_code(const char *code) {
 	for(size_t i = 0; i < G_N_ELEMENTS(error_codes); i++) {
@@ -58,6 +105,8 @@ static void check_round_trip(const p2plink_frame *frame, const uint8_t *input, s
 	FUZZ_CHECK(text != NULL && len == strlen(text));
 	p2plink_frame again;
 	p2plink_error err;
+	/* What we relay is UTF-8, whatever came in */
+	FUZZ_CHECK(utf8_oracle((const uint8_t *)text, len));
 	FUZZ_CHECK(p2plink_frame_decode(text, len, &again, &err));
 	FUZZ_CHECK(again.type == frame->type);
 	FUZZ_CHECK(again.dst != NULL && strcmp(again.dst, dst) == 0);
@@ -87,7 +136,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 	memcpy(copy, data, size);
 	p2plink_frame frame;
 	p2plink_error err = { 0 };
-	if(p2plink_frame_decode((const char *)copy, size, &frame, &err)) {
+	gboolean utf8 = utf8_oracle(copy, size);
+	gboolean decoded = p2plink_frame_decode((const char *)copy, size, &frame, &err);
+	/* Not UTF-8: refused as such, before anything else is looked at */
+	FUZZ_CHECK(utf8 || (!decoded && strcmp(err.code, P2PLINK_ERR_INVALID_UTF8) == 0));
+	/* ... and UTF-8 is never called invalid-utf8 (GLib and the oracle agree) */
+	if(utf8 && !decoded)
+		FUZZ_CHECK(strcmp(err.code, P2PLINK_ERR_INVALID_UTF8) != 0);
+	if(decoded) {
 		FUZZ_CHECK(frame.type != P2PLINK_MSG_UNKNOWN);
 		FUZZ_CHECK(strcmp(p2plink_msg_type_name(frame.type), "UNKNOWN") != 0);
 		if(frame.dst != NULL)
@@ -100,15 +156,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 		FUZZ_CHECK(frame.dst == NULL && frame.payload == NULL);
 		FUZZ_CHECK(is_known_error_code(err.code));
 		FUZZ_CHECK(err.msg[0] != '\0');
-		/* What the registry does with a rejection: an ERROR frame with this code and sentence */
+		/* What the registry does with a rejection after OPEN: a P2PLINK-REFUSED frame with this code and sentence
+		 * (never containing the client's bytes: it must be UTF-8 and decodable JSON whatever came in) */
 		size_t len = 0;
-		char *text = p2plink_frame_encode_error(err.code, err.msg, &len);
-		if(text == NULL) {
-			fprintf(stderr, "ERROR frame could not be encoded for code %s, msg \"%s\" (invalid UTF-8?)\n",
-				err.code, err.msg);
+		char *text = p2plink_frame_encode_refused(NULL, "fuzz-sender", err.code, err.msg, frame.type, &len);
+		if(text == NULL || strstr(text, P2PLINK_REFUSED_TYPE) == NULL) {
+			fprintf(stderr, "P2PLINK-REFUSED frame could not be encoded for code %s, msg \"%s\"\n", err.code,
+				err.msg);
 			abort();
 		}
 		FUZZ_CHECK(len > 0 && len == strlen(text));
+		FUZZ_CHECK(utf8_oracle((const uint8_t *)text, len));
+		json_t *refused = json_loadb(text, len, 0, NULL);
+		FUZZ_CHECK(refused != NULL);
+		json_decref(refused);
 		g_free(text);
 	}
 	g_free(copy);

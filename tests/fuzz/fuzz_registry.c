@@ -11,10 +11,12 @@
  *  - the registry only sends to / closes a connection it holds a reference on (except the refusal it sends during
  *    the peer_open call itself, while the transport still owns the connection), and never takes a second
  *    reference on one connection;
- *  - every frame sent is one non-NULL, complete JSON object of a type the stock client knows, len == strlen;
+ *  - every frame sent is one non-NULL, complete JSON object in strict UTF-8 (g_utf8_validate) of a type the stock
+ *    client knows (or our P2PLINK-REFUSED extension, which it ignores), len == strlen;
  *  - every relayed OFFER/ANSWER/CANDIDATE/LEAVE/EXPIRE is addressed (dst) to the id of the connection that gets it;
  *    during a frame step every relayed frame carries src == the sender's registered id (no spoofing), and the
- *    sender itself only ever gets ERROR frames;
+ *    sender itself only ever gets EXPIRE (for the dst it tried) and P2PLINK-REFUSED, never ERROR after OPEN;
+ *  - pacing never asks for a negative pause, and an id held by one token never opens for another;
  *  - at the end, after every socket closed and every bind reference was dropped, no peer is registered, every
  *    connection reference was given back, and registry_free frees everything (LeakSanitizer checks the rest).
  * What it is not for: frame decoding details (fuzz_frame.c), threading (unit tests + integration).
@@ -45,6 +47,7 @@ typedef struct slot {
 } slot;
 
 static slot slots[SLOTS];
+static gint64 now_for_close;	/* the script's clock, for closes done outside a step that has one */
 static p2plink_conn *opening;	/* the connection inside a peer_open call, which may be sent to without a ref */
 static const char *sender_id;	/* during a frame step: the id every relayed frame must carry as src */
 static p2plink_conn *sender_conn;
@@ -62,6 +65,7 @@ static const char *slot_id(int i) {
 static void check_frame(p2plink_conn *conn, const char *text, size_t len) {
 	FUZZ_CHECK(text != NULL);
 	FUZZ_CHECK(len == strlen(text));
+	FUZZ_CHECK(g_utf8_validate_len(text, len, NULL));
 	json_error_t jerr;
 	json_t *root = json_loadb(text, len, 0, &jerr);
 	FUZZ_CHECK(json_is_object(root));
@@ -69,11 +73,23 @@ static void check_frame(p2plink_conn *conn, const char *text, size_t len) {
 	FUZZ_CHECK(type != NULL);
 	gboolean relay = !strcmp(type, "OFFER") || !strcmp(type, "ANSWER") || !strcmp(type, "CANDIDATE") ||
 		!strcmp(type, "LEAVE") || !strcmp(type, "EXPIRE");
-	FUZZ_CHECK(relay || !strcmp(type, "OPEN") || !strcmp(type, "ERROR") || !strcmp(type, "ID-TAKEN"));
+	gboolean refused = !strcmp(type, P2PLINK_REFUSED_TYPE);
+	FUZZ_CHECK(relay || refused || !strcmp(type, "OPEN") || !strcmp(type, "ERROR") || !strcmp(type, "ID-TAKEN"));
 	if(!strcmp(type, "ERROR")) {
+		/* Only a handshake refusal, inside peer_open: never to a connection that got OPEN */
+		FUZZ_CHECK(conn == opening);
 		json_t *payload = json_object_get(root, "payload");
 		FUZZ_CHECK(json_is_string(json_object_get(payload, "type")));
 		FUZZ_CHECK(json_is_string(json_object_get(payload, "msg")));
+	}
+	if(refused) {
+		json_t *payload = json_object_get(root, "payload");
+		FUZZ_CHECK(json_is_string(json_object_get(payload, "code")));
+		FUZZ_CHECK(json_is_string(json_object_get(payload, "msg")));
+		FUZZ_CHECK(json_is_string(json_object_get(payload, "for")));
+		/* No connectionId: the stock client must not take it for one of its connections */
+		FUZZ_CHECK(json_object_get(payload, "connectionId") == NULL);
+		FUZZ_CHECK(strcmp(json_string_value(json_object_get(root, "dst")), slot_id(conn->slot)) == 0);
 	}
 	if(relay) {
 		const char *src = json_string_value(json_object_get(root, "src"));
@@ -82,8 +98,10 @@ static void check_frame(p2plink_conn *conn, const char *text, size_t len) {
 		/* Addressed to whoever owns the receiving connection */
 		const char *owner = slot_id(conn->slot);
 		FUZZ_CHECK(owner != NULL && strcmp(dst, owner) == 0);
-		if(sender_id != NULL) {
-			FUZZ_CHECK(conn != sender_conn);	/* a sender is only ever answered with ERROR */
+		if(sender_id != NULL && conn == sender_conn) {
+			/* The sender is only ever answered: an EXPIRE for what it tried to reach */
+			FUZZ_CHECK(!strcmp(type, "EXPIRE"));
+		} else if(sender_id != NULL) {
 			FUZZ_CHECK(strcmp(src, sender_id) == 0);
 		}
 	}
@@ -129,7 +147,7 @@ static void slot_close(p2plink_registry *reg, int i) {
 	if(s->conn == NULL)
 		return;
 	if(s->peer != NULL)
-		p2plink_registry_close(reg, s->peer);
+		p2plink_registry_close(reg, s->peer, now_for_close);
 	/* After peer_close the plugin must not hold the connection any more */
 	FUZZ_CHECK(s->conn->refs == 0);
 	g_free(s->conn);
@@ -149,6 +167,8 @@ static void step_open(p2plink_registry *reg, fuzz_input *in, gint64 now) {
 	s->conn->slot = i;
 	s->id = g_strdup(ids[pick % G_N_ELEMENTS(ids)]);
 	p2plink_open_result result = -1;
+	/* Whoever holds the id (connected or reserved) keeps it: only its own token may open it */
+	char *owner_before = p2plink_registry_owner_of(reg, s->id);
 	opening = s->conn;
 	s->peer = p2plink_registry_open(reg, s->conn, s->id, tokens[(pick >> 3) % G_N_ELEMENTS(tokens)],
 		(pick & 0x80) ? "2001:db8::1" : "192.0.2.1", now, s->nonce, &result);
@@ -157,11 +177,13 @@ static void step_open(p2plink_registry *reg, fuzz_input *in, gint64 now) {
 		FUZZ_CHECK(result == P2PLINK_OPEN_OK);
 		FUZZ_CHECK(s->conn->refs == 1 && strlen(s->nonce) == P2PLINK_BIND_NONCE_LEN);
 		FUZZ_CHECK(strcmp(p2plink_peer_id(s->peer), s->id) == 0);
+		FUZZ_CHECK(owner_before == NULL || strcmp(owner_before, p2plink_peer_owner(s->peer)) == 0);
 	} else {
 		/* A refusal is sent and closed on the spot, and the registry keeps nothing */
 		FUZZ_CHECK(result != P2PLINK_OPEN_OK);
 		FUZZ_CHECK(s->conn->refs == 0 && s->conn->close_asked && s->conn->sent == 1);
 	}
+	g_free(owner_before);
 }
 
 /* A frame from the pool (valid shapes, colliding ids) or raw fuzz bytes */
@@ -196,11 +218,15 @@ static void step_frame(p2plink_registry *reg, fuzz_input *in, gint64 now) {
 	if(s->peer != NULL) {
 		sender_id = p2plink_peer_id(s->peer);
 		sender_conn = s->conn;
-		p2plink_frame_result r = p2plink_registry_frame(reg, s->peer, text, len, now);
+		gint64 pause = -1;
+		p2plink_frame_result r = p2plink_registry_frame(reg, s->peer, text, len, now, &pause);
 		sender_id = NULL;
 		sender_conn = NULL;
-		FUZZ_CHECK(r >= P2PLINK_FRAME_ROUTED && r <= P2PLINK_FRAME_CLOSE);
-		if(r == P2PLINK_FRAME_CLOSE)
+		FUZZ_CHECK(r >= P2PLINK_FRAME_ROUTED && r <= P2PLINK_FRAME_BAD_TEXT);
+		FUZZ_CHECK(pause >= 0);
+		if(r == P2PLINK_FRAME_BAD_TEXT)
+			FUZZ_CHECK(!g_utf8_validate_len(text, len, NULL));
+		if(r == P2PLINK_FRAME_CLOSE || r == P2PLINK_FRAME_FLOOD || r == P2PLINK_FRAME_BAD_TEXT)
 			slot_close(reg, i);	/* the transport disconnects the sender */
 	}
 	g_free(text);
@@ -227,10 +253,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 	cfg.queue_max_bytes = 2048;
 	cfg.queue_total_bytes = 4096;
 	cfg.max_counterparts = 2;
+	/* A short grace and a tiny bucket, so scripts reach reservations, their end, pacing and FLOOD */
+	cfg.id_grace = 20;
+	cfg.frame_rate.per_second = 100000;	/* one token per 10 µs of the fake clock */
+	cfg.frame_rate.burst = 4;
+	cfg.flood_after = 40;
 	p2plink_registry *reg = p2plink_registry_new(&cfg, &ops);
 	guint events = 0;
 	p2plink_registry_set_observer(reg, observer, &events);
 	gint64 now = 1000;
+	now_for_close = now;
 	for(int step = 0; step < MAX_STEPS && fuzz_left(&in) > 0; step++) {
 		uint8_t op = fuzz_u8(&in);
 		switch(op % 10) {
@@ -270,7 +302,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 					check_admin_json(p2plink_registry_peer_info(reg, s->bound));
 					/* What a Janus session teardown does: kick, then drop its reference */
 					if(fuzz_u8(&in) & 1)
-						p2plink_registry_kick_peer(reg, s->bound, "session gone");
+						p2plink_registry_kick_peer(reg, s->bound, "session gone", now);
 				}
 				check_admin_json(p2plink_registry_stats(reg));
 				check_admin_json(p2plink_registry_list_peers(reg, fuzz_u8(&in) % 4, fuzz_u8(&in) % 4));
@@ -293,6 +325,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 				break;
 		}
 		FUZZ_CHECK(p2plink_registry_count(reg) <= cfg.concurrent_limit);
+		now_for_close = now;
 	}
 	/* Half the time the plugin goes away with sockets still open (registry_free closes them) */
 	gboolean free_first = size > 0 && (data[0] & 0x80);

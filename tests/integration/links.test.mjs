@@ -225,8 +225,10 @@ describe('gated signaling', () => {
 		assert.equal(ids.includes('gate-owner'), false);
 
 		stranger.send({ type: 'OFFER', dst: 'gate-owner', payload: { sdp: 'x' } });
-		const refused = await stranger.next('ERROR');
-		assert.equal(refused.payload.type, 'link-required');
+		// Never ERROR after OPEN (the stock client would abort): EXPIRE for the target, then the extension frame
+		assert.deepEqual(await stranger.next(), { type: 'EXPIRE', src: 'gate-owner', dst: 'gate-stranger' });
+		const refused = await stranger.next('P2PLINK-REFUSED');
+		assert.equal(refused.payload.code, 'link-required');
 		assert.ok(await owner.silentFor(300, 'OFFER'), 'the link-only peer heard from a stranger');
 
 		const link = (await createLink(srv, 'gate-owner', { ttl: '10min', max_clicks: 1 })).json;

@@ -17,7 +17,7 @@ async function peer(id, token) {
 }
 
 before(async () => {
-	srv = await startJanus({ janusApi: true, plugin: { expire_timeout: 1000, alive_timeout: 3000 } });
+	srv = await startJanus({ janusApi: true, plugin: { expire_timeout: 1000, alive_timeout: 3000, id_grace: 1500 } });
 });
 after(async () => {
 	for (const s of sockets) s.terminate();
@@ -75,11 +75,15 @@ describe('handshake', () => {
 		await s.waitClosed();
 	});
 
-	test('after a disconnect the id is free for any token', async () => {
+	test('after a disconnect the id is kept for its token for id_grace, then free for any token', async () => {
 		const a = await peer('hs-free', 'one');
 		a.close();
 		await a.waitClosed();
-		const deadline = Date.now() + 3000;
+		const closed = Date.now();
+		const early = await connect('hs-free', 'two');
+		assert.deepEqual(await early.next(), { type: 'ID-TAKEN', payload: { msg: 'ID is taken' } });
+		assert.ok(Date.now() - closed < 1500, 'the ID-TAKEN check came too late to prove anything');
+		const deadline = Date.now() + 4000;
 		for (;;) {
 			const b = await connect('hs-free', 'two');
 			const f = await b.next();
@@ -162,44 +166,52 @@ describe('liveness', () => {
 });
 
 describe('bad input', () => {
-	test('malformed JSON, unknown types, bad dst and self-signaling get ERROR codes and the socket stays usable', async () => {
+	test('malformed JSON, unknown types, bad dst and self-signaling get P2PLINK-REFUSED codes (never ERROR) and the socket stays usable', async () => {
 		const a = await peer('bad-a'), b = await peer('bad-b');
 		const cases = [
-			['{"type":', 'invalid-json'],
-			['[1,2,3]', 'invalid-frame'],
-			['{"type":"WHATEVER","dst":"bad-b"}', 'unknown-type'],
-			['{"type":"OFFER","dst":{"x":1}}', 'invalid-dst'],
-			['{"type":"OFFER","dst":"bad-a","payload":{}}', 'invalid-dst'],
-			['{"type":"OFFER","payload":{}}', 'missing-dst'],
-			['{"type":"OFFER","dst":"a\\u0000b"}', 'invalid-dst'],
-			[`{"type":"OFFER","dst":"${'x'.repeat(5000)}"}`, 'invalid-dst'],
+			['{"type":', 'invalid-json', null],
+			['[1,2,3]', 'invalid-frame', null],
+			['{"type":"WHATEVER","dst":"bad-b"}', 'unknown-type', null],
+			['{"type":"OFFER","dst":{"x":1}}', 'invalid-dst', null],
+			['{"type":"OFFER","dst":"bad-a","payload":{}}', 'invalid-dst', 'bad-a'],
+			['{"type":"OFFER","payload":{}}', 'missing-dst', null],
+			['{"type":"OFFER","dst":"a\\u0000b"}', 'invalid-dst', null],
+			[`{"type":"OFFER","dst":"${'x'.repeat(5000)}"}`, 'invalid-dst', null],
 		];
-		for (const [text, code] of cases) {
+		for (const [text, code, expireSrc] of cases) {
 			a.send(text);
-			const f = await a.next('ERROR');
-			assert.equal(f.payload.type, code, text.slice(0, 60));
+			if (expireSrc) assert.deepEqual(await a.next(), { type: 'EXPIRE', src: expireSrc, dst: 'bad-a' });
+			const f = await a.next();
+			assert.equal(f.type, 'P2PLINK-REFUSED', text.slice(0, 60));
+			assert.equal(f.payload.code, code, text.slice(0, 60));
+			assert.equal(f.dst, 'bad-a');
 			assert.ok(f.payload.msg.length > 0);
+			assert.equal(f.payload.connectionId, undefined);
 		}
 		a.send({ type: 'OFFER', dst: 'bad-b', payload: { still: 'works' } });
 		assert.deepEqual((await b.next('OFFER')).payload, { still: 'works' });
+		assert.ok(!a.frames.some((f) => f.type === 'ERROR'), JSON.stringify(a.frames));
+		assert.equal(a.closed, null);
 	});
 
-	test('an oversized frame gets frame-too-large and a close, others are unaffected', async () => {
+	test('an oversized message fails the socket with close code 1009 (no ERROR frame), others are unaffected', async () => {
 		const a = await peer('big-a'), b = await peer('big-b');
 		a.send({ type: 'OFFER', dst: 'big-b', payload: 'x'.repeat(200 * 1024) });
-		const f = await a.next('ERROR');
-		assert.equal(f.payload.type, 'frame-too-large');
-		await a.waitClosed();
+		const closed = await a.waitClosed();
+		assert.equal(closed.code, 1009);
+		assert.match(closed.reason, /max_frame_size/);
+		assert.ok(!a.frames.some((f) => f.type === 'ERROR'), JSON.stringify(a.frames));
 		const c = await peer('big-c');
 		c.send({ type: 'OFFER', dst: 'big-b', payload: 1 });
 		assert.equal((await b.next('OFFER')).src, 'big-c');
 	});
 
-	test('a binary frame gets an ERROR and a close', async () => {
+	test('a binary frame fails the socket with close code 1003 (no ERROR frame)', async () => {
 		const a = await peer('bin-a');
 		a.ws.send(Buffer.from([1, 2, 3]));
-		assert.equal((await a.next('ERROR')).type, 'ERROR');
-		await a.waitClosed();
+		const closed = await a.waitClosed();
+		assert.equal(closed.code, 1003);
+		assert.ok(!a.frames.some((f) => f.type === 'ERROR'), JSON.stringify(a.frames));
 	});
 });
 

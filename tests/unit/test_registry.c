@@ -1,6 +1,7 @@
 /*
- * test_registry.c — handshake, routing, offline queue, EXPIRE, liveness and LEAVE rules (registry.c),
- * driven through a recording fake transport with an explicit clock.
+ * test_registry.c — handshake, routing, offline queue, EXPIRE, liveness and LEAVE rules, refusals after OPEN,
+ * pacing, id reservations and the link-only gate (registry.c), driven through a recording fake transport with an
+ * explicit clock.
  */
 
 #include <string.h>
@@ -28,7 +29,7 @@ static void fixture_set_up(fixture *f, gconstpointer data) {
 
 static void fixture_tear_down(fixture *f, gconstpointer data) {
 	for(guint i = 0; i < f->peers->len; i++)
-		p2plink_registry_close(f->reg, g_ptr_array_index(f->peers, i));
+		p2plink_registry_close(f->reg, g_ptr_array_index(f->peers, i), 0);
 	p2plink_registry_free(f->reg);
 	for(guint i = 0; i < f->conns->len; i++)
 		fake_conn_free(g_ptr_array_index(f->conns, i));
@@ -55,11 +56,30 @@ static p2plink_peer *connect_peer(fixture *f, const char *id, const char *token,
 
 static void close_peer(fixture *f, p2plink_peer *peer) {
 	g_assert_true(g_ptr_array_remove(f->peers, peer));
-	p2plink_registry_close(f->reg, peer);
+	p2plink_registry_close(f->reg, peer, 0);
+}
+
+static void close_peer_at(fixture *f, p2plink_peer *peer, gint64 now) {
+	g_assert_true(g_ptr_array_remove(f->peers, peer));
+	p2plink_registry_close(f->reg, peer, now);
+}
+
+static p2plink_frame_result frame_at(fixture *f, p2plink_peer *peer, const char *text, gint64 now, gint64 *pause) {
+	gint64 ignored;
+	return p2plink_registry_frame(f->reg, peer, text, strlen(text), now, pause ? pause : &ignored);
 }
 
 static void send_frame(fixture *f, p2plink_peer *peer, const char *text, gint64 now) {
-	p2plink_registry_frame(f->reg, peer, text, strlen(text), now);
+	frame_at(f, peer, text, now, NULL);
+}
+
+/* No frame ever sent to this connection after its OPEN is an ERROR (peerjs 1.5.x aborts its Peer on one) */
+static void assert_no_error_frame(p2plink_conn *conn) {
+	for(guint i = 0; i < fake_conn_count(conn); i++) {
+		char *type = fake_conn_type(conn, i);
+		g_assert_cmpstr(type, !=, "ERROR");
+		g_free(type);
+	}
 }
 
 static void assert_frame(p2plink_conn *conn, guint i, const char *expected) {
@@ -177,8 +197,10 @@ static void test_queue_is_bounded(fixture *f, gconstpointer data) {
 		send_frame(f, alice, "{\"type\":\"CANDIDATE\",\"dst\":\"bob\",\"payload\":1}", 0);
 	g_assert_cmpuint(fake_conn_count(a), ==, 1);
 	send_frame(f, alice, "{\"type\":\"CANDIDATE\",\"dst\":\"bob\",\"payload\":1}", 0);
-	g_assert_cmpuint(fake_conn_count(a), ==, 2);
-	g_assert_true(strstr(fake_conn_frame(a, 1), "\"queue-full\"") != NULL);
+	g_assert_cmpuint(fake_conn_count(a), ==, 3);
+	assert_frame(a, 1, "{\"type\":\"EXPIRE\",\"src\":\"bob\",\"dst\":\"alice\"}");
+	g_assert_true(strstr(fake_conn_frame(a, 2), "\"queue-full\"") != NULL);
+	assert_no_error_frame(a);
 }
 
 static void test_close_sends_leave_to_counterparts(fixture *f, gconstpointer data) {
@@ -191,9 +213,6 @@ static void test_close_sends_leave_to_counterparts(fixture *f, gconstpointer dat
 	assert_frame(b, 2, "{\"type\":\"LEAVE\",\"src\":\"alice\",\"dst\":\"bob\"}");
 	/* carol never signaled with alice and learns nothing */
 	g_assert_cmpuint(fake_conn_count(c), ==, 1);
-	/* the id is free again, for any token */
-	p2plink_open_result r;
-	g_assert_nonnull(connect_peer(f, "alice", "other", 2, NULL, &r));
 }
 
 static void test_alive_timeout_drops_silent_peer(fixture *f, gconstpointer data) {
@@ -213,19 +232,95 @@ static void test_alive_timeout_drops_silent_peer(fixture *f, gconstpointer data)
 static void test_leave_without_dst_asks_to_close(fixture *f, gconstpointer data) {
 	p2plink_peer *alice = connect_peer(f, "alice", "t", 0, NULL, NULL);
 	const char *leave = "{\"type\":\"LEAVE\"}";
-	g_assert_cmpint(p2plink_registry_frame(f->reg, alice, leave, strlen(leave), 0), ==, P2PLINK_FRAME_CLOSE);
+	g_assert_cmpint(frame_at(f, alice, leave, 0, NULL), ==, P2PLINK_FRAME_CLOSE);
 }
 
-static void test_bad_frames_get_error_and_sender_stays(fixture *f, gconstpointer data) {
+/* Every refusal after OPEN: EXPIRE for the dst when there is a usable one, then P2PLINK-REFUSED with the stable
+ * code; never ERROR, and the socket stays */
+static void test_refusals_are_expire_and_refused_never_error(fixture *f, gconstpointer data) {
+	static const struct {
+		const char *frame;
+		const char *code;
+		const char *expire_src;	/* NULL: no EXPIRE (no usable dst) */
+	} cases[] = {
+		{ "{\"type\":\"OFFER\",\"dst\":\"alice\",\"payload\":1}", "invalid-dst", "alice" },
+		{ "{\"type\":\"OFFER\",\"dst\":\"bad/id\",\"payload\":1}", "invalid-dst", NULL },
+		{ "{\"type\":\"OFFER\",\"payload\":1}", "missing-dst", NULL },
+		{ "{\"type\":\"OFFER\"", "invalid-json", NULL },
+		{ "[1]", "invalid-frame", NULL },
+		{ "{\"type\":\"HELLO\",\"dst\":\"bob\"}", "unknown-type", NULL },
+		{ "{\"type\":\"HEARTBEAT\",\"payload\":\"0123456789012345678901234567890123456789012345678901234567890123"
+			"456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678"
+			"901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123"
+			"456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678"
+			"901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123"
+			"456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678"
+			"901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123"
+			"456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678"
+			"901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123"
+			"456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678"
+			"901234567890123456789012345678901234567890123456789012345678901234567890123456789\"}", "payload-too-large",
+			NULL },
+	};
 	p2plink_conn *a;
 	p2plink_peer *alice = connect_peer(f, "alice", "t", 0, &a, NULL);
-	const char *self = "{\"type\":\"OFFER\",\"dst\":\"alice\",\"payload\":1}";
-	g_assert_cmpint(p2plink_registry_frame(f->reg, alice, self, strlen(self), 0), ==, P2PLINK_FRAME_REJECTED);
-	const char *nodst = "{\"type\":\"OFFER\",\"payload\":1}";
-	g_assert_cmpint(p2plink_registry_frame(f->reg, alice, nodst, strlen(nodst), 0), ==, P2PLINK_FRAME_REJECTED);
-	g_assert_true(strstr(fake_conn_frame(a, 1), "\"invalid-dst\"") != NULL);
-	g_assert_true(strstr(fake_conn_frame(a, 2), "\"missing-dst\"") != NULL);
+	for(guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		fake_conn_clear(a);
+		g_assert_cmpint(frame_at(f, alice, cases[i].frame, 0, NULL), ==, P2PLINK_FRAME_REFUSED);
+		guint next = 0;
+		if(cases[i].expire_src != NULL) {
+			char *expire = g_strdup_printf("{\"type\":\"EXPIRE\",\"src\":\"%s\",\"dst\":\"alice\"}",
+				cases[i].expire_src);
+			assert_frame(a, next++, expire);
+			g_free(expire);
+		}
+		g_assert_cmpuint(fake_conn_count(a), ==, next + 1);
+		json_t *refused = json_loads(fake_conn_frame(a, next), 0, NULL);
+		g_assert_cmpstr(json_string_value(json_object_get(refused, "type")), ==, "P2PLINK-REFUSED");
+		g_assert_cmpstr(json_string_value(json_object_get(refused, "dst")), ==, "alice");
+		json_t *payload = json_object_get(refused, "payload");
+		g_assert_cmpstr(json_string_value(json_object_get(payload, "code")), ==, cases[i].code);
+		g_assert_nonnull(json_string_value(json_object_get(payload, "msg")));
+		g_assert_null(json_object_get(payload, "connectionId"));
+		json_decref(refused);
+	}
+	assert_no_error_frame(a);
 	g_assert_false(a->closed);
+}
+
+static void test_refused_frame_format(fixture *f, gconstpointer data) {
+	p2plink_conn *a, *b;
+	p2plink_peer *alice = connect_peer(f, "alice", "t", 0, &a, NULL);
+	p2plink_peer *bob = connect_peer(f, "bob", "tb", 0, &b, NULL);
+	p2plink_registry_set_link_only(f->reg, bob, TRUE);
+	g_assert_cmpint(frame_at(f, alice, "{\"type\":\"OFFER\",\"dst\":\"bob\",\"payload\":1}", 0, NULL), ==,
+		P2PLINK_FRAME_REFUSED);
+	assert_frame(a, 1, "{\"type\":\"EXPIRE\",\"src\":\"bob\",\"dst\":\"alice\"}");
+	assert_frame(a, 2, "{\"type\":\"P2PLINK-REFUSED\",\"src\":\"bob\",\"dst\":\"alice\",\"payload\":{\"code\":"
+		"\"link-required\",\"msg\":\"This peer only accepts connections through a share link: ask them for one\","
+		"\"for\":\"OFFER\"}}");
+	/* bob learns nothing */
+	g_assert_cmpuint(fake_conn_count(b), ==, 1);
+}
+
+/* Overlong C0 AF, surrogate ED A0 80, F4 90 80 80 (> U+10FFFF): yajl lets them through, browsers fail their socket
+ * on them. The sender's frame is BAD_TEXT (the transport fails it with 1007) and the victim gets nothing. */
+static void test_invalid_utf8_is_bad_text_and_never_relayed(fixture *f, gconstpointer data) {
+	static const char *const bad[] = { "\xC0\xAF", "\xED\xA0\x80", "\xF4\x90\x80\x80" };
+	p2plink_conn *b;
+	p2plink_peer *mallory = connect_peer(f, "mallory", "t", 0, NULL, NULL);
+	connect_peer(f, "bob", "t", 0, &b, NULL);
+	for(guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+		char *frame = g_strdup_printf("{\"type\":\"CANDIDATE\",\"dst\":\"bob\",\"payload\":{\"candidate\":\"%s\"}}",
+			bad[i]);
+		g_assert_cmpint(frame_at(f, mallory, frame, 0, NULL), ==, P2PLINK_FRAME_BAD_TEXT);
+		g_free(frame);
+	}
+	g_assert_cmpuint(fake_conn_count(b), ==, 1);
+	/* Valid multi-byte text is relayed */
+	g_assert_cmpint(frame_at(f, mallory, "{\"type\":\"CANDIDATE\",\"dst\":\"bob\",\"payload\":\"\xC3\xA9\xF0\x9F\x98\x80\"}",
+		0, NULL), ==, P2PLINK_FRAME_ROUTED);
+	g_assert_cmpuint(fake_conn_count(b), ==, 2);
 }
 
 static void test_bind_nonce_works_once(fixture *f, gconstpointer data) {
@@ -264,25 +359,129 @@ static void test_list_peers_paginates_sorted(fixture *f, gconstpointer data) {
 	json_decref(page);
 }
 
-static void test_frame_rate_limit_then_flood_close(fixture *f, gconstpointer data) {
-	p2plink_conn *a;
+static void test_pace_frame_arithmetic(fixture *f, gconstpointer data) {
+	p2plink_rate rate = { 10, 3 };	/* one token per 100 ms, 3 deep */
+	p2plink_bucket bucket;
+	p2plink_bucket_init(&bucket, &rate, 0);
+	g_assert_cmpint(p2plink_pace_frame(&bucket, &rate, 0), ==, 0);
+	g_assert_cmpint(p2plink_pace_frame(&bucket, &rate, 0), ==, 0);
+	/* The last token goes: pause until the next whole one, 100 ms */
+	g_assert_cmpint(p2plink_pace_frame(&bucket, &rate, 0), ==, 100000 + 1);
+	/* A frame read anyway (it was already in the transport's buffer) is owed: 200 ms now */
+	g_assert_cmpint(p2plink_pace_frame(&bucket, &rate, 0), ==, 200000 + 1);
+	/* Half-way through the debt, half of it is left */
+	g_assert_cmpint(p2plink_pace_frame(&bucket, &rate, 150000), ==, 150000 + 1);
+	/* Unlimited rate: never a pause */
+	p2plink_rate unlimited = { 0, 1 };
+	for(int i = 0; i < 10; i++)
+		g_assert_cmpint(p2plink_pace_frame(&bucket, &unlimited, 0), ==, 0);
+}
+
+/* Beyond the burst frames are paced (read later), never dropped: all arrive, in order, and nobody is refused */
+static void test_pacing_delays_but_delivers_every_frame_in_order(fixture *f, gconstpointer data) {
+	f->cfg.frame_rate.per_second = 10;
+	f->cfg.frame_rate.burst = 5;
+	p2plink_registry_free(f->reg);
+	f->reg = p2plink_registry_new(&f->cfg, &fake_ops);
+	p2plink_conn *a, *b;
 	p2plink_peer *alice = connect_peer(f, "alice", "t", 0, &a, NULL);
-	const char *beat = "{\"type\":\"HEARTBEAT\"}";
-	guint burst = (guint)f->cfg.frame_rate.burst;
-	for(guint i = 0; i < burst; i++)
-		g_assert_cmpint(p2plink_registry_frame(f->reg, alice, beat, strlen(beat), 0), ==, P2PLINK_FRAME_HEARTBEAT);
-	g_assert_cmpint(p2plink_registry_frame(f->reg, alice, beat, strlen(beat), 0), ==, P2PLINK_FRAME_REJECTED);
-	g_assert_true(strstr(fake_conn_frame(a, fake_conn_count(a) - 1), "\"rate-limited\"") != NULL);
-	/* A second later the bucket has refilled by frame_rate tokens */
-	g_assert_cmpint(p2plink_registry_frame(f->reg, alice, beat, strlen(beat), SEC), ==, P2PLINK_FRAME_HEARTBEAT);
-	/* Keep flooding: after flood_close_after refusals in a row the peer must go */
-	p2plink_frame_result r = P2PLINK_FRAME_REJECTED;
-	guint sent = 0;
-	while(r == P2PLINK_FRAME_REJECTED || r == P2PLINK_FRAME_HEARTBEAT) {
-		r = p2plink_registry_frame(f->reg, alice, beat, strlen(beat), SEC);
-		g_assert_cmpuint(++sent, <=, burst + f->cfg.flood_close_after);
+	connect_peer(f, "bob", "t", 0, &b, NULL);
+	gint64 now = 0, paused_total = 0;
+	for(int i = 0; i < 20; i++) {
+		char *frame = g_strdup_printf("{\"type\":\"CANDIDATE\",\"dst\":\"bob\",\"payload\":%d}", i);
+		gint64 pause = -1;
+		g_assert_cmpint(frame_at(f, alice, frame, now, &pause), ==, P2PLINK_FRAME_ROUTED);
+		g_free(frame);
+		/* The first 4 leave a token; from the 5th on the sender waits for the next one */
+		if(i < 4)
+			g_assert_cmpint(pause, ==, 0);
+		else
+			g_assert_cmpint(pause, >, 0);
+		/* The transport reads the next frame when the pause is over */
+		now += pause;
+		paused_total += pause;
 	}
-	g_assert_cmpint(r, ==, P2PLINK_FRAME_CLOSE);
+	g_assert_cmpuint(fake_conn_count(b), ==, 21);
+	for(int i = 0; i < 20; i++) {
+		char *expected = g_strdup_printf("{\"type\":\"CANDIDATE\",\"src\":\"alice\",\"dst\":\"bob\",\"payload\":%d}", i);
+		assert_frame(b, i + 1, expected);
+		g_free(expected);
+	}
+	/* Every frame from the 5th on was followed by a 100 ms pause: 16 of them */
+	g_assert_cmpint(paused_total, >=, 16 * SEC / 10);
+	g_assert_cmpint(paused_total, <, 17 * SEC / 10);
+	g_assert_cmpuint(fake_conn_count(a), ==, 1);
+}
+
+/* A sender that keeps its socket paced for flood_after, never letting the bucket get half full, is FLOOD;
+ * one second short of it, it is not */
+static void test_flood_after_continuous_pacing(fixture *f, gconstpointer data) {
+	f->cfg.frame_rate.per_second = 100;
+	f->cfg.frame_rate.burst = 100;
+	f->cfg.flood_after = 5 * SEC;
+	p2plink_registry_free(f->reg);
+	f->reg = p2plink_registry_new(&f->cfg, &fake_ops);
+	p2plink_peer *alice = connect_peer(f, "alice", "t", 0, NULL, NULL);
+	const char *beat = "{\"type\":\"HEARTBEAT\"}";
+	gint64 now = 0, first_pause = -1;
+	p2plink_frame_result r;
+	do {
+		gint64 pause = 0;
+		r = frame_at(f, alice, beat, now, &pause);
+		if(pause > 0 && first_pause < 0)
+			first_pause = now;
+		if(r != P2PLINK_FRAME_FLOOD) {
+			g_assert_cmpint(r, ==, P2PLINK_FRAME_HEARTBEAT);
+			/* Not before flood_after of pacing */
+			g_assert_true(first_pause < 0 || now - first_pause < f->cfg.flood_after);
+		}
+		now += pause;	/* as soon as it may, like a flooder */
+		g_assert_cmpint(now, <, 20 * SEC);
+	} while(r != P2PLINK_FRAME_FLOOD);
+	g_assert_cmpint(now - first_pause, >=, f->cfg.flood_after);
+	g_assert_cmpint(now - first_pause, <, f->cfg.flood_after + SEC / 10);
+}
+
+/* A burst that is paced, then a pause long enough for the bucket to get half full, then another burst: two
+ * pacing episodes, neither long enough to be a flood, even though the second ends past flood_after */
+static void test_pacing_episode_ends_when_bucket_half_refills(fixture *f, gconstpointer data) {
+	f->cfg.frame_rate.per_second = 100;
+	f->cfg.frame_rate.burst = 100;
+	f->cfg.flood_after = 5 * SEC;
+	p2plink_registry_free(f->reg);
+	f->reg = p2plink_registry_new(&f->cfg, &fake_ops);
+	p2plink_peer *alice = connect_peer(f, "alice", "t", 0, NULL, NULL);
+	const char *beat = "{\"type\":\"HEARTBEAT\"}";
+	gint64 now = 0;
+	for(int burst = 0; burst < 2; burst++) {
+		/* 100 from the bucket + 300 paced = 3 s of pacing */
+		for(int i = 0; i < 400; i++) {
+			gint64 pause = 0;
+			g_assert_cmpint(frame_at(f, alice, beat, now, &pause), ==, P2PLINK_FRAME_HEARTBEAT);
+			now += pause;
+		}
+		now += SEC;	/* quiet: 100 tokens back */
+	}
+	g_assert_cmpint(now, >, f->cfg.flood_after);
+}
+
+/* Reconnecting is no way around pacing: the new socket inherits the bucket */
+static void test_reconnect_does_not_refill_the_bucket(fixture *f, gconstpointer data) {
+	f->cfg.frame_rate.per_second = 10;
+	f->cfg.frame_rate.burst = 3;
+	p2plink_registry_free(f->reg);
+	f->reg = p2plink_registry_new(&f->cfg, &fake_ops);
+	p2plink_peer *alice = connect_peer(f, "alice", "t", 0, NULL, NULL);
+	const char *beat = "{\"type\":\"HEARTBEAT\"}";
+	gint64 pause = 0;
+	for(int i = 0; i < 3; i++)
+		frame_at(f, alice, beat, 0, &pause);
+	g_assert_cmpint(pause, >, 0);
+	close_peer(f, alice);
+	p2plink_peer *again = connect_peer(f, "alice", "t", 0, NULL, NULL);
+	g_assert_nonnull(again);
+	frame_at(f, again, beat, 0, &pause);
+	g_assert_cmpint(pause, >, 0);
 }
 
 static void test_frame_size_limits_per_type(fixture *f, gconstpointer data) {
@@ -293,16 +492,218 @@ static void test_frame_size_limits_per_type(fixture *f, gconstpointer data) {
 	while(big->len <= f->cfg.max_candidate_bytes)
 		g_string_append_c(big, 'x');
 	g_string_append(big, "\"}");
-	g_assert_cmpint(p2plink_registry_frame(f->reg, alice, big->str, big->len, 0), ==, P2PLINK_FRAME_REJECTED);
-	g_assert_true(strstr(fake_conn_frame(a, 1), "\"payload-too-large\"") != NULL);
+	gint64 pause;
+	g_assert_cmpint(p2plink_registry_frame(f->reg, alice, big->str, big->len, 0, &pause), ==, P2PLINK_FRAME_REFUSED);
+	assert_frame(a, 1, "{\"type\":\"EXPIRE\",\"src\":\"bob\",\"dst\":\"alice\"}");
+	g_assert_true(strstr(fake_conn_frame(a, 2), "\"payload-too-large\"") != NULL);
 	g_assert_cmpuint(fake_conn_count(b), ==, 1);
 	/* The same size is fine for an OFFER */
 	g_string_free(big, TRUE);
 	char *offer = g_strdup_printf("{\"type\":\"OFFER\",\"dst\":\"bob\",\"payload\":\"%0*d\"}",
 		(int)f->cfg.max_candidate_bytes + 10, 0);
-	g_assert_cmpint(p2plink_registry_frame(f->reg, alice, offer, strlen(offer), 0), ==, P2PLINK_FRAME_ROUTED);
+	g_assert_cmpint(frame_at(f, alice, offer, 0, NULL), ==, P2PLINK_FRAME_ROUTED);
 	g_assert_cmpuint(fake_conn_count(b), ==, 2);
 	g_free(offer);
+}
+
+/* Ids belong to their token for id_grace after the socket went */
+
+static void test_grace_other_token_gets_id_taken_then_id_is_free(fixture *f, gconstpointer data) {
+	p2plink_peer *alice = connect_peer(f, "alice", "t1", 0, NULL, NULL);
+	close_peer_at(f, alice, 10 * SEC);
+	p2plink_conn *m;
+	p2plink_open_result r;
+	g_assert_null(connect_peer(f, "alice", "mallory", 10 * SEC + f->cfg.id_grace - 1, &m, &r));
+	g_assert_cmpint(r, ==, P2PLINK_OPEN_ID_TAKEN);
+	assert_frame(m, 0, "{\"type\":\"ID-TAKEN\",\"payload\":{\"msg\":\"ID is taken\"}}");
+	/* The sweeper ends the reservation once the grace is over: then the id is anyone's */
+	p2plink_registry_sweep(f->reg, 10 * SEC + f->cfg.id_grace);
+	g_assert_nonnull(connect_peer(f, "alice", "mallory", 10 * SEC + f->cfg.id_grace, NULL, &r));
+	g_assert_cmpint(r, ==, P2PLINK_OPEN_OK);
+}
+
+/* The same answer, byte for byte, whatever state holds the id: ID-TAKEN tells nobody a link-only peer is online */
+static void test_grace_id_taken_is_identical_for_every_held_state(fixture *f, gconstpointer data) {
+	p2plink_peer *plain = connect_peer(f, "plain", "t1", 0, NULL, NULL);
+	p2plink_peer *hidden = connect_peer(f, "hidden", "t2", 0, NULL, NULL);
+	p2plink_registry_set_link_only(f->reg, hidden, TRUE);
+	p2plink_conn *c1, *c2, *c3;
+	connect_peer(f, "plain", "x", 0, &c1, NULL);
+	connect_peer(f, "hidden", "x", 0, &c2, NULL);
+	close_peer(f, hidden);
+	connect_peer(f, "hidden", "x", 0, &c3, NULL);
+	g_assert_cmpstr(fake_conn_frame(c1, 0), ==, fake_conn_frame(c2, 0));
+	g_assert_cmpstr(fake_conn_frame(c1, 0), ==, fake_conn_frame(c3, 0));
+	g_assert_cmpstr(c1->close_reason, ==, c2->close_reason);
+	g_assert_cmpstr(c1->close_reason, ==, c3->close_reason);
+	g_assert_cmpuint(fake_conn_count(c3), ==, 1);
+	(void)plain;
+}
+
+/* The owner comes back within the grace: OPEN, with its link-only flag, grants and contacted set */
+static void test_grace_owner_gets_state_back(fixture *f, gconstpointer data) {
+	p2plink_conn *b, *v;
+	p2plink_peer *bob = connect_peer(f, "bob", "tb", 0, &b, NULL);
+	p2plink_peer *visitor = connect_peer(f, "visitor", "tv", 0, &v, NULL);
+	p2plink_registry_set_link_only(f->reg, bob, TRUE);
+	g_assert_true(p2plink_registry_grant(f->reg, visitor, "bob", p2plink_peer_owner(bob)));
+	/* Both sockets drop, both come back with their tokens */
+	close_peer_at(f, bob, SEC);
+	close_peer_at(f, visitor, SEC);
+	p2plink_conn *b2, *v2;
+	p2plink_open_result r;
+	bob = connect_peer(f, "bob", "tb", 2 * SEC, &b2, &r);
+	g_assert_cmpint(r, ==, P2PLINK_OPEN_OK);
+	visitor = connect_peer(f, "visitor", "tv", 2 * SEC, &v2, &r);
+	g_assert_cmpint(r, ==, P2PLINK_OPEN_OK);
+	json_t *info = p2plink_registry_peer_info(f->reg, bob);
+	g_assert_true(json_is_true(json_object_get(info, "link_only")));
+	json_decref(info);
+	/* The visitor's grant came back: its OFFER reaches bob */
+	send_frame(f, visitor, "{\"type\":\"OFFER\",\"dst\":\"bob\",\"payload\":1}", 2 * SEC);
+	assert_frame(b2, 1, "{\"type\":\"OFFER\",\"src\":\"visitor\",\"dst\":\"bob\",\"payload\":1}");
+	/* and a stranger is still refused */
+	p2plink_conn *s;
+	p2plink_peer *stranger = connect_peer(f, "stranger", "ts", 2 * SEC, &s, NULL);
+	g_assert_cmpint(frame_at(f, stranger, "{\"type\":\"OFFER\",\"dst\":\"bob\",\"payload\":1}", 2 * SEC, NULL),
+		==, P2PLINK_FRAME_REFUSED);
+	g_assert_cmpuint(fake_conn_count(b2), ==, 2);
+}
+
+/* bob contacted carol first (so carol may answer the link-only bob); that survives bob's reconnect */
+static void test_grace_contacted_set_comes_back(fixture *f, gconstpointer data) {
+	p2plink_conn *b2;
+	p2plink_peer *bob = connect_peer(f, "bob", "tb", 0, NULL, NULL);
+	p2plink_peer *carol = connect_peer(f, "carol", "tc", 0, NULL, NULL);
+	p2plink_registry_set_link_only(f->reg, bob, TRUE);
+	send_frame(f, bob, "{\"type\":\"OFFER\",\"dst\":\"carol\",\"payload\":1}", 0);
+	close_peer(f, bob);
+	connect_peer(f, "bob", "tb", 1, &b2, NULL);
+	g_assert_cmpint(frame_at(f, carol, "{\"type\":\"ANSWER\",\"dst\":\"bob\",\"payload\":2}", 1, NULL), ==,
+		P2PLINK_FRAME_ROUTED);
+	assert_frame(b2, 1, "{\"type\":\"ANSWER\",\"src\":\"carol\",\"dst\":\"bob\",\"payload\":2}");
+}
+
+/* owner_of answers for a reserved id too (links stay the owner's); authenticate does not (not connected) */
+static void test_grace_owner_of_reserved_id_but_not_authenticated(fixture *f, gconstpointer data) {
+	p2plink_peer *alice = connect_peer(f, "alice", "t1", 0, NULL, NULL);
+	char *owner = g_strdup(p2plink_peer_owner(alice));
+	close_peer(f, alice);
+	char *reserved_owner = p2plink_registry_owner_of(f->reg, "alice");
+	g_assert_cmpstr(reserved_owner, ==, owner);
+	g_assert_null(p2plink_registry_authenticate(f->reg, "alice", "t1"));
+	g_free(reserved_owner);
+	g_free(owner);
+	g_assert_null(p2plink_registry_owner_of(f->reg, "nobody"));
+}
+
+/* Frames to a reserved id wait as for an offline peer: delivered on the owner's return, EXPIRE otherwise */
+static void test_grace_frames_to_reserved_id_are_queued(fixture *f, gconstpointer data) {
+	p2plink_conn *a, *b2;
+	p2plink_peer *alice = connect_peer(f, "alice", "ta", 0, &a, NULL);
+	p2plink_peer *bob = connect_peer(f, "bob", "tb", 0, NULL, NULL);
+	close_peer(f, bob);
+	send_frame(f, alice, "{\"type\":\"OFFER\",\"dst\":\"bob\",\"payload\":1}", 1);
+	connect_peer(f, "bob", "tb", 2, &b2, NULL);
+	assert_frame(b2, 1, "{\"type\":\"OFFER\",\"src\":\"alice\",\"dst\":\"bob\",\"payload\":1}");
+	g_assert_cmpuint(fake_conn_count(a), ==, 1);
+}
+
+static void test_grace_admin_kick_frees_the_id(fixture *f, gconstpointer data) {
+	p2plink_peer *alice = connect_peer(f, "alice", "t1", 0, NULL, NULL);
+	close_peer(f, alice);
+	/* An admin kick of a reserved id ends the reservation */
+	g_assert_true(p2plink_registry_kick_id(f->reg, "alice", "kicked"));
+	p2plink_open_result r;
+	g_assert_nonnull(connect_peer(f, "alice", "other", 1, NULL, &r));
+	/* and a kick of a connected peer leaves no reservation behind */
+	g_assert_true(p2plink_registry_kick_id(f->reg, "alice", "kicked"));
+	g_assert_nonnull(connect_peer(f, "alice", "third", 2, NULL, &r));
+	g_assert_cmpint(r, ==, P2PLINK_OPEN_OK);
+}
+
+/* A Janus session that goes (timeout) reserves the id like a closed socket */
+static void test_grace_session_gone_reserves_the_id(fixture *f, gconstpointer data) {
+	p2plink_peer *alice = connect_peer(f, "alice", "t1", 0, NULL, NULL);
+	g_assert_true(p2plink_registry_kick_peer(f->reg, alice, "Janus session destroyed", 0));
+	p2plink_open_result r;
+	g_assert_null(connect_peer(f, "alice", "other", 1, NULL, &r));
+	g_assert_cmpint(r, ==, P2PLINK_OPEN_ID_TAKEN);
+}
+
+/* At most concurrent_limit reservations (3 here): a fourth ends the oldest early */
+static void test_grace_reservations_are_bounded_oldest_ends_first(fixture *f, gconstpointer data) {
+	const char *ids[] = { "p1", "p2", "p3", "p4" };
+	for(guint i = 0; i < G_N_ELEMENTS(ids); i++) {
+		p2plink_peer *p = connect_peer(f, ids[i], "owner", i, NULL, NULL);
+		close_peer_at(f, p, i);
+	}
+	json_t *stats = p2plink_registry_stats(f->reg);
+	g_assert_cmpint(json_integer_value(json_object_get(stats, "reserved")), ==, 3);
+	json_decref(stats);
+	p2plink_open_result r;
+	g_assert_nonnull(connect_peer(f, "p1", "other", 10, NULL, &r));
+	g_assert_null(connect_peer(f, "p2", "other", 10, NULL, &r));
+	g_assert_cmpint(r, ==, P2PLINK_OPEN_ID_TAKEN);
+}
+
+/* The alive timeout reserves the id as well */
+static void test_grace_alive_timeout_reserves_the_id(fixture *f, gconstpointer data) {
+	connect_peer(f, "alice", "t1", 0, NULL, NULL);
+	p2plink_registry_sweep(f->reg, f->cfg.alive_timeout);
+	p2plink_open_result r;
+	g_assert_null(connect_peer(f, "alice", "other", f->cfg.alive_timeout, NULL, &r));
+	g_assert_cmpint(r, ==, P2PLINK_OPEN_ID_TAKEN);
+}
+
+/* The link-only gate on every path */
+
+/* A reserved link-only id is as closed as a connected one: a stranger's frame is refused when it would be queued */
+static void test_gate_reserved_link_only_refuses_at_queue_time(fixture *f, gconstpointer data) {
+	p2plink_conn *s, *b2;
+	p2plink_peer *bob = connect_peer(f, "bob", "tb", 0, NULL, NULL);
+	p2plink_registry_set_link_only(f->reg, bob, TRUE);
+	close_peer(f, bob);
+	p2plink_peer *stranger = connect_peer(f, "stranger", "ts", 0, &s, NULL);
+	g_assert_cmpint(frame_at(f, stranger, "{\"type\":\"OFFER\",\"dst\":\"bob\",\"payload\":1}", 1, NULL), ==,
+		P2PLINK_FRAME_REFUSED);
+	assert_frame(s, 1, "{\"type\":\"EXPIRE\",\"src\":\"bob\",\"dst\":\"stranger\"}");
+	g_assert_true(strstr(fake_conn_frame(s, 2), "\"link-required\"") != NULL);
+	connect_peer(f, "bob", "tb", 2, &b2, NULL);
+	g_assert_cmpuint(fake_conn_count(b2), ==, 1);
+}
+
+/* A frame queued by a grantee is checked again at delivery against the owner that queued it: when the sender's
+ * id has changed hands meanwhile, the frame is dropped and the new holder learns nothing; a grantee still there
+ * gets its frame through */
+static void test_gate_queued_frame_rechecked_at_delivery(fixture *f, gconstpointer data) {
+	f->cfg.concurrent_limit = 10;
+	p2plink_registry_free(f->reg);
+	f->reg = p2plink_registry_new(&f->cfg, &fake_ops);
+	p2plink_conn *b2, *v2, *g;
+	p2plink_peer *bob = connect_peer(f, "bob", "tb", 0, NULL, NULL);
+	p2plink_peer *visitor = connect_peer(f, "visitor", "tv", 0, NULL, NULL);
+	p2plink_peer *guest = connect_peer(f, "guest", "tg", 0, &g, NULL);
+	p2plink_registry_set_link_only(f->reg, bob, TRUE);
+	g_assert_true(p2plink_registry_grant(f->reg, visitor, "bob", p2plink_peer_owner(bob)));
+	g_assert_true(p2plink_registry_grant(f->reg, guest, "bob", p2plink_peer_owner(bob)));
+	close_peer(f, bob);
+	/* Allowed when queued: both hold a grant */
+	g_assert_cmpint(frame_at(f, visitor, "{\"type\":\"OFFER\",\"dst\":\"bob\",\"payload\":1}", 1, NULL), ==,
+		P2PLINK_FRAME_ROUTED);
+	g_assert_cmpint(frame_at(f, guest, "{\"type\":\"OFFER\",\"dst\":\"bob\",\"payload\":2}", 1, NULL), ==,
+		P2PLINK_FRAME_ROUTED);
+	/* The visitor is kicked (its id is free at once) and someone else takes it */
+	g_assert_true(p2plink_registry_kick_id(f->reg, "visitor", "kicked"));
+	g_assert_nonnull(connect_peer(f, "visitor", "impostor", 2, &v2, NULL));
+	connect_peer(f, "bob", "tb", 3, &b2, NULL);
+	/* Only the guest's frame is delivered */
+	g_assert_cmpuint(fake_conn_count(b2), ==, 2);
+	assert_frame(b2, 1, "{\"type\":\"OFFER\",\"src\":\"guest\",\"dst\":\"bob\",\"payload\":2}");
+	/* The impostor is told nothing about the frame it did not send */
+	g_assert_cmpuint(fake_conn_count(v2), ==, 1);
+	g_assert_cmpuint(fake_conn_count(g), ==, 1);
+	(void)visitor;
 }
 
 #define ADD(name, fn) g_test_add(name, fixture, NULL, fixture_set_up, fn, fixture_tear_down)
@@ -316,7 +717,10 @@ int main(int argc, char **argv) {
 	ADD("/registry/open/concurrent_limit", test_concurrent_limit);
 	ADD("/registry/open/invalid_id_refused", test_invalid_id_refused);
 	ADD("/registry/route/relay_uses_server_src", test_relay_uses_server_src);
-	ADD("/registry/route/bad_frames_get_error_and_sender_stays", test_bad_frames_get_error_and_sender_stays);
+	ADD("/registry/refuse/refusals_are_expire_and_refused_never_error",
+		test_refusals_are_expire_and_refused_never_error);
+	ADD("/registry/refuse/refused_frame_format", test_refused_frame_format);
+	ADD("/registry/utf8/invalid_utf8_is_bad_text_and_never_relayed", test_invalid_utf8_is_bad_text_and_never_relayed);
 	ADD("/registry/queue/delivered_in_order_on_connect", test_queue_delivered_in_order_on_connect);
 	ADD("/registry/queue/undelivered_expires_once_per_sender", test_undelivered_queue_expires_once_per_sender);
 	ADD("/registry/queue/leave_and_expire_to_offline_are_not_queued", test_leave_and_expire_to_offline_are_not_queued);
@@ -325,7 +729,28 @@ int main(int argc, char **argv) {
 	ADD("/registry/close/leave_without_dst_asks_to_close", test_leave_without_dst_asks_to_close);
 	ADD("/registry/alive/timeout_drops_silent_peer", test_alive_timeout_drops_silent_peer);
 	ADD("/registry/bind/nonce_works_once", test_bind_nonce_works_once);
-	ADD("/registry/limits/frame_rate_limit_then_flood_close", test_frame_rate_limit_then_flood_close);
+	ADD("/registry/pacing/pace_frame_arithmetic", test_pace_frame_arithmetic);
+	ADD("/registry/pacing/delays_but_delivers_every_frame_in_order",
+		test_pacing_delays_but_delivers_every_frame_in_order);
+	ADD("/registry/pacing/flood_after_continuous_pacing", test_flood_after_continuous_pacing);
+	ADD("/registry/pacing/episode_ends_when_bucket_half_refills", test_pacing_episode_ends_when_bucket_half_refills);
+	ADD("/registry/pacing/reconnect_does_not_refill_the_bucket", test_reconnect_does_not_refill_the_bucket);
+	ADD("/registry/grace/other_token_gets_id_taken_then_id_is_free",
+		test_grace_other_token_gets_id_taken_then_id_is_free);
+	ADD("/registry/grace/id_taken_is_identical_for_every_held_state",
+		test_grace_id_taken_is_identical_for_every_held_state);
+	ADD("/registry/grace/owner_gets_state_back", test_grace_owner_gets_state_back);
+	ADD("/registry/grace/contacted_set_comes_back", test_grace_contacted_set_comes_back);
+	ADD("/registry/grace/owner_of_reserved_id_but_not_authenticated",
+		test_grace_owner_of_reserved_id_but_not_authenticated);
+	ADD("/registry/grace/frames_to_reserved_id_are_queued", test_grace_frames_to_reserved_id_are_queued);
+	ADD("/registry/grace/admin_kick_frees_the_id", test_grace_admin_kick_frees_the_id);
+	ADD("/registry/grace/session_gone_reserves_the_id", test_grace_session_gone_reserves_the_id);
+	ADD("/registry/grace/reservations_are_bounded_oldest_ends_first",
+		test_grace_reservations_are_bounded_oldest_ends_first);
+	ADD("/registry/grace/alive_timeout_reserves_the_id", test_grace_alive_timeout_reserves_the_id);
+	ADD("/registry/gate/reserved_link_only_refuses_at_queue_time", test_gate_reserved_link_only_refuses_at_queue_time);
+	ADD("/registry/gate/queued_frame_rechecked_at_delivery", test_gate_queued_frame_rechecked_at_delivery);
 	ADD("/registry/limits/frame_size_limits_per_type", test_frame_size_limits_per_type);
 	ADD("/registry/admin/kick_closes_and_frees_id", test_kick_closes_and_frees_id);
 	ADD("/registry/admin/list_peers_paginates_sorted", test_list_peers_paginates_sorted);
