@@ -133,7 +133,8 @@ static const char *api_suffix(const peerjs_http_config *config, const char *uri,
 
 /* Our own JSON endpoints under {path}{key}/ (the key must match, unlike /id and /peers) */
 static const char *link_api_route(const char *what) {
-	static const char *routes[] = { "links/create", "links/list", "links/revoke", "links/redeem", "linkonly" };
+	static const char *routes[] = { "links/create", "links/list", "links/revoke", "links/redeem", "links/peek",
+		"linkonly" };
 	for(size_t i = 0; i < G_N_ELEMENTS(routes); i++) {
 		if(strcmp(what, routes[i]) == 0)
 			return routes[i];

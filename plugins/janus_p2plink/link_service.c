@@ -2,9 +2,10 @@
  * link_service.c — share-link operations for admins and peers. See link_service.h.
  *
  * Admin requests (message_plugin):
- *   {"request":"create_link","target":"bob","ttl":"2h","max_clicks":10,"whitelist":["10.0.0.0/8"],"purpose":"call"}
+ *   {"request":"create_link","target":"bob","ttl":"2h","max_clicks":10,"whitelist":["10.0.0.0/8"],"purpose":"call",
+ *    "owner":"<64 hex, optional>"}
  *       -> {"p2plink":"link","link":{...},"token":"<43 chars, shown once>","url":"https://host/l/<token>"}
- *   {"request":"list_links","target":?,"creator":?,"include_revoked":false,"offset":0,"limit":100}
+ *   {"request":"list_links","target":?,"creator":?,"owner":?,"include_revoked":false,"offset":0,"limit":100}
  *       -> {"p2plink":"links","links":[...],"total":N}
  *   {"request":"get_link","link_id":"..."}          -> {"p2plink":"link","link":{...}}
  *   {"request":"revoke_link","link_id":"..."}       -> {"p2plink":"revoked","link_id":"..."}
@@ -17,10 +18,21 @@
  *   links/revoke {id,token,link_id}                         -> {"ok":true}
  *   links/redeem {id,token,link_token}                      -> {"ok":true,"target":"...","purpose":"..."}
  *                                                            | {"ok":false,"code":"expired","msg":"..."}
+ *   links/peek   {link_token}  (no id/token: the visitor may not be connected yet; uses no click)
+ *       -> {"ok":true,"target","purpose","expires_at":ms|null,"clicks_left":n|null,"online":bool} | {"ok":false,..}
  *   linkonly     {id,token,enabled}                         -> {"ok":true,"link_only":true}
  * Times in answers are milliseconds since the epoch. Errors: admin {"p2plink":"error","error_code":49x,"error":..,
  * "code":..}; peers HTTP 4xx/5xx with {"error":{"code":..,"msg":..}}. A redemption's denial never names the target
  * or the rules, and is answered with HTTP 200 {"ok":false,...} because it is an answer, not a failure.
+ *
+ * Owners: a link reaches a person, not an id string. Its owner is the hex SHA-256 of the PeerJS token of whom it
+ * reaches (p2plink_peer_owner()): the creator's for links a peer makes; for admin links the "owner" the admin gave,
+ * else the owner of whoever holds the target at creation, else (target offline) nobody yet, and then the first
+ * holder of the target at a successful redemption claims it (atomically in the store). Redemption and peek ask the
+ * registry who holds the target now (p2plink_registry_owner_of(), which includes an id reserved for its owner during
+ * a reconnect grace period); when that is nobody or someone else, the answer is "not-online", no click is used and
+ * the grant is never made, so an impostor on a freed id receives nothing. links/list and links/revoke work on the
+ * caller's owner hash: a new token holding the same id sees none of the old owner's links.
  */
 
 #include <string.h>
@@ -124,15 +136,17 @@ static const char *string_member(json_t *message, const char *name) {
 	return json_string_value(json_object_get(message, name));
 }
 
-/* Creation shared by admins and peers: parse + rules, store, answer with the token once */
-static json_t *create_link(p2plink_link_service *svc, json_t *request, const char *creator,
-		const p2plink_link_limits *limits, guint max_per_creator, const char *base_url, gint64 now,
+/* Creation shared by admins and peers: parse + rules, store, answer with the token once. owner may be NULL (an
+ * unclaimed admin link). */
+static json_t *create_link(p2plink_link_service *svc, json_t *request, const char *creator, const char *owner,
+		const p2plink_link_limits *limits, guint max_per_owner, const char *base_url, gint64 now,
 		GError **error) {
 	char *token = NULL;
 	p2plink_link *link = p2plink_link_from_create_json(request, creator, now, limits, &token, error);
 	if(link == NULL)
 		return NULL;
-	if(!p2plink_store_create_link(svc->store, link, now, max_per_creator, error)) {
+	link->owner = g_strdup(owner);
+	if(!p2plink_store_create_link(svc->store, link, now, max_per_owner, error)) {
 		p2plink_link_free(link);
 		g_free(token);
 		return NULL;
@@ -183,8 +197,18 @@ json_t *p2plink_link_service_admin(p2plink_link_service *svc, const char *reques
 	const char *id = NULL;
 	json_t *bad;
 	if(!strcmp(request, "create_link")) {
-		json_t *answer = create_link(svc, message, P2PLINK_CREATOR_ADMIN, &svc->config.admin_limits, 0,
+		/* Whom it reaches: the owner named, else whoever holds the target now, else the first holder to be
+		 * redeemed for (see the opening comment) */
+		json_t *named = json_object_get(message, "owner");
+		if(named != NULL && !p2plink_owner_looks_valid(json_string_value(named)))
+			return admin_error(ADMIN_ERROR_INVALID, "bad-request",
+				"owner must be 64 lowercase hex characters: the SHA-256 of the person's PeerJS token");
+		char *owner = named != NULL ? g_strdup(json_string_value(named)) :
+			(svc->registry != NULL && json_is_string(json_object_get(message, "target")) ?
+				p2plink_registry_owner_of(svc->registry, string_member(message, "target")) : NULL);
+		json_t *answer = create_link(svc, message, P2PLINK_CREATOR_ADMIN, owner, &svc->config.admin_limits, 0,
 			svc->config.public_url, now, &error);
+		g_free(owner);
 		if(answer == NULL)
 			return admin_store_error(svc, error);
 		json_object_set_new(answer, "p2plink", json_string("link"));
@@ -192,7 +216,7 @@ json_t *p2plink_link_service_admin(p2plink_link_service *svc, const char *reques
 	}
 	if(!strcmp(request, "list_links")) {
 		p2plink_link_filter filter = { string_member(message, "target"), string_member(message, "creator"),
-			json_is_true(json_object_get(message, "include_revoked")), 0, 0 };
+			json_is_true(json_object_get(message, "include_revoked")), 0, 0, string_member(message, "owner") };
 		if(!p2plink_admin_page(message, 0, P2PLINK_STORE_MAX_LIMIT, &filter.offset, &filter.limit))
 			return admin_error(ADMIN_ERROR_INVALID, "bad-request", "offset/limit must be non-negative integers (limit <= 1000)");
 		guint64 total = 0;
@@ -229,7 +253,7 @@ json_t *p2plink_link_service_admin(p2plink_link_service *svc, const char *reques
 		p2plink_link *link = p2plink_store_get_link(svc->store, id, &error);
 		if(link == NULL)
 			return admin_store_error(svc, error);
-		gboolean ok = revoke ? p2plink_store_revoke_link(svc->store, id, NULL, &error) :
+		gboolean ok = revoke ? p2plink_store_revoke_link(svc->store, id, NULL, now, &error) :
 			p2plink_store_delete_link(svc->store, id, &error);
 		if(!ok) {
 			p2plink_link_free(link);
@@ -270,16 +294,27 @@ static json_t *peer_store_error(p2plink_link_service *svc, int *status, GError *
 	return answer;
 }
 
-static json_t *peer_create(p2plink_link_service *svc, p2plink_peer *peer, json_t *body, const char *base_url,
-		gint64 now, int *status) {
+/* Creation rate per owner and per client IP, on top of max_links_per_peer: a peer that creates and revokes in a
+ * loop never reaches the active maximum, and new tokens are free, so both keys are needed */
+static gboolean create_allowed(p2plink_link_service *svc, p2plink_peer *peer, const char *client_ip, gint64 now) {
+	if(svc->create_owner_limiter != NULL &&
+			!p2plink_rate_table_take(svc->create_owner_limiter, p2plink_peer_owner(peer), now))
+		return FALSE;
+	return svc->create_ip_limiter == NULL || p2plink_rate_table_take(svc->create_ip_limiter, client_ip, now);
+}
+
+static json_t *peer_create(p2plink_link_service *svc, p2plink_peer *peer, json_t *body, const char *client_ip,
+		const char *base_url, gint64 now, int *status) {
+	if(!create_allowed(svc, peer, client_ip, now))
+		return peer_error(status, 429, "too-many-links", "You are creating links too fast; try again in a minute");
 	/* A peer can only make links to itself: whatever "target" it sent is replaced */
 	json_t *request = json_deep_copy(body);
 	json_object_set_new(request, "target", json_string(p2plink_peer_id(peer)));
 	json_object_del(request, "token");
 	json_object_del(request, "id");
 	GError *error = NULL;
-	json_t *answer = create_link(svc, request, p2plink_peer_id(peer), &svc->config.peer_limits,
-		svc->config.max_links_per_peer, base_url, now, &error);
+	json_t *answer = create_link(svc, request, p2plink_peer_id(peer), p2plink_peer_owner(peer),
+		&svc->config.peer_limits, svc->config.max_links_per_peer, base_url, now, &error);
 	json_decref(request);
 	if(answer == NULL)
 		return peer_store_error(svc, status, error);
@@ -290,7 +325,8 @@ static json_t *peer_create(p2plink_link_service *svc, p2plink_peer *peer, json_t
 static json_t *peer_list(p2plink_link_service *svc, p2plink_peer *peer, const char *base_url, gint64 now,
 		int *status) {
 	(void)base_url;
-	p2plink_link_filter filter = { NULL, p2plink_peer_id(peer), FALSE, 0, P2PLINK_STORE_MAX_LIMIT };
+	/* By owner, not by id: a new token holding this id later sees none of these */
+	p2plink_link_filter filter = { NULL, NULL, FALSE, 0, P2PLINK_STORE_MAX_LIMIT, p2plink_peer_owner(peer) };
 	GError *error = NULL;
 	GPtrArray *links = p2plink_store_list_links(svc->store, &filter, NULL, &error);
 	if(links == NULL)
@@ -301,17 +337,29 @@ static json_t *peer_list(p2plink_link_service *svc, p2plink_peer *peer, const ch
 	return answer;
 }
 
-static json_t *peer_revoke(p2plink_link_service *svc, p2plink_peer *peer, json_t *body, int *status) {
+static json_t *peer_revoke(p2plink_link_service *svc, p2plink_peer *peer, json_t *body, gint64 now, int *status) {
 	const char *link_id = string_member(body, "link_id");
 	if(link_id == NULL)
 		return peer_error(status, 400, "bad-request", "link_id must be a string");
 	GError *error = NULL;
-	/* Only the creator may revoke: anyone else gets not-found, learning nothing */
-	if(!p2plink_store_revoke_link(svc->store, link_id, p2plink_peer_id(peer), &error))
+	/* Only the owner may revoke: anyone else (the same id with another token included) gets not-found */
+	if(!p2plink_store_revoke_link(svc->store, link_id, p2plink_peer_owner(peer), now, &error))
 		return peer_store_error(svc, status, error);
 	observe(svc, P2PLINK_LINK_EVENT_REVOKED, link_id, p2plink_peer_id(peer), NULL);
 	*status = 200;
 	return json_pack("{s:b}", "ok", TRUE);
+}
+
+/* The store asks this, inside its atomic step, who holds a link's target now */
+static char *holder_of(const char *target, void *data) {
+	return data != NULL ? p2plink_registry_owner_of(data, target) : NULL;
+}
+
+static p2plink_redeem_request redeem_request(p2plink_link_service *svc, const char *hash, gint64 now,
+		const char *client_ip, const char *user_agent, gboolean preview) {
+	p2plink_redeem_request req = { hash, now, client_ip, user_agent, holder_of, svc->registry, preview,
+		svc->config.private_click_ips };
+	return req;
 }
 
 /* Redemption, in two halves so that many can share one store commit: prepare (token-guessing limit, token hash),
@@ -333,10 +381,9 @@ static json_t *redeem_finish(p2plink_link_service *svc, p2plink_peer *peer, p2pl
 	*status = 200;
 	json_t *answer;
 	if(outcome == P2PLINK_LINK_OK) {
-		/* Interim: bound to whoever holds the target now (links do not record their owner yet) */
-		char *owner = p2plink_registry_owner_of(svc->registry, link->target);
-		p2plink_registry_grant(svc->registry, peer, link->target, owner);
-		g_free(owner);
+		/* Bound to the link's owner (the store checked it is who holds the target, or claimed it for them): if
+		 * the id changes hands, the grant opens nothing for the new holder */
+		p2plink_registry_grant(svc->registry, peer, link->target, link->owner);
 		answer = json_pack("{s:b,s:s,s:s}", "ok", TRUE, "target", link->target, "purpose", link->purpose);
 		observe(svc, P2PLINK_LINK_EVENT_REDEEMED, link->id, link->target, "ok");
 	} else {
@@ -358,12 +405,48 @@ static json_t *peer_redeem(p2plink_link_service *svc, p2plink_peer *peer, json_t
 	p2plink_link_outcome outcome = P2PLINK_LINK_UNKNOWN;
 	p2plink_link *link = NULL;
 	GError *error = NULL;
-	p2plink_redeem_request req = { hash, now, client_ip, user_agent };
+	p2plink_redeem_request req = redeem_request(svc, hash, now, client_ip, user_agent, FALSE);
 	gboolean ok = p2plink_store_redeem(svc->store, &req, &outcome, &link, &error);
 	g_free(hash);
 	if(!ok)
 		return peer_store_error(svc, status, error);
 	return redeem_finish(svc, peer, outcome, link, status);
+}
+
+/* What the landing page shows, without using a click: the same checks as a redemption (and the same per-IP
+ * limit), logged as "preview". Never the whitelist, the creator, the owner or the click count beyond what is left.
+ * A link whose person is not online is still a good link: ok with online false. */
+static json_t *peer_peek(p2plink_link_service *svc, json_t *body, const char *client_ip, const char *user_agent,
+		gint64 now, int *status) {
+	if(!json_is_object(body))
+		return peer_error(status, 400, "bad-request", "The request body must be a JSON object");
+	if(svc->store == NULL)
+		return peer_error(status, 503, "store-unavailable", "Share links are unavailable right now; calls still work");
+	char *hash = NULL;
+	json_t *refused = redeem_prepare(svc, body, client_ip, now, status, &hash);
+	if(refused != NULL)
+		return refused;
+	p2plink_link_outcome outcome = P2PLINK_LINK_UNKNOWN;
+	p2plink_link *link = NULL;
+	GError *error = NULL;
+	p2plink_redeem_request req = redeem_request(svc, hash, now, client_ip, user_agent, TRUE);
+	gboolean ok = p2plink_store_redeem(svc->store, &req, &outcome, &link, &error);
+	g_free(hash);
+	if(!ok)
+		return peer_store_error(svc, status, error);
+	*status = 200;
+	json_t *answer;
+	if(outcome == P2PLINK_LINK_OK || outcome == P2PLINK_LINK_NOT_ONLINE) {
+		answer = json_pack("{s:b,s:s,s:s,s:o,s:o,s:b}", "ok", TRUE, "target", link->target, "purpose", link->purpose,
+			"expires_at", link->expires_at ? json_integer(link->expires_at / 1000) : json_null(),
+			"clicks_left", link->max_clicks ? json_integer(link->max_clicks - link->clicks) : json_null(),
+			"online", outcome == P2PLINK_LINK_OK);
+	} else {
+		answer = json_pack("{s:b,s:s,s:s}", "ok", FALSE, "code", p2plink_link_outcome_code(outcome),
+			"msg", p2plink_link_outcome_message(outcome));
+	}
+	p2plink_link_free(link);
+	return answer;
 }
 
 /* The caller's peer for a peer request, or NULL with *refused set to the answer */
@@ -387,6 +470,8 @@ static p2plink_peer *authenticate(p2plink_link_service *svc, json_t *body, int *
 json_t *p2plink_link_service_peer(p2plink_link_service *svc, const char *route, json_t *body, const char *client_ip,
 		const char *user_agent, const char *base_url, gint64 now, int *status) {
 	json_t *answer;
+	if(!strcmp(route, "links/peek"))
+		return peer_peek(svc, body, client_ip, user_agent, now, status);
 	p2plink_peer *peer = authenticate(svc, body, status, &answer);
 	if(peer == NULL)
 		return answer;
@@ -402,11 +487,11 @@ json_t *p2plink_link_service_peer(p2plink_link_service *svc, const char *route, 
 	} else if(svc->store == NULL) {
 		answer = peer_error(status, 503, "store-unavailable", "Share links are unavailable right now; calls still work");
 	} else if(!strcmp(route, "links/create")) {
-		answer = peer_create(svc, peer, body, base_url, now, status);
+		answer = peer_create(svc, peer, body, client_ip, base_url, now, status);
 	} else if(!strcmp(route, "links/list")) {
 		answer = peer_list(svc, peer, base_url, now, status);
 	} else if(!strcmp(route, "links/revoke")) {
-		answer = peer_revoke(svc, peer, body, status);
+		answer = peer_revoke(svc, peer, body, now, status);
 	} else if(!strcmp(route, "links/redeem")) {
 		answer = peer_redeem(svc, peer, body, client_ip, user_agent, now, status);
 	} else {
@@ -465,7 +550,7 @@ void p2plink_link_service_peer_batch(p2plink_link_service *svc, p2plink_peer_req
 				now, &r->status);
 			continue;
 		}
-		pending_redeem p = { r, NULL, { NULL, now, r->client_ip, r->user_agent } };
+		pending_redeem p = { r, NULL, redeem_request(svc, NULL, now, r->client_ip, r->user_agent, FALSE) };
 		p.peer = authenticate(svc, r->body, &r->status, &r->answer);
 		if(p.peer == NULL)
 			continue;

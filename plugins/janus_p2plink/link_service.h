@@ -20,8 +20,9 @@
 typedef struct p2plink_link_service_config {
 	p2plink_link_limits admin_limits;	/* TTL rules for links made by admins */
 	p2plink_link_limits peer_limits;	/* TTL rules for links peers make to themselves */
-	guint max_links_per_peer;			/* active links a peer may have; 0 = no limit */
+	guint max_links_per_peer;			/* active links a peer (owner) may have; 0 = no limit */
 	const char *public_url;				/* e.g. "https://p2p.example.org"; NULL: answers carry only the path */
+	gboolean private_click_ips;			/* the click log keeps client IPs cut to /24 (IPv4) or /48 (IPv6) */
 } p2plink_link_service_config;
 
 typedef enum p2plink_link_event {
@@ -42,7 +43,9 @@ typedef struct p2plink_link_service {
 	p2plink_registry *registry;		/* may be NULL for admin-only use */
 	p2plink_link_observer observer;
 	void *observer_data;
-	p2plink_rate_table *redeem_limiter;	/* redemption attempts per client IP (token guessing); NULL = none */
+	p2plink_rate_table *redeem_limiter;	/* redemptions and peeks per client IP (token guessing); NULL = none */
+	p2plink_rate_table *create_owner_limiter;	/* links/create per owner hash; NULL = none */
+	p2plink_rate_table *create_ip_limiter;		/* links/create per client IP; NULL = none */
 } p2plink_link_service;
 
 /* Admin requests: create_link, list_links, get_link, revoke_link, delete_link, list_clicks, link_stats.
@@ -50,7 +53,7 @@ typedef struct p2plink_link_service {
 json_t *p2plink_link_service_admin(p2plink_link_service *svc, const char *request, json_t *message, gint64 now);
 
 /* Peer endpoints (route is what follows {path}{key}/): "links/create", "links/list", "links/revoke",
- * "links/redeem", "linkonly". body may be NULL (not JSON). client_ip is the attested socket (or trusted proxy)
+ * "links/redeem", "links/peek" (the only one without id/token), "linkonly". body may be NULL (not JSON). client_ip is the attested socket (or trusted proxy)
  * address. *status gets the HTTP status. Returns the JSON answer (new reference). */
 json_t *p2plink_link_service_peer(p2plink_link_service *svc, const char *route, json_t *body, const char *client_ip,
 	const char *user_agent, const char *base_url, gint64 now, int *status);

@@ -382,6 +382,7 @@ p2plink_link *p2plink_link_copy(const p2plink_link *link) {
 	c->target = g_strdup(link->target);
 	c->purpose = g_strdup(link->purpose);
 	c->creator = g_strdup(link->creator);
+	c->owner = g_strdup(link->owner);
 	c->whitelist = g_strdupv(link->whitelist);
 	return c;
 }
@@ -394,6 +395,7 @@ void p2plink_link_free(p2plink_link *link) {
 	g_free(link->target);
 	g_free(link->purpose);
 	g_free(link->creator);
+	g_free(link->owner);
 	g_strfreev(link->whitelist);
 	g_free(link);
 }
@@ -558,6 +560,7 @@ json_t *p2plink_link_to_json(const p2plink_link *link, gint64 now, gboolean incl
 	json_object_set_new(o, "clicks", json_integer(link->clicks));
 	json_object_set_new(o, "whitelist", wl);
 	json_object_set_new(o, "revoked", json_boolean(link->revoked));
+	json_object_set_new(o, "owner", link->owner ? json_string(link->owner) : json_null());
 	json_object_set_new(o, "status", json_string(link_status(link, now)));
 	if(include_token_hash)
 		json_object_set_new(o, "token_hash", json_string(link->token_hash));
@@ -580,6 +583,16 @@ p2plink_link_outcome p2plink_link_check(const p2plink_link *l, gint64 now, const
 	return P2PLINK_LINK_OK;
 }
 
+p2plink_link_outcome p2plink_link_check_owner(const p2plink_link *l, gint64 now, const char *client_ip,
+		const char *holder) {
+	p2plink_link_outcome o = p2plink_link_check(l, now, client_ip);
+	if(o != P2PLINK_LINK_OK)
+		return o;
+	if(holder == NULL || (l->owner != NULL && strcmp(l->owner, holder) != 0))
+		return P2PLINK_LINK_NOT_ONLINE;
+	return P2PLINK_LINK_OK;
+}
+
 static const struct {
 	const char *code;
 	const char *message;
@@ -590,6 +603,9 @@ static const struct {
 	[P2PLINK_LINK_IP_DENIED] = { "ip-denied", "This link cannot be used from your network." },
 	[P2PLINK_LINK_REVOKED] = { "revoked", "This link has been withdrawn by its owner." },
 	[P2PLINK_LINK_UNKNOWN] = { "unknown", "This link is not valid. Check that you copied all of it." },
+	[P2PLINK_LINK_NOT_ONLINE] = { "not-online", "The person this link reaches is not online right now. "
+		"Your click was not used; try again later." },
+	[P2PLINK_LINK_PREVIEW] = { "preview", "Link looked at." },
 };
 
 const char *p2plink_link_outcome_code(p2plink_link_outcome outcome) {
@@ -657,4 +673,30 @@ char *p2plink_user_agent_clean(const char *ua) {
 			*p = ' ';
 	}
 	return s;
+}
+
+char *p2plink_ip_truncate(const char *ip) {
+	guint8 a[16];
+	if(ip == NULL || !p2plink_ip_parse(ip, a))
+		return NULL;
+	static const guint8 v4_mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	char out[INET6_ADDRSTRLEN];
+	if(memcmp(a, v4_mapped, sizeof(v4_mapped)) == 0) {
+		a[15] = 0;	/* /24 */
+		inet_ntop(AF_INET, a + 12, out, sizeof(out));
+	} else {
+		memset(a + 6, 0, 10);	/* /48 */
+		inet_ntop(AF_INET6, a, out, sizeof(out));
+	}
+	return g_strdup(out);
+}
+
+gboolean p2plink_owner_looks_valid(const char *s) {
+	if(s == NULL || strlen(s) != P2PLINK_TOKEN_HASH_LEN)
+		return FALSE;
+	for(const char *p = s; *p; p++) {
+		if(!g_ascii_isdigit(*p) && !(*p >= 'a' && *p <= 'f'))
+			return FALSE;
+	}
+	return TRUE;
 }

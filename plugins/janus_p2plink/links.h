@@ -132,13 +132,16 @@ typedef struct p2plink_link {
 	char *token_hash;	/* hex SHA-256 of the token; the token itself is never kept */
 	char *target;		/* peer id the link reaches */
 	char *purpose;		/* "call", "file" or a free label, 1..64 characters */
-	char *creator;		/* P2PLINK_CREATOR_ADMIN or the creating peer's id */
+	char *creator;		/* P2PLINK_CREATOR_ADMIN or the creating peer's id (information only) */
+	char *owner;		/* whom the link reaches: p2plink_peer_owner() of that person (hex SHA-256 of
+				 * their PeerJS token); NULL = an admin link not claimed yet (see link_service.c) */
 	gint64 created_at;	/* us since epoch */
 	gint64 expires_at;	/* us since epoch; 0 = never. Expired when now >= expires_at */
 	guint32 max_clicks;	/* successful redemptions allowed; 0 = unlimited */
 	guint32 clicks;		/* successful redemptions so far */
 	gchar **whitelist;	/* NULL-terminated canonical CIDR strings; NULL/empty = any IP */
 	gboolean revoked;
+	gint64 revoked_at;	/* us since epoch when first revoked; 0 if not revoked (or revoked before v2) */
 } p2plink_link;
 
 p2plink_link *p2plink_link_new(void);		/* all fields zero/NULL */
@@ -178,6 +181,8 @@ typedef enum p2plink_link_outcome {
 	P2PLINK_LINK_IP_DENIED,
 	P2PLINK_LINK_REVOKED,
 	P2PLINK_LINK_UNKNOWN,
+	P2PLINK_LINK_NOT_ONLINE,	/* the target id is held by nobody, or by someone who is not the link's owner */
+	P2PLINK_LINK_PREVIEW,		/* click-log only: a peek, never a check result and never a click */
 	P2PLINK_LINK_OUTCOME_COUNT
 } p2plink_link_outcome;
 
@@ -189,7 +194,14 @@ typedef enum p2plink_link_outcome {
  * IP comes before exhaustion so a visitor from a foreign network learns
  * nothing about how much a link has been used. Pure: does not count. */
 p2plink_link_outcome p2plink_link_check(const p2plink_link *l, gint64 now, const char *client_ip);
-/* Stable codes: "ok", "expired", "exhausted", "ip-denied", "revoked", "unknown" */
+/* p2plink_link_check(), then the owner rule: `holder` is the owner of whoever holds l->target right now
+ * (p2plink_registry_owner_of(), NULL = nobody). NOT_ONLINE when nobody holds it, or when the link has an owner and
+ * the holder is someone else (an impostor on a freed id is told nothing more than "not online"). An unclaimed link
+ * (owner NULL) held by someone passes: the store then records that holder as its owner in the same atomic step.
+ * Last, so that a used-up or withdrawn link says so whoever is online. */
+p2plink_link_outcome p2plink_link_check_owner(const p2plink_link *l, gint64 now, const char *client_ip,
+	const char *holder);
+/* Stable codes: "ok", "expired", "exhausted", "ip-denied", "revoked", "unknown", "not-online", "preview" */
 const char *p2plink_link_outcome_code(p2plink_link_outcome outcome);
 /* Parse a stable code back; FALSE if unknown */
 gboolean p2plink_link_outcome_from_code(const char *code, p2plink_link_outcome *out);
@@ -215,5 +227,10 @@ json_t *p2plink_click_to_json(const p2plink_click *click);
  * most P2PLINK_USER_AGENT_MAX bytes, cut on a character boundary.
  * NULL in -> NULL out. Caller frees. */
 char *p2plink_user_agent_clean(const char *ua);
+/* The click log's privacy mode: an address cut to its network, IPv4 to /24 ("192.0.2.0"), IPv6 to /48
+ * ("2001:db8:1::"); IPv4-mapped IPv6 counts as IPv4. NULL or unparsable in -> NULL out. Caller frees. */
+char *p2plink_ip_truncate(const char *ip);
+/* TRUE if s is 64 lowercase hex characters (an owner hash as p2plink_peer_owner() gives) */
+gboolean p2plink_owner_looks_valid(const char *s);
 
 #endif

@@ -129,6 +129,15 @@ static GAsyncQueue *link_queue = NULL;
 static GThread *link_workers[LINK_WORKERS_MAX];
 static guint link_worker_count = 0;
 static p2plink_rate_table *redeem_limiter = NULL;
+static p2plink_rate_table *create_owner_limiter = NULL, *create_ip_limiter = NULL;
+/* Retention ([links] link_retention, click_retention): the link worker prunes one bounded batch at a time, at most
+ * every PRUNE_INTERVAL, and sooner again while a batch came back full (see maybe_prune) */
+#define PRUNE_INTERVAL (60 * G_USEC_PER_SEC)
+#define PRUNE_BATCH 500
+static p2plink_prune_policy prune_policy;
+static gint64 prune_last = 0;
+static gint prune_running = 0, prune_more = 0;
+static gint64 link_retention_s = 0, click_retention_s = 0;
 
 /* Sweeper: EXPIRE for stale queues and alive_timeout, every SWEEP_INTERVAL */
 #define SWEEP_INTERVAL (250 * G_TIME_SPAN_MILLISECOND)
@@ -188,7 +197,8 @@ static p2plink_store *store_get(void) {
 		GError *error = NULL;
 		gboolean mongo = !strcmp(store_kind, "mongodb");
 		if(mongo) {
-			p2plink_store_mongo_options options = { mongo_uri, mongo_database, (guint)mongo_timeout_ms, 0 };
+			p2plink_store_mongo_options options = { mongo_uri, mongo_database, (guint)mongo_timeout_ms,
+				(guint32)MIN(link_retention_s, G_MAXINT32), (guint32)MIN(click_retention_s, G_MAXINT32) };
 			store = p2plink_store_mongo_open(&options, &error);
 		} else {
 			/* Only this process uses the file: an exclusive lock saves two fcntl() per redemption */
@@ -305,16 +315,44 @@ static void run_link_jobs(link_job **jobs, guint n) {
 	g_free(requests);
 }
 
+/* One bounded prune batch when one is due: every PRUNE_INTERVAL, or right away while the last batch deleted
+ * something (a backlog drains one batch per worker turn, between request batches, never as one long delete).
+ * One worker at a time; stores that prune by themselves (MongoDB TTL) have no prune op. */
+static void maybe_prune(void) {
+	gint64 now = janus_get_monotonic_time();
+	if(!g_atomic_int_get(&prune_more) && prune_last != 0 && now - prune_last < PRUNE_INTERVAL)
+		return;
+	if(!g_atomic_int_compare_and_exchange(&prune_running, 0, 1))
+		return;
+	prune_last = now;
+	p2plink_store *st = store_get();
+	guint deleted = 0;
+	GError *error = NULL;
+	if(st != NULL && p2plink_store_can_prune(st) &&
+			(prune_policy.link_retention > 0 || prune_policy.click_retention > 0)) {
+		if(!p2plink_store_prune(st, janus_get_real_time(), &prune_policy, &deleted, &error)) {
+			log_store_failure(error->message);
+			g_clear_error(&error);
+			deleted = 0;
+		}
+	}
+	g_atomic_int_set(&prune_more, deleted > 0);
+	g_atomic_int_set(&prune_running, 0);
+}
+
 /* Waits for a request, then takes whatever else is already queued (up to LINK_BATCH_MAX): under load one store
  * commit serves many redemptions (group commit), when idle a request is answered at once. A NULL-route job is
- * the stop signal; requests queued before it are still answered, each owes its transport a reply. */
+ * the stop signal; requests queued before it are still answered, each owes its transport a reply. Between
+ * batches, maybe_prune(). */
 static gpointer link_worker(gpointer data) {
 	(void)data;
 	gboolean stop = FALSE;
 	while(!stop) {
 		link_job *batch[LINK_BATCH_MAX];
 		guint n = 0;
-		link_job *job = g_async_queue_pop(link_queue);
+		maybe_prune();
+		link_job *job = g_atomic_int_get(&prune_more) ? g_async_queue_try_pop(link_queue) :
+			g_async_queue_timeout_pop(link_queue, PRUNE_INTERVAL);
 		while(job != NULL) {
 			if(job->route == NULL) {
 				link_job_free(job);
@@ -463,7 +501,7 @@ static gboolean load_link_config(janus_config *config, janus_config_category *li
 	public_url = url && *url ? g_strdup(url) : NULL;
 	if(public_url != NULL && g_str_has_suffix(public_url, "/"))
 		public_url[strlen(public_url) - 1] = '\0';
-	gint64 max_per_peer = 20, redeem_per_minute = 30;
+	gint64 max_per_peer = 20, redeem_per_minute = 30, create_per_peer = 10, create_per_ip = 30;
 	memset(&link_defaults, 0, sizeof(link_defaults));
 	p2plink_link_service_config *lc = &link_defaults.config;
 	gboolean ok = ttl_option(config, links, "admin_max_ttl", "30d", &lc->admin_limits.max_ttl_seconds) &&
@@ -472,7 +510,15 @@ static gboolean load_link_config(janus_config *config, janus_config_category *li
 		ttl_option(config, links, "peer_default_ttl", "1h", &lc->peer_limits.default_ttl_seconds) &&
 		p2plink_jcfg_int(config, links, "max_links_per_peer", 0, 100000, &max_per_peer) &&
 		p2plink_jcfg_int(config, links, "mongodb_timeout_ms", 100, 600000, &mongo_timeout_ms) &&
-		p2plink_jcfg_int(config, links, "redeem_attempts_per_minute", 0, 1000000, &redeem_per_minute);
+		p2plink_jcfg_int(config, links, "redeem_attempts_per_minute", 0, 1000000, &redeem_per_minute) &&
+		p2plink_jcfg_int(config, links, "create_per_minute_per_peer", 0, 1000000, &create_per_peer) &&
+		p2plink_jcfg_int(config, links, "create_per_minute_per_ip", 0, 1000000, &create_per_ip) &&
+		ttl_option(config, links, "link_retention", "7d", &link_retention_s) &&
+		ttl_option(config, links, "click_retention", "30d", &click_retention_s);
+	lc->private_click_ips = p2plink_jcfg_bool(config, links, "click_ip_privacy", FALSE);
+	prune_policy.link_retention = link_retention_s * G_USEC_PER_SEC;
+	prune_policy.click_retention = click_retention_s * G_USEC_PER_SEC;
+	prune_policy.batch = PRUNE_BATCH;
 	if(strcmp(store_kind, "sqlite") != 0 && strcmp(store_kind, "mongodb") != 0) {
 		JANUS_LOG(LOG_ERR, "Invalid links.store '%s' (supported: \"sqlite\", \"mongodb\")\n", store_kind);
 		ok = FALSE;
@@ -484,6 +530,17 @@ static gboolean load_link_config(janus_config *config, janus_config_category *li
 		redeem_limiter = p2plink_rate_table_new(&rate, 65536);
 	}
 	link_defaults.redeem_limiter = redeem_limiter;
+	/* Creation: per owner and per client IP (new tokens cost nothing, addresses do); see SECURITY.md */
+	if(create_per_peer > 0) {
+		p2plink_rate rate = { create_per_peer / 60.0, (double)create_per_peer };
+		create_owner_limiter = p2plink_rate_table_new(&rate, 65536);
+	}
+	if(create_per_ip > 0) {
+		p2plink_rate rate = { create_per_ip / 60.0, (double)create_per_ip };
+		create_ip_limiter = p2plink_rate_table_new(&rate, 65536);
+	}
+	link_defaults.create_owner_limiter = create_owner_limiter;
+	link_defaults.create_ip_limiter = create_ip_limiter;
 	lc->public_url = public_url;
 	link_defaults.observer = janus_p2plink_link_observe;
 	return ok;
@@ -619,6 +676,9 @@ static void janus_p2plink_destroy(void) {
 	g_clear_pointer(&mongo_uri, g_free);
 	g_clear_pointer(&mongo_database, g_free);
 	g_clear_pointer(&redeem_limiter, p2plink_rate_table_free);
+	g_clear_pointer(&create_owner_limiter, p2plink_rate_table_free);
+	g_clear_pointer(&create_ip_limiter, p2plink_rate_table_free);
+	prune_last = 0;
 	g_clear_pointer(&store_kind, g_free);
 	g_clear_pointer(&store_folder, g_free);
 	g_clear_pointer(&public_url, g_free);

@@ -24,8 +24,19 @@
  *   are one findAndModify, the log append is a second write right after
  *   (if the server is lost in between, the click counts but is not logged
  *   and redeem fails: never a grant too many; see store_mongo.c).
- * - "Active" (stats, counts, per-creator limit) means: not revoked, not
+ * - "Active" (stats, counts, per-owner limit) means: not revoked, not
  *   expired at `now`, and not exhausted; the IP whitelist does not matter.
+ * - Links are owned (links.h, p2plink_link.owner): listing, revoking and the
+ *   creation limit work by owner hash, never by the id string. When the
+ *   request names the target's current holder (holder_owner), redemption
+ *   grants only if that holder owns the link, or claims an unclaimed link for
+ *   that holder, in the same atomic step; otherwise the outcome is
+ *   "not-online" and no click is used (see p2plink_link_check_owner()).
+ * - A preview (req->preview) runs the same checks, never counts, never
+ *   claims, and is logged with outcome "preview".
+ * - Bounded: prune() deletes links revoked or expired longer than a
+ *   retention ago (with their clicks) and click rows older than the click
+ *   retention, a bounded batch per call.
  * - Functions returning a pointer or gboolean report failure with a GError
  *   in P2PLINK_STORE_ERROR; a missing link is P2PLINK_STORE_ERROR_NOT_FOUND.
  * - Returned links/clicks are owned by the caller (p2plink_link_free,
@@ -75,6 +86,7 @@ typedef struct p2plink_link_filter {
 	gboolean include_revoked;	/* revoked links are hidden unless TRUE */
 	guint offset;
 	guint limit;			/* see p2plink_store_page_size() */
+	const char *owner;		/* only links owned by this owner hash; NULL = any */
 } p2plink_link_filter;
 
 typedef struct p2plink_redeem_request {
@@ -82,7 +94,19 @@ typedef struct p2plink_redeem_request {
 	gint64 now;		/* us since epoch */
 	const char *client_ip;	/* attested by the transport; NULL if none */
 	const char *user_agent;	/* stored cleaned (p2plink_user_agent_clean); may be NULL */
+	/* The owner of whoever holds a target id now (g_malloc'd, NULL = nobody), asked inside the atomic step once
+	 * the link (and so its target) is known. NULL function: the owner rule is not applied (store tests, tools). */
+	char *(*holder_owner)(const char *target, void *data);
+	void *holder_data;
+	gboolean preview;	/* a peek: check only, log as "preview" */
+	gboolean private_ip;	/* log p2plink_ip_truncate(client_ip) instead of the address */
 } p2plink_redeem_request;
+
+typedef struct p2plink_prune_policy {
+	gint64 link_retention;		/* us a revoked or expired link is kept; <= 0: never pruned */
+	gint64 click_retention;		/* us a click row is kept; <= 0: never pruned */
+	guint batch;			/* rows deleted per call at most (links and clicks each); 0 = 500 */
+} p2plink_prune_policy;
 
 typedef struct p2plink_store_stats {
 	guint64 links_total;
@@ -97,21 +121,22 @@ typedef struct p2plink_store_ops {
 	/* Release everything; the handle is gone afterwards */
 	void (*close)(p2plink_store *store);
 	/* Insert a new link (clicks and revoked are taken from it as given).
-	 * max_active_per_creator > 0: refuse with LIMIT if link->creator already
-	 * has that many active links at `now` -- checked in the same atomic
-	 * step as the insert, so racing creations cannot overshoot. */
+	 * max_active_per_owner > 0: refuse with LIMIT if link->owner already
+	 * has that many active links made by peers (creator not "@admin") at
+	 * `now` -- checked in the same atomic step as the insert, so racing
+	 * creations cannot overshoot. */
 	gboolean (*create_link)(p2plink_store *store, const p2plink_link *link,
-		gint64 now, guint max_active_per_creator, GError **error);
+		gint64 now, guint max_active_per_owner, GError **error);
 	p2plink_link *(*get_link_by_hash)(p2plink_store *store, const char *token_hash, GError **error);
 	p2plink_link *(*get_link)(p2plink_store *store, const char *id, GError **error);
 	/* Newest first (created_at, then id, descending). *total (optional)
 	 * receives the number of links matching the filter ignoring paging. */
 	GPtrArray *(*list_links)(p2plink_store *store, const p2plink_link_filter *filter,
 		guint64 *total, GError **error);
-	/* creator != NULL: only revoke if the link was created by it; otherwise
+	/* owner != NULL: only revoke if the link is owned by it; otherwise
 	 * NOT_FOUND (a peer cannot learn that someone else's link exists).
-	 * Revoking a revoked link succeeds (idempotent). */
-	gboolean (*revoke_link)(p2plink_store *store, const char *id, const char *creator, GError **error);
+	 * Revoking a revoked link succeeds (idempotent, revoked_at kept). */
+	gboolean (*revoke_link)(p2plink_store *store, const char *id, const char *owner, gint64 now, GError **error);
 	/* Remove the link and its click-log rows. NOT_FOUND if absent. */
 	gboolean (*delete_link)(p2plink_store *store, const char *id, GError **error);
 	/* The atomic redemption. On success *outcome is set; *link (optional)
@@ -127,9 +152,15 @@ typedef struct p2plink_store_ops {
 	GPtrArray *(*list_clicks)(p2plink_store *store, const char *link_id, guint offset, guint limit,
 		guint64 *total, GError **error);
 	gboolean (*stats)(p2plink_store *store, gint64 now, p2plink_store_stats *stats, GError **error);
-	/* Links by one creator; active_only counts only active ones at `now` */
-	gboolean (*count_links)(p2plink_store *store, const char *creator, gint64 now,
+	/* Links owned by one owner; active_only counts only active ones at `now` */
+	gboolean (*count_links)(p2plink_store *store, const char *owner, gint64 now,
 		gboolean active_only, guint64 *count, GError **error);
+	/* Optional (NULL: the backend prunes by itself, e.g. MongoDB TTL indexes). One bounded batch: at most
+	 * policy->batch links past their retention (revoked_at or expires_at older than now - link_retention) with
+	 * their clicks, and at most policy->batch clicks older than now - click_retention. *deleted = rows removed;
+	 * call again while it equals the batch size. */
+	gboolean (*prune)(p2plink_store *store, gint64 now, const p2plink_prune_policy *policy, guint *deleted,
+		GError **error);
 } p2plink_store_ops;
 
 struct p2plink_store {
@@ -147,7 +178,7 @@ typedef struct p2plink_store_sqlite_options {
 } p2plink_store_sqlite_options;
 
 #define P2PLINK_SQLITE_FILE "p2plink.db"
-#define P2PLINK_SQLITE_SCHEMA_VERSION 1
+#define P2PLINK_SQLITE_SCHEMA_VERSION 2
 
 /* Open (creating folder, file and schema on first use) a SQLite store */
 p2plink_store *p2plink_store_sqlite_open(const p2plink_store_sqlite_options *options, GError **error);
@@ -159,11 +190,14 @@ typedef struct p2plink_store_mongo_options {
 					 * call waits for an unreachable server before failing with
 					 * P2PLINK_STORE_ERROR_IO; 0 = the URI's values, else 2000 */
 	guint32 expired_retention_s;	/* the TTL index deletes a link this long after it
-					 * expired; 0 = P2PLINK_MONGO_DEFAULT_RETENTION_S */
+					 * expired or was revoked; 0 = P2PLINK_MONGO_DEFAULT_RETENTION_S */
+	guint32 click_retention_s;	/* the TTL index deletes a click row this long after it was
+					 * logged; 0 = P2PLINK_MONGO_DEFAULT_CLICK_RETENTION_S */
 } p2plink_store_mongo_options;
 
 #define P2PLINK_MONGO_DEFAULT_TIMEOUT_MS 2000
 #define P2PLINK_MONGO_DEFAULT_RETENTION_S (7 * 24 * 3600)
+#define P2PLINK_MONGO_DEFAULT_CLICK_RETENTION_S (30 * 24 * 3600)
 
 /* Open a MongoDB store: connects, creates the indexes (see store_mongo.c).
  * An unreachable server is P2PLINK_STORE_ERROR_IO after timeout_ms; a bad
@@ -183,8 +217,8 @@ static inline void p2plink_store_close(p2plink_store *store) {
 		store->ops->close(store);
 }
 static inline gboolean p2plink_store_create_link(p2plink_store *store, const p2plink_link *link,
-		gint64 now, guint max_active_per_creator, GError **error) {
-	return store->ops->create_link(store, link, now, max_active_per_creator, error);
+		gint64 now, guint max_active_per_owner, GError **error) {
+	return store->ops->create_link(store, link, now, max_active_per_owner, error);
 }
 static inline p2plink_link *p2plink_store_get_link_by_hash(p2plink_store *store, const char *token_hash, GError **error) {
 	return store->ops->get_link_by_hash(store, token_hash, error);
@@ -196,8 +230,9 @@ static inline GPtrArray *p2plink_store_list_links(p2plink_store *store, const p2
 		guint64 *total, GError **error) {
 	return store->ops->list_links(store, filter, total, error);
 }
-static inline gboolean p2plink_store_revoke_link(p2plink_store *store, const char *id, const char *creator, GError **error) {
-	return store->ops->revoke_link(store, id, creator, error);
+static inline gboolean p2plink_store_revoke_link(p2plink_store *store, const char *id, const char *owner, gint64 now,
+		GError **error) {
+	return store->ops->revoke_link(store, id, owner, now, error);
 }
 static inline gboolean p2plink_store_delete_link(p2plink_store *store, const char *id, GError **error) {
 	return store->ops->delete_link(store, id, error);
@@ -220,9 +255,16 @@ static inline GPtrArray *p2plink_store_list_clicks(p2plink_store *store, const c
 static inline gboolean p2plink_store_stats_get(p2plink_store *store, gint64 now, p2plink_store_stats *stats, GError **error) {
 	return store->ops->stats(store, now, stats, error);
 }
-static inline gboolean p2plink_store_count_links(p2plink_store *store, const char *creator, gint64 now,
+static inline gboolean p2plink_store_count_links(p2plink_store *store, const char *owner, gint64 now,
 		gboolean active_only, guint64 *count, GError **error) {
-	return store->ops->count_links(store, creator, now, active_only, count, error);
+	return store->ops->count_links(store, owner, now, active_only, count, error);
+}
+static inline gboolean p2plink_store_can_prune(p2plink_store *store) {
+	return store->ops->prune != NULL;
+}
+static inline gboolean p2plink_store_prune(p2plink_store *store, gint64 now, const p2plink_prune_policy *policy,
+		guint *deleted, GError **error) {
+	return store->ops->prune(store, now, policy, deleted, error);
 }
 
 #endif

@@ -3,7 +3,8 @@
  * \details Implements store.h on two collections, "links" and "clicks"
  * (document shapes and every query in store_mongo_bson.c).
  *
- * Redemption is ONE conditional findAndModify on "links": the query says
+ * Redemption without an owner rule (req->holder_owner NULL: tools, tests)
+ * is ONE conditional findAndModify on "links": the query says
  * "this token hash, not revoked, not expired at `now`, clicks < max_clicks
  * (or unlimited), and the client IP inside the whitelist (or none)", the
  * update is $inc clicks, and the new document comes back. The server
@@ -21,6 +22,13 @@
  *   writes, so it cannot over-count. If the read says "ok" (the link
  *   appeared or changed between the two calls), the findAndModify is
  *   retried a few times; it is never turned into a grant by the read.
+ * - With the owner rule (the plugin), the target is needed before the
+ *   holder can be asked: a read by token hash comes first, the rules and
+ *   the owner rule run on it, and only a link that passes gets the
+ *   findAndModify, whose condition now also says "owner is that holder,
+ *   or none" and whose update claims it ($set owner). A link that changed
+ *   in between does not match, and the read is repeated (a few times).
+ *   Refusals (not-online included) and previews never write to "links".
  * - Then the attempt is appended to "clicks". That insert is a second
  *   write, not in one transaction with the increment (transactions need
  *   a replica set): if the server is lost between the two, the click is
@@ -32,13 +40,20 @@
  * expired_retention_s after its expiry (default 7 days), so for that
  * long visitors are told "expired" rather than "unknown" and admins still
  * see it; exhausted links are kept like in SQLite (they may be the only
- * record of who used them; delete them through the admin API). Click
- * rows are not removed by the TTL: the click log is the audit trail and
- * outlives the link (delete_link removes them explicitly). The server's
+ * record of who used them; they expire like any link). Revoking moves
+ * expire_at to the revocation time, so a revoked link goes the same
+ * retention after it was revoked. Click rows carry "at_date" and a second
+ * TTL index deletes them click_retention_s after they were logged
+ * (default 30 days); a pruned link's clicks go with that TTL (the click log
+ * is the audit trail and may outlive its link). No prune() here. The server's
  * TTL monitor runs about once a minute and uses the server's clock, while
  * every rule here uses the caller's `now`; the TTL only ever removes
  * links that are already expired, so it never changes an outcome other
  * than "expired" -> "unknown" after the retention period.
+ *
+ * Documents older than owners: at open, links made by peers without an
+ * "owner" are withdrawn (revoked, like the SQLite migration; one updateMany
+ * that matches nothing once done); admin links without one stay unclaimed.
  *
  * Indexes (created at open, idempotent): links: unique token_hash,
  * target+created_at, creator+created_at, created_at+_id, TTL expire_at;
@@ -256,10 +271,10 @@ static gboolean link_fields_ok(const p2plink_link *l, GError **error) {
 /* After inserting `l`: are the creator's OTHER active links already at
  * the limit? Then take ours back. Racers see each other's inserts, so at
  * worst both give up; neither can push the creator past the limit. */
-static gboolean enforce_creator_limit(mongoc_collection_t *links, const p2plink_link *l, gint64 now,
+static gboolean enforce_owner_limit(mongoc_collection_t *links, const p2plink_link *l, gint64 now,
 		guint max, GError **error) {
 	guint64 others = 0;
-	gboolean counted = count(links, p2plink_mongo_active_filter(l->creator, now, l->id), &others,
+	gboolean counted = count(links, p2plink_mongo_active_filter(l->owner, now, l->id, TRUE), &others,
 		"could not count links", error);
 	if(counted && others < max)
 		return TRUE;
@@ -276,7 +291,7 @@ static gboolean enforce_creator_limit(mongoc_collection_t *links, const p2plink_
 }
 
 static gboolean mongo_create_link(p2plink_store *store, const p2plink_link *link,
-		gint64 now, guint max_active_per_creator, GError **error) {
+		gint64 now, guint max_active_per_owner, GError **error) {
 	mongo_store *s = store->priv;
 	if(!link_fields_ok(link, error))
 		return FALSE;
@@ -287,8 +302,8 @@ static gboolean mongo_create_link(p2plink_store *store, const p2plink_link *link
 	gboolean ok = mongoc_collection_insert_one(links, doc, NULL, NULL, &e);
 	if(!ok)
 		db_fail(error, &e, "could not save the link");
-	else if(max_active_per_creator > 0)
-		ok = enforce_creator_limit(links, link, now, max_active_per_creator, error);
+	else if(max_active_per_owner > 0 && link->owner != NULL)
+		ok = enforce_owner_limit(links, link, now, max_active_per_owner, error);
 	bson_destroy(doc);
 	mongoc_collection_destroy(links);
 	mongoc_client_pool_push(s->pool, client);
@@ -343,14 +358,15 @@ static GPtrArray *mongo_list_links(p2plink_store *store, const p2plink_link_filt
 	return rows;
 }
 
-static gboolean mongo_revoke_link(p2plink_store *store, const char *id, const char *creator, GError **error) {
+static gboolean mongo_revoke_link(p2plink_store *store, const char *id, const char *owner, gint64 now,
+		GError **error) {
 	mongo_store *s = store->priv;
 	if(id == NULL)
 		return store_fail(error, P2PLINK_STORE_ERROR_INVALID, "no link id given");
 	mongoc_client_t *client = mongoc_client_pool_pop(s->pool);
 	mongoc_collection_t *links = coll(s, client, P2PLINK_MONGO_LINKS);
-	bson_t *filter = p2plink_mongo_id_filter(id, creator);
-	bson_t *update = p2plink_mongo_revoke_update();
+	bson_t *filter = p2plink_mongo_id_filter(id, owner);
+	bson_t *update = p2plink_mongo_revoke_update(now);
 	bson_t reply;
 	bson_error_t e;
 	/* matchedCount counts the link even when it was already revoked */
@@ -398,10 +414,10 @@ static gboolean mongo_delete_link(p2plink_store *store, const char *id, GError *
 
 /* The atomic step. TRUE + *out != NULL: granted, *out is the link after
  * the increment. TRUE + *out == NULL: the condition did not match. */
-static gboolean redeem_once(mongoc_collection_t *links, const p2plink_redeem_request *req,
+static gboolean redeem_once(mongoc_collection_t *links, const p2plink_redeem_request *req, const char *holder,
 		p2plink_link **out, GError **error) {
-	bson_t *query = p2plink_mongo_redeem_query(req->token_hash, req->now, req->client_ip);
-	bson_t *update = p2plink_mongo_redeem_update();
+	bson_t *query = p2plink_mongo_redeem_query(req->token_hash, req->now, req->client_ip, holder);
+	bson_t *update = p2plink_mongo_redeem_update(holder);
 	mongoc_find_and_modify_opts_t *opts = mongoc_find_and_modify_opts_new();
 	mongoc_find_and_modify_opts_set_update(opts, update);
 	mongoc_find_and_modify_opts_set_flags(opts, MONGOC_FIND_AND_MODIFY_RETURN_NEW);
@@ -435,7 +451,7 @@ static gboolean redeem_once(mongoc_collection_t *links, const p2plink_redeem_req
 static gboolean redeem_decide(mongoc_collection_t *links, const p2plink_redeem_request *req,
 		p2plink_link_outcome *outcome, p2plink_link **link, GError **error) {
 	for(int attempt = 0; attempt < REDEEM_ATTEMPTS; attempt++) {
-		if(!redeem_once(links, req, link, error))
+		if(!redeem_once(links, req, NULL, link, error))
 			return FALSE;
 		if(*link != NULL) {
 			*outcome = P2PLINK_LINK_OK;
@@ -450,6 +466,35 @@ static gboolean redeem_decide(mongoc_collection_t *links, const p2plink_redeem_r
 		 * created (or replaced) in between. Never grant on a read: retry. */
 		p2plink_link_free(*link);
 		*link = NULL;
+	}
+	return store_fail(error, P2PLINK_STORE_ERROR_BUSY,
+		"the link kept changing while it was being redeemed; try again");
+}
+
+/* With the owner rule, or a preview: read first (the target names the holder to ask), decide on what was read, and
+ * only for a grant run the conditional findAndModify that also checks and claims the owner. */
+static gboolean redeem_decide_owned(mongoc_collection_t *links, const p2plink_redeem_request *req,
+		p2plink_link_outcome *outcome, p2plink_link **link, GError **error) {
+	for(int attempt = 0; attempt < REDEEM_ATTEMPTS; attempt++) {
+		if(!find_link(links, p2plink_mongo_hash_filter(req->token_hash), link, error))
+			return FALSE;
+		char *holder = *link != NULL && req->holder_owner != NULL ?
+			req->holder_owner((*link)->target, req->holder_data) : NULL;
+		*outcome = req->holder_owner != NULL ? p2plink_link_check_owner(*link, req->now, req->client_ip, holder) :
+			p2plink_link_check(*link, req->now, req->client_ip);
+		if(*outcome != P2PLINK_LINK_OK || req->preview) {
+			g_free(holder);
+			return TRUE;
+		}
+		p2plink_link_free(*link);
+		*link = NULL;
+		gboolean ok = redeem_once(links, req, holder, link, error);
+		g_free(holder);
+		if(!ok)
+			return FALSE;
+		if(*link != NULL)
+			return TRUE;
+		/* Changed between the read and the update (a click, a revocation, a claim): read again */
 	}
 	return store_fail(error, P2PLINK_STORE_ERROR_BUSY,
 		"the link kept changing while it was being redeemed; try again");
@@ -476,7 +521,9 @@ static gboolean mongo_redeem(p2plink_store *store, const p2plink_redeem_request 
 	mongoc_collection_t *clicks = coll(s, client, P2PLINK_MONGO_CLICKS);
 	p2plink_link *l = NULL;
 	p2plink_link_outcome o = P2PLINK_LINK_UNKNOWN;
-	gboolean ok = redeem_decide(links, req, &o, &l, error) && log_click(clicks, l, req, o, error);
+	gboolean ok = (req->holder_owner != NULL || req->preview ? redeem_decide_owned(links, req, &o, &l, error) :
+		redeem_decide(links, req, &o, &l, error)) &&
+		log_click(clicks, l, req, req->preview ? P2PLINK_LINK_PREVIEW : o, error);
 	mongoc_collection_destroy(clicks);
 	mongoc_collection_destroy(links);
 	mongoc_client_pool_push(s->pool, client);
@@ -540,7 +587,8 @@ static gboolean mongo_stats(p2plink_store *store, gint64 now, p2plink_store_stat
 	mongoc_collection_t *links = coll(s, client, P2PLINK_MONGO_LINKS);
 	mongoc_collection_t *clicks = coll(s, client, P2PLINK_MONGO_CLICKS);
 	gboolean ok = count(links, bson_new(), &stats->links_total, "could not count links", error) &&
-		count(links, p2plink_mongo_active_filter(NULL, now, NULL), &stats->links_active, "could not count links", error) &&
+		count(links, p2plink_mongo_active_filter(NULL, now, NULL, FALSE), &stats->links_active, "could not count links",
+			error) &&
 		stats_clicks(clicks, stats, error);
 	mongoc_collection_destroy(clicks);
 	mongoc_collection_destroy(links);
@@ -548,14 +596,14 @@ static gboolean mongo_stats(p2plink_store *store, gint64 now, p2plink_store_stat
 	return ok;
 }
 
-static gboolean mongo_count_links(p2plink_store *store, const char *creator, gint64 now,
+static gboolean mongo_count_links(p2plink_store *store, const char *owner, gint64 now,
 		gboolean active_only, guint64 *n, GError **error) {
 	mongo_store *s = store->priv;
-	if(creator == NULL || n == NULL)
-		return store_fail(error, P2PLINK_STORE_ERROR_INVALID, "count needs a creator");
+	if(owner == NULL || n == NULL)
+		return store_fail(error, P2PLINK_STORE_ERROR_INVALID, "count needs an owner");
 	mongoc_client_t *client = mongoc_client_pool_pop(s->pool);
 	mongoc_collection_t *links = coll(s, client, P2PLINK_MONGO_LINKS);
-	bson_t *filter = active_only ? p2plink_mongo_active_filter(creator, now, NULL) : p2plink_mongo_creator_filter(creator);
+	bson_t *filter = active_only ? p2plink_mongo_active_filter(owner, now, NULL, FALSE) : p2plink_mongo_owner_filter(owner);
 	gboolean ok = count(links, filter, n, "could not count links", error);
 	mongoc_collection_destroy(links);
 	mongoc_client_pool_push(s->pool, client);
@@ -575,19 +623,41 @@ static gboolean run_command(mongoc_client_t *client, const char *db, bson_t *cmd
 
 #define INDEX_OPTIONS_CONFLICT 85
 
-static gboolean ensure_indexes(mongoc_client_t *client, const char *db, guint32 retention_s, GError **error) {
+static gboolean ensure_indexes(mongoc_client_t *client, const char *db, guint32 retention_s,
+		guint32 click_retention_s, GError **error) {
 	bson_error_t e;
 	gboolean ok = run_command(client, db, p2plink_mongo_links_indexes_command(retention_s), &e);
 	if(!ok && e.code == INDEX_OPTIONS_CONFLICT) {
 		/* The TTL index exists with another retention: change it in place */
-		ok = run_command(client, db, p2plink_mongo_ttl_collmod_command(retention_s), &e) &&
-			run_command(client, db, p2plink_mongo_links_indexes_command(retention_s), &e);
+		ok = run_command(client, db, p2plink_mongo_ttl_collmod_command(P2PLINK_MONGO_LINKS, P2PLINK_MONGO_TTL_INDEX,
+			retention_s), &e) && run_command(client, db, p2plink_mongo_links_indexes_command(retention_s), &e);
 	}
 	if(!ok)
 		return db_fail(error, &e, "could not create the link indexes");
-	if(!run_command(client, db, p2plink_mongo_clicks_indexes_command(), &e))
+	ok = run_command(client, db, p2plink_mongo_clicks_indexes_command(click_retention_s), &e);
+	if(!ok && e.code == INDEX_OPTIONS_CONFLICT) {
+		ok = run_command(client, db, p2plink_mongo_ttl_collmod_command(P2PLINK_MONGO_CLICKS,
+			P2PLINK_MONGO_CLICK_TTL_INDEX, click_retention_s), &e) &&
+			run_command(client, db, p2plink_mongo_clicks_indexes_command(click_retention_s), &e);
+	}
+	if(!ok)
 		return db_fail(error, &e, "could not create the click-log indexes");
 	return TRUE;
+}
+
+/* Links made by peers before links were owned: withdrawn (see p2plink_mongo_unowned_peer_links_update()) */
+static gboolean withdraw_unowned_peer_links(mongoc_client_t *client, const char *db, GError **error) {
+	mongoc_collection_t *links = mongoc_client_get_collection(client, db, P2PLINK_MONGO_LINKS);
+	bson_t *filter = p2plink_mongo_unowned_peer_links_filter();
+	bson_t *update = p2plink_mongo_unowned_peer_links_update(g_get_real_time());
+	bson_error_t e;
+	gboolean ok = mongoc_collection_update_many(links, filter, update, NULL, NULL, &e);
+	if(!ok)
+		db_fail(error, &e, "could not withdraw the links made before links were owned");
+	bson_destroy(update);
+	bson_destroy(filter);
+	mongoc_collection_destroy(links);
+	return ok;
 }
 
 /* MongoDB database names: 1..63 bytes, none of these characters */
@@ -660,7 +730,10 @@ p2plink_store *p2plink_store_mongo_open(const p2plink_store_mongo_options *optio
 	mongoc_client_pool_set_appname(s->pool, "p2plink");
 	mongoc_client_t *client = mongoc_client_pool_pop(s->pool);
 	guint32 retention = options->expired_retention_s ? options->expired_retention_s : P2PLINK_MONGO_DEFAULT_RETENTION_S;
-	gboolean ok = ensure_indexes(client, s->database, retention, error);
+	guint32 click_retention = options->click_retention_s ? options->click_retention_s :
+		P2PLINK_MONGO_DEFAULT_CLICK_RETENTION_S;
+	gboolean ok = ensure_indexes(client, s->database, retention, click_retention, error) &&
+		withdraw_unowned_peer_links(client, s->database, error);
 	mongoc_client_pool_push(s->pool, client);
 	if(!ok) {
 		mongo_free(s);

@@ -172,8 +172,14 @@ bson_t *p2plink_mongo_link_to_bson(const p2plink_link *l) {
 	append_str_array(doc, "whitelist", l->whitelist);
 	p2plink_mongo_append_ip_ranges(doc, "ip_ranges", l->whitelist);
 	bson_append_bool(doc, "revoked", -1, l->revoked ? true : false);
+	append_str_or_null(doc, "owner", l->owner);
+	/* Only revoked links carry revoked_at: revoking sets it with $min, which keeps the first revocation */
+	if(l->revoked && l->revoked_at != 0)
+		bson_append_int64(doc, "revoked_at", -1, l->revoked_at);
 	return doc;
 }
+
+static gboolean read_opt_str(const bson_t *doc, const char *key, char **out);
 
 static gboolean schema_fail(GError **error, const char *field) {
 	g_set_error(error, P2PLINK_STORE_ERROR, P2PLINK_STORE_ERROR_SCHEMA,
@@ -248,6 +254,11 @@ p2plink_link *p2plink_mongo_link_from_bson(const bson_t *doc, GError **error) {
 		else
 			l->revoked = bson_iter_bool(&it) ? TRUE : FALSE;
 	}
+	/* Both optional: documents written before links were owned have neither (owner absent = unclaimed) */
+	if(ok && !read_opt_str(doc, "owner", &l->owner))
+		ok = schema_fail(error, "owner");
+	if(ok && bson_iter_init_find(&it, doc, "revoked_at") && !read_int(doc, "revoked_at", &l->revoked_at, error))
+		ok = FALSE;
 	if(!ok) {
 		p2plink_link_free(l);
 		return NULL;
@@ -257,7 +268,22 @@ p2plink_link *p2plink_mongo_link_from_bson(const bson_t *doc, GError **error) {
 
 /* ---- Redemption ---- */
 
-bson_t *p2plink_mongo_redeem_query(const char *token_hash, gint64 now, const char *client_ip) {
+/* { "$or": [ { "owner": holder }, { "owner": null } ] } (null also matches documents without the field) */
+static void append_owned_by(bson_t *and_arr, const char *key, const char *holder) {
+	bson_t clause, or_arr, a, b;
+	bson_append_document_begin(and_arr, key, -1, &clause);
+	bson_append_array_begin(&clause, "$or", -1, &or_arr);
+	bson_append_document_begin(&or_arr, "0", -1, &a);
+	bson_append_utf8(&a, "owner", -1, holder, -1);
+	bson_append_document_end(&or_arr, &a);
+	bson_append_document_begin(&or_arr, "1", -1, &b);
+	bson_append_null(&b, "owner", -1);
+	bson_append_document_end(&or_arr, &b);
+	bson_append_array_end(&clause, &or_arr);
+	bson_append_document_end(and_arr, &clause);
+}
+
+bson_t *p2plink_mongo_redeem_query(const char *token_hash, gint64 now, const char *client_ip, const char *holder) {
 	bson_t *q = bson_new();
 	bson_t and_arr;
 	bson_append_utf8(q, "token_hash", -1, token_hash, -1);
@@ -266,36 +292,49 @@ bson_t *p2plink_mongo_redeem_query(const char *token_hash, gint64 now, const cha
 	append_not_expired(&and_arr, "0", now);
 	append_not_exhausted(&and_arr, "1");
 	append_ip_allowed(&and_arr, "2", client_ip);
+	if(holder != NULL)
+		append_owned_by(&and_arr, "3", holder);
 	bson_append_array_end(q, &and_arr);
 	return q;
 }
 
-bson_t *p2plink_mongo_redeem_update(void) {
-	return BCON_NEW("$inc", "{", "clicks", BCON_INT64(1), "}");
+bson_t *p2plink_mongo_redeem_update(const char *holder) {
+	if(holder == NULL)
+		return BCON_NEW("$inc", "{", "clicks", BCON_INT64(1), "}");
+	/* The query matched owner == holder or no owner: setting it claims an unclaimed link and changes no other */
+	return BCON_NEW("$inc", "{", "clicks", BCON_INT64(1), "}", "$set", "{", "owner", BCON_UTF8(holder), "}");
 }
 
 bson_t *p2plink_mongo_hash_filter(const char *token_hash) {
 	return BCON_NEW("token_hash", BCON_UTF8(token_hash));
 }
 
-bson_t *p2plink_mongo_id_filter(const char *id, const char *creator) {
+bson_t *p2plink_mongo_id_filter(const char *id, const char *owner) {
 	bson_t *f = BCON_NEW("_id", BCON_UTF8(id));
-	if(creator != NULL)
-		bson_append_utf8(f, "creator", -1, creator, -1);
+	if(owner != NULL)
+		bson_append_utf8(f, "owner", -1, owner, -1);
 	return f;
 }
 
-bson_t *p2plink_mongo_revoke_update(void) {
-	return BCON_NEW("$set", "{", "revoked", BCON_BOOL(true), "}");
+bson_t *p2plink_mongo_revoke_update(gint64 now) {
+	/* $min: a second revocation keeps the first time; expire_at moves to the revocation (if earlier) so the TTL
+	 * index deletes a revoked link the retention after it was revoked, as SQLite's prune does */
+	return BCON_NEW("$set", "{", "revoked", BCON_BOOL(true), "}",
+		"$min", "{", "revoked_at", BCON_INT64(now), "expire_at", BCON_DATE_TIME(now / 1000), "}");
 }
 
 /* ---- Listing and counting ---- */
 
-bson_t *p2plink_mongo_active_filter(const char *creator, gint64 now, const char *except_id) {
+bson_t *p2plink_mongo_active_filter(const char *owner, gint64 now, const char *except_id, gboolean peer_made_only) {
 	bson_t *f = bson_new();
-	bson_t and_arr, ne;
-	if(creator != NULL)
-		bson_append_utf8(f, "creator", -1, creator, -1);
+	bson_t and_arr, ne, cne;
+	if(owner != NULL)
+		bson_append_utf8(f, "owner", -1, owner, -1);
+	if(peer_made_only) {
+		bson_append_document_begin(f, "creator", -1, &cne);
+		bson_append_utf8(&cne, "$ne", -1, P2PLINK_CREATOR_ADMIN, -1);
+		bson_append_document_end(f, &cne);
+	}
 	bson_append_bool(f, "revoked", -1, false);
 	bson_append_array_begin(f, "$and", -1, &and_arr);
 	append_not_expired(&and_arr, "0", now);
@@ -317,6 +356,8 @@ bson_t *p2plink_mongo_list_filter(const p2plink_link_filter *filter) {
 		bson_append_utf8(f, "creator", -1, filter->creator, -1);
 	if(filter == NULL || !filter->include_revoked)
 		bson_append_bool(f, "revoked", -1, false);
+	if(filter != NULL && filter->owner != NULL)
+		bson_append_utf8(f, "owner", -1, filter->owner, -1);
 	return f;
 }
 
@@ -327,8 +368,8 @@ bson_t *p2plink_mongo_list_opts(const p2plink_link_filter *filter) {
 		"skip", BCON_INT64(offset), "limit", BCON_INT64(limit));
 }
 
-bson_t *p2plink_mongo_creator_filter(const char *creator) {
-	return BCON_NEW("creator", BCON_UTF8(creator));
+bson_t *p2plink_mongo_owner_filter(const char *owner) {
+	return BCON_NEW("owner", BCON_UTF8(owner));
 }
 
 /* ---- Clicks ---- */
@@ -336,14 +377,18 @@ bson_t *p2plink_mongo_creator_filter(const char *creator) {
 bson_t *p2plink_mongo_click_to_bson(gint64 seq, const char *link_id, const p2plink_redeem_request *req,
 		p2plink_link_outcome outcome) {
 	char *ua = p2plink_user_agent_clean(req->user_agent);
+	char *ip = req->private_ip ? p2plink_ip_truncate(req->client_ip) : NULL;
 	bson_t *doc = bson_new();
 	bson_append_int64(doc, "seq", -1, seq);
 	append_str_or_null(doc, "link_id", link_id);
 	bson_append_int64(doc, "at", -1, req->now);
-	append_str_or_null(doc, "ip", req->client_ip);
+	/* For the click-log TTL index (P2PLINK_MONGO_CLICK_TTL_INDEX) */
+	bson_append_date_time(doc, "at_date", -1, req->now / 1000);
+	append_str_or_null(doc, "ip", req->private_ip ? ip : req->client_ip);
 	append_str_or_null(doc, "ua", ua);
 	bson_append_utf8(doc, "outcome", -1, p2plink_link_outcome_code(outcome), -1);
 	g_free(ua);
+	g_free(ip);
 	return doc;
 }
 
@@ -405,6 +450,8 @@ bson_t *p2plink_mongo_links_indexes_command(guint32 retention_s) {
 			"name", BCON_UTF8("target_created"), "}",
 		"{", "key", "{", "creator", BCON_INT32(1), "created_at", BCON_INT32(-1), "}",
 			"name", BCON_UTF8("creator_created"), "}",
+		"{", "key", "{", "owner", BCON_INT32(1), "created_at", BCON_INT32(-1), "}",
+			"name", BCON_UTF8("owner_created"), "}",
 		"{", "key", "{", "created_at", BCON_INT32(-1), "_id", BCON_INT32(-1), "}",
 			"name", BCON_UTF8("created"), "}",
 		"{", "key", "{", "expire_at", BCON_INT32(1), "}", "name", BCON_UTF8(P2PLINK_MONGO_TTL_INDEX),
@@ -412,18 +459,32 @@ bson_t *p2plink_mongo_links_indexes_command(guint32 retention_s) {
 		"]");
 }
 
-bson_t *p2plink_mongo_clicks_indexes_command(void) {
+bson_t *p2plink_mongo_clicks_indexes_command(guint32 click_retention_s) {
+	gint32 after = (gint32)MIN(click_retention_s, (guint32)G_MAXINT32);
 	return BCON_NEW("createIndexes", BCON_UTF8(P2PLINK_MONGO_CLICKS), "indexes", "[",
 		"{", "key", "{", "link_id", BCON_INT32(1), "seq", BCON_INT32(-1), "}", "name", BCON_UTF8("link_seq"), "}",
 		"{", "key", "{", "seq", BCON_INT32(-1), "}", "name", BCON_UTF8("seq"), "}",
 		"{", "key", "{", "outcome", BCON_INT32(1), "}", "name", BCON_UTF8("outcome"), "}",
+		"{", "key", "{", "at_date", BCON_INT32(1), "}", "name", BCON_UTF8(P2PLINK_MONGO_CLICK_TTL_INDEX),
+			"expireAfterSeconds", BCON_INT32(after), "}",
 		"]");
 }
 
-bson_t *p2plink_mongo_ttl_collmod_command(guint32 retention_s) {
+bson_t *p2plink_mongo_ttl_collmod_command(const char *collection, const char *index, guint32 retention_s) {
 	gint32 after = (gint32)MIN(retention_s, (guint32)G_MAXINT32);
-	return BCON_NEW("collMod", BCON_UTF8(P2PLINK_MONGO_LINKS),
-		"index", "{", "name", BCON_UTF8(P2PLINK_MONGO_TTL_INDEX), "expireAfterSeconds", BCON_INT32(after), "}");
+	return BCON_NEW("collMod", BCON_UTF8(collection),
+		"index", "{", "name", BCON_UTF8(index), "expireAfterSeconds", BCON_INT32(after), "}");
+}
+
+/* ---- Documents older than owners ---- */
+
+bson_t *p2plink_mongo_unowned_peer_links_filter(void) {
+	return BCON_NEW("owner", "{", "$exists", BCON_BOOL(false), "}", "creator", "{", "$ne", BCON_UTF8(P2PLINK_CREATOR_ADMIN), "}");
+}
+
+bson_t *p2plink_mongo_unowned_peer_links_update(gint64 now) {
+	return BCON_NEW("$set", "{", "revoked", BCON_BOOL(true), "owner", BCON_NULL, "}",
+		"$min", "{", "revoked_at", BCON_INT64(now), "expire_at", BCON_DATE_TIME(now / 1000), "}");
 }
 
 char *p2plink_mongo_to_json(const bson_t *doc) {

@@ -9,6 +9,11 @@
  *   `migrations` inside one BEGIN IMMEDIATE, so two processes opening a
  *   fresh file at once cannot both migrate;
  * - every statement prepared once at open;
+ * - bounded: prune() deletes, one batch per call, links revoked or expired
+ *   longer than the retention ago together with their clicks, and click
+ *   rows older than the click retention (the plugin's link worker calls it
+ *   between requests; each batch is its own short write transaction so
+ *   redemptions never wait behind a giant delete);
  * - redemption is SELECT + rule check + UPDATE + INSERT inside one
  *   BEGIN IMMEDIATE transaction: the write lock is taken before the link is
  *   read, so no other connection can slip a click in between.
@@ -63,14 +68,28 @@ static const char *const migrations[P2PLINK_SQLITE_SCHEMA_VERSION] = {
 	");"
 	"CREATE INDEX clicks_by_link ON clicks(link_id, id);"
 	"CREATE INDEX clicks_by_outcome ON clicks(outcome);",
+	/* 1 -> 2: links are owned (hex SHA-256 of the PeerJS token of whom they reach), revocation time for the
+	 * retention, indexes for pruning. A v1 link made by a peer recorded only an id string, which anyone may hold
+	 * later: it cannot be given to the right person, so it is revoked (it answers "revoked", and is pruned after
+	 * the retention). A v1 admin link stays unclaimed: the first holder of its target at a redemption claims it,
+	 * exactly as an admin link created while its target was offline. */
+	"ALTER TABLE links ADD COLUMN owner TEXT;"
+	"ALTER TABLE links ADD COLUMN revoked_at INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE links SET revoked = 1 WHERE creator <> '@admin';"
+	"UPDATE links SET revoked_at = CAST(strftime('%s', 'now') AS INTEGER) * 1000000 WHERE revoked = 1;"
+	"CREATE INDEX links_by_owner ON links(owner, created_at);"
+	"CREATE INDEX links_by_expiry ON links(expires_at);"
+	"CREATE INDEX links_by_revoked_at ON links(revoked_at);"
+	"CREATE INDEX clicks_by_at ON clicks(at);",
 };
 
 /* ---- Prepared statements ---- */
 
 #define LINK_COLS "id, token_hash, target, purpose, creator, created_at, expires_at, " \
-	"max_clicks, clicks, whitelist, revoked"
+	"max_clicks, clicks, whitelist, revoked, owner, revoked_at"
 #define ACTIVE "revoked = 0 AND (expires_at = 0 OR expires_at > ?2) AND (max_clicks = 0 OR clicks < max_clicks)"
-#define LIST_WHERE "(?1 IS NULL OR target = ?1) AND (?2 IS NULL OR creator = ?2) AND (?3 OR revoked = 0)"
+#define LIST_WHERE "(?1 IS NULL OR target = ?1) AND (?2 IS NULL OR creator = ?2) AND (?3 OR revoked = 0) " \
+	"AND (?6 IS NULL OR owner = ?6)"
 #define CLICK_COLS "id, link_id, at, ip, user_agent, outcome"
 
 typedef enum stmt_id {
@@ -78,7 +97,8 @@ typedef enum stmt_id {
 	ST_INSERT_LINK, ST_GET_BY_HASH, ST_GET_BY_ID, ST_LIST, ST_LIST_COUNT,
 	ST_REVOKE, ST_DELETE_LINK, ST_DELETE_CLICKS, ST_ADD_CLICK, ST_INSERT_CLICK,
 	ST_CLICKS_OF_LINK, ST_CLICKS_ALL, ST_COUNT_CLICKS_OF_LINK, ST_COUNT_CLICKS_ALL,
-	ST_STATS_LINKS, ST_STATS_CLICKS, ST_COUNT_BY_CREATOR, ST_COUNT_ACTIVE_BY_CREATOR,
+	ST_STATS_LINKS, ST_STATS_CLICKS, ST_COUNT_BY_OWNER, ST_COUNT_ACTIVE_BY_OWNER, ST_COUNT_PEER_MADE_BY_OWNER,
+	ST_PRUNE_LINK_IDS, ST_PRUNE_CLICKS,
 	ST_COUNT
 } stmt_id;
 
@@ -87,16 +107,18 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
-	[ST_INSERT_LINK] = "INSERT INTO links (" LINK_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+	[ST_INSERT_LINK] = "INSERT INTO links (" LINK_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
 	[ST_GET_BY_HASH] = "SELECT " LINK_COLS " FROM links WHERE token_hash = ?1",
 	[ST_GET_BY_ID] = "SELECT " LINK_COLS " FROM links WHERE id = ?1",
 	[ST_LIST] = "SELECT " LINK_COLS " FROM links WHERE " LIST_WHERE
 		" ORDER BY created_at DESC, id DESC LIMIT ?4 OFFSET ?5",
 	[ST_LIST_COUNT] = "SELECT COUNT(*) FROM links WHERE " LIST_WHERE,
-	[ST_REVOKE] = "UPDATE links SET revoked = 1 WHERE id = ?1 AND (?2 IS NULL OR creator = ?2)",
+	[ST_REVOKE] = "UPDATE links SET revoked_at = CASE WHEN revoked = 1 THEN revoked_at ELSE ?3 END, revoked = 1 "
+		"WHERE id = ?1 AND (?2 IS NULL OR owner = ?2)",
 	[ST_DELETE_LINK] = "DELETE FROM links WHERE id = ?1",
 	[ST_DELETE_CLICKS] = "DELETE FROM clicks WHERE link_id = ?1",
-	[ST_ADD_CLICK] = "UPDATE links SET clicks = clicks + 1 WHERE id = ?1",
+	/* An unclaimed link is claimed by the holder that was checked in this transaction */
+	[ST_ADD_CLICK] = "UPDATE links SET clicks = clicks + 1, owner = COALESCE(owner, ?2) WHERE id = ?1",
 	[ST_INSERT_CLICK] = "INSERT INTO clicks (link_id, at, ip, user_agent, outcome) VALUES (?1, ?2, ?3, ?4, ?5)",
 	[ST_CLICKS_OF_LINK] = "SELECT " CLICK_COLS " FROM clicks WHERE link_id = ?1 ORDER BY id DESC LIMIT ?2 OFFSET ?3",
 	[ST_CLICKS_ALL] = "SELECT " CLICK_COLS " FROM clicks ORDER BY id DESC LIMIT ?2 OFFSET ?3",
@@ -104,8 +126,14 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_COUNT_CLICKS_ALL] = "SELECT COUNT(*) FROM clicks",
 	[ST_STATS_LINKS] = "SELECT COUNT(*), COALESCE(SUM(" ACTIVE "), 0) FROM links",
 	[ST_STATS_CLICKS] = "SELECT outcome, COUNT(*) FROM clicks GROUP BY outcome",
-	[ST_COUNT_BY_CREATOR] = "SELECT COUNT(*) FROM links WHERE creator = ?1",
-	[ST_COUNT_ACTIVE_BY_CREATOR] = "SELECT COUNT(*) FROM links WHERE creator = ?1 AND " ACTIVE,
+	[ST_COUNT_BY_OWNER] = "SELECT COUNT(*) FROM links WHERE owner = ?1",
+	[ST_COUNT_ACTIVE_BY_OWNER] = "SELECT COUNT(*) FROM links WHERE owner = ?1 AND " ACTIVE,
+	[ST_COUNT_PEER_MADE_BY_OWNER] = "SELECT COUNT(*) FROM links WHERE owner = ?1 AND creator <> '" P2PLINK_CREATOR_ADMIN
+		"' AND " ACTIVE,
+	/* Two index ranges (links_by_revoked_at, links_by_expiry); bounded by ?2 */
+	[ST_PRUNE_LINK_IDS] = "SELECT id FROM links WHERE (revoked_at > 0 AND revoked_at < ?1) "
+		"OR (expires_at > 0 AND expires_at < ?1) LIMIT ?2",
+	[ST_PRUNE_CLICKS] = "DELETE FROM clicks WHERE id IN (SELECT id FROM clicks WHERE at < ?1 ORDER BY at LIMIT ?2)",
 };
 
 typedef struct sqlite_store {
@@ -267,6 +295,8 @@ static p2plink_link *link_from_row(sqlite3_stmt *q) {
 	l->clicks = (guint32)sqlite3_column_int64(q, 8);
 	l->whitelist = whitelist_from_text((const char *)sqlite3_column_text(q, 9));
 	l->revoked = sqlite3_column_int(q, 10) != 0;
+	l->owner = col_text(q, 11);
+	l->revoked_at = sqlite3_column_int64(q, 12);
 	return l;
 }
 
@@ -327,10 +357,12 @@ static gboolean link_fields_ok(const p2plink_link *l, GError **error) {
 }
 
 /* Inside the write transaction of create_link */
-static gboolean creator_under_limit(sqlite_store *s, const p2plink_link *l, gint64 now, guint max, GError **error) {
+static gboolean owner_under_limit(sqlite_store *s, const p2plink_link *l, gint64 now, guint max, GError **error) {
 	guint64 active = 0;
-	sqlite3_stmt *q = stmt(s, ST_COUNT_ACTIVE_BY_CREATOR);
-	bind_text(q, 1, l->creator);
+	if(l->owner == NULL)
+		return TRUE;
+	sqlite3_stmt *q = stmt(s, ST_COUNT_PEER_MADE_BY_OWNER);
+	bind_text(q, 1, l->owner);
 	sqlite3_bind_int64(q, 2, now);
 	if(!run_count(s, q, &active, "could not count links", error))
 		return FALSE;
@@ -356,19 +388,21 @@ static gboolean insert_link(sqlite_store *s, const p2plink_link *l, GError **err
 	sqlite3_bind_int64(q, 9, l->clicks);
 	bind_text(q, 10, wl);
 	sqlite3_bind_int(q, 11, l->revoked ? 1 : 0);
+	bind_text(q, 12, l->owner);
+	sqlite3_bind_int64(q, 13, l->revoked ? l->revoked_at : 0);
 	gboolean ok = run(s, q, "could not save the link", error);
 	free(wl);	/* json_dumps uses malloc */
 	return ok;
 }
 
 static gboolean sqlite_create_link(p2plink_store *store, const p2plink_link *link,
-		gint64 now, guint max_active_per_creator, GError **error) {
+		gint64 now, guint max_active_per_owner, GError **error) {
 	sqlite_store *s = store->priv;
 	if(!link_fields_ok(link, error))
 		return FALSE;
 	g_mutex_lock(&s->lock);
 	gboolean ok = tx_begin(s, TRUE, error) &&
-		(max_active_per_creator == 0 || creator_under_limit(s, link, now, max_active_per_creator, error)) &&
+		(max_active_per_owner == 0 || owner_under_limit(s, link, now, max_active_per_owner, error)) &&
 		insert_link(s, link, error) &&
 		tx_commit(s, error);
 	if(!ok)
@@ -404,12 +438,13 @@ static void bind_filter(sqlite3_stmt *q, const p2plink_link_filter *f) {
 	bind_text(q, 1, f->target);
 	bind_text(q, 2, f->creator);
 	sqlite3_bind_int(q, 3, f->include_revoked ? 1 : 0);
+	bind_text(q, 6, f->owner);
 }
 
 /* Page and total read in one read transaction so they agree */
 static GPtrArray *sqlite_list_links(p2plink_store *store, const p2plink_link_filter *filter,
 		guint64 *total, GError **error) {
-	static const p2plink_link_filter all = { NULL, NULL, FALSE, 0, 0 };
+	static const p2plink_link_filter all = { NULL, NULL, FALSE, 0, 0, NULL };
 	const p2plink_link_filter *f = filter ? filter : &all;
 	sqlite_store *s = store->priv;
 	GPtrArray *rows = g_ptr_array_new_with_free_func((GDestroyNotify)p2plink_link_free);
@@ -430,14 +465,16 @@ static GPtrArray *sqlite_list_links(p2plink_store *store, const p2plink_link_fil
 	return end_list(s, ok, rows, error);
 }
 
-static gboolean sqlite_revoke_link(p2plink_store *store, const char *id, const char *creator, GError **error) {
+static gboolean sqlite_revoke_link(p2plink_store *store, const char *id, const char *owner, gint64 now,
+		GError **error) {
 	sqlite_store *s = store->priv;
 	if(id == NULL)
 		return store_fail(error, P2PLINK_STORE_ERROR_INVALID, "no link id given");
 	g_mutex_lock(&s->lock);
 	sqlite3_stmt *q = stmt(s, ST_REVOKE);
 	bind_text(q, 1, id);
-	bind_text(q, 2, creator);
+	bind_text(q, 2, owner);
+	sqlite3_bind_int64(q, 3, now);
 	gboolean ok = run(s, q, "could not revoke the link", error);
 	/* changes() counts matched rows even if revoked was already 1 */
 	gboolean found = ok && sqlite3_changes(s->db) > 0;
@@ -477,23 +514,29 @@ static gboolean sqlite_delete_link(p2plink_store *store, const char *id, GError 
 static gboolean log_click(sqlite_store *s, const p2plink_link *l, const p2plink_redeem_request *req,
 		p2plink_link_outcome outcome, GError **error) {
 	char *ua = p2plink_user_agent_clean(req->user_agent);
+	char *ip = req->private_ip ? p2plink_ip_truncate(req->client_ip) : NULL;
 	sqlite3_stmt *q = stmt(s, ST_INSERT_CLICK);
 	bind_text(q, 1, l ? l->id : NULL);
 	sqlite3_bind_int64(q, 2, req->now);
-	bind_text(q, 3, req->client_ip);
+	bind_text(q, 3, req->private_ip ? ip : req->client_ip);
 	bind_text(q, 4, ua);
 	bind_text(q, 5, p2plink_link_outcome_code(outcome));
 	gboolean ok = run(s, q, "could not log the click", error);
 	g_free(ua);
+	g_free(ip);
 	return ok;
 }
 
-static gboolean count_click(sqlite_store *s, p2plink_link *l, GError **error) {
+/* Count the click, and claim an unclaimed link for the holder just checked */
+static gboolean count_click(sqlite_store *s, p2plink_link *l, const char *holder, GError **error) {
 	sqlite3_stmt *q = stmt(s, ST_ADD_CLICK);
 	bind_text(q, 1, l->id);
+	bind_text(q, 2, holder);
 	if(!run(s, q, "could not count the click", error))
 		return FALSE;
 	l->clicks++;
+	if(l->owner == NULL)
+		l->owner = g_strdup(holder);
 	return TRUE;
 }
 
@@ -504,8 +547,15 @@ static gboolean redeem_locked(sqlite_store *s, const p2plink_redeem_request *req
 	*l = NULL;
 	if(!fetch_link(s, ST_GET_BY_HASH, req->token_hash, l, error))
 		return FALSE;
-	*o = p2plink_link_check(*l, req->now, req->client_ip);
-	return (*o != P2PLINK_LINK_OK || count_click(s, *l, error)) && log_click(s, *l, req, *o, error);
+	/* The holder is asked under the write lock: the owner compared is the one the click is counted for */
+	char *holder = *l != NULL && req->holder_owner != NULL ? req->holder_owner((*l)->target, req->holder_data) : NULL;
+	*o = req->holder_owner != NULL ? p2plink_link_check_owner(*l, req->now, req->client_ip, holder) :
+		p2plink_link_check(*l, req->now, req->client_ip);
+	gboolean counts = *o == P2PLINK_LINK_OK && !req->preview;
+	gboolean ok = (!counts || count_click(s, *l, holder, error)) &&
+		log_click(s, *l, req, req->preview ? P2PLINK_LINK_PREVIEW : *o, error);
+	g_free(holder);
+	return ok;
 }
 
 /* The atomic redemption: the write lock is held from BEGIN IMMEDIATE, so
@@ -616,17 +666,69 @@ static gboolean sqlite_stats(p2plink_store *store, gint64 now, p2plink_store_sta
 	return ok;
 }
 
-static gboolean sqlite_count_links(p2plink_store *store, const char *creator, gint64 now,
+static gboolean sqlite_count_links(p2plink_store *store, const char *owner, gint64 now,
 		gboolean active_only, guint64 *count, GError **error) {
 	sqlite_store *s = store->priv;
-	if(creator == NULL || count == NULL)
-		return store_fail(error, P2PLINK_STORE_ERROR_INVALID, "count needs a creator");
+	if(owner == NULL || count == NULL)
+		return store_fail(error, P2PLINK_STORE_ERROR_INVALID, "count needs an owner");
 	g_mutex_lock(&s->lock);
-	sqlite3_stmt *q = stmt(s, active_only ? ST_COUNT_ACTIVE_BY_CREATOR : ST_COUNT_BY_CREATOR);
-	bind_text(q, 1, creator);
+	sqlite3_stmt *q = stmt(s, active_only ? ST_COUNT_ACTIVE_BY_OWNER : ST_COUNT_BY_OWNER);
+	bind_text(q, 1, owner);
 	if(active_only)
 		sqlite3_bind_int64(q, 2, now);
 	gboolean ok = run_count(s, q, count, "could not count links", error);
+	g_mutex_unlock(&s->lock);
+	return ok;
+}
+
+/* ---- Retention ---- */
+
+#define PRUNE_DEFAULT_BATCH 500
+
+/* Up to `batch` links past the retention, with their clicks (clicks first: clicks_by_link finds them) */
+static gboolean prune_links(sqlite_store *s, gint64 cut, guint batch, guint *deleted, GError **error) {
+	GPtrArray *ids = g_ptr_array_new_with_free_func(g_free);
+	sqlite3_stmt *q = stmt(s, ST_PRUNE_LINK_IDS);
+	sqlite3_bind_int64(q, 1, cut);
+	sqlite3_bind_int64(q, 2, batch);
+	int rc;
+	while((rc = sqlite3_step(q)) == SQLITE_ROW)
+		g_ptr_array_add(ids, col_text(q, 0));
+	sqlite3_reset(q);
+	gboolean ok = rc == SQLITE_DONE || db_fail(error, s->db, rc, "could not find links to prune");
+	for(guint i = 0; ok && i < ids->len; i++) {
+		q = stmt(s, ST_DELETE_CLICKS);
+		bind_text(q, 1, g_ptr_array_index(ids, i));
+		ok = run(s, q, "could not prune a link's clicks", error);
+		*deleted += ok ? (guint)sqlite3_changes(s->db) : 0;
+		q = stmt(s, ST_DELETE_LINK);
+		bind_text(q, 1, g_ptr_array_index(ids, i));
+		ok = ok && run(s, q, "could not prune a link", error);
+		*deleted += ok ? 1 : 0;
+	}
+	g_ptr_array_free(ids, TRUE);
+	return ok;
+}
+
+static gboolean sqlite_prune(p2plink_store *store, gint64 now, const p2plink_prune_policy *policy, guint *deleted,
+		GError **error) {
+	sqlite_store *s = store->priv;
+	guint batch = policy->batch ? policy->batch : PRUNE_DEFAULT_BATCH;
+	*deleted = 0;
+	g_mutex_lock(&s->lock);
+	gboolean ok = tx_begin(s, TRUE, error);
+	if(ok && policy->link_retention > 0)
+		ok = prune_links(s, now - policy->link_retention, batch, deleted, error);
+	if(ok && policy->click_retention > 0) {
+		sqlite3_stmt *q = stmt(s, ST_PRUNE_CLICKS);
+		sqlite3_bind_int64(q, 1, now - policy->click_retention);
+		sqlite3_bind_int64(q, 2, batch);
+		ok = run(s, q, "could not prune the click log", error);
+		*deleted += ok ? (guint)sqlite3_changes(s->db) : 0;
+	}
+	ok = ok && tx_commit(s, error);
+	if(!ok)
+		tx_rollback(s);
 	g_mutex_unlock(&s->lock);
 	return ok;
 }
@@ -806,4 +908,5 @@ static const p2plink_store_ops sqlite_ops = {
 	.list_clicks = sqlite_list_clicks,
 	.stats = sqlite_stats,
 	.count_links = sqlite_count_links,
+	.prune = sqlite_prune,
 };

@@ -1,8 +1,11 @@
 // Share links against the real Janus: admin API (and the p2plink-admin CLI), peer endpoints, TTL, click limits,
 // IP whitelists from different loopback source addresses, forged and trusted X-Forwarded-For, link previews,
-// gated signaling for link-only peers, 1,000 racing redemptions, events, store outage, SIGKILL durability.
+// gated signaling for link-only peers, 1,000 racing redemptions, events, store outage, SIGKILL durability; owned
+// links (issue 10, attacks 2 and 6: a new token on a freed id inherits nothing, an impostor on it receives no
+// visitor, creation is rate-limited and the store is pruned), and the non-consuming peek of the landing page.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -26,7 +29,24 @@ async function peer(server, id, token = `tok-${id}`) {
 
 const createLink = (server, id, rules) => postPeerjs(server, 'links/create', { id, token: `tok-${id}`, ...rules });
 const redeem = (server, id, linkToken, opts) => postPeerjs(server, 'links/redeem', { id, token: `tok-${id}`, link_token: linkToken }, opts);
+const peek = (server, linkToken, opts) => postPeerjs(server, 'links/peek', { link_token: linkToken }, opts);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const ownerOf = (token) => crypto.createHash('sha256').update(token).digest('hex');
+
+// Connects `id` with `token` as soon as the id is free (its previous holder's socket is gone and, with an id
+// grace period, its reservation has lapsed): retries on ID-TAKEN
+async function claim(server, id, token, timeoutMs = 15000) {
+	const deadline = Date.now() + timeoutMs;
+	for (;;) {
+		const s = await PeerSocket.connect(server, id, token);
+		const first = await s.next();
+		if (first.type === 'OPEN') { sockets.push(s); return s; }
+		s.terminate();
+		assert.equal(first.payload?.type ?? first.type, first.payload?.type ? 'ID-TAKEN' : first.type);
+		if (Date.now() > deadline) throw new Error(`${id} never became free: ${JSON.stringify(first)}`);
+		await sleep(100);
+	}
+}
 
 before(async () => {
 	eventServer = http.createServer((req, res) => {
@@ -96,6 +116,11 @@ describe('admin API', () => {
 		assert.equal(created.link.target, 'cli-target');
 		const list = JSON.parse((await run(cli, ['list', '--target', 'cli-target'], { env })).stdout);
 		assert.equal(list.links[0].id, created.link.id);
+		const owner = ownerOf('tok-cli-person');
+		const owned = JSON.parse((await run(cli, ['create', '--target', 'cli-target', '--ttl', '10min', '--owner', owner], { env })).stdout);
+		assert.equal(owned.link.owner, owner);
+		const byOwner = JSON.parse((await run(cli, ['list', '--owner', owner], { env })).stdout);
+		assert.deepEqual(byOwner.links.map((l) => l.id), [owned.link.id]);
 		await assert.rejects(run(cli, ['list'], { env: { ...env, P2PLINK_ADMIN_SECRET: 'wrong' } }), (e) => e.code === 1);
 	});
 });
@@ -262,6 +287,177 @@ describe('events', () => {
 	});
 });
 
+
+describe('owned links (issue 10)', () => {
+	let own;
+	before(async () => {
+		/* A short id grace (where the server has one) so that a freed id can be claimed within the test */
+		own = await startJanus({ plugin: { id_grace: 300 }, links: { redeem_attempts_per_minute: 1000000 } });
+	});
+	after(async () => { await own.stop(); });
+
+	test('attack 2: a new token on a freed id sees none of the old owner\'s links and cannot revoke them', async () => {
+		const first = await claim(own, 'ow-alice', 'tok-ow-alice-1');
+		const made = await postPeerjs(own, 'links/create', { id: 'ow-alice', token: 'tok-ow-alice-1', ttl: '10min' });
+		assert.equal(made.status, 200);
+		assert.equal(made.json.link.owner, ownerOf('tok-ow-alice-1'));
+		first.terminate();
+		await claim(own, 'ow-alice', 'tok-ow-alice-2');
+		const listed = await postPeerjs(own, 'links/list', { id: 'ow-alice', token: 'tok-ow-alice-2' });
+		assert.equal(listed.status, 200);
+		assert.deepEqual(listed.json.links, []);
+		const revoked = await postPeerjs(own, 'links/revoke', { id: 'ow-alice', token: 'tok-ow-alice-2', link_id: made.json.link.id });
+		assert.equal(revoked.status, 404);
+		assert.equal(revoked.json.error.code, 'not-found');
+		assert.equal((await own.admin({ request: 'get_link', link_id: made.json.link.id })).link.status, 'active');
+		/* Its own links are its own */
+		const mine = await postPeerjs(own, 'links/create', { id: 'ow-alice', token: 'tok-ow-alice-2', ttl: '10min' });
+		const again = await postPeerjs(own, 'links/list', { id: 'ow-alice', token: 'tok-ow-alice-2' });
+		assert.deepEqual(again.json.links.map((l) => l.id), [mine.json.link.id]);
+	});
+
+	test('attack 6: a visitor of the old owner\'s link while an impostor holds the id is told not-online, nothing reaches the impostor, no click is used', async () => {
+		const victim = await claim(own, 'ow-bob', 'tok-ow-bob');
+		const link = (await postPeerjs(own, 'links/create', { id: 'ow-bob', token: 'tok-ow-bob', ttl: '10min', max_clicks: 1 })).json;
+		victim.terminate();
+		const impostor = await claim(own, 'ow-bob', 'tok-impostor');
+		/* The impostor even looks like the victim: link-only, so only a grant would let a visitor through */
+		assert.equal((await postPeerjs(own, 'linkonly', { id: 'ow-bob', token: 'tok-impostor', enabled: true })).json.ok, true);
+		const visitor = await claim(own, 'ow-visitor', 'tok-ow-visitor');
+		const r = await postPeerjs(own, 'links/redeem', { id: 'ow-visitor', token: 'tok-ow-visitor', link_token: link.token });
+		assert.deepEqual(r.json, { ok: false, code: 'not-online', msg: r.json.msg });
+		assert.match(r.json.msg, /not online/);
+		visitor.send({ type: 'OFFER', dst: 'ow-bob', payload: { sdp: 'visitor' } });
+		assert.ok(await impostor.silentFor(500, 'OFFER'), 'the impostor received the visitor\'s OFFER');
+		assert.equal((await own.admin({ request: 'get_link', link_id: link.link.id })).link.clicks, 0);
+		/* The owner comes back: the same link, its one click still there, reaches the owner */
+		impostor.terminate();
+		const back = await claim(own, 'ow-bob', 'tok-ow-bob');
+		assert.equal((await postPeerjs(own, 'links/redeem', { id: 'ow-visitor', token: 'tok-ow-visitor', link_token: link.token })).json.ok, true);
+		visitor.send({ type: 'OFFER', dst: 'ow-bob', payload: { sdp: 'visitor-2' } });
+		assert.equal((await back.next('OFFER')).src, 'ow-visitor');
+	});
+
+	test('a redemption while nobody holds the target is not-online and uses no click', async () => {
+		const owner = await claim(own, 'ow-away', 'tok-ow-away');
+		const link = (await postPeerjs(own, 'links/create', { id: 'ow-away', token: 'tok-ow-away', ttl: '10min', max_clicks: 1 })).json;
+		owner.terminate();
+		await claim(own, 'ow-away-visitor', 'tok-ow-away-visitor');
+		await sleep(600);	/* past the grace period (where there is one): nobody holds the id */
+		const r = await postPeerjs(own, 'links/redeem', { id: 'ow-away-visitor', token: 'tok-ow-away-visitor', link_token: link.token });
+		assert.equal(r.json.code, 'not-online');
+		assert.equal((await own.admin({ request: 'get_link', link_id: link.link.id })).link.clicks, 0);
+	});
+
+	test('admin links: bound to the target\'s holder at creation, or to the owner named, or claimed by the first holder', async () => {
+		/* Online target: bound to whoever holds it now */
+		const held = await claim(own, 'ow-adm-1', 'tok-ow-adm-1');
+		const bound = await own.admin({ request: 'create_link', target: 'ow-adm-1', ttl: '10min' });
+		assert.equal(bound.link.owner, ownerOf('tok-ow-adm-1'));
+		held.terminate();
+		await claim(own, 'ow-adm-1', 'tok-someone-else');
+		await claim(own, 'ow-adm-v', 'tok-ow-adm-v');
+		const v = (t) => postPeerjs(own, 'links/redeem', { id: 'ow-adm-v', token: 'tok-ow-adm-v', link_token: t });
+		assert.equal((await v(bound.token)).json.code, 'not-online');
+		/* Named owner: nobody else can use it, even while holding the id */
+		const named = await own.admin({ request: 'create_link', target: 'ow-adm-1', ttl: '10min', owner: ownerOf('tok-ow-adm-named') });
+		assert.equal(named.link.owner, ownerOf('tok-ow-adm-named'));
+		assert.equal((await v(named.token)).json.code, 'not-online');
+		assert.equal((await own.admin({ request: 'create_link', target: 'x', ttl: '1h', owner: 'ABC' })).code, 'bad-request');
+		/* Offline target: unclaimed until the first redemption, then the holder at that moment owns it */
+		const open = await own.admin({ request: 'create_link', target: 'ow-adm-2', ttl: '10min' });
+		assert.equal(open.link.owner, null);
+		const first = await claim(own, 'ow-adm-2', 'tok-ow-adm-2');
+		assert.equal((await v(open.token)).json.ok, true);
+		assert.equal((await own.admin({ request: 'get_link', link_id: open.link.id })).link.owner, ownerOf('tok-ow-adm-2'));
+		first.terminate();
+		await claim(own, 'ow-adm-2', 'tok-ow-adm-2-other');
+		assert.equal((await v(open.token)).json.code, 'not-online');
+	});
+});
+
+describe('peek (the landing page)', () => {
+	test('peek does not consume a 1-click link and needs no id or token', async () => {
+		await peer(srv, 'pk-owner');
+		const link = (await createLink(srv, 'pk-owner', { ttl: '10min', max_clicks: 1, purpose: 'file', whitelist: ['::1/128', '127.0.0.0/8'] })).json;
+		for (let i = 0; i < 3; i++) {
+			const p = await peek(srv, link.token);
+			assert.equal(p.status, 200);
+			/* Exactly what the landing page shows: no whitelist, no creator, no owner, no click count */
+			assert.deepEqual(Object.keys(p.json).sort(), ['clicks_left', 'expires_at', 'ok', 'online', 'purpose', 'target']);
+			assert.deepEqual(p.json, { ok: true, target: 'pk-owner', purpose: 'file', expires_at: link.link.expires_at, clicks_left: 1, online: true });
+		}
+		assert.equal((await srv.admin({ request: 'get_link', link_id: link.link.id })).link.clicks, 0);
+		await peer(srv, 'pk-visitor');
+		assert.equal((await redeem(srv, 'pk-visitor', link.token)).json.ok, true);
+		assert.equal((await peek(srv, link.token)).json.code, 'exhausted');
+		const clicks = await srv.admin({ request: 'list_clicks', link_id: link.link.id });
+		assert.deepEqual(clicks.clicks.map((c) => c.outcome), ['preview', 'ok', 'preview', 'preview', 'preview']);
+	});
+
+	test('peek of an expired, revoked or unknown link answers its code', async () => {
+		await peer(srv, 'pk-codes');
+		const expired = (await createLink(srv, 'pk-codes', { ttl: '1s' })).json;
+		const revoked = (await createLink(srv, 'pk-codes', { ttl: '10min' })).json;
+		await postPeerjs(srv, 'links/revoke', { id: 'pk-codes', token: 'tok-pk-codes', link_id: revoked.link.id });
+		await sleep(1100);
+		for (const [token, code] of [[expired.token, 'expired'], [revoked.token, 'revoked'], ['B'.repeat(43), 'unknown']]) {
+			const p = await peek(srv, token);
+			assert.equal(p.status, 200);
+			assert.deepEqual(p.json, { ok: false, code, msg: p.json.msg });
+		}
+		assert.equal((await peek(srv, undefined)).json.code, 'unknown');
+		assert.equal((await postPeerjs(srv, 'links/peek', '[1]')).status, 400);
+	});
+
+	test('peek of a link whose person is not online is a good link with online false; unlimited links have clicks_left null', async () => {
+		const owner = await peer(srv, 'pk-away');
+		const link = (await createLink(srv, 'pk-away', { ttl: '10min' })).json;
+		owner.terminate();
+		let p;
+		const deadline = Date.now() + 5000;
+		do { await sleep(100); p = (await peek(srv, link.token)).json; } while (p.online && Date.now() < deadline);
+		assert.deepEqual(p, { ok: true, target: 'pk-away', purpose: 'call', expires_at: link.link.expires_at, clicks_left: null, online: false });
+	});
+});
+
+describe('bounded stores (issue 10, attack 6)', () => {
+	test('one peer creating and revoking links in a loop is refused beyond the creation rate, per peer and per address', async () => {
+		const other = await startJanus({ host: '::', links: { create_per_minute_per_peer: 10, create_per_minute_per_ip: 15, max_links_per_peer: 3 } });
+		try {
+			await peer(other, 'bs-a');
+			const dbFile = path.join(other.dir, 'data', 'p2plink.db');
+			const sizeBefore = fs.statSync(dbFile).size;
+			const started = Date.now();
+			let made = 0, refused = 0;
+			for (let i = 0; i < 300; i++) {
+				const r = await postPeerjs(other, 'links/create', { id: 'bs-a', token: 'tok-bs-a', ttl: '1min' });
+				if (r.status === 200) {
+					made++;
+					await postPeerjs(other, 'links/revoke', { id: 'bs-a', token: 'tok-bs-a', link_id: r.json.link.id });
+				} else {
+					assert.equal(r.status, 429);
+					assert.equal(r.json.error.code, 'too-many-links');
+					refused++;
+				}
+			}
+			const ms = Date.now() - started;
+			assert.equal(made, 10, `${made} links made in ${ms} ms`);
+			assert.equal(refused, 290);
+			/* New tokens cost nothing, addresses do: a second peer from the same address gets the 5 left */
+			await peer(other, 'bs-b');
+			const b = [];
+			for (let i = 0; i < 8; i++) b.push((await postPeerjs(other, 'links/create', { id: 'bs-b', token: 'tok-bs-b', ttl: '1min' })).status);
+			assert.deepEqual(b.filter((s) => s === 200).length, 3, 'max_links_per_peer still applies');
+			assert.equal((await other.admin({ request: 'link_stats' })).links_total, 13);
+			const sizeAfter = fs.statSync(dbFile).size;
+			console.log(`# 300 create+revoke attempts in ${ms} ms: ${made} made; store ${sizeBefore} -> ${sizeAfter} bytes`);
+		} finally {
+			await other.stop();
+		}
+	});
+});
+
 describe('faults (own servers)', () => {
 	test('token guessing: redemption attempts per client IP are limited per minute', async () => {
 		const other = await startJanus({ links: { redeem_attempts_per_minute: 5 } });
@@ -271,6 +467,10 @@ describe('faults (own servers)', () => {
 			for (let i = 0; i < 7; i++) answers.push(await redeem(other, 'tg-guesser', `guess${i}`.padEnd(43, 'x')));
 			assert.deepEqual(answers.map((a) => a.status), [200, 200, 200, 200, 200, 429, 429]);
 			assert.equal(answers[6].json.error.code, 'too-many-attempts');
+			// A peek is an attempt too: same limiter, no way around it
+			const peeked = await peek(other, 'z'.repeat(43));
+			assert.equal(peeked.status, 429);
+			assert.equal(peeked.json.error.code, 'too-many-attempts');
 			// Another address is not affected
 			assert.equal((await redeem(other, 'tg-guesser', 'y'.repeat(43), { localAddress: '127.0.0.9' })).status, 200);
 		} finally {

@@ -36,6 +36,7 @@ const cursor = (coll, docs) => ({ ok: 1, cursor: { id: { $numberLong: '0' }, ns:
 const stored = new Map();
 function answerAsUsual() {
 	mongo.answer('createIndexes', () => ({ ok: 1 }));
+	mongo.answer('update', () => ({ ok: 1, n: 0, nModified: 0 }));	// withdrawing links older than owners; revocations
 	mongo.answer('insert', (cmd) => {
 		if (cmd.insert === 'links') for (const d of cmd.documents) stored.set(d._id, d);
 		return { ok: 1, n: cmd.documents.length };
@@ -71,20 +72,29 @@ describe('store = "mongodb" inside Janus, over the wire', { skip }, () => {
 		const byName = Object.fromEntries(linkIndexes.indexes.map((i) => [i.name, i]));
 		assert.equal(byName.token_hash_unique.unique, true);
 		assert.ok(num(byName.expire_at_ttl.expireAfterSeconds) > 0, 'TTL index on expire_at');
-		assert.equal((await mongo.next('createIndexes')).createIndexes, 'clicks');
+		assert.ok(byName.owner_created, 'links are listed by owner');
+		const clickIndexes = await mongo.next('createIndexes');
+		assert.equal(clickIndexes.createIndexes, 'clicks');
+		const withdraw = await mongo.next('update');
+		assert.deepEqual(withdraw.updates[0].q, { owner: { $exists: false }, creator: { $ne: '@admin' } });
+		assert.equal(withdraw.updates[0].multi, true);
+		const clickTtl = clickIndexes.indexes.find((i) => i.name === 'at_date_ttl');
+		assert.equal(num(clickTtl.expireAfterSeconds), 30 * 24 * 3600, 'click-log retention: 30 days by default');
 		const insert = await mongo.next('insert');
 		assert.equal(insert.insert, 'links');
 		const [doc] = insert.documents;
 		assert.equal(doc._id, link.link.id);
 		assert.equal(doc.token_hash, sha256(link.token));
 		assert.equal(doc.target, 'mo-owner');
+		assert.equal(doc.owner, sha256('tok-mo-owner'), 'owned by the token that made it, not by the id');
 		assert.equal(num(doc.max_clicks), 2);
 		assert.equal(num(doc.clicks), 0);
 		assert.ok(doc.expire_at.$date, 'expire_at is a Date, for the TTL index');
 		assert.ok(!JSON.stringify(mongo.seen).includes(link.token), 'the token itself never reaches the database');
 	});
 
-	test('a redemption is one conditional findAndModify; the grant and the click log follow from its answer', async () => {
+	test('a redemption reads the link (its target names the holder to ask), then one conditional findAndModify that also checks the owner; the grant and the click log follow from its answer', async () => {
+		mongo.answer('find', (cmd) => cursor('links', [...stored.values()].filter((d) => d.token_hash === cmd.filter.token_hash)));
 		mongo.answer('findAndModify', (cmd) => {
 			const d = stored.get(link.link.id);
 			if (cmd.query.token_hash !== d.token_hash) return { ok: 1, value: null };
@@ -95,6 +105,7 @@ describe('store = "mongodb" inside Janus, over the wire', { skip }, () => {
 		assert.equal(r.status, 200);
 		assert.equal(r.json.ok, true, JSON.stringify(r.json));
 		assert.equal(r.json.target, 'mo-owner');
+		assert.equal((await mongo.next('find')).filter.token_hash, sha256(link.token));
 		const fam = await mongo.next('findAndModify');
 		assert.equal(fam.findAndModify, 'links');
 		assert.equal(fam.query.token_hash, sha256(link.token));
@@ -104,21 +115,44 @@ describe('store = "mongodb" inside Janus, over the wire', { skip }, () => {
 		/* The whole rule is inside the condition the server evaluates atomically: expiry, click limit, whitelist */
 		const rule = JSON.stringify(fam.query.$and);
 		for (const part of ['expires_at', '$lt', 'ip_ranges']) assert.ok(rule.includes(part), `${part} in ${rule}`);
+		/* ...and the owner: the one who holds the target now, or nobody yet (then claimed by the same update) */
+		assert.deepEqual(fam.query.$and[3], { $or: [{ owner: sha256('tok-mo-owner') }, { owner: null }] });
+		assert.equal(fam.update.$set.owner, sha256('tok-mo-owner'));
 		const click = (await mongo.next('insert')).documents[0];
 		assert.deepEqual([click.link_id, click.ip, click.outcome], [link.link.id, '127.0.0.1', 'ok']);
 	});
 
-	test('when nothing matches, a read says why: the visitor is told in plain words and the attempt is logged', async () => {
-		mongo.answer('findAndModify', () => ({ ok: 1, value: null }));
+	test('a refusal is decided on the read: the visitor is told in plain words, the attempt is logged, no findAndModify', async () => {
 		mongo.answer('find', (cmd) => cursor('links', [...stored.values()].filter((d) => d.token_hash === cmd.filter.token_hash)
 			.map((d) => ({ ...d, clicks: { $numberLong: '2' } }))));
+		const fams = mongo.seen.filter((c) => c.findAndModify).length;
 		const r = await post('links/redeem', { id: 'mo-visitor', token: 'tok-mo-visitor', link_token: link.token });
 		assert.equal(r.json.ok, false);
 		assert.equal(r.json.code, 'exhausted');
 		assert.match(r.json.msg, /used/i);
 		assert.equal((await mongo.next('find')).filter.token_hash, sha256(link.token));
 		assert.equal((await mongo.next('insert')).documents[0].outcome, 'exhausted');
+		assert.equal(mongo.seen.filter((c) => c.findAndModify).length, fams, 'a refusal never writes to links');
 		assert.deepEqual(mongo.unexpected, []);
+	});
+
+	test('a peek reads and logs a preview, never a findAndModify; the owner gone: not-online, no click used', async () => {
+		mongo.answer('find', (cmd) => cursor('links', [...stored.values()].filter((d) => d.token_hash === cmd.filter.token_hash)));
+		const fams = mongo.seen.filter((c) => c.findAndModify).length;
+		const p = await post('links/peek', { link_token: link.token });
+		assert.equal(p.json.ok, true, JSON.stringify(p.json));
+		assert.equal(p.json.online, true);
+		await mongo.next('find');
+		assert.equal((await mongo.next('insert')).documents[0].outcome, 'preview');
+		sockets.find((s) => s.ws.url.includes('id=mo-owner')).terminate();
+		const deadline = Date.now() + 5000;
+		do await sleep(100); while ((await post('links/peek', { link_token: link.token })).json.online && Date.now() < deadline);
+		const r = await post('links/redeem', { id: 'mo-visitor', token: 'tok-mo-visitor', link_token: link.token });
+		assert.equal(r.json.code, 'not-online', JSON.stringify(r));
+		assert.equal(mongo.seen.filter((c) => c.findAndModify).length, fams, 'not-online never writes to links');
+		let click;
+		do click = (await mongo.next('insert')).documents[0]; while (click.outcome === 'preview');
+		assert.equal(click.outcome, 'not-online');
 	});
 
 	test('MongoDB down: link requests fail clearly within mongodb_timeout_ms, signaling goes on, and it recovers', async () => {

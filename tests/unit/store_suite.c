@@ -53,6 +53,9 @@ static p2plink_link *make_link(const char *target, const char *creator, guint32 
 	l->target = g_strdup(target);
 	l->purpose = g_strdup("call");
 	l->creator = g_strdup(creator);
+	/* Peer-made links are owned by their creator; in these tests the owner hash is spelled as the creator's name.
+	 * Admin links start unclaimed. */
+	l->owner = strcmp(creator, P2PLINK_CREATOR_ADMIN) != 0 ? g_strdup(creator) : NULL;
 	l->created_at = created_at;
 	l->expires_at = created_at + HOUR;
 	l->max_clicks = max_clicks;
@@ -77,7 +80,7 @@ static p2plink_link *stored_link(suite_ctx *ctx, const char *target, const char 
 
 static p2plink_link_outcome must_redeem(p2plink_store *store, const char *hash, gint64 now,
 		const char *ip, const char *ua) {
-	p2plink_redeem_request req = { hash, now, ip, ua };
+	p2plink_redeem_request req = { hash, now, ip, ua, NULL, NULL, FALSE, FALSE };
 	p2plink_link_outcome o = P2PLINK_LINK_OUTCOME_COUNT;
 	GError *error = NULL;
 	g_assert_true(p2plink_store_redeem(store, &req, &o, NULL, &error));
@@ -96,6 +99,7 @@ void p2plink_assert_same_link(const p2plink_link *a, const p2plink_link *b) {
 	g_assert_cmpuint(a->max_clicks, ==, b->max_clicks);
 	g_assert_cmpuint(a->clicks, ==, b->clicks);
 	g_assert_cmpint(a->revoked, ==, b->revoked);
+	g_assert_cmpstr(a->owner, ==, b->owner);
 	g_assert_cmpuint(a->whitelist ? g_strv_length(a->whitelist) : 0, ==, b->whitelist ? g_strv_length(b->whitelist) : 0);
 	for(guint i = 0; a->whitelist && a->whitelist[i]; i++)
 		g_assert_cmpstr(a->whitelist[i], ==, b->whitelist[i]);
@@ -196,7 +200,7 @@ static void test_create_limit_ignores_inactive_links(gconstpointer data) {
 	if(!ctx_begin(&ctx, data))
 		return;
 	p2plink_link *revoked = stored_link(&ctx, "bob", "bob", 0);
-	g_assert_true(p2plink_store_revoke_link(ctx.store, revoked->id, NULL, NULL));
+	g_assert_true(p2plink_store_revoke_link(ctx.store, revoked->id, NULL, NOW, NULL));
 	p2plink_link *old = make_link("bob", "bob", 0, NOW - 2 * HOUR, NULL);	/* expired */
 	must_create(&ctx, old);
 	p2plink_link *used = stored_link(&ctx, "bob", "bob", 1);
@@ -230,7 +234,7 @@ static void test_list_filters_by_target(gconstpointer data) {
 	p2plink_link *a1 = stored_link(&ctx, "alice", P2PLINK_CREATOR_ADMIN, 0);
 	p2plink_link *a2 = stored_link(&ctx, "alice", "bob", 0);
 	p2plink_link *c = stored_link(&ctx, "carol", "bob", 0);
-	p2plink_link_filter f = { "alice", NULL, FALSE, 0, 0 };
+	p2plink_link_filter f = { "alice", NULL, FALSE, 0, 0, NULL };
 	guint64 total = 0;
 	GPtrArray *rows = p2plink_store_list_links(ctx.store, &f, &total, NULL);
 	g_assert_cmpuint(rows->len, ==, 2);
@@ -250,12 +254,12 @@ static void test_list_filters_by_creator(gconstpointer data) {
 		return;
 	p2plink_link *a = stored_link(&ctx, "alice", P2PLINK_CREATOR_ADMIN, 0);
 	p2plink_link *b = stored_link(&ctx, "bob", "bob", 0);
-	p2plink_link_filter f = { NULL, "bob", FALSE, 0, 0 };
+	p2plink_link_filter f = { NULL, "bob", FALSE, 0, 0, NULL };
 	GPtrArray *rows = p2plink_store_list_links(ctx.store, &f, NULL, NULL);
 	g_assert_cmpuint(rows->len, ==, 1);
 	g_assert_cmpstr(((p2plink_link *)rows->pdata[0])->id, ==, b->id);
 	g_ptr_array_unref(rows);
-	p2plink_link_filter both = { "alice", P2PLINK_CREATOR_ADMIN, FALSE, 0, 0 };
+	p2plink_link_filter both = { "alice", P2PLINK_CREATOR_ADMIN, FALSE, 0, 0, NULL };
 	g_assert_cmpuint(list_count(&ctx, &both, NULL), ==, 1);
 	p2plink_link_free(a);
 	p2plink_link_free(b);
@@ -268,8 +272,8 @@ static void test_list_hides_revoked_unless_asked(gconstpointer data) {
 		return;
 	p2plink_link *keep = stored_link(&ctx, "alice", "bob", 0);
 	p2plink_link *gone = stored_link(&ctx, "alice", "bob", 0);
-	g_assert_true(p2plink_store_revoke_link(ctx.store, gone->id, NULL, NULL));
-	p2plink_link_filter f = { NULL, NULL, FALSE, 0, 0 };
+	g_assert_true(p2plink_store_revoke_link(ctx.store, gone->id, NULL, NOW, NULL));
+	p2plink_link_filter f = { NULL, NULL, FALSE, 0, 0, NULL };
 	guint64 total = 0;
 	g_assert_cmpuint(list_count(&ctx, &f, &total), ==, 1);
 	g_assert_cmpuint(total, ==, 1);
@@ -294,7 +298,7 @@ static void test_list_paginates_newest_first_with_total(gconstpointer data) {
 		ids[i] = g_strdup(l->id);
 		p2plink_link_free(l);
 	}
-	p2plink_link_filter f = { NULL, NULL, FALSE, 0, 3 };
+	p2plink_link_filter f = { NULL, NULL, FALSE, 0, 3, NULL };
 	int expect = 6;
 	for(guint page = 0; page < 3; page++) {
 		guint64 total = 0;
@@ -323,10 +327,10 @@ static void test_revoke_marks_link_revoked(gconstpointer data) {
 		return;
 	p2plink_link *l = stored_link(&ctx, "alice", "bob", 0);
 	GError *error = NULL;
-	g_assert_true(p2plink_store_revoke_link(ctx.store, l->id, "bob", &error));
+	g_assert_true(p2plink_store_revoke_link(ctx.store, l->id, "bob", NOW, &error));
 	g_assert_no_error(error);
 	/* Idempotent */
-	g_assert_true(p2plink_store_revoke_link(ctx.store, l->id, NULL, &error));
+	g_assert_true(p2plink_store_revoke_link(ctx.store, l->id, NULL, NOW, &error));
 	g_assert_no_error(error);
 	p2plink_link *got = p2plink_store_get_link(ctx.store, l->id, NULL);
 	g_assert_true(got->revoked);
@@ -342,7 +346,7 @@ static void test_revoke_by_other_creator_is_not_found(gconstpointer data) {
 		return;
 	p2plink_link *l = stored_link(&ctx, "alice", "bob", 0);
 	GError *error = NULL;
-	g_assert_false(p2plink_store_revoke_link(ctx.store, l->id, "mallory", &error));
+	g_assert_false(p2plink_store_revoke_link(ctx.store, l->id, "mallory", NOW, &error));
 	g_assert_error(error, P2PLINK_STORE_ERROR, P2PLINK_STORE_ERROR_NOT_FOUND);
 	g_clear_error(&error);
 	p2plink_link *got = p2plink_store_get_link(ctx.store, l->id, NULL);
@@ -357,7 +361,7 @@ static void test_revoke_unknown_is_not_found(gconstpointer data) {
 	if(!ctx_begin(&ctx, data))
 		return;
 	GError *error = NULL;
-	g_assert_false(p2plink_store_revoke_link(ctx.store, "no-such-id", NULL, &error));
+	g_assert_false(p2plink_store_revoke_link(ctx.store, "no-such-id", NULL, NOW, &error));
 	g_assert_error(error, P2PLINK_STORE_ERROR, P2PLINK_STORE_ERROR_NOT_FOUND);
 	g_clear_error(&error);
 	ctx_end(&ctx);
@@ -409,7 +413,7 @@ static void test_redeem_ok_counts_click_and_returns_link(gconstpointer data) {
 	if(!ctx_begin(&ctx, data))
 		return;
 	p2plink_link *l = stored_link(&ctx, "alice", "bob", 3);
-	p2plink_redeem_request req = { l->token_hash, NOW, "192.0.2.1", "Mozilla/5.0" };
+	p2plink_redeem_request req = { l->token_hash, NOW, "192.0.2.1", "Mozilla/5.0", NULL, NULL, FALSE, FALSE };
 	p2plink_link_outcome o = P2PLINK_LINK_OUTCOME_COUNT;
 	p2plink_link *got = NULL;
 	GError *error = NULL;
@@ -439,7 +443,8 @@ static void test_redeem_batch_counts_exactly_in_order(gconstpointer data) {
 	p2plink_link *l = stored_link(&ctx, "alice", "bob", 3);
 	p2plink_redeem_request reqs[6];
 	for(guint i = 0; i < G_N_ELEMENTS(reqs); i++)
-		reqs[i] = (p2plink_redeem_request){ i == 4 ? "0000" : l->token_hash, NOW, "192.0.2.1", "ua" };
+		reqs[i] = (p2plink_redeem_request){ i == 4 ? "0000" : l->token_hash, NOW, "192.0.2.1", "ua", NULL, NULL, FALSE,
+			FALSE };
 	p2plink_link_outcome outcomes[6];
 	p2plink_link *links[6];
 	GError *error = NULL;
@@ -516,7 +521,7 @@ static void test_redeem_logs_one_row_per_outcome(gconstpointer data) {
 	l->whitelist = g_strdupv((gchar **)wl);
 	must_create(&ctx, l);
 	p2plink_link *r = stored_link(&ctx, "alice", "bob", 0);
-	g_assert_true(p2plink_store_revoke_link(ctx.store, r->id, NULL, NULL));
+	g_assert_true(p2plink_store_revoke_link(ctx.store, r->id, NULL, NOW, NULL));
 	g_assert_cmpint(must_redeem(ctx.store, l->token_hash, NOW, "192.0.2.1", "a"), ==, P2PLINK_LINK_OK);
 	g_assert_cmpint(must_redeem(ctx.store, l->token_hash, NOW, "192.0.2.1", "b"), ==, P2PLINK_LINK_EXHAUSTED);
 	g_assert_cmpint(must_redeem(ctx.store, l->token_hash, NOW, "198.51.100.1", "c"), ==, P2PLINK_LINK_IP_DENIED);
@@ -598,7 +603,7 @@ static void test_stats_counts_links_and_clicks_by_outcome(gconstpointer data) {
 	p2plink_link *a = stored_link(&ctx, "alice", "bob", 1);
 	p2plink_link *b = stored_link(&ctx, "alice", "bob", 0);
 	p2plink_link *c = stored_link(&ctx, "alice", "bob", 0);
-	g_assert_true(p2plink_store_revoke_link(ctx.store, c->id, NULL, NULL));
+	g_assert_true(p2plink_store_revoke_link(ctx.store, c->id, NULL, NOW, NULL));
 	must_redeem(ctx.store, a->token_hash, NOW, NULL, NULL);	/* ok, now exhausted */
 	must_redeem(ctx.store, a->token_hash, NOW, NULL, NULL);	/* exhausted */
 	must_redeem(ctx.store, b->token_hash, NOW, NULL, NULL);	/* ok */
@@ -629,7 +634,7 @@ static void test_count_links_by_creator(gconstpointer data) {
 	p2plink_link *a = stored_link(&ctx, "bob", "bob", 0);
 	p2plink_link *b = stored_link(&ctx, "bob", "bob", 0);
 	p2plink_link *c = stored_link(&ctx, "alice", P2PLINK_CREATOR_ADMIN, 0);
-	g_assert_true(p2plink_store_revoke_link(ctx.store, b->id, NULL, NULL));
+	g_assert_true(p2plink_store_revoke_link(ctx.store, b->id, NULL, NOW, NULL));
 	guint64 n = 0;
 	GError *error = NULL;
 	g_assert_true(p2plink_store_count_links(ctx.store, "bob", NOW, FALSE, &n, &error));
@@ -698,7 +703,7 @@ static gpointer race_worker(gpointer data) {
 	while(!g_atomic_int_get(&r->go))
 		g_thread_yield();
 	while(g_atomic_int_add(&r->next, 1) < RACE_ATTEMPTS) {
-		p2plink_redeem_request req = { r->hash, NOW, "192.0.2.1", "racer" };
+		p2plink_redeem_request req = { r->hash, NOW, "192.0.2.1", "racer", NULL, NULL, FALSE, FALSE };
 		p2plink_link_outcome o;
 		if(!p2plink_store_redeem(store, &req, &o, NULL, NULL))
 			g_atomic_int_inc(&r->errors);
@@ -747,6 +752,307 @@ static void test_race_1000_redeems_handle_per_thread_grant_exactly_10(gconstpoin
 	run_race(data, TRUE);
 }
 
+
+/* ---- Owners ---- */
+
+/* The registry's "who holds this target now", fixed per test */
+static char *holder_is(const char *target, void *data) {
+	(void)target;
+	return g_strdup(data);
+}
+
+static p2plink_link_outcome redeem_as(p2plink_store *store, const char *hash, const char *holder, gboolean preview,
+		p2plink_link **link) {
+	p2plink_redeem_request req = { hash, NOW, "192.0.2.1", "ua", holder_is, (void *)holder, preview, FALSE };
+	p2plink_link_outcome o = P2PLINK_LINK_OUTCOME_COUNT;
+	GError *error = NULL;
+	g_assert_true(p2plink_store_redeem(store, &req, &o, link, &error));
+	g_assert_no_error(error);
+	return o;
+}
+
+static guint32 clicks_of(suite_ctx *ctx, const char *id) {
+	p2plink_link *got = p2plink_store_get_link(ctx->store, id, NULL);
+	guint32 n = got->clicks;
+	p2plink_link_free(got);
+	return n;
+}
+
+static void test_redeem_owner_holding_the_target_is_granted(gconstpointer data) {
+	suite_ctx ctx;
+	if(!ctx_begin(&ctx, data))
+		return;
+	p2plink_link *l = stored_link(&ctx, "alice", "alice", 1);
+	g_assert_cmpint(redeem_as(ctx.store, l->token_hash, "alice", FALSE, NULL), ==, P2PLINK_LINK_OK);
+	g_assert_cmpuint(clicks_of(&ctx, l->id), ==, 1);
+	p2plink_link_free(l);
+	ctx_end(&ctx);
+}
+
+static void test_redeem_impostor_holding_the_target_is_not_online_and_uses_no_click(gconstpointer data) {
+	suite_ctx ctx;
+	if(!ctx_begin(&ctx, data))
+		return;
+	p2plink_link *l = stored_link(&ctx, "alice", "alice", 1);
+	for(int i = 0; i < 3; i++)
+		g_assert_cmpint(redeem_as(ctx.store, l->token_hash, "mallory", FALSE, NULL), ==, P2PLINK_LINK_NOT_ONLINE);
+	g_assert_cmpint(redeem_as(ctx.store, l->token_hash, NULL, FALSE, NULL), ==, P2PLINK_LINK_NOT_ONLINE);
+	g_assert_cmpuint(clicks_of(&ctx, l->id), ==, 0);
+	/* The one click is still there for the owner */
+	g_assert_cmpint(redeem_as(ctx.store, l->token_hash, "alice", FALSE, NULL), ==, P2PLINK_LINK_OK);
+	GPtrArray *rows = p2plink_store_list_clicks(ctx.store, l->id, 0, 0, NULL, NULL);
+	g_assert_cmpuint(rows->len, ==, 5);
+	g_assert_cmpint(((p2plink_click *)rows->pdata[1])->outcome, ==, P2PLINK_LINK_NOT_ONLINE);
+	g_ptr_array_unref(rows);
+	p2plink_link_free(l);
+	ctx_end(&ctx);
+}
+
+static void test_redeem_claims_an_unclaimed_link_for_the_first_holder(gconstpointer data) {
+	suite_ctx ctx;
+	if(!ctx_begin(&ctx, data))
+		return;
+	p2plink_link *l = stored_link(&ctx, "carol", P2PLINK_CREATOR_ADMIN, 0);
+	g_assert_null(l->owner);
+	p2plink_link *got = NULL;
+	g_assert_cmpint(redeem_as(ctx.store, l->token_hash, "carol-1", FALSE, &got), ==, P2PLINK_LINK_OK);
+	g_assert_cmpstr(got->owner, ==, "carol-1");
+	p2plink_link_free(got);
+	/* Claimed for good: a later holder of the id is someone else */
+	g_assert_cmpint(redeem_as(ctx.store, l->token_hash, "carol-2", FALSE, NULL), ==, P2PLINK_LINK_NOT_ONLINE);
+	got = p2plink_store_get_link(ctx.store, l->id, NULL);
+	g_assert_cmpstr(got->owner, ==, "carol-1");
+	p2plink_link_free(got);
+	p2plink_link_free(l);
+	ctx_end(&ctx);
+}
+
+static void test_preview_never_counts_nor_claims_and_is_logged_as_preview(gconstpointer data) {
+	suite_ctx ctx;
+	if(!ctx_begin(&ctx, data))
+		return;
+	p2plink_link *l = stored_link(&ctx, "carol", P2PLINK_CREATOR_ADMIN, 1);
+	p2plink_link *got = NULL;
+	for(int i = 0; i < 3; i++) {
+		g_assert_cmpint(redeem_as(ctx.store, l->token_hash, "carol-1", TRUE, &got), ==, P2PLINK_LINK_OK);
+		g_assert_cmpuint(got->clicks, ==, 0);
+		g_clear_pointer(&got, p2plink_link_free);
+	}
+	got = p2plink_store_get_link(ctx.store, l->id, NULL);
+	g_assert_cmpuint(got->clicks, ==, 0);
+	g_assert_null(got->owner);
+	p2plink_link_free(got);
+	GPtrArray *rows = p2plink_store_list_clicks(ctx.store, l->id, 0, 0, NULL, NULL);
+	g_assert_cmpuint(rows->len, ==, 3);
+	for(guint i = 0; i < rows->len; i++)
+		g_assert_cmpint(((p2plink_click *)rows->pdata[i])->outcome, ==, P2PLINK_LINK_PREVIEW);
+	g_ptr_array_unref(rows);
+	p2plink_store_stats st;
+	g_assert_true(p2plink_store_stats_get(ctx.store, NOW, &st, NULL));
+	g_assert_cmpuint(st.clicks[P2PLINK_LINK_OK], ==, 0);
+	g_assert_cmpuint(st.clicks[P2PLINK_LINK_PREVIEW], ==, 3);
+	/* The single click is still there */
+	g_assert_cmpint(redeem_as(ctx.store, l->token_hash, "carol-1", FALSE, NULL), ==, P2PLINK_LINK_OK);
+	g_assert_cmpint(redeem_as(ctx.store, l->token_hash, "carol-1", TRUE, NULL), ==, P2PLINK_LINK_EXHAUSTED);
+	p2plink_link_free(l);
+	ctx_end(&ctx);
+}
+
+static void test_list_filters_by_owner(gconstpointer data) {
+	suite_ctx ctx;
+	if(!ctx_begin(&ctx, data))
+		return;
+	p2plink_link *a = stored_link(&ctx, "bob", "bob", 0);
+	p2plink_link *b = make_link("bob", "bob", 0, NOW, NULL);
+	g_free(b->owner);
+	b->owner = g_strdup("bob-new-token");	/* the same id, another person */
+	must_create(&ctx, b);
+	p2plink_link_filter f = { NULL, NULL, FALSE, 0, 0, "bob" };
+	guint64 total = 0;
+	GPtrArray *rows = p2plink_store_list_links(ctx.store, &f, &total, NULL);
+	g_assert_cmpuint(rows->len, ==, 1);
+	g_assert_cmpuint(total, ==, 1);
+	g_assert_cmpstr(((p2plink_link *)rows->pdata[0])->id, ==, a->id);
+	g_ptr_array_unref(rows);
+	p2plink_link_free(a);
+	p2plink_link_free(b);
+	ctx_end(&ctx);
+}
+
+static void test_create_limit_counts_the_owners_peer_made_links_only(gconstpointer data) {
+	suite_ctx ctx;
+	if(!ctx_begin(&ctx, data))
+		return;
+	/* An admin link bound to bob does not use bob's own quota */
+	p2plink_link *admin = make_link("bob", P2PLINK_CREATOR_ADMIN, 0, NOW, NULL);
+	admin->owner = g_strdup("bob");
+	must_create(&ctx, admin);
+	p2plink_link *mine = make_link("bob", "bob", 0, NOW, NULL);
+	GError *error = NULL;
+	g_assert_true(p2plink_store_create_link(ctx.store, mine, NOW, 1, &error));
+	g_assert_no_error(error);
+	p2plink_link *more = make_link("bob", "bob", 0, NOW, NULL);
+	g_assert_false(p2plink_store_create_link(ctx.store, more, NOW, 1, &error));
+	g_assert_error(error, P2PLINK_STORE_ERROR, P2PLINK_STORE_ERROR_LIMIT);
+	g_clear_error(&error);
+	p2plink_link_free(admin);
+	p2plink_link_free(mine);
+	p2plink_link_free(more);
+	ctx_end(&ctx);
+}
+
+static void test_private_mode_logs_the_network_not_the_address(gconstpointer data) {
+	suite_ctx ctx;
+	if(!ctx_begin(&ctx, data))
+		return;
+	p2plink_link *l = stored_link(&ctx, "alice", "bob", 0);
+	p2plink_redeem_request v4 = { l->token_hash, NOW, "198.51.100.77", NULL, NULL, NULL, FALSE, TRUE };
+	p2plink_redeem_request v6 = { l->token_hash, NOW + 1, "2001:db8:5:6::9", NULL, NULL, NULL, FALSE, TRUE };
+	p2plink_link_outcome o;
+	g_assert_true(p2plink_store_redeem(ctx.store, &v4, &o, NULL, NULL));
+	g_assert_true(p2plink_store_redeem(ctx.store, &v6, &o, NULL, NULL));
+	GPtrArray *rows = p2plink_store_list_clicks(ctx.store, l->id, 0, 0, NULL, NULL);
+	g_assert_cmpuint(rows->len, ==, 2);
+	g_assert_cmpstr(((p2plink_click *)rows->pdata[0])->client_ip, ==, "2001:db8:5::");
+	g_assert_cmpstr(((p2plink_click *)rows->pdata[1])->client_ip, ==, "198.51.100.0");
+	g_ptr_array_unref(rows);
+	p2plink_link_free(l);
+	ctx_end(&ctx);
+}
+
+static void test_revoke_keeps_the_first_revocation_time(gconstpointer data) {
+	suite_ctx ctx;
+	if(!ctx_begin(&ctx, data))
+		return;
+	p2plink_link *l = stored_link(&ctx, "alice", "bob", 0);
+	g_assert_true(p2plink_store_revoke_link(ctx.store, l->id, "bob", NOW + 10, NULL));
+	g_assert_true(p2plink_store_revoke_link(ctx.store, l->id, "bob", NOW + 20, NULL));
+	p2plink_link *got = p2plink_store_get_link(ctx.store, l->id, NULL);
+	g_assert_cmpint(got->revoked_at, ==, NOW + 10);
+	p2plink_link_free(got);
+	p2plink_link_free(l);
+	ctx_end(&ctx);
+}
+
+/* ---- Retention (backends with a prune op; MongoDB prunes with TTL indexes) ---- */
+
+#define DAY (24 * HOUR)
+
+static gboolean ctx_begin_prunable(suite_ctx *ctx, gconstpointer data) {
+	if(!ctx_begin(ctx, data))
+		return FALSE;
+	if(!p2plink_store_can_prune(ctx->store)) {
+		ctx_end(ctx);
+		g_test_skip("this backend prunes by itself (TTL indexes)");
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static gboolean link_exists(suite_ctx *ctx, const char *id) {
+	p2plink_link *got = p2plink_store_get_link(ctx->store, id, NULL);
+	p2plink_link_free(got);
+	return got != NULL;
+}
+
+static guint prune_all(suite_ctx *ctx, gint64 now, const p2plink_prune_policy *policy, guint *calls) {
+	guint total = 0, deleted = 0;
+	*calls = 0;
+	do {
+		GError *error = NULL;
+		g_assert_true(p2plink_store_prune(ctx->store, now, policy, &deleted, &error));
+		g_assert_no_error(error);
+		total += deleted;
+		(*calls)++;
+	} while(deleted > 0);
+	return total;
+}
+
+static void test_prune_deletes_old_revoked_and_expired_links_with_their_clicks(gconstpointer data) {
+	suite_ctx ctx;
+	if(!ctx_begin_prunable(&ctx, data))
+		return;
+	p2plink_link *revoked = stored_link(&ctx, "alice", "bob", 0);	/* expires NOW + 1 h */
+	p2plink_link *expired = make_link("alice", "bob", 0, NOW - 10 * DAY, NULL);	/* expired 10 days ago */
+	must_create(&ctx, expired);
+	p2plink_link *active = make_link("alice", "bob", 0, NOW, NULL);
+	active->expires_at = NOW + 30 * DAY;
+	must_create(&ctx, active);
+	must_redeem(ctx.store, revoked->token_hash, NOW, "192.0.2.1", NULL);
+	must_redeem(ctx.store, expired->token_hash, NOW, "192.0.2.1", NULL);
+	must_redeem(ctx.store, active->token_hash, NOW, "192.0.2.1", NULL);
+	g_assert_true(p2plink_store_revoke_link(ctx.store, revoked->id, NULL, NOW, NULL));
+	p2plink_prune_policy policy = { 7 * DAY, 0, 0 };
+	guint calls = 0;
+	/* Revoked 1 day ago: kept; expired 10 days ago: gone with its click */
+	g_assert_cmpuint(prune_all(&ctx, NOW + DAY, &policy, &calls), ==, 2);
+	g_assert_true(link_exists(&ctx, revoked->id));
+	g_assert_false(link_exists(&ctx, expired->id));
+	guint64 total = 0;
+	GPtrArray *rows = p2plink_store_list_clicks(ctx.store, expired->id, 0, 0, &total, NULL);
+	g_assert_cmpuint(total, ==, 0);
+	g_ptr_array_unref(rows);
+	/* Revoked 8 days ago: gone; the active one (expires in 30 days) stays */
+	g_assert_cmpuint(prune_all(&ctx, NOW + 8 * DAY, &policy, &calls), ==, 2);
+	g_assert_false(link_exists(&ctx, revoked->id));
+	g_assert_true(link_exists(&ctx, active->id));
+	p2plink_link_free(revoked);
+	p2plink_link_free(expired);
+	p2plink_link_free(active);
+	ctx_end(&ctx);
+}
+
+static void test_prune_click_log_keeps_the_retention(gconstpointer data) {
+	suite_ctx ctx;
+	if(!ctx_begin_prunable(&ctx, data))
+		return;
+	p2plink_link *l = make_link("alice", "bob", 0, NOW, NULL);
+	l->expires_at = NOW + 100 * DAY;
+	must_create(&ctx, l);
+	for(int day = 0; day < 40; day++)
+		must_redeem(ctx.store, l->token_hash, NOW + day * DAY, "192.0.2.1", NULL);
+	p2plink_prune_policy policy = { 7 * DAY, 30 * DAY, 0 };
+	guint calls = 0;
+	/* At day 40 the clicks of days 0..9 are older than 30 days */
+	g_assert_cmpuint(prune_all(&ctx, NOW + 40 * DAY, &policy, &calls), ==, 10);
+	guint64 total = 0;
+	GPtrArray *rows = p2plink_store_list_clicks(ctx.store, NULL, 0, 0, &total, NULL);
+	g_assert_cmpuint(total, ==, 30);
+	g_assert_cmpint(((p2plink_click *)rows->pdata[rows->len - 1])->at, ==, NOW + 10 * DAY);
+	g_ptr_array_unref(rows);
+	g_assert_true(link_exists(&ctx, l->id));
+	p2plink_link_free(l);
+	ctx_end(&ctx);
+}
+
+/* The issue's attack, in store terms: a peer made and revoked thousands of links; pruning takes them back in
+ * bounded batches, and after the retention nothing of them is left */
+static void test_prune_takes_back_thousands_of_revoked_links_in_bounded_batches(gconstpointer data) {
+	suite_ctx ctx;
+	if(!ctx_begin_prunable(&ctx, data))
+		return;
+	const guint n = 2000;
+	for(guint i = 0; i < n; i++) {
+		p2plink_link *l = stored_link(&ctx, "alice", "bob", 0);
+		must_redeem(ctx.store, l->token_hash, NOW, "192.0.2.1", NULL);
+		g_assert_true(p2plink_store_revoke_link(ctx.store, l->id, "bob", NOW, NULL));
+		p2plink_link_free(l);
+	}
+	p2plink_prune_policy policy = { 7 * DAY, 30 * DAY, 100 };
+	guint deleted = 0;
+	g_assert_true(p2plink_store_prune(ctx.store, NOW + 8 * DAY, &policy, &deleted, NULL));
+	/* One call: at most 100 links (each with its one click) */
+	g_assert_cmpuint(deleted, ==, 200);
+	guint calls = 0;
+	g_assert_cmpuint(prune_all(&ctx, NOW + 8 * DAY, &policy, &calls), ==, 2 * n - 200);
+	g_assert_cmpuint(calls, ==, n / 100);	/* 19 full batches, then one that finds nothing */
+	p2plink_store_stats st;
+	g_assert_true(p2plink_store_stats_get(ctx.store, NOW + 8 * DAY, &st, NULL));
+	g_assert_cmpuint(st.links_total, ==, 0);
+	g_assert_cmpuint(st.clicks[P2PLINK_LINK_OK], ==, 0);
+	ctx_end(&ctx);
+}
+
 /* ---- Registration ---- */
 
 typedef struct suite_test {
@@ -781,6 +1087,21 @@ static const suite_test suite_tests[] = {
 	{ "stats_counts_links_and_clicks_by_outcome", test_stats_counts_links_and_clicks_by_outcome },
 	{ "count_links_by_creator", test_count_links_by_creator },
 	{ "reopen_keeps_links_and_clicks", test_reopen_keeps_links_and_clicks },
+	{ "redeem_owner_holding_the_target_is_granted", test_redeem_owner_holding_the_target_is_granted },
+	{ "redeem_impostor_holding_the_target_is_not_online_and_uses_no_click",
+		test_redeem_impostor_holding_the_target_is_not_online_and_uses_no_click },
+	{ "redeem_claims_an_unclaimed_link_for_the_first_holder", test_redeem_claims_an_unclaimed_link_for_the_first_holder },
+	{ "preview_never_counts_nor_claims_and_is_logged_as_preview",
+		test_preview_never_counts_nor_claims_and_is_logged_as_preview },
+	{ "list_filters_by_owner", test_list_filters_by_owner },
+	{ "create_limit_counts_the_owners_peer_made_links_only", test_create_limit_counts_the_owners_peer_made_links_only },
+	{ "private_mode_logs_the_network_not_the_address", test_private_mode_logs_the_network_not_the_address },
+	{ "revoke_keeps_the_first_revocation_time", test_revoke_keeps_the_first_revocation_time },
+	{ "prune_deletes_old_revoked_and_expired_links_with_their_clicks",
+		test_prune_deletes_old_revoked_and_expired_links_with_their_clicks },
+	{ "prune_click_log_keeps_the_retention", test_prune_click_log_keeps_the_retention },
+	{ "prune_takes_back_thousands_of_revoked_links_in_bounded_batches",
+		test_prune_takes_back_thousands_of_revoked_links_in_bounded_batches },
 	{ "race_1000_redeems_shared_handle_grant_exactly_10", test_race_1000_redeems_shared_handle_grant_exactly_10 },
 	{ "race_1000_redeems_handle_per_thread_grant_exactly_10", test_race_1000_redeems_handle_per_thread_grant_exactly_10 },
 };

@@ -439,7 +439,7 @@ static void test_rules_unknown_without_link(void) {
 }
 
 static void test_rules_outcome_codes_are_stable(void) {
-	const char *codes[] = { "ok", "expired", "exhausted", "ip-denied", "revoked", "unknown" };
+	const char *codes[] = { "ok", "expired", "exhausted", "ip-denied", "revoked", "unknown", "not-online", "preview" };
 	G_STATIC_ASSERT(G_N_ELEMENTS(codes) == P2PLINK_LINK_OUTCOME_COUNT);
 	for(guint i = 0; i < P2PLINK_LINK_OUTCOME_COUNT; i++) {
 		p2plink_link_outcome back = P2PLINK_LINK_OUTCOME_COUNT;
@@ -465,6 +465,79 @@ static void test_rules_messages_do_not_leak_rules(void) {
 	g_assert_cmpstr(p2plink_link_outcome_message(P2PLINK_LINK_EXHAUSTED), ==, "This link has been used up.");
 	g_assert_cmpstr(p2plink_link_outcome_message(P2PLINK_LINK_IP_DENIED), ==,
 		"This link cannot be used from your network.");
+}
+
+#define OWNER_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define OWNER_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+static void test_owner_rule_grants_when_the_owner_holds_the_target(void) {
+	p2plink_link *l = rule_link();
+	l->owner = g_strdup(OWNER_A);
+	g_assert_cmpint(p2plink_link_check_owner(l, NOW, "192.0.2.1", OWNER_A), ==, P2PLINK_LINK_OK);
+	p2plink_link_free(l);
+}
+
+static void test_owner_rule_impostor_on_the_id_is_not_online(void) {
+	p2plink_link *l = rule_link();
+	l->owner = g_strdup(OWNER_A);
+	g_assert_cmpint(p2plink_link_check_owner(l, NOW, "192.0.2.1", OWNER_B), ==, P2PLINK_LINK_NOT_ONLINE);
+	p2plink_link_free(l);
+}
+
+static void test_owner_rule_nobody_online_is_not_online(void) {
+	p2plink_link *l = rule_link();
+	l->owner = g_strdup(OWNER_A);
+	g_assert_cmpint(p2plink_link_check_owner(l, NOW, "192.0.2.1", NULL), ==, P2PLINK_LINK_NOT_ONLINE);
+	/* An unclaimed link with nobody online cannot be claimed by nobody either */
+	g_clear_pointer(&l->owner, g_free);
+	g_assert_cmpint(p2plink_link_check_owner(l, NOW, "192.0.2.1", NULL), ==, P2PLINK_LINK_NOT_ONLINE);
+	p2plink_link_free(l);
+}
+
+static void test_owner_rule_unclaimed_link_passes_for_any_holder(void) {
+	p2plink_link *l = rule_link();
+	g_assert_cmpint(p2plink_link_check_owner(l, NOW, "192.0.2.1", OWNER_B), ==, P2PLINK_LINK_OK);
+	p2plink_link_free(l);
+}
+
+static void test_owner_rule_comes_after_the_link_rules(void) {
+	p2plink_link *l = rule_link();
+	l->owner = g_strdup(OWNER_A);
+	l->clicks = l->max_clicks;
+	g_assert_cmpint(p2plink_link_check_owner(l, NOW, "192.0.2.1", OWNER_B), ==, P2PLINK_LINK_EXHAUSTED);
+	l->revoked = TRUE;
+	g_assert_cmpint(p2plink_link_check_owner(l, NOW, "192.0.2.1", NULL), ==, P2PLINK_LINK_REVOKED);
+	g_assert_cmpint(p2plink_link_check_owner(NULL, NOW, "192.0.2.1", OWNER_A), ==, P2PLINK_LINK_UNKNOWN);
+	p2plink_link_free(l);
+}
+
+static void test_ip_truncate_ipv4_to_24(void) {
+	char *t = p2plink_ip_truncate("192.0.2.77");
+	g_assert_cmpstr(t, ==, "192.0.2.0");
+	g_free(t);
+	t = p2plink_ip_truncate("::ffff:198.51.100.9");
+	g_assert_cmpstr(t, ==, "198.51.100.0");
+	g_free(t);
+}
+
+static void test_ip_truncate_ipv6_to_48(void) {
+	char *t = p2plink_ip_truncate("2001:db8:1234:5678:9abc::1");
+	g_assert_cmpstr(t, ==, "2001:db8:1234::");
+	g_free(t);
+}
+
+static void test_ip_truncate_unparsable_is_null(void) {
+	g_assert_null(p2plink_ip_truncate(NULL));
+	g_assert_null(p2plink_ip_truncate("not-an-ip"));
+	g_assert_null(p2plink_ip_truncate("10.0.0.0/8"));
+}
+
+static void test_owner_looks_valid_only_for_64_lowercase_hex(void) {
+	g_assert_true(p2plink_owner_looks_valid(OWNER_A));
+	g_assert_false(p2plink_owner_looks_valid(NULL));
+	g_assert_false(p2plink_owner_looks_valid("aaaa"));
+	g_assert_false(p2plink_owner_looks_valid("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
+	g_assert_false(p2plink_owner_looks_valid(OWNER_A "a"));
 }
 
 /* ---- JSON ---- */
@@ -641,8 +714,10 @@ static void test_link_copy_is_deep(void) {
 	p2plink_link *l = rule_link();
 	const char *wl[] = { "10.0.0.0/8", NULL };
 	l->whitelist = g_strdupv((gchar **)wl);
+	l->owner = g_strdup(OWNER_A);
 	p2plink_link *c = p2plink_link_copy(l);
-	g_assert_true(c->target != l->target && c->whitelist != l->whitelist);
+	g_assert_true(c->target != l->target && c->whitelist != l->whitelist && c->owner != l->owner);
+	g_assert_cmpstr(c->owner, ==, OWNER_A);
 	g_assert_cmpstr(c->target, ==, "alice");
 	g_assert_cmpstr(c->whitelist[0], ==, "10.0.0.0/8");
 	g_assert_cmpint(c->expires_at, ==, l->expires_at);
@@ -733,6 +808,15 @@ int main(int argc, char **argv) {
 	g_test_add_func("/links/json/output_status_follows_rules", test_json_output_status_follows_rules);
 	g_test_add_func("/links/json/click_unknown_link_is_null", test_json_click_unknown_link_is_null);
 	g_test_add_func("/links/model/copy_is_deep", test_link_copy_is_deep);
+	g_test_add_func("/links/owner/grants_when_the_owner_holds_the_target", test_owner_rule_grants_when_the_owner_holds_the_target);
+	g_test_add_func("/links/owner/impostor_on_the_id_is_not_online", test_owner_rule_impostor_on_the_id_is_not_online);
+	g_test_add_func("/links/owner/nobody_online_is_not_online", test_owner_rule_nobody_online_is_not_online);
+	g_test_add_func("/links/owner/unclaimed_link_passes_for_any_holder", test_owner_rule_unclaimed_link_passes_for_any_holder);
+	g_test_add_func("/links/owner/comes_after_the_link_rules", test_owner_rule_comes_after_the_link_rules);
+	g_test_add_func("/links/owner/looks_valid_only_for_64_lowercase_hex", test_owner_looks_valid_only_for_64_lowercase_hex);
+	g_test_add_func("/links/privacy/ipv4_to_24", test_ip_truncate_ipv4_to_24);
+	g_test_add_func("/links/privacy/ipv6_to_48", test_ip_truncate_ipv6_to_48);
+	g_test_add_func("/links/privacy/unparsable_is_null", test_ip_truncate_unparsable_is_null);
 
 	g_test_add_func("/links/user_agent/cut_on_character_boundary", test_user_agent_cut_on_character_boundary);
 	g_test_add_func("/links/user_agent/invalid_utf8_and_controls_replaced", test_user_agent_invalid_utf8_and_controls_replaced);

@@ -60,7 +60,7 @@ static gpointer fixture_setup(char **skip_reason) {
 }
 
 static p2plink_store *fixture_open_retention(mongo_fixture *f, guint32 retention_s, GError **error) {
-	p2plink_store_mongo_options options = { f->uri, f->database, 5000, retention_s };
+	p2plink_store_mongo_options options = { f->uri, f->database, 5000, retention_s, 0 };
 	return p2plink_store_mongo_open(&options, error);
 }
 
@@ -254,7 +254,7 @@ static void test_server_whitelist_agrees_with_link_rules(void) {
 		g_assert_true(p2plink_store_create_link(ctx.store, l, NOW, 0, NULL));
 		for(guint j = 0; j < G_N_ELEMENTS(ips); j++) {
 			p2plink_link_outcome want = p2plink_link_check(l, NOW, ips[j]);
-			p2plink_redeem_request req = { l->token_hash, NOW, ips[j], NULL };
+			p2plink_redeem_request req = { l->token_hash, NOW, ips[j], NULL, NULL, NULL, FALSE, FALSE };
 			p2plink_link_outcome got = P2PLINK_LINK_OUTCOME_COUNT;
 			GError *error = NULL;
 			g_assert_true(p2plink_store_redeem(ctx.store, &req, &got, NULL, &error));

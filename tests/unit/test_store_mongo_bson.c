@@ -21,6 +21,7 @@
 #include "store_suite.h"
 
 #define NOW G_GINT64_CONSTANT(1700000000000000)
+#define OWNER "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define HOUR (G_GINT64_CONSTANT(3600) * G_USEC_PER_SEC)
 
 /* The literal is canonical extended JSON written compactly; both sides are
@@ -79,7 +80,7 @@ static void test_link_to_bson_exact(void) {
 		"\"max_clicks\":{\"$numberLong\":\"10\"},\"clicks\":{\"$numberLong\":\"3\"},"
 		"\"whitelist\":[\"10.0.0.0/8\",\"2001:db8::/32\"],"
 		"\"ip_ranges\":[" RANGE_10_8 "," RANGE_DB8_32 "],"
-		"\"revoked\":false}");
+		"\"revoked\":false,\"owner\":null}");
 	bson_destroy(doc);
 	p2plink_link_free(l);
 }
@@ -90,6 +91,8 @@ static void test_link_without_expiry_has_no_ttl_field(void) {
 	g_strfreev(l->whitelist);
 	l->whitelist = NULL;
 	l->revoked = TRUE;
+	l->revoked_at = NOW + 7;
+	l->owner = g_strdup(OWNER);
 	bson_t *doc = p2plink_mongo_link_to_bson(l);
 	g_assert_false(bson_has_field(doc, "expire_at"));
 	assert_json(doc, "{\"_id\":\"AAAAAAAAAAAAAAAA\",\"token_hash\":\"ab01\",\"target\":\"alice\","
@@ -97,7 +100,8 @@ static void test_link_without_expiry_has_no_ttl_field(void) {
 		"\"created_at\":{\"$numberLong\":\"1700000000000000\"},"
 		"\"expires_at\":{\"$numberLong\":\"0\"},"
 		"\"max_clicks\":{\"$numberLong\":\"10\"},\"clicks\":{\"$numberLong\":\"3\"},"
-		"\"whitelist\":[],\"ip_ranges\":[],\"revoked\":true}");
+		"\"whitelist\":[],\"ip_ranges\":[],\"revoked\":true,\"owner\":\"" OWNER "\","
+		"\"revoked_at\":{\"$numberLong\":\"1700000000000007\"}}");
 	bson_destroy(doc);
 	p2plink_link_free(l);
 }
@@ -116,11 +120,14 @@ static void test_link_round_trip(void) {
 		p2plink_assert_same_link(l, back);
 		p2plink_link_free(back);
 		bson_destroy(doc);
-		/* Second pass: no whitelist, no expiry, revoked */
+		g_assert_cmpint(back->revoked_at, ==, l->revoked_at);
+		/* Second pass: no whitelist, no expiry, revoked, owned */
 		g_strfreev(l->whitelist);
 		l->whitelist = NULL;
 		l->expires_at = 0;
 		l->revoked = TRUE;
+		l->revoked_at = NOW + 1;
+		l->owner = g_strdup(OWNER);
 	}
 	p2plink_link_free(l);
 }
@@ -137,6 +144,9 @@ static void test_link_from_bson_accepts_int32_numbers(void) {
 	g_assert_cmpuint(l->max_clicks, ==, 2);
 	g_assert_cmpuint(l->clicks, ==, 1);
 	g_assert_null(l->whitelist);
+	/* Written before links were owned: unclaimed, never revoked */
+	g_assert_null(l->owner);
+	g_assert_cmpint(l->revoked_at, ==, 0);
 	p2plink_link_free(l);
 	bson_destroy(doc);
 }
@@ -231,7 +241,7 @@ static void test_ip_ranges_agree_with_cidr_contains(void) {
 /* ---- Redemption ---- */
 
 static void test_redeem_query_with_client_ip_exact(void) {
-	bson_t *q = p2plink_mongo_redeem_query("ab01", NOW, "192.0.2.7");
+	bson_t *q = p2plink_mongo_redeem_query("ab01", NOW, "192.0.2.7", NULL);
 	assert_json(q, "{\"token_hash\":\"ab01\",\"revoked\":false,\"$and\":["
 		NOT_EXPIRED("1700000000000000") ","
 		NOT_EXHAUSTED ","
@@ -242,8 +252,8 @@ static void test_redeem_query_with_client_ip_exact(void) {
 }
 
 static void test_redeem_query_ipv4_mapped_equals_ipv4(void) {
-	bson_t *a = p2plink_mongo_redeem_query("h", NOW, "192.0.2.7");
-	bson_t *b = p2plink_mongo_redeem_query("h", NOW, "::ffff:192.0.2.7");
+	bson_t *a = p2plink_mongo_redeem_query("h", NOW, "192.0.2.7", NULL);
+	bson_t *b = p2plink_mongo_redeem_query("h", NOW, "::ffff:192.0.2.7", NULL);
 	g_assert_true(bson_equal(a, b));
 	bson_destroy(a);
 	bson_destroy(b);
@@ -252,7 +262,7 @@ static void test_redeem_query_ipv4_mapped_equals_ipv4(void) {
 static void test_redeem_query_without_ip_only_matches_open_links(void) {
 	const char *no_ips[] = { NULL, "not-an-ip", "fe80::1%eth0", "[::1]" };
 	for(guint i = 0; i < G_N_ELEMENTS(no_ips); i++) {
-		bson_t *q = p2plink_mongo_redeem_query("ab01", NOW, no_ips[i]);
+		bson_t *q = p2plink_mongo_redeem_query("ab01", NOW, no_ips[i], NULL);
 		assert_json(q, "{\"token_hash\":\"ab01\",\"revoked\":false,\"$and\":["
 			NOT_EXPIRED("1700000000000000") ","
 			NOT_EXHAUSTED ","
@@ -262,9 +272,24 @@ static void test_redeem_query_without_ip_only_matches_open_links(void) {
 	}
 }
 
+static void test_redeem_query_with_holder_requires_owner_or_none(void) {
+	bson_t *q = p2plink_mongo_redeem_query("ab01", NOW, NULL, OWNER);
+	assert_json(q, "{\"token_hash\":\"ab01\",\"revoked\":false,\"$and\":["
+		NOT_EXPIRED("1700000000000000") ","
+		NOT_EXHAUSTED ","
+		"{\"ip_ranges\":{\"$size\":{\"$numberInt\":\"0\"}}},"
+		"{\"$or\":[{\"owner\":\"" OWNER "\"},{\"owner\":null}]}"
+		"]}");
+	bson_destroy(q);
+}
+
 static void test_redeem_update_exact(void) {
-	bson_t *u = p2plink_mongo_redeem_update();
+	bson_t *u = p2plink_mongo_redeem_update(NULL);
 	assert_json(u, "{\"$inc\":{\"clicks\":{\"$numberLong\":\"1\"}}}");
+	bson_destroy(u);
+	/* With a holder: the claim of an unclaimed link, in the same update */
+	u = p2plink_mongo_redeem_update(OWNER);
+	assert_json(u, "{\"$inc\":{\"clicks\":{\"$numberLong\":\"1\"}},\"$set\":{\"owner\":\"" OWNER "\"}}");
 	bson_destroy(u);
 }
 
@@ -275,26 +300,29 @@ static void test_small_filters_exact(void) {
 	d = p2plink_mongo_id_filter("L1", NULL);
 	assert_json(d, "{\"_id\":\"L1\"}");
 	bson_destroy(d);
-	d = p2plink_mongo_id_filter("L1", "bob");
-	assert_json(d, "{\"_id\":\"L1\",\"creator\":\"bob\"}");
+	d = p2plink_mongo_id_filter("L1", OWNER);
+	assert_json(d, "{\"_id\":\"L1\",\"owner\":\"" OWNER "\"}");
 	bson_destroy(d);
-	d = p2plink_mongo_revoke_update();
-	assert_json(d, "{\"$set\":{\"revoked\":true}}");
+	/* $min: a second revocation keeps the first time, and the TTL then counts from the revocation */
+	d = p2plink_mongo_revoke_update(NOW);
+	assert_json(d, "{\"$set\":{\"revoked\":true},\"$min\":{\"revoked_at\":{\"$numberLong\":\"1700000000000000\"},"
+		"\"expire_at\":{\"$date\":{\"$numberLong\":\"1700000000000\"}}}}");
 	bson_destroy(d);
-	d = p2plink_mongo_creator_filter("bob");
-	assert_json(d, "{\"creator\":\"bob\"}");
+	d = p2plink_mongo_owner_filter(OWNER);
+	assert_json(d, "{\"owner\":\"" OWNER "\"}");
 	bson_destroy(d);
 }
 
 /* ---- Listing ---- */
 
 static void test_active_filter_exact(void) {
-	bson_t *f = p2plink_mongo_active_filter(NULL, NOW, NULL);
+	bson_t *f = p2plink_mongo_active_filter(NULL, NOW, NULL, FALSE);
 	assert_json(f, "{\"revoked\":false,\"$and\":[" NOT_EXPIRED("1700000000000000") "," NOT_EXHAUSTED "]}");
 	bson_destroy(f);
-	f = p2plink_mongo_active_filter("bob", NOW + 1, "L1");
-	assert_json(f, "{\"creator\":\"bob\",\"revoked\":false,\"$and\":[" NOT_EXPIRED("1700000000000001") ","
-		NOT_EXHAUSTED "],\"_id\":{\"$ne\":\"L1\"}}");
+	/* The per-owner creation limit: that owner's peer-made links other than the new one */
+	f = p2plink_mongo_active_filter(OWNER, NOW + 1, "L1", TRUE);
+	assert_json(f, "{\"owner\":\"" OWNER "\",\"creator\":{\"$ne\":\"@admin\"},\"revoked\":false,\"$and\":["
+		NOT_EXPIRED("1700000000000001") "," NOT_EXHAUSTED "],\"_id\":{\"$ne\":\"L1\"}}");
 	bson_destroy(f);
 }
 
@@ -302,7 +330,7 @@ static void test_list_filter_exact(void) {
 	bson_t *f = p2plink_mongo_list_filter(NULL);
 	assert_json(f, "{\"revoked\":false}");
 	bson_destroy(f);
-	p2plink_link_filter lf = { "alice", "bob", FALSE, 0, 0 };
+	p2plink_link_filter lf = { "alice", "bob", FALSE, 0, 0, NULL };
 	f = p2plink_mongo_list_filter(&lf);
 	assert_json(f, "{\"target\":\"alice\",\"creator\":\"bob\",\"revoked\":false}");
 	bson_destroy(f);
@@ -311,10 +339,16 @@ static void test_list_filter_exact(void) {
 	f = p2plink_mongo_list_filter(&lf);
 	assert_json(f, "{\"creator\":\"bob\"}");
 	bson_destroy(f);
+	lf.creator = NULL;
+	lf.include_revoked = FALSE;
+	lf.owner = OWNER;
+	f = p2plink_mongo_list_filter(&lf);
+	assert_json(f, "{\"revoked\":false,\"owner\":\"" OWNER "\"}");
+	bson_destroy(f);
 }
 
 static void test_list_opts_sort_skip_limit_exact(void) {
-	p2plink_link_filter lf = { NULL, NULL, FALSE, 20, 10 };
+	p2plink_link_filter lf = { NULL, NULL, FALSE, 20, 10, NULL };
 	bson_t *o = p2plink_mongo_list_opts(&lf);
 	assert_json(o, "{\"sort\":{\"created_at\":{\"$numberInt\":\"-1\"},\"_id\":{\"$numberInt\":\"-1\"}},"
 		"\"skip\":{\"$numberLong\":\"20\"},\"limit\":{\"$numberLong\":\"10\"}}");
@@ -334,10 +368,11 @@ static void test_list_opts_sort_skip_limit_exact(void) {
 /* ---- Clicks ---- */
 
 static void test_click_to_bson_exact_and_round_trip(void) {
-	p2plink_redeem_request req = { "ab01", NOW + 5, "2001:db8::7", "UA\r\nInjected: yes" };
+	p2plink_redeem_request req = { "ab01", NOW + 5, "2001:db8::7", "UA\r\nInjected: yes", NULL, NULL, FALSE, FALSE };
 	bson_t *doc = p2plink_mongo_click_to_bson(42, "L1", &req, P2PLINK_LINK_IP_DENIED);
 	assert_json(doc, "{\"seq\":{\"$numberLong\":\"42\"},\"link_id\":\"L1\","
-		"\"at\":{\"$numberLong\":\"1700000000000005\"},\"ip\":\"2001:db8::7\","
+		"\"at\":{\"$numberLong\":\"1700000000000005\"},\"at_date\":{\"$date\":{\"$numberLong\":\"1700000000000\"}},"
+		"\"ip\":\"2001:db8::7\","
 		"\"ua\":\"UA  Injected: yes\",\"outcome\":\"ip-denied\"}");
 	GError *error = NULL;
 	p2plink_click *c = p2plink_mongo_click_from_bson(doc, &error);
@@ -353,16 +388,28 @@ static void test_click_to_bson_exact_and_round_trip(void) {
 }
 
 static void test_click_unknown_token_has_null_fields(void) {
-	p2plink_redeem_request req = { "zz", NOW, NULL, NULL };
+	p2plink_redeem_request req = { "zz", NOW, NULL, NULL, NULL, NULL, FALSE, FALSE };
 	bson_t *doc = p2plink_mongo_click_to_bson(7, NULL, &req, P2PLINK_LINK_UNKNOWN);
 	assert_json(doc, "{\"seq\":{\"$numberLong\":\"7\"},\"link_id\":null,"
-		"\"at\":{\"$numberLong\":\"1700000000000000\"},\"ip\":null,\"ua\":null,\"outcome\":\"unknown\"}");
+		"\"at\":{\"$numberLong\":\"1700000000000000\"},\"at_date\":{\"$date\":{\"$numberLong\":\"1700000000000\"}},"
+		"\"ip\":null,\"ua\":null,\"outcome\":\"unknown\"}");
 	p2plink_click *c = p2plink_mongo_click_from_bson(doc, NULL);
 	g_assert_nonnull(c);
 	g_assert_null(c->link_id);
 	g_assert_null(c->client_ip);
 	g_assert_null(c->user_agent);
 	g_assert_cmpint(c->outcome, ==, P2PLINK_LINK_UNKNOWN);
+	p2plink_click_free(c);
+	bson_destroy(doc);
+}
+
+static void test_click_private_ip_is_cut_and_preview_is_an_outcome(void) {
+	p2plink_redeem_request req = { "ab01", NOW, "2001:db8:aaaa:bbbb::7", NULL, NULL, NULL, TRUE, TRUE };
+	bson_t *doc = p2plink_mongo_click_to_bson(1, "L1", &req, P2PLINK_LINK_PREVIEW);
+	p2plink_click *c = p2plink_mongo_click_from_bson(doc, NULL);
+	g_assert_nonnull(c);
+	g_assert_cmpstr(c->client_ip, ==, "2001:db8:aaaa::");
+	g_assert_cmpint(c->outcome, ==, P2PLINK_LINK_PREVIEW);
 	p2plink_click_free(c);
 	bson_destroy(doc);
 }
@@ -409,24 +456,41 @@ static void test_links_indexes_command_exact(void) {
 		"{\"key\":{\"token_hash\":{\"$numberInt\":\"1\"}},\"name\":\"token_hash_unique\",\"unique\":true},"
 		"{\"key\":{\"target\":{\"$numberInt\":\"1\"},\"created_at\":{\"$numberInt\":\"-1\"}},\"name\":\"target_created\"},"
 		"{\"key\":{\"creator\":{\"$numberInt\":\"1\"},\"created_at\":{\"$numberInt\":\"-1\"}},\"name\":\"creator_created\"},"
+		"{\"key\":{\"owner\":{\"$numberInt\":\"1\"},\"created_at\":{\"$numberInt\":\"-1\"}},\"name\":\"owner_created\"},"
 		"{\"key\":{\"created_at\":{\"$numberInt\":\"-1\"},\"_id\":{\"$numberInt\":\"-1\"}},\"name\":\"created\"},"
 		"{\"key\":{\"expire_at\":{\"$numberInt\":\"1\"}},\"name\":\"expire_at_ttl\","
 		"\"expireAfterSeconds\":{\"$numberInt\":\"604800\"}}]}");
 	bson_destroy(c);
 	/* The server's limit is a 32-bit int */
-	c = p2plink_mongo_ttl_collmod_command(G_MAXUINT32);
+	c = p2plink_mongo_ttl_collmod_command("links", "expire_at_ttl", G_MAXUINT32);
 	assert_json(c, "{\"collMod\":\"links\",\"index\":{\"name\":\"expire_at_ttl\","
 		"\"expireAfterSeconds\":{\"$numberInt\":\"2147483647\"}}}");
 	bson_destroy(c);
 }
 
 static void test_clicks_indexes_command_exact(void) {
-	bson_t *c = p2plink_mongo_clicks_indexes_command();
+	bson_t *c = p2plink_mongo_clicks_indexes_command(2592000);
 	assert_json(c, "{\"createIndexes\":\"clicks\",\"indexes\":["
 		"{\"key\":{\"link_id\":{\"$numberInt\":\"1\"},\"seq\":{\"$numberInt\":\"-1\"}},\"name\":\"link_seq\"},"
 		"{\"key\":{\"seq\":{\"$numberInt\":\"-1\"}},\"name\":\"seq\"},"
-		"{\"key\":{\"outcome\":{\"$numberInt\":\"1\"}},\"name\":\"outcome\"}]}");
+		"{\"key\":{\"outcome\":{\"$numberInt\":\"1\"}},\"name\":\"outcome\"},"
+		"{\"key\":{\"at_date\":{\"$numberInt\":\"1\"}},\"name\":\"at_date_ttl\","
+		"\"expireAfterSeconds\":{\"$numberInt\":\"2592000\"}}]}");
 	bson_destroy(c);
+	c = p2plink_mongo_ttl_collmod_command("clicks", "at_date_ttl", 86400);
+	assert_json(c, "{\"collMod\":\"clicks\",\"index\":{\"name\":\"at_date_ttl\","
+		"\"expireAfterSeconds\":{\"$numberInt\":\"86400\"}}}");
+	bson_destroy(c);
+}
+
+static void test_unowned_peer_links_are_withdrawn_exact(void) {
+	bson_t *f = p2plink_mongo_unowned_peer_links_filter();
+	assert_json(f, "{\"owner\":{\"$exists\":false},\"creator\":{\"$ne\":\"@admin\"}}");
+	bson_destroy(f);
+	bson_t *u = p2plink_mongo_unowned_peer_links_update(NOW);
+	assert_json(u, "{\"$set\":{\"revoked\":true,\"owner\":null},\"$min\":{\"revoked_at\":{\"$numberLong\":\"1700000000000000\"},"
+		"\"expire_at\":{\"$date\":{\"$numberLong\":\"1700000000000\"}}}}");
+	bson_destroy(u);
 }
 
 int main(int argc, char **argv) {
@@ -442,6 +506,8 @@ int main(int argc, char **argv) {
 	g_test_add_func("/mongo/bson/redeem_query_ipv4_mapped_equals_ipv4", test_redeem_query_ipv4_mapped_equals_ipv4);
 	g_test_add_func("/mongo/bson/redeem_query_without_ip_only_matches_open_links", test_redeem_query_without_ip_only_matches_open_links);
 	g_test_add_func("/mongo/bson/redeem_update_exact", test_redeem_update_exact);
+	g_test_add_func("/mongo/bson/redeem_query_with_holder_requires_owner_or_none", test_redeem_query_with_holder_requires_owner_or_none);
+	g_test_add_func("/mongo/bson/click_private_ip_is_cut_and_preview_is_an_outcome", test_click_private_ip_is_cut_and_preview_is_an_outcome);
 	g_test_add_func("/mongo/bson/small_filters_exact", test_small_filters_exact);
 	g_test_add_func("/mongo/bson/active_filter_exact", test_active_filter_exact);
 	g_test_add_func("/mongo/bson/list_filter_exact", test_list_filter_exact);
@@ -452,5 +518,6 @@ int main(int argc, char **argv) {
 	g_test_add_func("/mongo/bson/clicks_filter_opts_pipeline_exact", test_clicks_filter_opts_pipeline_exact);
 	g_test_add_func("/mongo/bson/links_indexes_command_exact", test_links_indexes_command_exact);
 	g_test_add_func("/mongo/bson/clicks_indexes_command_exact", test_clicks_indexes_command_exact);
+	g_test_add_func("/mongo/bson/unowned_peer_links_are_withdrawn_exact", test_unowned_peer_links_are_withdrawn_exact);
 	return g_test_run();
 }

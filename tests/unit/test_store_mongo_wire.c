@@ -298,7 +298,7 @@ static gpointer op_run(gpointer data) {
 	gint64 start = g_get_monotonic_time();
 	switch(o->kind) {
 		case OP_OPEN: {
-			p2plink_store_mongo_options opts = { o->uri, DB, TIMEOUT_MS, 0 };
+			p2plink_store_mongo_options opts = { o->uri, DB, TIMEOUT_MS, 0, 0 };
 			o->opened = p2plink_store_mongo_open(&opts, &o->error);
 			o->ok = o->opened != NULL;
 			break;
@@ -314,7 +314,7 @@ static gpointer op_run(gpointer data) {
 			o->ok = o->rows != NULL;
 			break;
 		case OP_REVOKE:
-			o->ok = p2plink_store_revoke_link(o->store, "L1", "bob", &o->error);
+			o->ok = p2plink_store_revoke_link(o->store, "L1", "bob", NOW, &o->error);
 			break;
 	}
 	o->elapsed_us = g_get_monotonic_time() - start;
@@ -334,6 +334,19 @@ static void op_clear(op *o) {
 }
 
 /* Open a store against the mock, answering the index commands */
+/* The last step of every open: links made by peers before owners existed are withdrawn */
+static void expect_withdraw_unowned(mock *m) {
+	bson_t *cmd = mock_expect(m, "update");
+	g_assert_cmpstr(field_str(cmd, "update"), ==, "links");
+	bson_t *f = p2plink_mongo_unowned_peer_links_filter();
+	assert_field_equals(cmd, "updates.0.q", f);
+	bson_destroy(f);
+	g_assert_true(field_bool(cmd, "updates.0.multi"));
+	g_assert_true(field_bool(cmd, "updates.0.u.$set.revoked"));
+	bson_destroy(cmd);
+	mock_reply(m, "{\"n\":0,\"nModified\":0,\"ok\":1}");
+}
+
 static p2plink_store *open_on(mock *m) {
 	op o = { .kind = OP_OPEN, .uri = mock_uri(m) };
 	GThread *t = op_start(&o);
@@ -345,6 +358,7 @@ static p2plink_store *open_on(mock *m) {
 	g_assert_cmpstr(field_str(cmd, "createIndexes"), ==, "clicks");
 	bson_destroy(cmd);
 	mock_reply(m, "{\"ok\":1}");
+	expect_withdraw_unowned(m);
 	g_thread_join(t);
 	g_assert_no_error(o.error);
 	p2plink_store *s = o.opened;
@@ -388,6 +402,7 @@ static p2plink_link *sample_link(guint32 max_clicks, const char *whitelist_entry
 	l->target = g_strdup("alice");
 	l->purpose = g_strdup("call");
 	l->creator = g_strdup("bob");
+	l->owner = g_strdup("bob");	/* an owner hash, spelled short */
 	l->created_at = NOW;
 	l->expires_at = NOW + HOUR;
 	l->max_clicks = max_clicks;
@@ -411,18 +426,19 @@ static void test_open_creates_indexes_with_ttl(void) {
 	bson_t *want = p2plink_mongo_links_indexes_command(P2PLINK_MONGO_DEFAULT_RETENTION_S);
 	assert_same_field(cmd, want, "indexes");
 	g_assert_true(field_bool(cmd, "indexes.0.unique"));
-	g_assert_cmpstr(field_str(cmd, "indexes.4.name"), ==, P2PLINK_MONGO_TTL_INDEX);
-	g_assert_cmpint(field_int(cmd, "indexes.4.expireAfterSeconds"), ==, 7 * 24 * 3600);
+	g_assert_cmpstr(field_str(cmd, "indexes.5.name"), ==, P2PLINK_MONGO_TTL_INDEX);
+	g_assert_cmpint(field_int(cmd, "indexes.5.expireAfterSeconds"), ==, 7 * 24 * 3600);
 	bson_destroy(want);
 	bson_destroy(cmd);
 	mock_reply(m, "{\"ok\":1}");
 	cmd = mock_expect(m, "createIndexes");
 	g_assert_cmpstr(field_str(cmd, "createIndexes"), ==, "clicks");
-	want = p2plink_mongo_clicks_indexes_command();
+	want = p2plink_mongo_clicks_indexes_command(P2PLINK_MONGO_DEFAULT_CLICK_RETENTION_S);
 	assert_same_field(cmd, want, "indexes");
 	bson_destroy(want);
 	bson_destroy(cmd);
 	mock_reply(m, "{\"ok\":1}");
+	expect_withdraw_unowned(m);
 	g_thread_join(t);
 	g_assert_no_error(o.error);
 	g_assert_true(o.ok);
@@ -449,8 +465,19 @@ static void test_open_retention_conflict_uses_collmod(void) {
 	mock_reply(m, "{\"ok\":1}");
 	bson_destroy(mock_expect(m, "createIndexes"));
 	mock_reply(m, "{\"ok\":1}");
+	/* The click log's TTL index made with another click retention: the same, on "clicks" */
+	bson_destroy(mock_expect(m, "createIndexes"));
+	mock_reply(m, "{\"ok\":0,\"errmsg\":\"An equivalent index already exists with different options\","
+		"\"code\":85,\"codeName\":\"IndexOptionsConflict\"}");
+	cmd = mock_expect(m, "collMod");
+	g_assert_cmpstr(field_str(cmd, "collMod"), ==, "clicks");
+	g_assert_cmpstr(field_str(cmd, "index.name"), ==, P2PLINK_MONGO_CLICK_TTL_INDEX);
+	g_assert_cmpint(field_int(cmd, "index.expireAfterSeconds"), ==, 30 * 24 * 3600);
+	bson_destroy(cmd);
+	mock_reply(m, "{\"ok\":1}");
 	bson_destroy(mock_expect(m, "createIndexes"));
 	mock_reply(m, "{\"ok\":1}");
+	expect_withdraw_unowned(m);
 	g_thread_join(t);
 	g_assert_no_error(o.error);
 	p2plink_store_close(o.opened);
@@ -493,7 +520,7 @@ static void test_create_over_creator_limit_takes_the_link_back(void) {
 	mock_reply(ctx.m, "{\"n\":1,\"ok\":1}");
 	/* countDocuments of the creator's OTHER active links */
 	bson_t *cmd = mock_expect(ctx.m, "aggregate");
-	bson_t *want = p2plink_mongo_active_filter("bob", NOW, "L1");
+	bson_t *want = p2plink_mongo_active_filter("bob", NOW, "L1", TRUE);
 	assert_field_equals(cmd, "pipeline.0.$match", want);
 	bson_destroy(want);
 	bson_destroy(cmd);
@@ -557,8 +584,8 @@ static void test_redeem_ok_is_one_find_and_modify_then_click(void) {
 	GThread *t = op_start(&o);
 	bson_t *cmd = mock_expect(ctx.m, "findAndModify");
 	g_assert_cmpstr(field_str(cmd, "findAndModify"), ==, "links");
-	bson_t *q = p2plink_mongo_redeem_query("ab01", NOW, "10.1.2.3");
-	bson_t *u = p2plink_mongo_redeem_update();
+	bson_t *q = p2plink_mongo_redeem_query("ab01", NOW, "10.1.2.3", NULL);
+	bson_t *u = p2plink_mongo_redeem_update(NULL);
 	assert_field_equals(cmd, "query", q);
 	assert_field_equals(cmd, "update", u);
 	g_assert_true(field_bool(cmd, "new"));
@@ -598,7 +625,7 @@ static void refused_redeem(const p2plink_redeem_request *req, const char *doc_js
 	op o = { .kind = OP_REDEEM, .store = ctx.store, .req = *req };
 	GThread *t = op_start(&o);
 	bson_t *cmd = mock_expect(ctx.m, "findAndModify");
-	bson_t *q = p2plink_mongo_redeem_query(req->token_hash, req->now, req->client_ip);
+	bson_t *q = p2plink_mongo_redeem_query(req->token_hash, req->now, req->client_ip, NULL);
 	assert_field_equals(cmd, "query", q);
 	bson_destroy(q);
 	bson_destroy(cmd);
@@ -629,7 +656,7 @@ static void test_redeem_refused_reads_why_and_never_counts(void) {
 	p2plink_link *l = sample_link(2, NULL);
 	l->clicks = 2;
 	char *doc = link_json(l);
-	p2plink_redeem_request req = { "ab01", NOW, "192.0.2.1", NULL };
+	p2plink_redeem_request req = { "ab01", NOW, "192.0.2.1", NULL, NULL, NULL, FALSE, FALSE };
 	refused_redeem(&req, doc, "L1", "exhausted", P2PLINK_LINK_EXHAUSTED);
 	g_free(doc);
 	/* Expired and revoked are told apart the same way */
@@ -647,7 +674,7 @@ static void test_redeem_refused_reads_why_and_never_counts(void) {
 }
 
 static void test_redeem_unknown_token_logs_null_link(void) {
-	p2plink_redeem_request req = { "feed", NOW, NULL, "curl" };
+	p2plink_redeem_request req = { "feed", NOW, NULL, "curl", NULL, NULL, FALSE, FALSE };
 	refused_redeem(&req, NULL, NULL, "unknown", P2PLINK_LINK_UNKNOWN);
 }
 
@@ -657,7 +684,7 @@ static void test_redeem_ip_denied_is_decided_by_the_server_query(void) {
 	 * refused IP is then explained as ip-denied, not counted */
 	p2plink_link *l = sample_link(5, "10.0.0.0/8");
 	char *doc = link_json(l);
-	p2plink_redeem_request req = { "ab01", NOW, "192.0.2.1", NULL };
+	p2plink_redeem_request req = { "ab01", NOW, "192.0.2.1", NULL, NULL, NULL, FALSE, FALSE };
 	refused_redeem(&req, doc, "L1", "ip-denied", P2PLINK_LINK_IP_DENIED);
 	g_free(doc);
 	p2plink_link_free(l);
@@ -686,6 +713,101 @@ static void test_redeem_read_says_ok_retries_never_grants(void) {
 	op_clear(&o);
 	g_free(found);
 	g_free(doc);
+	p2plink_link_free(l);
+	ctx_end(&ctx);
+}
+
+/* The registry's answer to "who holds this target now", for the owned-redemption tests */
+static char *holder_is(const char *target, void *data) {
+	(void)target;
+	return g_strdup(data);
+}
+
+/* Reply to the first read by token hash with `l` */
+static void reply_read(mock *m, const p2plink_link *l) {
+	bson_t *cmd = mock_expect(m, "find");
+	bson_t *f = p2plink_mongo_hash_filter("ab01");
+	assert_field_equals(cmd, "filter", f);
+	bson_destroy(f);
+	bson_destroy(cmd);
+	char *doc = link_json(l);
+	char *reply = cursor_reply("links", doc);
+	mock_reply(m, reply);
+	g_free(reply);
+	g_free(doc);
+}
+
+static void test_redeem_owned_reads_then_conditional_update_with_holder(void) {
+	wire_ctx ctx;
+	if(!ctx_begin(&ctx))
+		return;
+	p2plink_link *l = sample_link(5, NULL);
+	op o = { .kind = OP_REDEEM, .store = ctx.store,
+		.req = { "ab01", NOW, "10.1.2.3", NULL, holder_is, "bob", FALSE, FALSE } };
+	GThread *t = op_start(&o);
+	reply_read(ctx.m, l);
+	/* The grant: owner is the holder (or none) in the condition, the claim in the update */
+	bson_t *cmd = mock_expect(ctx.m, "findAndModify");
+	bson_t *q = p2plink_mongo_redeem_query("ab01", NOW, "10.1.2.3", "bob");
+	bson_t *u = p2plink_mongo_redeem_update("bob");
+	assert_field_equals(cmd, "query", q);
+	assert_field_equals(cmd, "update", u);
+	bson_destroy(q);
+	bson_destroy(u);
+	bson_destroy(cmd);
+	l->clicks = 1;
+	char *doc = link_json(l);
+	char *reply = g_strdup_printf("{\"lastErrorObject\":{\"n\":1,\"updatedExisting\":true},\"value\":%s,\"ok\":1}", doc);
+	mock_reply(ctx.m, reply);
+	g_free(reply);
+	g_free(doc);
+	expect_click(ctx.m, "L1", "10.1.2.3", "ok");
+	g_thread_join(t);
+	g_assert_no_error(o.error);
+	g_assert_cmpint(o.outcome, ==, P2PLINK_LINK_OK);
+	g_assert_cmpstr(o.got->owner, ==, "bob");
+	mock_expect_silence(ctx.m, 200);
+	op_clear(&o);
+	p2plink_link_free(l);
+	ctx_end(&ctx);
+}
+
+static void test_redeem_impostor_holding_the_target_is_not_online_without_a_write(void) {
+	wire_ctx ctx;
+	if(!ctx_begin(&ctx))
+		return;
+	p2plink_link *l = sample_link(1, NULL);
+	op o = { .kind = OP_REDEEM, .store = ctx.store,
+		.req = { "ab01", NOW, "10.1.2.3", NULL, holder_is, "mallory", FALSE, FALSE } };
+	GThread *t = op_start(&o);
+	reply_read(ctx.m, l);
+	/* No findAndModify: straight to the click log */
+	expect_click(ctx.m, "L1", "10.1.2.3", "not-online");
+	g_thread_join(t);
+	g_assert_no_error(o.error);
+	g_assert_cmpint(o.outcome, ==, P2PLINK_LINK_NOT_ONLINE);
+	mock_expect_silence(ctx.m, 200);
+	op_clear(&o);
+	p2plink_link_free(l);
+	ctx_end(&ctx);
+}
+
+static void test_preview_reads_and_logs_preview_only(void) {
+	wire_ctx ctx;
+	if(!ctx_begin(&ctx))
+		return;
+	p2plink_link *l = sample_link(1, NULL);
+	op o = { .kind = OP_REDEEM, .store = ctx.store,
+		.req = { "ab01", NOW, "10.1.2.3", NULL, holder_is, "bob", TRUE, FALSE } };
+	GThread *t = op_start(&o);
+	reply_read(ctx.m, l);
+	expect_click(ctx.m, "L1", "10.1.2.3", "preview");
+	g_thread_join(t);
+	g_assert_no_error(o.error);
+	g_assert_cmpint(o.outcome, ==, P2PLINK_LINK_OK);
+	g_assert_cmpuint(o.got->clicks, ==, 0);
+	mock_expect_silence(ctx.m, 200);
+	op_clear(&o);
 	p2plink_link_free(l);
 	ctx_end(&ctx);
 }
@@ -760,8 +882,10 @@ static void test_revoke_by_other_creator_is_not_found(void) {
 	GThread *t = op_start(&o);
 	bson_t *cmd = mock_expect(ctx.m, "update");
 	g_assert_cmpstr(field_str(cmd, "update"), ==, "links");
-	assert_field_json(cmd, "updates.0.q", "{\"_id\":\"L1\",\"creator\":\"bob\"}");
-	assert_field_json(cmd, "updates.0.u", "{\"$set\":{\"revoked\":true}}");
+	assert_field_json(cmd, "updates.0.q", "{\"_id\":\"L1\",\"owner\":\"bob\"}");
+	bson_t *u = p2plink_mongo_revoke_update(NOW);
+	assert_field_equals(cmd, "updates.0.u", u);
+	bson_destroy(u);
 	bson_destroy(cmd);
 	mock_reply(ctx.m, "{\"n\":0,\"nModified\":0,\"ok\":1}");
 	g_thread_join(t);
@@ -798,10 +922,10 @@ static void test_open_server_down_is_io_error_within_timeout(void) {
 
 static void test_open_bad_uri_or_database_is_invalid(void) {
 	const p2plink_store_mongo_options bad[] = {
-		{ "http://nope", "db", 0, 0 },
-		{ NULL, "db", 0, 0 },
-		{ "mongodb://127.0.0.1:1/", "bad.name", 0, 0 },
-		{ "mongodb://127.0.0.1:1/", "", 0, 0 },
+		{ "http://nope", "db", 0, 0, 0 },
+		{ NULL, "db", 0, 0, 0 },
+		{ "mongodb://127.0.0.1:1/", "bad.name", 0, 0, 0 },
+		{ "mongodb://127.0.0.1:1/", "", 0, 0, 0 },
 	};
 	for(guint i = 0; i < G_N_ELEMENTS(bad); i++) {
 		GError *error = NULL;
@@ -850,7 +974,7 @@ static void test_server_gone_then_back_recovers(void) {
 		memset(&o3, 0, sizeof(o3));
 		o3.kind = OP_REDEEM;
 		o3.store = ctx.store;
-		o3.req = (p2plink_redeem_request){ "ab01", NOW, NULL, NULL };
+		o3.req = (p2plink_redeem_request){ "ab01", NOW, NULL, NULL, NULL, NULL, FALSE, FALSE };
 		t = op_start(&o3);
 		line = mock_line(ctx.m, TIMEOUT_MS + 1000);
 		if(line == NULL) {
@@ -891,6 +1015,11 @@ int main(int argc, char **argv) {
 	g_test_add_func("/mongo/wire/redeem_ip_denied_is_decided_by_the_server_query", test_redeem_ip_denied_is_decided_by_the_server_query);
 	g_test_add_func("/mongo/wire/redeem_read_says_ok_retries_never_grants", test_redeem_read_says_ok_retries_never_grants);
 	g_test_add_func("/mongo/wire/redeem_server_error_is_clean", test_redeem_server_error_is_clean);
+	g_test_add_func("/mongo/wire/redeem_owned_reads_then_conditional_update_with_holder",
+		test_redeem_owned_reads_then_conditional_update_with_holder);
+	g_test_add_func("/mongo/wire/redeem_impostor_holding_the_target_is_not_online_without_a_write",
+		test_redeem_impostor_holding_the_target_is_not_online_without_a_write);
+	g_test_add_func("/mongo/wire/preview_reads_and_logs_preview_only", test_preview_reads_and_logs_preview_only);
 	g_test_add_func("/mongo/wire/list_counts_then_finds_with_sort_skip_limit", test_list_counts_then_finds_with_sort_skip_limit);
 	g_test_add_func("/mongo/wire/revoke_by_other_creator_is_not_found", test_revoke_by_other_creator_is_not_found);
 	g_test_add_func("/mongo/wire/server_gone_then_back_recovers", test_server_gone_then_back_recovers);

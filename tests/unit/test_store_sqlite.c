@@ -171,6 +171,88 @@ static void test_open_refuses_newer_schema(void) {
 	fixture_teardown(f);
 }
 
+/* A file as p2plink with schema 1 left it: links without owners, one made by a peer, one by an admin */
+static void write_v1_file(sqlite_fixture *f) {
+	g_assert_cmpint(g_mkdir_with_parents(f->folder, 0700), ==, 0);
+	char *path = db_file(f);
+	sqlite3 *db = NULL;
+	g_assert_cmpint(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL), ==, SQLITE_OK);
+	g_assert_cmpint(sqlite3_exec(db,
+		"CREATE TABLE links (id TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, target TEXT NOT NULL,"
+		" purpose TEXT NOT NULL, creator TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,"
+		" max_clicks INTEGER NOT NULL, clicks INTEGER NOT NULL DEFAULT 0, whitelist TEXT NOT NULL DEFAULT '[]',"
+		" revoked INTEGER NOT NULL DEFAULT 0);"
+		"CREATE TABLE clicks (id INTEGER PRIMARY KEY, link_id TEXT, at INTEGER NOT NULL, ip TEXT, user_agent TEXT,"
+		" outcome TEXT NOT NULL);"
+		"INSERT INTO links (id, token_hash, target, purpose, creator, created_at, expires_at, max_clicks)"
+		" VALUES ('peer-made', 'h1', 'bob', 'call', 'bob', 1, 4102444800000000, 0),"
+		" ('admin-made', 'h2', 'carol', 'call', '@admin', 1, 4102444800000000, 0);"
+		"INSERT INTO clicks (link_id, at, outcome) VALUES ('peer-made', 2, 'ok');"
+		"PRAGMA user_version = 1;", NULL, NULL, NULL), ==, SQLITE_OK);
+	sqlite3_close(db);
+	g_free(path);
+}
+
+static void test_migration_v1_revokes_peer_links_and_leaves_admin_links_unclaimed(void) {
+	sqlite_fixture *f = fixture_setup(NULL);
+	write_v1_file(f);
+	GError *error = NULL;
+	p2plink_store *s = fixture_open(f, &error);
+	g_assert_no_error(error);
+	/* A peer-made v1 link names only an id, which someone else may hold now: withdrawn */
+	p2plink_link *peer = p2plink_store_get_link(s, "peer-made", &error);
+	g_assert_no_error(error);
+	g_assert_true(peer->revoked);
+	g_assert_cmpint(peer->revoked_at, >, 0);
+	g_assert_null(peer->owner);
+	/* An admin v1 link stays usable, claimed by the first holder of its target at a redemption */
+	p2plink_link *admin = p2plink_store_get_link(s, "admin-made", &error);
+	g_assert_no_error(error);
+	g_assert_false(admin->revoked);
+	g_assert_null(admin->owner);
+	/* Its clicks are kept */
+	guint64 total = 0;
+	GPtrArray *rows = p2plink_store_list_clicks(s, "peer-made", 0, 0, &total, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(total, ==, 1);
+	g_ptr_array_unref(rows);
+	p2plink_link_free(peer);
+	p2plink_link_free(admin);
+	p2plink_store_close(s);
+	char *path = db_file(f);
+	g_assert_cmpint(pragma(path, "PRAGMA user_version"), ==, 2);
+	g_assert_cmpint(pragma(path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name IN "
+		"('links_by_owner', 'links_by_expiry', 'links_by_revoked_at', 'clicks_by_at')"), ==, 4);
+	g_free(path);
+	fixture_teardown(f);
+}
+
+/* Pruning must not scan the tables: each of its queries runs on an index */
+static void test_prune_queries_use_indexes(void) {
+	sqlite_fixture *f = open_and_close();
+	char *path = db_file(f);
+	sqlite3 *db = NULL;
+	g_assert_cmpint(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), ==, SQLITE_OK);
+	const char *queries[] = {
+		"EXPLAIN QUERY PLAN SELECT id FROM links WHERE (revoked_at > 0 AND revoked_at < 5) "
+			"OR (expires_at > 0 AND expires_at < 5) LIMIT 10",
+		"EXPLAIN QUERY PLAN SELECT id FROM clicks WHERE at < 5 ORDER BY at LIMIT 10",
+	};
+	for(guint i = 0; i < G_N_ELEMENTS(queries); i++) {
+		sqlite3_stmt *q = NULL;
+		g_assert_cmpint(sqlite3_prepare_v2(db, queries[i], -1, &q, NULL), ==, SQLITE_OK);
+		while(sqlite3_step(q) == SQLITE_ROW) {
+			const char *detail = (const char *)sqlite3_column_text(q, 3);
+			g_test_message("%s", detail);
+			g_assert_false(g_str_has_prefix(detail, "SCAN"));
+		}
+		sqlite3_finalize(q);
+	}
+	sqlite3_close(db);
+	g_free(path);
+	fixture_teardown(f);
+}
+
 typedef struct first_open {
 	sqlite_fixture *f;
 	gint failures;
@@ -305,5 +387,8 @@ int main(int argc, char **argv) {
 	g_test_add_func("/sqlite/open/without_folder_is_invalid", test_open_without_folder_is_invalid);
 	g_test_add_func("/sqlite/open/non_database_file_is_clean_error", test_open_non_database_file_is_clean_error);
 	g_test_add_func("/sqlite/open/read_only_file_is_clean_error", test_open_read_only_file_is_clean_error);
+	g_test_add_func("/sqlite/migration/v1_revokes_peer_links_and_leaves_admin_links_unclaimed",
+		test_migration_v1_revokes_peer_links_and_leaves_admin_links_unclaimed);
+	g_test_add_func("/sqlite/prune/queries_use_indexes", test_prune_queries_use_indexes);
 	return g_test_run();
 }
