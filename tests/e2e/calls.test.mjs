@@ -170,3 +170,72 @@ test('calling an id nobody has: "offline" (server EXPIRE → peer-unavailable)',
 		await closeAll(A);
 	}
 });
+
+test('the caller\'s display name is shown on the ring and on a file offer (sent peer to peer)', { skip, timeout: 50000 }, async () => {
+	const { A, B } = await pair();
+	try {
+		await within(45000, 'names', async () => {
+			let serverSawName = false;
+			A.page.on('websocket', (ws) => ws.on('framesent', (f) => { if (String(f.payload).includes('Ana Lima')) serverSawName = true; }));
+			await A.page.fill('#my-name', 'Ana Lima');
+			await A.page.dispatchEvent('#my-name', 'change');
+			await ring(A, B);
+			assert.match(await B.page.textContent('#incoming-title'), /^Ana Lima is calling$/);
+			assert.match(await B.page.textContent('#incoming-text'), new RegExp(`Ana Lima \\(${A.id}\\)`));
+			await screenshot(B.page, 'call-incoming-with-name');
+			await B.page.click('#incoming-decline');
+			await A.page.waitForSelector('#outgoing', { state: 'hidden', timeout: 5000 });
+			await A.page.evaluate(() => globalThis.__p2plink.files.send(document.querySelector('#peer-id').value.trim(), [new File(['x'], 'x.txt')]));
+			const card = B.page.locator('.transfer[data-dir=in]').first();
+			await card.waitFor({ timeout: 20000 });
+			assert.match(await card.textContent(), /From Ana Lima \(/);
+			assert.equal(serverSawName, false, 'the name never went through the signaling server');
+			assert.equal(await A.page.evaluate(() => localStorage.getItem('p2plink.name')), 'Ana Lima', 'kept on this device');
+		});
+	} finally {
+		await closeAll(A, B);
+	}
+});
+
+test('busy: the person in a call is told who tried, and can call back', { skip, timeout: 60000 }, async () => {
+	const { A, B } = await pair();
+	const C = await openApp(browser, srv.baseUrl, { name: 'C' });
+	try {
+		await within(55000, 'busy notice', async () => {
+			await C.page.fill('#my-name', 'Carla');
+			await C.page.dispatchEvent('#my-name', 'change');
+			await establish(A, B);
+			await C.page.fill('#peer-id', B.id);
+			await C.page.click('#call-btn');
+			await C.page.waitForFunction(() => globalThis.__p2plink.calls.lastEnd, null, { timeout: 15000 });
+			assert.match(await C.page.textContent('#status'), /told them you tried/);
+			await B.page.waitForFunction(() => /Carla .* tried to call you while you were in a call/.test(document.querySelector('#call-status').textContent), null, { timeout: 5000 });
+			await A.page.click('#hangup-btn');
+			await B.page.waitForSelector('#call', { state: 'hidden', timeout: 10000 });
+			const notice = B.page.locator('#notices .notice[data-kind=busy]');
+			assert.match(await notice.textContent(), /Carla/);
+			await screenshot(B.page, 'call-busy-notice');
+			await notice.locator('.call-back-btn').click();
+			await C.page.waitForSelector('#incoming[open]', { timeout: 15000 });
+			assert.match(await C.page.textContent('#incoming-text'), new RegExp(B.id));
+		});
+	} finally {
+		await closeAll(A, B, C);
+	}
+});
+
+test('a missed call leaves "Call back" behind', { skip, timeout: 50000 }, async () => {
+	const { A, B } = await pair();
+	try {
+		await within(45000, 'missed', async () => {
+			await ring(A, B);
+			await A.page.click('#outgoing-cancel');
+			await B.page.waitForSelector('#notices .notice[data-kind=missed]', { timeout: 10000 });
+			await B.page.click('#notices .call-back-btn');
+			await A.page.waitForSelector('#incoming[open]', { timeout: 15000 });
+			assert.match(await A.page.textContent('#incoming-text'), new RegExp(B.id));
+		});
+	} finally {
+		await closeAll(A, B);
+	}
+});
