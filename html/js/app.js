@@ -19,6 +19,8 @@ import { Files } from './files.js';
 import { LinksUi } from './links-ui.js';
 import { redeemLink, peekLink, explainRefusal, LinkApiError } from './links-api.js';
 import { formatDuration } from './ui.js';
+import { DeviceCheck } from './devices.js';
+import { qrSvg } from './links-ui.js';
 
 const state = { peer: null, calls: null, files: null, links: null, keeper: null, tabs: null };
 globalThis.__p2plink = state; /* for the e2e tests and for debugging from the console */
@@ -96,6 +98,12 @@ function wireStaticUi() {
 	$('#call-btn').addEventListener('click', startCall);
 	$('#send-btn').addEventListener('click', () => pickFiles());
 	$('#copy-id').addEventListener('click', (e) => copyText(state.peer.id, e.target));
+	$('#qr-id').addEventListener('click', (e) => {
+		const open = $('#my-qr').hidden;
+		$('#my-qr').hidden = !open;
+		e.target.setAttribute('aria-expanded', String(open));
+	});
+	state.devices = new DeviceCheck();
 	$('#file-input').addEventListener('change', (e) => {
 		const files = Array.from(e.target.files || []);
 		e.target.value = '';
@@ -223,9 +231,24 @@ function onPeerError(err) {
 	announce(`Error: ${(err && err.message) || err}`, 'error');
 }
 
+/* A link that opens p2plink with this id in "Their ID": what the QR code in the header carries */
+export function callMeUrl(id) {
+	return `${location.origin}/#call=${encodeURIComponent(id)}`;
+}
+
 function showMe(peer) {
 	$('#my-id').textContent = peer.id;
 	$('#copy-id').disabled = false;
+	$('#qr-id').disabled = false;
+	$('#my-qr-code').innerHTML = qrSvg(callMeUrl(peer.id));
+}
+
+/* Opened from someone's QR code (/#call=<id>): their id goes in the box; calling stays the person's choice */
+function idFromHash() {
+	const m = /^#call=(.+)$/.exec(location.hash);
+	if (!m) return;
+	try { $('#peer-id').value = decodeURIComponent(m[1]); } catch { return; }
+	history.replaceState(null, '', location.pathname + location.search);
 }
 
 /* Another tab asked for the identity: let go (end a call here), and offer to take it back */
@@ -329,6 +352,8 @@ async function landing(token) {
 
 async function main() {
 	wireStaticUi();
+	idFromHash();
+	addEventListener('hashchange', () => { idFromHash(); checkTarget(); updateButtons(); });
 	const token = landingToken();
 	const tabs = state.tabs = new Tabs();
 	const ident = loadIdentity();

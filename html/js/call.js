@@ -31,7 +31,7 @@
  * with "not available".
  */
 import { $, announce, cleanName, formatDuration, noDirectPath, randomToken, who } from './ui.js';
-import { getCallMedia, stopStream, watchStats, describeStats, MediaError } from './media.js';
+import { getCallMedia, stopStream, watchStats, describeStats, quality, MediaError } from './media.js';
 import { SasOpener, SasAnswerer } from './security-code.js';
 import { CallScreen } from './call-screen.js';
 import { Ringer } from './ringer.js';
@@ -387,6 +387,7 @@ export class Calls {
 		$('#call-timer').textContent = '0:00';
 		if (!this.code) $('#call-security-code').textContent = '…';
 		$('#call-stats').textContent = 'Measuring connection…';
+		$('#call-quality').hidden = true;
 		$('#remote-muted').hidden = true;
 		$('#remote-camoff').hidden = true;
 		this.mic = this.localStream.getAudioTracks().some((t) => t.enabled);
@@ -401,7 +402,13 @@ export class Calls {
 			if (performance.now() - this.lastSeen > SILENCE_MS) this.end(`Lost the connection to ${this.remoteId}.`, 'error', 'remote-gone');
 		});
 		const pc = this.media.peerConnection;
-		this.stopStats = watchStats(pc, (s) => { $('#call-stats').textContent = describeStats(s); });
+		this.stopStats = watchStats(pc, (s) => {
+			$('#call-stats').textContent = describeStats(s);
+			const q = quality(s);
+			const badge = $('#call-quality');
+			badge.hidden = !q;
+			if (q) { badge.textContent = `Connection: ${q}`; badge.dataset.quality = q; }
+		});
 	}
 
 	toggleMic() {

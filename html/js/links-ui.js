@@ -42,7 +42,7 @@ export function linkState(l, now = Date.now()) {
 	return 'active';
 }
 
-function qrSvg(text) {
+export function qrSvg(text) {
 	const q = qrcode(0, 'M');
 	q.addData(text);
 	q.make();

@@ -61,6 +61,9 @@ test('call accepted: remote video decodes frames on both sides, security codes m
 			/* Quality readout and direct path. */
 			await A.page.waitForFunction(() => /Round trip \d+ ms/.test(document.querySelector('#call-stats').textContent), null, { timeout: 10000 });
 			assert.match(await A.page.textContent('#call-stats'), /path: direct/);
+			/* and in words: loopback is a good connection */
+			await A.page.waitForSelector('#call-quality:not([hidden])', { timeout: 10000 });
+			assert.equal(await A.page.textContent('#call-quality'), 'Connection: good');
 			/* Remote sees mute and camera-off. */
 			await A.page.click('#mute-btn');
 			await A.page.click('#cam-btn');

@@ -287,3 +287,43 @@ test('screens at 1280×800: idle, ringing, in call', { skip, timeout: 60000 }, a
 		await closeAll(A, B);
 	}
 });
+
+test('your id as a QR code: it opens p2plink with the id in "Their ID"', { skip, timeout: 40000 }, async () => {
+	const [A, B] = await Promise.all([openApp(browser, srv.baseUrl, { name: 'A', viewport: PHONE }), openApp(browser, srv.baseUrl, { name: 'B' })]);
+	try {
+		await A.page.click('#qr-id');
+		await A.page.waitForSelector('#my-qr-code svg', { timeout: 5000 });
+		assert.deepEqual(await outOfViewport(A.page), [], 'QR panel fits the phone');
+		await screenshot(A.page, 'phone-my-qr');
+		/* what the QR encodes (the same function made it) opens the app with A's id filled in, and nothing rings */
+		const url = await A.page.evaluate(async () => (await import('/js/app.js')).callMeUrl(globalThis.__p2plink.peer.id));
+		await B.page.goto(url);
+		await B.page.waitForSelector('body[data-ready="1"]', { timeout: 20000 });
+		assert.equal(await B.page.inputValue('#peer-id'), A.id);
+		assert.equal(await B.page.isDisabled('#call-btn'), false);
+		assert.equal(await B.page.evaluate(() => location.hash), '', 'the id is taken out of the address');
+		assert.equal(await A.page.evaluate(() => document.querySelector('#incoming').open), false);
+	} finally {
+		await closeAll(A, B);
+	}
+});
+
+test('device check: a preview, the camera and microphone to choose from, a moving level meter; all stopped after', { skip, timeout: 40000 }, async () => {
+	const A = await openApp(browser, srv.baseUrl, { name: 'A', viewport: PHONE });
+	try {
+		await A.page.click('#devices-btn');
+		await A.page.waitForSelector('#devices[open]', { timeout: 5000 });
+		await A.page.waitForFunction(() => document.querySelector('#devices-preview').videoWidth > 0, null, { timeout: 10000 });
+		assert.ok(await A.page.locator('#devices-cam option').count() >= 1);
+		assert.ok(await A.page.locator('#devices-mic option').count() >= 1);
+		await A.page.waitForFunction(() => document.querySelector('#devices-level').value > 0, null, { timeout: 10000 });
+		assert.deepEqual(await outOfViewport(A.page, '#devices', true), []);
+		await screenshot(A.page, 'phone-device-check');
+		const chosen = await A.page.evaluate(() => JSON.parse(localStorage.getItem('p2plink.devices')));
+		assert.ok(chosen.cam && chosen.mic, 'the choice is kept for calls');
+		await A.page.click('#devices-done');
+		assert.equal(await A.page.evaluate(() => document.querySelector('#devices-preview').srcObject), null, 'camera released');
+	} finally {
+		await closeAll(A);
+	}
+});
