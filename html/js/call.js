@@ -15,7 +15,8 @@
  *   callee → caller  {t:'busy', callId}             callee is already ringing or in a call; the
  *                                                   channel is then closed. Calls are never merged.
  *   caller → callee  {t:'cancel', callId}           caller gave up before an answer
- *   either           {t:'state', mic, cam}          my microphone / camera is on (true) or off
+ *   either           {t:'state', mic, cam, screen}  my microphone / camera is on (true) or off; screen: I am
+ *                                                   sending my screen instead of my camera
  *   either           {t:'ping'}                     once a second while connected (liveness)
  *   either           {t:'hangup', callId}           call is over
  *   callee → caller  {t:'sas-b', nonce}             security code, after the media offer with metadata.sasCommit
@@ -75,6 +76,7 @@ export class Calls {
 		this.stopStats = null;
 		this.mic = true;
 		this.cam = true;
+		this.screenTrack = null;
 		for (const t of this.timers) { clearTimeout(t); clearInterval(t); }
 		this.timers.clear();
 	}
@@ -92,6 +94,8 @@ export class Calls {
 		$('#hangup-btn').addEventListener('click', () => this.hangup());
 		$('#mute-btn').addEventListener('click', () => this.toggleMic());
 		$('#cam-btn').addEventListener('click', () => this.toggleCam());
+		$('#screen-btn').addEventListener('click', () => this.toggleScreen());
+		$('#screen-btn').hidden = !(navigator.mediaDevices && navigator.mediaDevices.getDisplayMedia);
 		$('#files-in-call-btn').addEventListener('click', () => this.onSendFiles && this.onSendFiles(this.remoteId));
 	}
 
@@ -291,7 +295,9 @@ export class Calls {
 			break;
 		case 'state':
 			$('#remote-muted').hidden = msg.mic !== false;
-			$('#remote-camoff').hidden = msg.cam !== false;
+			$('#remote-camoff').hidden = msg.cam !== false || msg.screen === true;
+			$('#remote-screen').hidden = msg.screen !== true;
+			$('#remote-video').classList.toggle('screen', msg.screen === true);
 			break;
 		case 'ring':
 			/* a second ring on the same channel: ignore */
@@ -411,12 +417,55 @@ export class Calls {
 		});
 	}
 
+	_videoSender() {
+		const pc = this.media && this.media.peerConnection;
+		return pc ? pc.getSenders().find((x) => x.track && x.track.kind === 'video') : null;
+	}
+
+	/* Send the screen instead of the camera (same video sender: no renegotiation), and back */
+	async toggleScreen() {
+		if (this.state !== 'active') return;
+		if (this.screenTrack) { this._stopScreen(); return; }
+		const sender = this._videoSender();
+		if (!sender) { announce('Screen sharing needs a camera in the call (this call is audio only).', 'error'); return; }
+		let stream;
+		try {
+			stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+		} catch (err) {
+			if (err && err.name !== 'NotAllowedError') announce(`Could not share the screen (${err.message || err}).`, 'error');
+			return;
+		}
+		const track = stream.getVideoTracks()[0];
+		if (this.state !== 'active' || !track) { stopStream(stream); return; }
+		await sender.replaceTrack(track);
+		this.screenTrack = track;
+		track.addEventListener('ended', () => { if (this.screenTrack === track) this._stopScreen(); });
+		$('#local-video').srcObject = stream;
+		$('#local-video').classList.remove('mirror');
+		this._syncButtons();
+		this._send({ t: 'state', mic: this.mic, cam: this.cam, screen: true });
+	}
+
+	_stopScreen() {
+		const track = this.screenTrack;
+		if (!track) return;
+		this.screenTrack = null;
+		track.stop();
+		const cam = this.localStream && this.localStream.getVideoTracks()[0];
+		const sender = this._videoSender() || (this.media && this.media.peerConnection && this.media.peerConnection.getSenders().find((x) => x.track === track));
+		if (sender && cam && this.state === 'active') sender.replaceTrack(cam).catch(() => {});
+		$('#local-video').srcObject = this.localStream;
+		$('#local-video').classList.add('mirror');
+		this._syncButtons();
+		this._send({ t: 'state', mic: this.mic, cam: this.cam, screen: false });
+	}
+
 	toggleMic() {
 		if (!this.localStream) return;
 		this.mic = !this.mic;
 		for (const t of this.localStream.getAudioTracks()) t.enabled = this.mic;
 		this._syncButtons();
-		this._send({ t: 'state', mic: this.mic, cam: this.cam });
+		this._send({ t: 'state', mic: this.mic, cam: this.cam, screen: !!this.screenTrack });
 	}
 
 	toggleCam() {
@@ -424,7 +473,7 @@ export class Calls {
 		this.cam = !this.cam;
 		for (const t of this.localStream.getVideoTracks()) t.enabled = this.cam;
 		this._syncButtons();
-		this._send({ t: 'state', mic: this.mic, cam: this.cam });
+		this._send({ t: 'state', mic: this.mic, cam: this.cam, screen: !!this.screenTrack });
 	}
 
 	_syncButtons() {
@@ -438,6 +487,10 @@ export class Calls {
 		c.textContent = this.cam ? 'Camera off' : 'Camera on';
 		c.setAttribute('aria-pressed', String(!this.cam));
 		c.disabled = !hasV;
+		const sc = $('#screen-btn');
+		sc.textContent = this.screenTrack ? 'Stop sharing' : 'Share screen';
+		sc.setAttribute('aria-pressed', String(!!this.screenTrack));
+		sc.disabled = !hasV;
 	}
 
 	hangup() {
@@ -456,6 +509,10 @@ export class Calls {
 	end(message, kind = 'info', reason = 'ended') {
 		if (this.state === 'idle') return;
 		const { ctl, media, localStream, stopStats } = this;
+		if (this.screenTrack) { this.screenTrack.stop(); this.screenTrack = null; }
+		$('#local-video').classList.add('mirror');
+		$('#remote-screen').hidden = true;
+		$('#remote-video').classList.remove('screen');
 		this.state = 'idle';
 		this.ringer.stop();
 		this.code = null;

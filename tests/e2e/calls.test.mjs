@@ -242,3 +242,26 @@ test('a missed call leaves "Call back" behind', { skip, timeout: 50000 }, async 
 		await closeAll(A, B);
 	}
 });
+
+test('screen share: the screen replaces the camera on the same connection, the other side is told, and back', { skip, timeout: 50000 }, async () => {
+	const { A, B } = await pair();
+	try {
+		await within(45000, 'screen share', async () => {
+			await establish(A, B);
+			await A.page.click('#screen-btn');
+			await B.page.waitForSelector('#remote-screen:not([hidden])', { timeout: 10000 });
+			const sent = () => A.page.evaluate(() => globalThis.__p2plink.calls.media.peerConnection.getSenders().find((s) => s.track && s.track.kind === 'video').track.label);
+			assert.match(await sent(), /^screen/, 'the video sender carries the screen');
+			assert.equal(await A.page.getAttribute('#screen-btn', 'aria-pressed'), 'true');
+			const s1 = await videoState(B.page);
+			await B.page.waitForTimeout(1000);
+			assert.ok((await videoState(B.page)).frames > s1.frames, 'B keeps decoding frames');
+			await screenshot(B.page, 'call-remote-screen-share');
+			await A.page.click('#screen-btn');
+			await B.page.waitForSelector('#remote-screen', { state: 'hidden', timeout: 10000 });
+			assert.doesNotMatch(await sent(), /^screen/, 'back to the camera');
+		});
+	} finally {
+		await closeAll(A, B);
+	}
+});
