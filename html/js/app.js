@@ -10,8 +10,8 @@
  * Nothing here redeems a share link on page load — the landing page only peeks (non-consuming) to show who the
  * link reaches; only the Continue button redeems, so link previews (chat apps, mail scanners) never use a click.
  */
-import { $, el, announce, clearStatus, cleanName, copyText, noDirectPath, testHooks, who } from './ui.js';
-import { fetchIceConfig, openPeer, keepConnected, onRefusals } from './net.js';
+import { $, el, announce, cleanName, copyText, noDirectPath, testHooks, who } from './ui.js';
+import { fetchIceConfig, openPeer, keepConnected, onRefusals, BACKOFF_FIRST_MS, BACKOFF_MAX_MS } from './net.js';
 import { loadIdentity, Tabs } from './identity.js';
 import { parseTarget } from './target.js';
 import { Calls } from './call.js';
@@ -365,13 +365,18 @@ async function main() {
 	}
 	tabs.holding = true;
 	tabs.onTakenAway = handedOver;
-	const config = await fetchIceConfig();
-	let opened;
-	try {
-		opened = await openPeer(config);
-	} catch (err) {
-		announce(`Could not connect to the server: ${(err && err.message) || err}. Reload the page to try again.`, 'error');
-		return;
+	/* The server may be down when the page loads: keep trying, with the same capped backoff as reconnects */
+	let opened, config;
+	for (let delay = BACKOFF_FIRST_MS; ; delay = Math.min(delay * 2, BACKOFF_MAX_MS)) {
+		config = await fetchIceConfig();
+		try {
+			opened = await openPeer(config);
+			break;
+		} catch (err) {
+			const why = String((err && err.message) || err).replace(/\.+$/, '');
+			announce(`Could not reach the server (${why}). Trying again in ${Math.round(delay / 1000)} s…`, 'error');
+			await new Promise((r) => setTimeout(r, delay));
+		}
 	}
 	const { peer, lostId } = opened;
 	state.peer = peer;

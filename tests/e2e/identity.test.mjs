@@ -8,29 +8,17 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import https from 'node:https';
-import { chromiumMissing, launch, startServer, openApp, openTab, screenshot, within } from '../lib/browser.mjs';
+import { chromiumMissing, hasLinkEndpoints, launch, startServer, openApp, openTab, screenshot, within, NO_LINKS } from '../lib/browser.mjs';
 import { establish } from '../lib/call-actions.mjs';
 
 const skip = chromiumMissing() || false;
 let srv, browser, linkSupport = false;
 
-function postStatus(baseUrl, path, body) {
-	return new Promise((resolve, reject) => {
-		const req = https.request(new URL(path, baseUrl), { method: 'POST', rejectUnauthorized: false, headers: { 'content-type': 'application/json' } }, (res) => {
-			res.resume();
-			res.on('end', () => resolve(res.statusCode));
-		});
-		req.on('error', reject);
-		req.end(JSON.stringify(body));
-	});
-}
-
 before(async () => {
 	if (skip) return;
 	srv = await startServer();
 	browser = await launch();
-	linkSupport = (await postStatus(srv.baseUrl, '/peerjs/links/list', { id: 'probe', token: 'probe-token-0000000' })) !== 404;
+	linkSupport = await hasLinkEndpoints(srv.baseUrl);
 });
 
 after(async () => {
@@ -69,7 +57,7 @@ test('a reload keeps the id (and the token that owns it)', { skip, timeout: 6000
 });
 
 test('a reload keeps the links list and link-only, re-asserted with the badge', { skip, timeout: 90000 }, async (t) => {
-	if (!linkSupport) { t.skip('server under test has no link endpoints; run with P2PLINK_E2E_SERVER=tests/lib/janus.mjs'); return; }
+	if (!linkSupport) { t.skip(NO_LINKS); return; }
 	const A = await openApp(browser, srv.baseUrl, { name: 'A' });
 	const C = await openApp(browser, srv.baseUrl, { name: 'C' });
 	try {

@@ -10,30 +10,16 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import https from 'node:https';
-import { chromiumMissing, launch, startServer, openApp, screenshot, within } from '../lib/browser.mjs';
+import { chromiumMissing, countWebSockets, hasLinkEndpoints, launch, startServer, openApp, screenshot, within, NO_LINKS } from '../lib/browser.mjs';
 
 const skip = chromiumMissing() || false;
 let srv, browser, linkSupport = false;
-
-function postStatus(baseUrl, path, body) {
-	return new Promise((resolve, reject) => {
-		const req = https.request(new URL(path, baseUrl), { method: 'POST', rejectUnauthorized: false, headers: { 'content-type': 'application/json' } }, (res) => {
-			res.resume();
-			res.on('end', () => resolve(res.statusCode));
-			res.on('close', () => { if (!res.complete) reject(new Error(`response cut off: POST ${path}`)); });
-		});
-		req.on('error', reject);
-		req.setTimeout(15000, () => req.destroy(new Error(`timeout: POST ${path}`)));
-		req.end(JSON.stringify(body));
-	});
-}
 
 before(async () => {
 	if (skip) return;
 	srv = await startServer();
 	browser = await launch();
-	linkSupport = (await postStatus(srv.baseUrl, '/peerjs/links/list', { id: 'probe', token: 'probe-token-0000000' })) !== 404;
+	linkSupport = await hasLinkEndpoints(srv.baseUrl);
 });
 
 after(async () => {
@@ -41,7 +27,6 @@ after(async () => {
 	if (srv) await srv.stop();
 });
 
-const NO_LINKS = 'server under test has no share-link endpoints (POST /peerjs/links/list → 404); run with P2PLINK_E2E_SERVER=tests/lib/janus.mjs';
 
 async function visit(url, name) {
 	const P = await openApp(browser, srv.baseUrl, { path: new URL(url, srv.baseUrl).pathname, name });
@@ -185,18 +170,13 @@ test('a revoked link stays listed as revoked, and its visitors are told so', { s
 
 test('calling a link-only peer without a link: told at once, no reconnect, both stay connected', { skip, timeout: 45000 }, async (t) => {
 	if (!linkSupport) { t.skip(NO_LINKS); return; }
-	const countSockets = () => {
-		const W = globalThis.WebSocket;
-		globalThis.__wsAttempts = 0;
-		globalThis.WebSocket = class extends W { constructor(...a) { super(...a); globalThis.__wsAttempts++; } };
-	};
-	const [A, B] = await Promise.all([openApp(browser, srv.baseUrl, { name: 'A', initScript: countSockets }), openApp(browser, srv.baseUrl, { name: 'B' })]);
+	const [A, B] = await Promise.all([openApp(browser, srv.baseUrl, { name: 'A', initScript: countWebSockets }), openApp(browser, srv.baseUrl, { name: 'B' })]);
 	try {
 		await within(40000, 'link-only refusal', async () => {
 			await B.page.click('#links > summary');
 			await B.page.check('#link-only');
 			await B.page.waitForSelector('#link-only-badge:not([hidden])', { timeout: 10000 });
-			const sockets = await A.page.evaluate(() => globalThis.__wsAttempts);
+			const sockets = await A.page.evaluate(() => globalThis.__wsAttempts.length);
 			const t0 = Date.now();
 			await A.page.fill('#peer-id', B.id);
 			await A.page.click('#call-btn');
@@ -208,7 +188,7 @@ test('calling a link-only peer without a link: told at once, no reconnect, both 
 			await A.page.waitForTimeout(2000);
 			assert.equal(await A.page.evaluate(() => globalThis.__p2plink.peer.open), true, 'A still connected to the server');
 			assert.equal(await B.page.evaluate(() => globalThis.__p2plink.peer.open), true, 'B still connected');
-			assert.equal(await A.page.evaluate(() => globalThis.__wsAttempts), sockets, 'no reconnect');
+			assert.equal(await A.page.evaluate(() => globalThis.__wsAttempts.length), sockets, 'no reconnect');
 			assert.doesNotMatch(await A.page.textContent('#status'), /Lost the connection|offline/);
 			assert.equal(await B.page.evaluate(() => document.querySelector('#incoming').open), false, 'B never rang');
 			await screenshot(A.page, 'call-refused-link-only');

@@ -7,7 +7,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromiumMissing, launch, startServer, openApp, screenshot, within } from '../lib/browser.mjs';
+import { CHROMIUM_ARGS, chromiumMissing, countWebSockets, launch, startServer, openApp, screenshot, within } from '../lib/browser.mjs';
 import { establish, ring } from '../lib/call-actions.mjs';
 import { focusInside, lowContrast, outOfViewport } from '../lib/ui-checks.mjs';
 
@@ -185,14 +185,7 @@ test('while the server is down: one retry chain, backoff capped at 15 s, the err
 	const own = await startServer();
 	const port = Number(new URL(own.baseUrl).port);
 	let server = own;
-	const countSockets = () => {
-		const W = globalThis.WebSocket;
-		globalThis.__wsAttempts = [];
-		globalThis.WebSocket = class extends W {
-			constructor(...a) { super(...a); globalThis.__wsAttempts.push(performance.now()); }
-		};
-	};
-	const A = await openApp(browser, own.baseUrl, { name: 'A', initScript: countSockets });
+	const A = await openApp(browser, own.baseUrl, { name: 'A', initScript: countWebSockets });
 	try {
 		await within(145000, 'outage', async () => {
 			const before = await A.page.evaluate(() => globalThis.__wsAttempts.length);
@@ -323,6 +316,80 @@ test('device check: a preview, the camera and microphone to choose from, a movin
 		assert.ok(chosen.cam && chosen.mic, 'the choice is kept for calls');
 		await A.page.click('#devices-done');
 		assert.equal(await A.page.evaluate(() => document.querySelector('#devices-preview').srcObject), null, 'camera released');
+	} finally {
+		await closeAll(A);
+	}
+});
+
+test('the app runs under the transport\'s strict CSP: no violation through a call, a screen share, files, QR, device check, landing', { skip, timeout: 90000 }, async () => {
+	/* The policy janus.transport.peerjs sends (transports/http_routes.c app_csp), added here to the documents the
+	 * test server serves. Chromium's local-network checks would treat a rewritten document as public and block
+	 * its loopback WebSocket, hence the flag. */
+	const port = new URL(srv.baseUrl).port;
+	const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; " +
+		`connect-src 'self' wss://localhost:${port}; font-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'`;
+	const cspBrowser = await launch({ args: [...CHROMIUM_ARGS, '--disable-features=LocalNetworkAccessChecks'] });
+	const watch = () => { globalThis.__csp = []; document.addEventListener('securitypolicyviolation', (e) => globalThis.__csp.push(`${e.violatedDirective} ${e.blockedURI}`)); };
+	const open = async (name, path = '/') => {
+		const P = await openApp(cspBrowser, srv.baseUrl, { name, initScript: watch, path: '/favicon.svg', ready: false });
+		await P.context.route('**/*', async (route) => {
+			if (route.request().resourceType() !== 'document') return route.continue();
+			const r = await route.fetch();
+			return route.fulfill({ response: r, headers: { ...r.headers(), 'content-security-policy': CSP } });
+		});
+		await P.page.goto(new URL(path, srv.baseUrl).href);
+		await P.page.waitForSelector('body[data-ready="1"]', { timeout: 20000 });
+		return { ...P, id: (await P.page.textContent('#my-id')).trim() };
+	};
+	try {
+		await within(85000, 'csp', async () => {
+			const [A, B] = [await open('A'), await open('B')];
+			await A.page.click('#qr-id');
+			await A.page.click('#devices-btn');
+			await A.page.waitForFunction(() => document.querySelector('#devices-preview').videoWidth > 0, null, { timeout: 10000 });
+			await A.page.click('#devices-done');
+			await A.page.click('#links > summary');
+			await establish(A, B);
+			await A.page.click('#screen-btn');
+			await B.page.waitForSelector('#remote-screen:not([hidden])', { timeout: 10000 });
+			await A.page.evaluate(() => globalThis.__p2plink.files.send(document.querySelector('#peer-id').value.trim(), [new File(['x'], 'x.txt'), new File(['y'], 'y.txt')]));
+			await B.page.waitForSelector('#call-offers .accept-btn', { timeout: 20000 });
+			const dl = B.page.waitForEvent('download', { timeout: 20000 });
+			await B.page.click('#call-offers .accept-btn');
+			await dl;
+			await A.page.keyboard.press('Escape');
+			await A.page.click('#hangup-confirm-yes');
+			const V = await open('V', '/l/some-link-token');
+			await V.page.waitForSelector('#landing:not([hidden])');
+			await V.page.waitForTimeout(500);
+			for (const P of [A, B, V]) assert.deepEqual(await P.page.evaluate(() => globalThis.__csp), [], `${P.name}: CSP violations`);
+			/* the check can fail: an inline style attribute is reported */
+			await V.page.evaluate(() => document.body.insertAdjacentHTML('beforeend', '<div style="color:red">x</div>'));
+			await V.page.waitForFunction(() => globalThis.__csp.length > 0, null, { timeout: 3000 });
+		});
+	} finally {
+		await cspBrowser.close();
+	}
+});
+
+test('a server that refuses the first connections: the app keeps trying (capped backoff) instead of "reload the page"', { skip, timeout: 60000 }, async () => {
+	let attempts = 0;
+	const A = await openApp(browser, srv.baseUrl, { name: 'A', ready: false, initScript: countWebSockets });
+	try {
+		/* from now on the first two WebSockets of this context are refused (as while the server restarts) */
+		await A.context.routeWebSocket(/\/peerjs\?/, (ws) => {
+			attempts++;
+			if (attempts <= 2) ws.close({ code: 1011, reason: 'restarting' });
+			else ws.connectToServer();
+		});
+		await A.page.evaluate(() => localStorage.clear());
+		await A.page.reload();
+		await A.page.waitForFunction(() => /Trying again in/.test(document.querySelector('#status').textContent), null, { timeout: 15000 });
+		await screenshot(A.page, 'ui-server-unreachable-retrying');
+		await A.page.waitForSelector('body[data-ready="1"]', { timeout: 30000 });
+		assert.equal(await A.page.evaluate(() => globalThis.__p2plink.peer.open), true);
+		assert.ok(attempts >= 3, `${attempts} attempts`);
+		assert.doesNotMatch(await A.page.textContent('#status'), /Could not reach/);
 	} finally {
 		await closeAll(A);
 	}

@@ -8,6 +8,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import https from 'node:https';
 import { chromium } from 'playwright-core';
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -43,11 +44,11 @@ export async function startServer(opts = {}) {
  * page opened at `path` and waiting for the peer id. Test hooks go in before app code runs.
  * viewport / colorScheme: as a phone or in dark mode; identity: {id, token} this device already has (put in
  * localStorage before the first page load only, so a reload keeps what the app stored); initScript: a function
- * run in every page before the app (e.g. to count WebSockets).
+ * run in every page before the app (e.g. to count WebSockets); ready: false to not wait for the app.
  */
 export async function openApp(browser, baseUrl, {
 	path = '/', hooks = { noSavePicker: true }, name = 'peer', viewport = { width: 900, height: 760 },
-	colorScheme = 'light', identity = null, initScript = null,
+	colorScheme = 'light', identity = null, initScript = null, ready = true,
 } = {}) {
 	const context = await browser.newContext({
 		ignoreHTTPSErrors: true,
@@ -63,7 +64,7 @@ export async function openApp(browser, baseUrl, {
 		}, identity);
 	}
 	if (initScript) await context.addInitScript(initScript);
-	const P = await openTab(context, baseUrl, { path, name });
+	const P = await openTab(context, baseUrl, { path, name, ready });
 	return { context, ...P };
 }
 
@@ -95,4 +96,28 @@ export async function within(ms, what, fn) {
 	} finally {
 		clearTimeout(timer);
 	}
+}
+
+/* Does the server under test have the share-link endpoints? (our Janus server: yes; the reference server: 404) */
+export function hasLinkEndpoints(baseUrl) {
+	return new Promise((resolve, reject) => {
+		const req = https.request(new URL('/peerjs/links/list', baseUrl), { method: 'POST', rejectUnauthorized: false, headers: { 'content-type': 'application/json' } }, (res) => {
+			res.resume();
+			res.on('end', () => resolve(res.statusCode !== 404));
+		});
+		req.on('error', reject);
+		req.setTimeout(15000, () => req.destroy(new Error('timeout: POST /peerjs/links/list')));
+		req.end(JSON.stringify({ id: 'probe', token: 'probe-token-0000000' }));
+	});
+}
+
+export const NO_LINKS = 'server under test has no share-link endpoints (POST /peerjs/links/list → 404); run with P2PLINK_E2E_SERVER=tests/lib/janus.mjs';
+
+/* An initScript for openApp(): every WebSocket the page opens is counted, with its time, in __wsAttempts */
+export function countWebSockets() {
+	const W = globalThis.WebSocket;
+	globalThis.__wsAttempts = [];
+	globalThis.WebSocket = class extends W {
+		constructor(...a) { super(...a); globalThis.__wsAttempts.push(performance.now()); }
+	};
 }
