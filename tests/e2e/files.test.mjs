@@ -218,6 +218,28 @@ test('"Clear finished" removes the cards of finished transfers and keeps running
 	});
 });
 
+test('"Send files back" on a received transfer picks files for its sender', { skip, timeout: 40000 }, async () => {
+	await within(35000, 'send back', async () => {
+		const path = join(dir, 'to-b.txt');
+		writeFileSync(path, 'hello B');
+		const { inCard } = await offer(path);
+		const dl = B.page.waitForEvent('download', { timeout: 20000 });
+		await inCard.locator('.accept-btn').click();
+		await dl;
+		await B.page.fill('#peer-id', '');
+		const chooser = B.page.waitForEvent('filechooser', { timeout: 5000 });
+		await inCard.locator('.send-back-btn').click();
+		const back = join(dir, 'to-a.txt');
+		writeFileSync(back, 'hello A');
+		await (await chooser).setFiles(back);
+		assert.equal(await B.page.inputValue('#peer-id'), A.id, 'addressed to the sender');
+		const card = A.page.locator('.transfer[data-dir=in]').first();
+		await card.waitFor({ timeout: 20000 });
+		assert.match(await card.textContent(), /to-a\.txt/);
+		await card.locator('.decline-btn').click();
+	});
+});
+
 test('a file offered during a call shows on the call screen and can be accepted there', { skip, timeout: 70000 }, async () => {
 	const [C, D] = await Promise.all([openApp(browser, srv.baseUrl, { name: 'C', viewport: { width: 390, height: 844 } }), openApp(browser, srv.baseUrl, { name: 'D', viewport: { width: 390, height: 844 } })]);
 	try {
