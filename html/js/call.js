@@ -96,6 +96,12 @@ export class Calls {
 		$('#cam-btn').addEventListener('click', () => this.toggleCam());
 		$('#screen-btn').addEventListener('click', () => this.toggleScreen());
 		$('#screen-btn').hidden = !(navigator.mediaDevices && navigator.mediaDevices.getDisplayMedia);
+		/* Their video in a floating window, to keep seeing them while using another tab or app */
+		$('#pip-btn').hidden = !document.pictureInPictureEnabled;
+		$('#pip-btn').addEventListener('click', () => {
+			const p = document.pictureInPictureElement ? document.exitPictureInPicture() : $('#remote-video').requestPictureInPicture();
+			p.catch((err) => announce(`Picture in picture is not available (${err.message || err}).`, 'error'));
+		});
 		$('#files-in-call-btn').addEventListener('click', () => this.onSendFiles && this.onSendFiles(this.remoteId));
 	}
 
@@ -510,6 +516,7 @@ export class Calls {
 		if (this.state === 'idle') return;
 		const { ctl, media, localStream, stopStats } = this;
 		if (this.screenTrack) { this.screenTrack.stop(); this.screenTrack = null; }
+		if (document.pictureInPictureElement) document.exitPictureInPicture().catch(() => {});
 		$('#local-video').classList.add('mirror');
 		$('#remote-screen').hidden = true;
 		$('#remote-video').classList.remove('screen');

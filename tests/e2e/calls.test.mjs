@@ -265,3 +265,21 @@ test('screen share: the screen replaces the camera on the same connection, the o
 		await closeAll(A, B);
 	}
 });
+
+test('picture in picture: their video floats, and goes back when the call ends', { skip, timeout: 45000 }, async (t) => {
+	const { A, B } = await pair();
+	try {
+		if (!(await A.page.evaluate(() => document.pictureInPictureEnabled))) { t.skip('this Chromium has no picture-in-picture'); return; }
+		await within(40000, 'pip', async () => {
+			await establish(A, B);
+			await A.page.waitForFunction(() => document.querySelector('#remote-video').videoWidth > 0, null, { timeout: 15000 });
+			await A.page.click('#pip-btn');
+			await A.page.waitForFunction(() => document.pictureInPictureElement && document.pictureInPictureElement.id === 'remote-video', null, { timeout: 5000 });
+			await B.page.click('#hangup-btn');
+			await A.page.waitForSelector('#call', { state: 'hidden', timeout: 10000 });
+			await A.page.waitForFunction(() => !document.pictureInPictureElement, null, { timeout: 5000 });
+		});
+	} finally {
+		await closeAll(A, B);
+	}
+});
