@@ -7,16 +7,20 @@
  * v:1, callId}); media only follows once the callee said yes.
  *
  * Control protocol (every message is a JSON object with a type `t`):
- *   caller → callee  {t:'ring', callId, video}      please ring (sent when the channel opens)
+ *   caller → callee  {t:'ring', callId, video, name} please ring (sent when the channel opens); name is what the
+ *                                                   caller typed as their display name (peer to peer only)
  *   callee → caller  {t:'accept', callId}           callee has its camera/mic; caller now does
  *                                                   peer.call(callee, stream, {metadata:{app, callId}})
  *   callee → caller  {t:'decline', callId, reason}  reason: 'declined' | 'no-media' | 'timeout'
  *   callee → caller  {t:'busy', callId}             callee is already ringing or in a call; the
  *                                                   channel is then closed. Calls are never merged.
  *   caller → callee  {t:'cancel', callId}           caller gave up before an answer
- *   either           {t:'state', mic, cam}          my microphone / camera is on (true) or off
+ *   either           {t:'state', mic, cam, screen}  my microphone / camera is on (true) or off; screen: I am
+ *                                                   sending my screen instead of my camera
  *   either           {t:'ping'}                     once a second while connected (liveness)
  *   either           {t:'hangup', callId}           call is over
+ *   callee → caller  {t:'sas-b', nonce}             security code, after the media offer with metadata.sasCommit
+ *   caller → callee  {t:'sas-a', nonce}             the caller's reveal (security-code.js has the reasoning)
  * The callee answers a MediaConnection only if it comes from the peer it accepted and
  * carries the accepted callId; anything else is closed unanswered.
  *
@@ -27,9 +31,11 @@
  * A peerjs 'peer-unavailable' error for the callee (server EXPIRE) ends an outgoing call
  * with "not available".
  */
-import { $, announce, formatDuration, noDirectPath, randomToken } from './ui.js';
-import { getCallMedia, stopStream, watchStats, describeStats, MediaError } from './media.js';
-import { codeForPc } from './security-code.js';
+import { $, announce, cleanName, formatDuration, noDirectPath, randomToken, who } from './ui.js';
+import { getCallMedia, stopStream, watchStats, describeStats, quality, MediaError } from './media.js';
+import { SasOpener, SasAnswerer } from './security-code.js';
+import { CallScreen } from './call-screen.js';
+import { Ringer } from './ringer.js';
 
 const RING_TIMEOUT_MS = 45000;
 const REACH_TIMEOUT_MS = 20000;
@@ -38,9 +44,13 @@ const SILENCE_MS = 6000;
 const ICE_GRACE_MS = 4000;
 
 export class Calls {
-	constructor(peer, { onSendFiles } = {}) {
+	constructor(peer, { onSendFiles, myName = () => '', onMissed = () => {} } = {}) {
 		this.peer = peer;
 		this.onSendFiles = onSendFiles;
+		this.myName = myName;
+		this.onMissed = onMissed;
+		this.screen = new CallScreen({ onHangup: () => this.hangup() });
+		this.ringer = new Ringer();
 		this.state = 'idle'; /* idle | outgoing | incoming | connecting | active */
 		this.timers = new Set();
 		this.lastLocalStream = null; /* kept for tests: are its tracks stopped? */
@@ -57,6 +67,8 @@ export class Calls {
 		this.media = null;
 		this.callId = null;
 		this.remoteId = null;
+		this.remoteName = '';
+		this.sas = null;
 		this.localStream = null;
 		this.remoteStream = null;
 		this.startedAt = 0;
@@ -64,6 +76,7 @@ export class Calls {
 		this.stopStats = null;
 		this.mic = true;
 		this.cam = true;
+		this.screenTrack = null;
 		for (const t of this.timers) { clearTimeout(t); clearInterval(t); }
 		this.timers.clear();
 	}
@@ -81,10 +94,15 @@ export class Calls {
 		$('#hangup-btn').addEventListener('click', () => this.hangup());
 		$('#mute-btn').addEventListener('click', () => this.toggleMic());
 		$('#cam-btn').addEventListener('click', () => this.toggleCam());
-		$('#files-in-call-btn').addEventListener('click', () => this.onSendFiles && this.onSendFiles(this.remoteId));
-		addEventListener('keydown', (e) => {
-			if (this.state === 'active' && e.key === 'Escape') this.hangup();
+		$('#screen-btn').addEventListener('click', () => this.toggleScreen());
+		$('#screen-btn').hidden = !(navigator.mediaDevices && navigator.mediaDevices.getDisplayMedia);
+		/* Their video in a floating window, to keep seeing them while using another tab or app */
+		$('#pip-btn').hidden = !document.pictureInPictureEnabled;
+		$('#pip-btn').addEventListener('click', () => {
+			const p = document.pictureInPictureElement ? document.exitPictureInPicture() : $('#remote-video').requestPictureInPicture();
+			p.catch((err) => announce(`Picture in picture is not available (${err.message || err}).`, 'error'));
 		});
+		$('#files-in-call-btn').addEventListener('click', () => this.onSendFiles && this.onSendFiles(this.remoteId));
 	}
 
 	busy() { return this.state !== 'idle'; }
@@ -97,7 +115,9 @@ export class Calls {
 		this.state = 'outgoing';
 		this.remoteId = remoteId;
 		this.callId = randomToken(8);
-		$('#outgoing-title').textContent = `Calling ${remoteId}`;
+		$('#outgoing-title').textContent = `Calling ${who(remoteId, '', 64)}`;
+		$('#outgoing-title').title = remoteId;
+		announce(`Calling ${who(remoteId)}…`);
 		$('#outgoing-text').textContent = 'Starting your camera…';
 		$('#outgoing').showModal();
 		const callId = this.callId;
@@ -121,9 +141,9 @@ export class Calls {
 		ctl.on('open', () => {
 			if (this.ctl !== ctl) return;
 			$('#outgoing-text').textContent = 'Ringing…';
-			this._send({ t: 'ring', callId, video: this.localStream.getVideoTracks().length > 0 });
+			this._send({ t: 'ring', callId, video: this.localStream.getVideoTracks().length > 0, name: this.myName() });
 			this._after(RING_TIMEOUT_MS, () => {
-				if (this.state === 'outgoing') { this._send({ t: 'cancel', callId }); this.end(`${remoteId} did not answer.`, 'info'); }
+				if (this.state === 'outgoing') { this._send({ t: 'cancel', callId }); this.end(`${who(remoteId)} did not answer.`, 'info', 'no-answer'); }
 			});
 		});
 	}
@@ -137,7 +157,12 @@ export class Calls {
 	/* peerjs 'peer-unavailable' (server EXPIRE) for this peer id */
 	peerUnavailable(id) {
 		if (this.state !== 'idle' && id === this.remoteId)
-			this.end(`${id} is not available — nobody with that ID is online right now.`, 'error', 'unavailable');
+			this.end(`${who(id)} is offline — nobody with that ID is online right now.`, 'error', 'unavailable');
+	}
+
+	/* The server refused our offer (P2PLINK-REFUSED): say why, back to idle. `reason` is the refusal code. */
+	refused(id, text, reason) {
+		if (this.state !== 'idle' && id === this.remoteId) this.end(text, 'error', reason);
 	}
 
 	/* ---------- callee side ---------- */
@@ -149,9 +174,12 @@ export class Calls {
 			if (conn === this.ctl) return; /* handled by _adoptCtl */
 			if (msg.t === 'ring') {
 				if (this.state !== 'idle') {
-					/* Busy: refuse, never merge. */
+					/* Busy: refuse, never merge; tell our person someone tried. */
 					conn.send({ t: 'busy', callId: msg.callId });
 					setTimeout(() => conn.close(), 1000);
+					const name = cleanName(msg.name);
+					this.busyNotice = { id: conn.peer, name, at: Date.now() };
+					this.onMissed(conn.peer, name, 'busy');
 					return;
 				}
 				this._ringIn(conn, msg);
@@ -163,20 +191,31 @@ export class Calls {
 	_ringIn(conn, msg) {
 		this.state = 'incoming';
 		this.remoteId = conn.peer;
+		this.remoteName = cleanName(msg.name);
 		this.callId = String(msg.callId || '');
 		this._adoptCtl(conn);
-		$('#incoming-title').textContent = 'Incoming call';
-		$('#incoming-text').textContent = `${conn.peer} is calling you${msg.video === false ? ' (audio only)' : ''}.`;
+		const caller = who(conn.peer, this.remoteName, 64);
+		$('#incoming-title').textContent = this.remoteName ? `${this.remoteName} is calling` : 'Incoming call';
+		$('#incoming-text').textContent = `${caller} is calling you${msg.video === false ? ' (audio only)' : ''}.`;
+		$('#incoming-text').title = conn.peer;
 		$('#incoming').showModal();
 		$('#incoming-accept').focus();
-		announce(`Incoming call from ${conn.peer}`);
+		announce(`Incoming call from ${caller}`);
+		this.ringer.start(`Incoming call from ${this.remoteName || 'someone'}`, caller);
 		this._after(RING_TIMEOUT_MS + 5000, () => {
-			if (this.state === 'incoming') { this._send({ t: 'decline', callId: this.callId, reason: 'timeout' }); this.end(`Missed call from ${conn.peer}.`, 'info'); }
+			if (this.state === 'incoming') { this._send({ t: 'decline', callId: this.callId, reason: 'timeout' }); this._missed(); }
 		});
+	}
+
+	_missed() {
+		const id = this.remoteId, name = this.remoteName;
+		this.end(`Missed call from ${who(id, name)}.`, 'info', 'missed');
+		this.onMissed(id, name, 'missed');
 	}
 
 	async accept() {
 		if (this.state !== 'incoming') return;
+		this.ringer.stop();
 		const callId = this.callId;
 		$('#incoming-text').textContent = 'Starting your camera…';
 		$('#incoming-accept').disabled = true;
@@ -192,7 +231,7 @@ export class Calls {
 		if (this.callId !== callId || this.state !== 'incoming') { stopStream(this.localStream); return; }
 		this.state = 'connecting';
 		$('#incoming').close();
-		announce(`Connecting to ${this.remoteId}…`);
+		announce(`Connecting to ${who(this.remoteId, this.remoteName)}…`);
 		this._send({ t: 'accept', callId });
 		this._after(MEDIA_TIMEOUT_MS, () => {
 			if (this.state === 'connecting') this.end(noDirectPath(this.remoteId), 'error');
@@ -202,7 +241,7 @@ export class Calls {
 	decline() {
 		if (this.state !== 'incoming') return;
 		this._send({ t: 'decline', callId: this.callId, reason: 'declined' });
-		this.end(`You declined the call from ${this.remoteId}.`, 'info');
+		this.end(`You declined the call from ${who(this.remoteId, this.remoteName)}.`, 'info', 'you-declined');
 	}
 
 	_onMediaCall(mc) {
@@ -211,6 +250,9 @@ export class Calls {
 		if (!ok) { mc.close(); return; }
 		mc.answer(this.localStream);
 		this._adoptMedia(mc);
+		/* Security code, answerer's half: our nonce only now that we hold the caller's commitment */
+		this.sas = new SasAnswerer(mc.metadata.sasCommit);
+		this._send({ t: 'sas-b', callId: this.callId, nonce: this.sas.nonce });
 	}
 
 	/* ---------- both sides ---------- */
@@ -221,8 +263,8 @@ export class Calls {
 		ctl.on('data', (msg) => { if (this.ctl === ctl) this._onCtl(msg); });
 		ctl.on('close', () => {
 			if (this.ctl !== ctl || this.state === 'idle') return;
-			if (this.state === 'incoming') this.end(`Missed call from ${this.remoteId}.`, 'info');
-			else this.end(`${this.remoteId} left — the call ended.`, 'info', 'remote-gone');
+			if (this.state === 'incoming') this._missed();
+			else this.end(`${who(this.remoteId, this.remoteName)} left — the call ended.`, 'info', 'remote-gone');
 		});
 		ctl.on('error', () => {});
 	}
@@ -230,44 +272,90 @@ export class Calls {
 	_onCtl(msg) {
 		if (!msg || typeof msg !== 'object') return;
 		this.lastSeen = performance.now();
-		const who = this.remoteId;
+		const peerId = this.remoteId;
+		const them = who(peerId, this.remoteName);
 		switch (msg.t) {
 		case 'accept':
 			if (this.state !== 'outgoing' || msg.callId !== this.callId) return;
 			this.state = 'connecting';
 			$('#outgoing-text').textContent = 'Accepted — connecting…';
-			this._adoptMedia(this.peer.call(who, this.localStream, { metadata: { app: 'p2plink', callId: this.callId } }));
-			this._after(MEDIA_TIMEOUT_MS, () => {
-				if (this.state === 'connecting') this.end(noDirectPath(who), 'error');
-			});
+			this.remoteName = this.remoteName || cleanName(msg.name);
+			this._callMedia(peerId);
 			break;
 		case 'decline':
 			if (this.state === 'outgoing' || this.state === 'connecting') {
-				const why = msg.reason === 'no-media' ? `${who} could not start their camera or microphone.`
-					: msg.reason === 'timeout' ? `${who} did not answer.` : `${who} declined the call.`;
+				const why = msg.reason === 'no-media' ? `${them} could not start their camera or microphone.`
+					: msg.reason === 'timeout' ? `${them} did not answer.` : `${them} declined the call.`;
 				this.end(why, 'info', 'declined');
 			}
 			break;
 		case 'busy':
-			if (this.state === 'outgoing') this.end(`${who} is busy in another call. Try again later.`, 'info', 'busy');
+			if (this.state === 'outgoing') this.end(`${them} is busy in another call. We told them you tried — try again later.`, 'info', 'busy');
 			break;
 		case 'cancel':
-			if (this.state === 'incoming') this.end(`Missed call from ${who}.`, 'info');
-			else if (this.state === 'connecting') this.end(`${who} cancelled the call.`, 'info');
+			if (this.state === 'incoming') this._missed();
+			else if (this.state === 'connecting') this.end(`${them} cancelled the call.`, 'info');
 			break;
 		case 'hangup':
-			if (this.state !== 'idle') this.end(`${who} hung up.`, 'info', 'remote-hangup');
+			if (this.state !== 'idle') this.end(`${them} hung up.`, 'info', 'remote-hangup');
 			break;
 		case 'state':
 			$('#remote-muted').hidden = msg.mic !== false;
-			$('#remote-camoff').hidden = msg.cam !== false;
+			$('#remote-camoff').hidden = msg.cam !== false || msg.screen === true;
+			$('#remote-screen').hidden = msg.screen !== true;
+			$('#remote-video').classList.toggle('screen', msg.screen === true);
 			break;
 		case 'ring':
 			/* a second ring on the same channel: ignore */
 			break;
+		case 'sas-b':
+			if (this.sas instanceof SasOpener) this._revealSas(msg.nonce);
+			break;
+		case 'sas-a':
+			if (this.sas instanceof SasAnswerer) this._checkSas(msg.nonce);
+			break;
 		default:
 			break;
 		}
+	}
+
+	async _callMedia(peerId) {
+		const callId = this.callId;
+		const sas = await SasOpener.create();
+		if (this.callId !== callId || this.state !== 'connecting') return;
+		this.sas = sas;
+		this._adoptMedia(this.peer.call(peerId, this.localStream, { metadata: { app: 'p2plink', callId, sasCommit: sas.commit } }));
+		this._after(MEDIA_TIMEOUT_MS, () => {
+			if (this.state === 'connecting') this.end(noDirectPath(peerId), 'error');
+		});
+	}
+
+	/* Both connections (control and media) are covered: a middleman on either changes the words */
+	_sasPcs() { return [this.ctl && this.ctl.peerConnection, this.media && this.media.peerConnection]; }
+
+	async _revealSas(nonceB) {
+		const sas = this.sas;
+		const words = await sas.onNonceB(nonceB, this._sasPcs());
+		if (this.sas !== sas || !words) return;
+		this._send({ t: 'sas-a', callId: this.callId, nonce: sas.nonce });
+		this._setCode(words);
+	}
+
+	async _checkSas(nonceA) {
+		const sas = this.sas;
+		let words;
+		try {
+			words = await sas.onReveal(nonceA, this._sasPcs());
+		} catch (err) {
+			if (this.sas === sas) { this.code = null; $('#call-security-code').textContent = 'check failed'; announce(err.message, 'error'); }
+			return;
+		}
+		if (this.sas === sas && words) this._setCode(words);
+	}
+
+	_setCode(words) {
+		this.code = words;
+		$('#call-security-code').textContent = words;
 	}
 
 	_adoptMedia(mc) {
@@ -306,18 +394,19 @@ export class Calls {
 		if ($('#incoming').open) $('#incoming').close();
 		$('#outgoing-preview').srcObject = null;
 		$('#local-video').srcObject = this.localStream;
-		$('#call-peer').textContent = this.remoteId;
+		$('#call-peer').textContent = who(this.remoteId, this.remoteName);
+		$('#call-peer').title = this.remoteId;
 		$('#call-timer').textContent = '0:00';
-		$('#call-security-code').textContent = '…';
+		if (!this.code) $('#call-security-code').textContent = '…';
 		$('#call-stats').textContent = 'Measuring connection…';
+		$('#call-quality').hidden = true;
 		$('#remote-muted').hidden = true;
 		$('#remote-camoff').hidden = true;
 		this.mic = this.localStream.getAudioTracks().some((t) => t.enabled);
 		this.cam = this.localStream.getVideoTracks().some((t) => t.enabled);
 		this._syncButtons();
-		$('#call').hidden = false;
-		$('#hangup-btn').focus();
-		announce(`In a call with ${this.remoteId}`, 'ok');
+		this.screen.show();
+		announce(`In a call with ${who(this.remoteId, this.remoteName)}`, 'ok');
 		this._send({ t: 'state', mic: this.mic, cam: this.cam });
 		this._every(1000, () => {
 			$('#call-timer').textContent = formatDuration((performance.now() - this.startedAt) / 1000);
@@ -325,16 +414,56 @@ export class Calls {
 			if (performance.now() - this.lastSeen > SILENCE_MS) this.end(`Lost the connection to ${this.remoteId}.`, 'error', 'remote-gone');
 		});
 		const pc = this.media.peerConnection;
-		this.stopStats = watchStats(pc, (s) => { $('#call-stats').textContent = describeStats(s); });
-		this._showCode(pc, 0);
+		this.stopStats = watchStats(pc, (s) => {
+			$('#call-stats').textContent = describeStats(s);
+			const q = quality(s);
+			const badge = $('#call-quality');
+			badge.hidden = !q;
+			if (q) { badge.textContent = `Connection: ${q}`; badge.dataset.quality = q; }
+		});
 	}
 
-	async _showCode(pc, attempt) {
-		const code = await codeForPc(pc).catch(() => null);
-		if (this.state !== 'active' || !this.media || this.media.peerConnection !== pc) return;
-		if (code) $('#call-security-code').textContent = code;
-		else if (attempt < 20) this._after(250, () => this._showCode(pc, attempt + 1));
-		else $('#call-security-code').textContent = 'unavailable';
+	_videoSender() {
+		const pc = this.media && this.media.peerConnection;
+		return pc ? pc.getSenders().find((x) => x.track && x.track.kind === 'video') : null;
+	}
+
+	/* Send the screen instead of the camera (same video sender: no renegotiation), and back */
+	async toggleScreen() {
+		if (this.state !== 'active') return;
+		if (this.screenTrack) { this._stopScreen(); return; }
+		const sender = this._videoSender();
+		if (!sender) { announce('Screen sharing needs a camera in the call (this call is audio only).', 'error'); return; }
+		let stream;
+		try {
+			stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+		} catch (err) {
+			if (err && err.name !== 'NotAllowedError') announce(`Could not share the screen (${err.message || err}).`, 'error');
+			return;
+		}
+		const track = stream.getVideoTracks()[0];
+		if (this.state !== 'active' || !track) { stopStream(stream); return; }
+		await sender.replaceTrack(track);
+		this.screenTrack = track;
+		track.addEventListener('ended', () => { if (this.screenTrack === track) this._stopScreen(); });
+		$('#local-video').srcObject = stream;
+		$('#local-video').classList.remove('mirror');
+		this._syncButtons();
+		this._send({ t: 'state', mic: this.mic, cam: this.cam, screen: true });
+	}
+
+	_stopScreen() {
+		const track = this.screenTrack;
+		if (!track) return;
+		this.screenTrack = null;
+		track.stop();
+		const cam = this.localStream && this.localStream.getVideoTracks()[0];
+		const sender = this._videoSender() || (this.media && this.media.peerConnection && this.media.peerConnection.getSenders().find((x) => x.track === track));
+		if (sender && cam && this.state === 'active') sender.replaceTrack(cam).catch(() => {});
+		$('#local-video').srcObject = this.localStream;
+		$('#local-video').classList.add('mirror');
+		this._syncButtons();
+		this._send({ t: 'state', mic: this.mic, cam: this.cam, screen: false });
 	}
 
 	toggleMic() {
@@ -342,7 +471,7 @@ export class Calls {
 		this.mic = !this.mic;
 		for (const t of this.localStream.getAudioTracks()) t.enabled = this.mic;
 		this._syncButtons();
-		this._send({ t: 'state', mic: this.mic, cam: this.cam });
+		this._send({ t: 'state', mic: this.mic, cam: this.cam, screen: !!this.screenTrack });
 	}
 
 	toggleCam() {
@@ -350,7 +479,7 @@ export class Calls {
 		this.cam = !this.cam;
 		for (const t of this.localStream.getVideoTracks()) t.enabled = this.cam;
 		this._syncButtons();
-		this._send({ t: 'state', mic: this.mic, cam: this.cam });
+		this._send({ t: 'state', mic: this.mic, cam: this.cam, screen: !!this.screenTrack });
 	}
 
 	_syncButtons() {
@@ -364,6 +493,10 @@ export class Calls {
 		c.textContent = this.cam ? 'Camera off' : 'Camera on';
 		c.setAttribute('aria-pressed', String(!this.cam));
 		c.disabled = !hasV;
+		const sc = $('#screen-btn');
+		sc.textContent = this.screenTrack ? 'Stop sharing' : 'Share screen';
+		sc.setAttribute('aria-pressed', String(!!this.screenTrack));
+		sc.disabled = !hasV;
 	}
 
 	hangup() {
@@ -382,7 +515,14 @@ export class Calls {
 	end(message, kind = 'info', reason = 'ended') {
 		if (this.state === 'idle') return;
 		const { ctl, media, localStream, stopStats } = this;
+		if (this.screenTrack) { this.screenTrack.stop(); this.screenTrack = null; }
+		if (document.pictureInPictureElement) document.exitPictureInPicture().catch(() => {});
+		$('#local-video').classList.add('mirror');
+		$('#remote-screen').hidden = true;
+		$('#remote-video').classList.remove('screen');
 		this.state = 'idle';
+		this.ringer.stop();
+		this.code = null;
 		if (stopStats) stopStats();
 		stopStream(localStream);
 		if (media) { try { media.close(); } catch { /* already closed */ } }
@@ -391,9 +531,10 @@ export class Calls {
 		this._reset();
 		for (const id of ['#outgoing', '#incoming']) if ($(id).open) $(id).close();
 		for (const id of ['#outgoing-preview', '#local-video', '#remote-video']) $(id).srcObject = null;
-		$('#call').hidden = true;
+		this.screen.hide();
 		this.lastEnd = { reason, message, at: Date.now() };
 		if (message) announce(message, kind);
 		$('#peer-id').focus();
 	}
 }
+

@@ -6,7 +6,9 @@
  * Wire protocol on that channel: text messages are JSON control messages, binary messages
  * are the bytes of the one file currently being streamed (the channel is ordered, so no
  * per-chunk header is needed). Either side may send offers.
- *   S → R  {t:'offer', oid, files:[{fid, name, size, type}]}
+ *   S → R  {t:'offer', oid, files:[{fid, name, size, type}], name}   name: the sender's display name
+ *   R → S  {t:'sas-b', nonce}  /  S → R {t:'sas-a', nonce}   security code (security-code.js); the side that
+ *                                                  opened the channel put metadata.sasCommit in its offer
  *   R → S  {t:'answer', oid, accept}               accept: true | false (declined)
  *   S → R  {t:'begin', oid, fid}                   then `size` bytes as binary messages
  *   S → R  {t:'end', oid, fid, sha256}             hex SHA-256 of the whole file
@@ -22,11 +24,16 @@
  *     unacknowledged, so a slow disk on the receiver slows the sender instead of piling up
  *     in the receiver's memory.
  * Both sides hash incrementally (sha256.js) and both show verified / failed.
+ * Saving without the Save-As picker: one file is one download; several files become one .zip (zip.js) when all
+ * are in, because browsers drop rapid downloads; each file also gets its own "Save" button.
+ * An offer that arrives during a call is shown on the call screen (which makes the page under it inert) and moves
+ * back to the list when the call ends.
  */
-import { $, el, announce, formatBytes, formatDuration, noDirectPath, randomToken } from './ui.js';
+import { $, el, announce, formatBytes, formatDuration, noDirectPath, randomToken, who, middleEllipsis, cleanName } from './ui.js';
 import { Sha256 } from './sha256.js';
-import { chooseTargets, hasSavePicker, FALLBACK_LIMIT_TEXT } from './sinks.js';
-import { codeForPc } from './security-code.js';
+import { chooseTargets, hasSavePicker, download, safeName, uniqueName, FALLBACK_LIMIT_TEXT } from './sinks.js';
+import { SasOpener, SasAnswerer } from './security-code.js';
+import { buildZip, ZIP_MAX_BYTES } from './zip.js';
 
 const READ_BYTES = 1024 * 1024;
 const CHUNK_MAX = 256 * 1024;
@@ -37,14 +44,51 @@ const ACK_EVERY = 1024 * 1024;
 const OPEN_TIMEOUT_MS = 20000;
 const MAX_FILES = 1000;
 
+const FINISHED = new Set(['verified', 'failed', 'declined', 'cancelled']);
+
+/* The list new cards go to: the call screen's while a call is up, else the page's */
+function cardList() {
+	return document.body.classList.contains('in-call') ? $('#call-offers') : $('#transfers');
+}
+
 export class Files {
-	constructor(peer) {
+	constructor(peer, { myName = () => '', onSendBack = () => {} } = {}) {
 		this.peer = peer;
+		this.myName = myName;
+		this.onSendBack = onSendBack;
 		this.sessions = new Map(); /* peerId → Session */
 		this.offers = new Map(); /* oid → Offer (both directions) */
 		$('#save-mode').textContent = hasSavePicker()
 			? 'Files you accept are written straight to disk through your browser’s Save dialog.'
-			: `This browser cannot stream to disk, so files you receive are assembled in browser storage and then downloaded — fine up to ${FALLBACK_LIMIT_TEXT}.`;
+			: `This browser cannot stream to disk, so files you receive are assembled in browser storage and then downloaded (several at once as one .zip) — fine up to ${FALLBACK_LIMIT_TEXT}.`;
+		$('#clear-finished').addEventListener('click', () => this.clearFinished());
+		/* The call screen went away: its cards go back to the list */
+		new MutationObserver(() => {
+			if (!document.body.classList.contains('in-call')) this._cardsBack();
+		}).observe(document.body, { attributes: true, attributeFilter: ['class'] });
+	}
+
+	_cardsBack() {
+		const from = $('#call-offers');
+		const cards = Array.from(from.children);
+		if (cards.length) $('#transfers').prepend(...cards);
+		this._syncClear();
+	}
+
+	_syncClear() {
+		$('#clear-finished').hidden = !document.querySelector('#transfers .transfer[data-state]') ||
+			!Array.from(document.querySelectorAll('#transfers .transfer')).some((c) => FINISHED.has(c.dataset.state));
+	}
+
+	/* Remove the cards of transfers that are over (and let their memory go) */
+	clearFinished() {
+		for (const o of Array.from(this.offers.values())) {
+			if (!o.done) continue;
+			o.card.remove();
+			o.release();
+			this.offers.delete(o.oid);
+		}
+		this._syncClear();
 	}
 
 	/* ---------- sessions ---------- */
@@ -58,11 +102,12 @@ export class Files {
 		let s = this.sessions.get(peerId);
 		if (s && s.conn.open) return s;
 		if (s && !s.closed) return s.ready;
+		const sas = await SasOpener.create();
 		const conn = this.peer.connect(peerId, {
 			label: 'p2plink-files', serialization: 'raw', reliable: true,
-			metadata: { app: 'p2plink', kind: 'files', v: 1 },
+			metadata: { app: 'p2plink', kind: 'files', v: 1, sasCommit: sas.commit },
 		});
-		s = new Session(this, conn);
+		s = new Session(this, conn, sas);
 		this.sessions.set(peerId, s);
 		return s.ready;
 	}
@@ -70,7 +115,13 @@ export class Files {
 	/* peerjs 'peer-unavailable' (server EXPIRE) */
 	peerUnavailable(id) {
 		const s = this.sessions.get(id);
-		if (s && !s.conn.open) s.fail(`${id} is not available — nobody with that ID is online right now.`);
+		if (s && !s.conn.open) s.fail(`${who(id)} is offline — nobody with that ID is online right now.`);
+	}
+
+	/* The server refused our offer to connect (P2PLINK-REFUSED) */
+	refused(id, text) {
+		const s = this.sessions.get(id);
+		if (s && !s.conn.open) s.fail(text);
 	}
 
 	/* ---------- sending ---------- */
@@ -92,16 +143,19 @@ export class Files {
 		}
 		offer.session = s;
 		s.showCode(offer);
-		offer.setState(`Waiting for ${peerId} to accept…`);
-		s.sendJson({ t: 'offer', oid: offer.oid, files: offer.files.map(({ fid, name, size, type }) => ({ fid, name, size, type })) });
+		offer.setState(`Waiting for ${who(peerId)} to accept…`);
+		s.sendJson({ t: 'offer', oid: offer.oid, name: this.myName(), files: offer.files.map(({ fid, name, size, type }) => ({ fid, name, size, type })) });
 	}
 }
 
 class Session {
-	constructor(files, conn) {
+	/* sas: our SasOpener when we opened the channel; else the answerer's half is made from the offer's commitment */
+	constructor(files, conn, sas = null) {
 		this.files = files;
 		this.conn = conn;
 		this.peerId = conn.peer;
+		this.sas = sas || new SasAnswerer(conn.metadata && conn.metadata.sasCommit);
+		this.code = new Promise((resolve) => { this._code = resolve; });
 		this.closed = false;
 		this.sendChain = Promise.resolve(); /* one file streams at a time */
 		this.rx = null; /* the incoming file currently streaming */
@@ -116,6 +170,7 @@ class Session {
 			dc.addEventListener('bufferedamountlow', () => this._wake());
 			const max = conn.peerConnection && conn.peerConnection.sctp && conn.peerConnection.sctp.maxMessageSize;
 			this.chunk = Math.max(16 * 1024, Math.min(CHUNK_MAX, max || 64 * 1024));
+			if (this.sas instanceof SasAnswerer) this.sendJson({ t: 'sas-b', nonce: this.sas.nonce });
 			this._resolve(this);
 		});
 		conn.on('data', (d) => this._onData(d));
@@ -135,10 +190,23 @@ class Session {
 	}
 
 	async showCode(offer) {
-		for (let i = 0; i < 20 && !this.closed; i++) {
-			const code = await codeForPc(this.conn.peerConnection).catch(() => null);
-			if (code) { offer.setCode(code); return; }
-			await new Promise((r) => setTimeout(r, 250));
+		const code = await this.code;
+		if (code) offer.setCode(code);
+	}
+
+	async _sas(msg) {
+		if (msg.t === 'sas-b' && this.sas instanceof SasOpener) {
+			const words = await this.sas.onNonceB(msg.nonce, [this.conn.peerConnection]);
+			if (!words) return;
+			this.sendJson({ t: 'sas-a', nonce: this.sas.nonce });
+			this._code(words);
+		} else if (msg.t === 'sas-a' && this.sas instanceof SasAnswerer) {
+			try {
+				this._code(await this.sas.onReveal(msg.nonce, [this.conn.peerConnection]));
+			} catch (err) {
+				this._code(null);
+				announce(err.message, 'error');
+			}
 		}
 	}
 
@@ -186,18 +254,23 @@ class Session {
 		const offers = this.files.offers;
 		const offer = offers.get(String(msg.oid));
 		switch (msg.t) {
+		case 'sas-a':
+		case 'sas-b':
+			this._sas(msg);
+			break;
 		case 'offer': {
 			if (offers.has(String(msg.oid)) || !Array.isArray(msg.files) || msg.files.length > MAX_FILES) return;
 			const metas = [];
 			for (const f of msg.files) {
 				if (!f || !Number.isSafeInteger(f.size) || f.size < 0) return;
-				metas.push({ fid: metas.length, rfid: f.fid, name: String(f.name || 'file').slice(0, 255), size: f.size, type: String(f.type || '').slice(0, 100) });
+				/* the name shown is the name it will be saved under: no separators, control or bidi characters */
+				metas.push({ fid: metas.length, rfid: f.fid, name: safeName(String(f.name || 'file').slice(0, 255)), size: f.size, type: String(f.type || '').slice(0, 100) });
 			}
-			const o = new Offer(this.files, 'in', this.peerId, String(msg.oid), metas);
+			const o = new Offer(this.files, 'in', this.peerId, String(msg.oid), metas, cleanName(msg.name));
 			o.session = this;
 			this.showCode(o);
 			o.askAccept();
-			announce(`${this.peerId} wants to send you ${metas.length === 1 ? `“${metas[0].name}”` : `${metas.length} files`}.`);
+			announce(`${who(this.peerId, o.peerName)} wants to send you ${metas.length === 1 ? `“${middleEllipsis(metas[0].name, 60)}”` : `${metas.length} files`}.`);
 			break;
 		}
 		case 'answer':
@@ -253,12 +326,12 @@ class Session {
 		}
 		const mine = rx.hash.hex();
 		const ok = rx.received === meta.size && mine === theirHash;
-		let url = null;
-		if (ok) url = await rx.sink.finish().catch(() => null);
+		let saved = null;
+		if (ok) saved = await rx.sink.finish().catch(() => null);
 		else await rx.sink.abort();
 		offer.activeSink = null;
 		this.sendJson({ t: 'result', oid: offer.oid, fid: meta.rfid, ok, sha256: mine });
-		offer.verdict(meta, ok, mine, url);
+		offer.verdict(meta, ok, mine, saved);
 	}
 
 	_streamOffer(offer) {
@@ -315,10 +388,11 @@ class Session {
 
 /* One batch of files in one direction, and its card in the transfer list. */
 class Offer {
-	constructor(files, dir, peerId, oid, metas) {
+	constructor(files, dir, peerId, oid, metas, peerName = '') {
 		this.mgr = files;
 		this.dir = dir;
 		this.peerId = peerId;
+		this.peerName = peerName;
 		this.oid = oid;
 		this.files = metas.map((m) => ({ ...m, sent: 0, acked: 0 }));
 		this.total = this.files.reduce((a, f) => a + f.size, 0);
@@ -333,23 +407,33 @@ class Offer {
 	}
 
 	_render() {
-		const title = this.dir === 'out' ? `To ${this.peerId}` : `From ${this.peerId}`;
-		this.stateEl = el('p', { class: 'meta offer-state', 'aria-live': 'polite' });
+		const title = this.dir === 'out' ? `To ${who(this.peerId, this.peerName)}` : `From ${who(this.peerId, this.peerName)}`;
+		/* Not a live region: progress and rates change several times a second; start, finish and errors are
+		 * announced once through the status line */
+		this.stateEl = el('p', { class: 'meta offer-state' });
 		this.codeEl = el('span', { class: 'meta' });
 		this.progressEl = el('progress', { max: Math.max(1, this.total), value: 0, 'aria-label': `${title}: progress` });
 		this.rateEl = el('p', { class: 'meta offer-rate' });
 		this.buttons = el('div', { class: 'row' });
 		const list = el('ul', { class: 'files' }, this.files.map((f) => {
 			f.row = el('li', { dataset: { fid: String(f.fid), verdict: 'pending' } },
-				el('span', { class: 'name' }, f.name), ' ',
+				el('span', { class: 'name', title: f.name }, middleEllipsis(f.name, 60)), ' ',
 				el('span', { class: 'meta' }, `${formatBytes(f.size)} · ${f.type || 'unknown type'}`), ' ',
 				f.statusEl = el('span', { class: 'file-status meta' }));
 			return f.row;
 		}));
 		this.card = el('li', { class: 'transfer', dataset: { dir: this.dir, oid: this.oid, state: 'pending' } },
-			el('div', { class: 'row tight' }, el('strong', {}, `${title} — ${this.files.length} file${this.files.length === 1 ? '' : 's'}, ${formatBytes(this.total)}`), ' ', this.codeEl),
+			el('div', { class: 'row tight' }, el('strong', { title: this.peerId }, `${title} — ${this.files.length} file${this.files.length === 1 ? '' : 's'}, ${formatBytes(this.total)}`), ' ', this.codeEl),
 			list, this.progressEl, this.rateEl, this.stateEl, this.buttons);
-		$('#transfers').prepend(this.card);
+		cardList().prepend(this.card);
+	}
+
+	/* Let go of received Blobs and their URLs (the card is being cleared) */
+	release() {
+		for (const f of this.files) {
+			if (f.url) URL.revokeObjectURL(f.url);
+			f.saved = null;
+		}
 	}
 
 	setCode(code) { this.codeEl.textContent = `· security code ${code}`; this.codeEl.dataset.code = code; }
@@ -379,7 +463,8 @@ class Offer {
 			this.finish('You declined.', 'declined');
 		});
 		this._setButtons(accept, decline);
-		accept.focus();
+		/* Focus follows the offer only where it is visible and nothing else is going on (not during a call) */
+		if (!document.body.classList.contains('in-call')) accept.focus();
 	}
 
 	_cancelButton() {
@@ -417,20 +502,49 @@ class Offer {
 		this.progress(f, 0);
 	}
 
-	verdict(f, ok, hash, url) {
+	/* saved: {name, blob, crc} for a received file kept in browser storage (no picker), else null */
+	verdict(f, ok, hash, saved) {
 		if (this.dir === 'in') this.doneBytes += f.size;
 		f.verified = ok;
+		f.saved = saved || null;
 		f.row.dataset.verdict = ok ? 'verified' : 'failed';
 		f.row.dataset.sha256 = hash || '';
+		f.saveEl = el('span', { class: 'save-state' });
 		f.statusEl.replaceChildren(
 			el('span', { class: ok ? 'verdict-ok' : 'verdict-bad' }, ok ? '✓ verified' : '✗ failed — checksum mismatch, file discarded'),
-			el('span', { class: 'meta hash', title: 'SHA-256' }, ` SHA-256 ${hash ? `${hash.slice(0, 16)}…` : ''}`),
-			...(url ? [el('a', { href: url, download: f.name, class: 'again' }, ' Save again')] : []));
+			el('span', { class: 'meta hash', title: 'SHA-256' }, ` SHA-256 ${hash ? `${hash.slice(0, 16)}…` : ''}`), ' ', f.saveEl);
+		if (f.saved) {
+			const btn = el('button', { type: 'button', class: 'save-btn' }, 'Save');
+			btn.addEventListener('click', () => { f.url = download(f.saved.blob, f.saved.name); f.saveEl.firstChild.textContent = 'saved · '; });
+			f.saveEl.replaceChildren(el('span', {}, 'click to save · '), btn);
+		}
 		if (this.files.every((x) => x.verified !== undefined)) {
 			const allOk = this.files.every((x) => x.verified);
 			const secs = (performance.now() - (this.t0 || performance.now())) / 1000;
+			this._saveAll();
 			this.finish(allOk ? `All verified (SHA-256 matches on both sides) in ${formatDuration(secs)}.` : 'Some files failed verification.', allOk ? 'verified' : 'failed');
 		}
+	}
+
+	/* Without the picker: one file → one download; several → one .zip (browsers drop rapid downloads) */
+	_saveAll() {
+		const kept = this.files.filter((f) => f.saved);
+		if (!kept.length) return;
+		const mark = (f) => { if (f.saveEl.firstChild) f.saveEl.firstChild.textContent = 'saved · '; };
+		const total = kept.reduce((a, f) => a + f.saved.blob.size, 0);
+		if (kept.length === 1 || total > ZIP_MAX_BYTES) {
+			/* one download (or, past the zip size limit, one at a time with the per-file buttons as the fallback) */
+			kept[0].url = download(kept[0].saved.blob, kept[0].saved.name);
+			mark(kept[0]);
+			return;
+		}
+		const used = new Set();
+		const zip = buildZip(kept.map((f) => ({ name: uniqueName(f.saved.name, used), blob: f.saved.blob, crc: f.saved.crc })));
+		const name = safeName(`p2plink ${kept.length} files from ${this.peerName || this.peerId.slice(0, 12)}.zip`);
+		this.zipUrl = download(zip, name);
+		kept.forEach(mark);
+		const again = el('a', { href: this.zipUrl, download: name, class: 'again' }, `Save the .zip again`);
+		this.rateEl.replaceChildren(`${kept.length} files saved as one .zip · `, again);
 	}
 
 	cancel(text, tellPeer) {
@@ -447,8 +561,13 @@ class Offer {
 		this.card.dataset.state = state;
 		for (const f of this.files) if (f.verified === undefined && f.statusEl.textContent !== '') f.statusEl.textContent = state;
 		this.setState(text);
-		this._setButtons();
-		announce(`${this.dir === 'out' ? 'To' : 'From'} ${this.peerId}: ${text}`, state === 'verified' ? 'ok' : state === 'failed' ? 'error' : 'info');
+		if (this.dir === 'in') {
+			const back = el('button', { type: 'button', class: 'send-back-btn' }, 'Send files back');
+			back.addEventListener('click', () => this.mgr.onSendBack(this.peerId));
+			this._setButtons(back);
+		} else this._setButtons();
+		announce(`${this.dir === 'out' ? 'To' : 'From'} ${who(this.peerId, this.peerName)}: ${text}`, state === 'verified' ? 'ok' : state === 'failed' ? 'error' : 'info');
 		this.session && this.session._wake();
+		this.mgr._syncClear();
 	}
 }

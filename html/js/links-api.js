@@ -10,6 +10,8 @@
  *   /peerjs/links/revoke  {id, token, link_id}       → {ok:true}
  *   /peerjs/links/redeem  {id, token, link_token}    → {ok:true, target, purpose}
  *                                                    | {ok:false, code:"expired"|"exhausted"|"ip-denied"|"revoked"|"unknown", msg}
+ *   /peerjs/links/peek    {link_token}               → {ok:true, target, purpose, expires_at, clicks_left (null =
+ *                                                    unlimited), online} | {ok:false, code, msg}   (uses no click)
  *   /peerjs/linkonly      {id, token, enabled}       → {ok:true, link_only}
  * Errors: HTTP 4xx/5xx with {error:{code, msg}} → thrown as LinkApiError(status, code, msg).
  * A 404 means the server has no link support (LinkApiError.code === 'unsupported').
@@ -67,6 +69,7 @@ function normalizeLink(l, top = {}) {
 		clicks: Number(l.clicks) || 0,
 		purpose: l.purpose === 'file' ? 'file' : 'call',
 		revoked: !!l.revoked || l.status === 'revoked',
+		status: typeof l.status === 'string' ? l.status : null,
 		whitelist: Array.isArray(l.whitelist) ? l.whitelist : [],
 	};
 }
@@ -101,6 +104,17 @@ export async function redeemLink(peer, linkToken) {
 	}
 }
 
+/* What the landing page may show before a click is used; null when this server has no peek endpoint */
+export async function peekLink(linkToken) {
+	try {
+		return await post('/peerjs/links/peek', { link_token: linkToken });
+	} catch (err) {
+		if (err instanceof LinkApiError && err.code === 'unsupported') return null;
+		if (err instanceof LinkApiError && err.status >= 400) return { ok: false, code: err.code, msg: err.message };
+		throw err;
+	}
+}
+
 /* Plain-words explanation of a refusal code. */
 export function explainRefusal(code) {
 	switch (code) {
@@ -109,6 +123,7 @@ export function explainRefusal(code) {
 	case 'ip-denied': return 'This link is not allowed from your network. The person who made it limited where it can be used from.';
 	case 'revoked': return 'The person who made this link has withdrawn it.';
 	case 'unknown': return 'This link is not valid. Check that you copied all of it.';
+	case 'not-online': return 'The person this link reaches is not online right now. Try again later.';
 	default: return 'This link cannot be used right now.';
 	}
 }

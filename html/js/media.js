@@ -22,17 +22,30 @@ function explain(err) {
 	}
 }
 
+/* The camera and microphone the person picked in the device check (this device only), or nulls */
+const DEVICES = 'p2plink.devices';
+export function chosenDevices() {
+	try { const j = JSON.parse(localStorage.getItem(DEVICES) || '{}'); return { cam: j.cam || null, mic: j.mic || null }; } catch { return { cam: null, mic: null }; }
+}
+export function chooseDevices(cam, mic) {
+	try { localStorage.setItem(DEVICES, JSON.stringify({ cam: cam || null, mic: mic || null })); } catch { /* private mode */ }
+}
+
 /*
- * Get a stream for a call: camera+microphone, else microphone only, else camera only.
+ * Get a stream for a call: camera+microphone, else microphone only, else camera only; the chosen devices when
+ * there is a choice (`ideal`, so an unplugged one falls back to the default instead of failing the call).
  * Permission denial is final (asking again would just fail the same way).
  */
 export async function getCallMedia() {
 	if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia)
 		throw new MediaError('This browser cannot use a camera or microphone here (it needs HTTPS and a current browser).');
+	const { cam, mic } = chosenDevices();
+	const audio = mic ? { deviceId: { ideal: mic } } : true;
+	const video = { width: { ideal: 1280 }, height: { ideal: 720 }, ...(cam ? { deviceId: { ideal: cam } } : {}) };
 	const tries = [
-		{ audio: true, video: { width: { ideal: 1280 }, height: { ideal: 720 } } },
-		{ audio: true, video: false },
-		{ audio: false, video: true },
+		{ audio, video },
+		{ audio, video: false },
+		{ audio: false, video },
 	];
 	let last;
 	for (const c of tries) {
@@ -99,6 +112,16 @@ export function watchStats(pc, onUpdate, intervalMs = 1000) {
 	const timer = setInterval(tick, intervalMs);
 	tick();
 	return () => { stopped = true; clearInterval(timer); };
+}
+
+/* A readable verdict from the numbers: good (round trip under 150 ms, loss under 2 %), poor (over 400 ms or 8 %),
+ * else fair; null until there is a round trip to judge */
+export function quality(s) {
+	if (!s || s.rttMs === null) return null;
+	const loss = s.lossPct || 0;
+	if (s.rttMs > 400 || loss > 8) return 'poor';
+	if (s.rttMs >= 150 || loss >= 2) return 'fair';
+	return 'good';
 }
 
 export function describeStats(s) {

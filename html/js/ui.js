@@ -26,11 +26,48 @@ export function show(node, visible = true) {
 	node.hidden = !visible;
 }
 
-/* Status line (aria-live="polite" in the markup) — screen readers hear every change. */
+/*
+ * Status line (role=status in the markup). Screen readers hear every change, so it carries only what a person
+ * must know: errors stay until the next thing happens (the next announce() replaces them, clearStatus(kind)
+ * removes them when what they describe is over); info and ok lines fade after STATUS_FADE_MS so an old
+ * "Call cancelled." never sits next to the next call. While the call screen is up the rest of the page is inert
+ * (hidden from assistive technology), so the same text also goes to the call screen's own status line.
+ */
+const STATUS_FADE_MS = 8000;
+let fadeTimer = null;
 export function announce(text, kind = 'info') {
+	for (const s of [$('#status'), $('#call-status')]) {
+		if (!s) continue;
+		s.textContent = text;
+		s.dataset.kind = kind;
+	}
+	clearTimeout(fadeTimer);
+	if (kind !== 'error' && text) fadeTimer = setTimeout(() => clearStatus(), STATUS_FADE_MS);
+}
+
+/* Remove the status line, or only when it is of `kind` (e.g. the "lost the server" error once we are back) */
+export function clearStatus(kind) {
 	const s = $('#status');
-	s.textContent = text;
-	s.dataset.kind = kind;
+	if (kind && s.dataset.kind !== kind) return;
+	announce('', 'info');
+}
+
+/*
+ * "abcdefghij…uvwxyz": ids may be 64 characters and names are whatever people type; the middle is cut so both
+ * ends stay recognisable. Callers put the full text in a title attribute.
+ */
+export function middleEllipsis(text, max = 24) {
+	const t = String(text ?? '');
+	if (t.length <= max) return t;
+	const head = Math.ceil((max - 1) / 2);
+	const tail = Math.floor((max - 1) / 2);
+	return `${t.slice(0, head)}…${t.slice(t.length - tail)}`;
+}
+
+/* Who a peer is, for people: "Ana (k3f9…x8q2)" when they told us a name, else the id (cut past idMax) */
+export function who(id, name, idMax = 20) {
+	const short = middleEllipsis(id, idMax);
+	return name ? `${middleEllipsis(name, 32)} (${short})` : short;
 }
 
 /* What to tell people when two browsers cannot reach each other directly. p2plink has no TURN relay, on purpose:
@@ -78,6 +115,11 @@ export async function copyText(text, button) {
 		setTimeout(() => { button.textContent = old; }, 1500);
 	}
 	return ok;
+}
+
+/* A display name as the other side typed it: text only, one line, bounded (names travel peer to peer only) */
+export function cleanName(name) {
+	return typeof name === 'string' ? name.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, '').trim().slice(0, 40) : '';
 }
 
 /* Random token for PeerJS (the server keys our id on it; link endpoints authenticate with it). */

@@ -7,11 +7,25 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, createReadStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromiumMissing, launch, startServer, openApp, screenshot, within } from '../lib/browser.mjs';
+import { establish } from '../lib/call-actions.mjs';
+import { outOfViewport } from '../lib/ui-checks.mjs';
+
+/* The entries of a .zip as Python's zipfile reads them (it checks every CRC): {name: Buffer} */
+function unzip(path) {
+	const out = execFileSync('/usr/bin/python3', ['-c', `
+import base64, json, sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+bad = z.testzip()
+if bad: sys.exit("bad CRC: " + bad)
+print(json.dumps({i.filename: base64.b64encode(z.read(i)).decode() for i in z.infolist()}))`, path], { maxBuffer: 256 * 1024 * 1024 });
+	return new Map(Object.entries(JSON.parse(out)).map(([k, v]) => [k, Buffer.from(v, 'base64')]));
+}
 
 const skip = chromiumMissing() || false;
 let srv, browser, A, B, dir;
@@ -73,7 +87,7 @@ test('64 MiB file: received SHA-256 equals the sender’s, both sides say verifi
 	});
 });
 
-test('multi-file transfer incl. zero-byte and non-ASCII names', { skip, timeout: 60000 }, async () => {
+test('multi-file transfer incl. zero-byte and non-ASCII names: one .zip with every file, CRCs good', { skip, timeout: 60000 }, async () => {
 	await within(55000, 'multi-file', async () => {
 		const files = [
 			{ name: 'notes with spaces.txt', data: Buffer.from('hello p2plink\n') },
@@ -84,23 +98,177 @@ test('multi-file transfer incl. zero-byte and non-ASCII names', { skip, timeout:
 		const { inCard, outCard } = await offer(paths);
 		const text = await inCard.textContent();
 		for (const f of files) assert.ok(text.includes(f.name), `offer lists ${f.name}`);
-		const got = new Map();
-		const done = new Promise((resolve) => {
-			B.page.on('download', async function onDl(d) {
-				got.set(d.suggestedFilename(), await d.path());
-				if (got.size === files.length) { B.page.off('download', onDl); resolve(); }
-			});
-		});
+		const dl = B.page.waitForEvent('download', { timeout: 45000 });
 		await inCard.locator('.accept-btn').click();
-		await within(45000, 'downloads', () => done);
+		const d = await dl;
+		assert.match(d.suggestedFilename(), /^p2plink 3 files from .*\.zip$/);
+		const got = unzip(await d.path());
 		for (const f of files) {
-			assert.ok(got.has(f.name), `downloaded ${f.name} (have ${[...got.keys()].join(', ')})`);
-			assert.deepEqual(readFileSync(got.get(f.name)), f.data, `bytes of ${f.name}`);
+			assert.ok(got.has(f.name), `zip has ${f.name} (has ${[...got.keys()].join(', ')})`);
+			assert.deepEqual(got.get(f.name), f.data, `bytes of ${f.name}`);
 		}
 		await B.page.waitForSelector('.transfer[data-dir=in][data-state=verified]', { timeout: 10000 });
 		await A.page.waitForSelector('.transfer[data-dir=out][data-state=verified]', { timeout: 10000 });
 		assert.equal(await outCard.locator('li[data-verdict=verified]').count(), 3);
+		assert.equal(await inCard.locator('.save-btn').count(), 3, 'each file can also be saved alone');
 	});
+});
+
+test('20 files received without the save picker: all 20 saved (one .zip), none dropped', { skip, timeout: 90000 }, async () => {
+	await within(85000, '20 files', async () => {
+		const files = Array.from({ length: 20 }, (_, i) => ({ name: `photo-${String(i + 1).padStart(2, '0')}.jpg`, data: randomBytes(20000 + i * 997) }));
+		const paths = files.map((f) => { const p = join(dir, f.name); writeFileSync(p, f.data); return p; });
+		let downloads = 0;
+		const count = () => { downloads++; };
+		B.page.on('download', count);
+		const { inCard } = await offer(paths);
+		const dl = B.page.waitForEvent('download', { timeout: 60000 });
+		await inCard.locator('.accept-btn').click();
+		const got = unzip(await (await dl).path());
+		await B.page.waitForSelector('.transfer[data-dir=in][data-state=verified]', { timeout: 20000 });
+		await B.page.waitForTimeout(1500);
+		B.page.off('download', count);
+		console.log(`files_20_downloads=${downloads} zip_entries=${got.size}`);
+		assert.equal(got.size, 20, 'all 20 in the zip');
+		for (const f of files) assert.deepEqual(got.get(f.name), f.data, f.name);
+		assert.equal(downloads, 1, 'one download, nothing for the browser to drop');
+		assert.equal(await inCard.locator('.save-state', { hasText: 'saved' }).count(), 20, 'each file says saved');
+	});
+});
+
+test('a text/html file is saved as application/octet-stream under a safe name, never rendered here', { skip, timeout: 40000 }, async () => {
+	await within(35000, 'html file', async () => {
+		await B.page.evaluate(() => {
+			globalThis.__blobTypes = [];
+			const orig = URL.createObjectURL;
+			URL.createObjectURL = (b) => { globalThis.__blobTypes.push(b.type); return orig.call(URL, b); };
+		});
+		const path = join(dir, 'evil.html');
+		writeFileSync(path, '<script>parent.__pwned = 1</script><h1>hi</h1>');
+		const pages = B.context.pages().length;
+		/* The sender claims text/html and a name with separators, control characters and a bidi override */
+		await A.page.evaluate(() => {
+			const f = new File(['<script>parent.__pwned = 1</script><h1>hi</h1>'], '../../\u202eevil\u0007.html', { type: 'text/html' });
+			globalThis.__p2plink.files.send(document.querySelector('#peer-id').value.trim(), [f]);
+		});
+		const inCard = B.page.locator('.transfer[data-dir=in]').first();
+		await B.page.waitForFunction(() => document.querySelector('.transfer[data-dir=in] .accept-btn'), null, { timeout: 20000 });
+		const dl = B.page.waitForEvent('download', { timeout: 20000 });
+		await inCard.locator('.accept-btn').click();
+		const d = await dl;
+		const name = d.suggestedFilename();
+		assert.doesNotMatch(name, /[\/\\\u0000-\u001f\u202e]/, `safe name: ${JSON.stringify(name)}`);
+		assert.match(name, /evil\.html$/);
+		assert.deepEqual(await B.page.evaluate(() => globalThis.__blobTypes), ['application/octet-stream']);
+		assert.equal(await B.page.evaluate(() => globalThis.__pwned || 0), 0, 'nothing ran');
+		assert.equal(B.context.pages().length, pages, 'no page opened');
+	});
+});
+
+test('the progress of a transfer is not spoken: live regions change only at start and finish', { skip, timeout: 60000 }, async () => {
+	await within(55000, 'live regions', async () => {
+		const watch = () => {
+			globalThis.__spoken = [];
+			const live = () => Array.from(document.querySelectorAll('[aria-live], [role=status], [role=alert]'));
+			new MutationObserver((muts) => {
+				for (const m of muts) {
+					const n = m.target.nodeType === 1 ? m.target : m.target.parentElement;
+					if (n && live().some((r) => r.contains(n))) { globalThis.__spoken.push((n.closest('[aria-live], [role=status], [role=alert]') || n).textContent.slice(0, 60)); break; }
+				}
+			}).observe(document.body, { subtree: true, childList: true, characterData: true });
+		};
+		await A.page.evaluate(watch);
+		await B.page.evaluate(watch);
+		const path = join(dir, 'sixteen.bin');
+		writeFileSync(path, randomBytes(16 * 1024 * 1024));
+		const { inCard } = await offer(path);
+		const progress = [];
+		const dl = B.page.waitForEvent('download', { timeout: 45000 });
+		await inCard.locator('.accept-btn').click();
+		const poll = setInterval(() => { B.page.evaluate(() => document.querySelector('.transfer[data-dir=in] progress').value).then((v) => progress.push(v), () => {}); }, 150);
+		await dl;
+		clearInterval(poll);
+		await B.page.waitForSelector('.transfer[data-dir=in][data-state=verified]', { timeout: 10000 });
+		await A.page.waitForSelector('.transfer[data-dir=out][data-state=verified]', { timeout: 10000 });
+		const spokenB = await B.page.evaluate(() => globalThis.__spoken);
+		const spokenA = await A.page.evaluate(() => globalThis.__spoken);
+		console.log(`live_region_changes receiver=${spokenB.length} sender=${spokenA.length} progress_updates=${new Set(progress).size}`);
+		assert.ok(new Set(progress).size >= 3, 'the bar did move');
+		assert.ok(spokenB.length <= 3, `receiver heard ${spokenB.length}: ${JSON.stringify(spokenB)}`);
+		assert.ok(spokenA.length <= 3, `sender heard ${spokenA.length}: ${JSON.stringify(spokenA)}`);
+	});
+});
+
+test('"Clear finished" removes the cards of finished transfers and keeps running ones', { skip, timeout: 40000 }, async () => {
+	await within(35000, 'clear finished', async () => {
+		const path = join(dir, 'small.txt');
+		writeFileSync(path, 'small');
+		const { inCard } = await offer(path);
+		const dl = B.page.waitForEvent('download', { timeout: 20000 });
+		await inCard.locator('.accept-btn').click();
+		await dl;
+		await B.page.waitForSelector('.transfer[data-dir=in][data-state=verified]', { timeout: 10000 });
+		const pending = await offer(path); /* a second offer, not answered: it must stay */
+		assert.ok(await B.page.locator('#transfers .transfer').count() >= 2);
+		await B.page.click('#clear-finished');
+		const states = await B.page.evaluate(() => Array.from(document.querySelectorAll('#transfers .transfer'), (c) => c.dataset.state));
+		assert.deepEqual(states, ['pending'], `only the unanswered offer is left: ${states}`);
+		assert.equal(await B.page.isHidden('#clear-finished'), true, 'nothing left to clear');
+		await pending.inCard.locator('.decline-btn').click();
+	});
+});
+
+test('"Send files back" on a received transfer picks files for its sender', { skip, timeout: 40000 }, async () => {
+	await within(35000, 'send back', async () => {
+		const path = join(dir, 'to-b.txt');
+		writeFileSync(path, 'hello B');
+		const { inCard } = await offer(path);
+		const dl = B.page.waitForEvent('download', { timeout: 20000 });
+		await inCard.locator('.accept-btn').click();
+		await dl;
+		await B.page.fill('#peer-id', '');
+		const chooser = B.page.waitForEvent('filechooser', { timeout: 5000 });
+		await inCard.locator('.send-back-btn').click();
+		const back = join(dir, 'to-a.txt');
+		writeFileSync(back, 'hello A');
+		await (await chooser).setFiles(back);
+		assert.equal(await B.page.inputValue('#peer-id'), A.id, 'addressed to the sender');
+		const card = A.page.locator('.transfer[data-dir=in]').first();
+		await card.waitFor({ timeout: 20000 });
+		assert.match(await card.textContent(), /to-a\.txt/);
+		await card.locator('.decline-btn').click();
+	});
+});
+
+test('a file offered during a call shows on the call screen and can be accepted there', { skip, timeout: 70000 }, async () => {
+	const [C, D] = await Promise.all([openApp(browser, srv.baseUrl, { name: 'C', viewport: { width: 390, height: 844 } }), openApp(browser, srv.baseUrl, { name: 'D', viewport: { width: 390, height: 844 } })]);
+	try {
+		await within(65000, 'offer in call', async () => {
+			await establish(C, D);
+			const data = randomBytes(300000);
+			const path = join(dir, 'during the call.bin');
+			writeFileSync(path, data);
+			const chooser = C.page.waitForEvent('filechooser', { timeout: 5000 });
+			await C.page.click('#files-in-call-btn');
+			await (await chooser).setFiles(path);
+			const card = D.page.locator('#call-offers .transfer[data-dir=in]');
+			await card.waitFor({ timeout: 20000 });
+			assert.equal(await D.page.isVisible('#call-offers .accept-btn'), true, 'Accept is visible on the call screen');
+			assert.deepEqual(await outOfViewport(D.page, '#call', true), [], 'every control of the call screen and the offer in view');
+			await screenshot(D.page, 'phone-file-offer-during-call');
+			const dl = D.page.waitForEvent('download', { timeout: 20000 });
+			await card.locator('.accept-btn').click();
+			assert.deepEqual(readFileSync(await (await dl).path()), data);
+			await D.page.waitForSelector('#call-offers .transfer[data-state=verified]', { timeout: 10000 });
+			assert.equal(await D.page.evaluate(() => globalThis.__p2plink.calls.state), 'active', 'the call goes on');
+			await C.page.click('#hangup-btn');
+			await D.page.waitForSelector('#call', { state: 'hidden', timeout: 10000 });
+			assert.equal(await D.page.locator('#transfers .transfer[data-state=verified]').count(), 1, 'the card is back in the list after the call');
+		});
+	} finally {
+		await C.context.close().catch(() => {});
+		await D.context.close().catch(() => {});
+	}
 });
 
 test('receiver cancels mid-way: both sides stop and say cancelled', { skip, timeout: 90000 }, async () => {

@@ -8,6 +8,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import https from 'node:https';
 import { chromium } from 'playwright-core';
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -31,29 +32,50 @@ export async function launch(opts = {}) {
 	return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true, ...opts });
 }
 
-export async function startServer() {
+/* opts.port: a fixed port (a test that stops the server and starts it again where the browsers expect it) */
+export async function startServer(opts = {}) {
 	const spec = process.env.P2PLINK_E2E_SERVER || join(root, 'tests', 'lib', 'reference-server.mjs');
 	const mod = await import(pathToFileURL(resolve(spec)).href);
-	return mod.startServer({ port: 0 });
+	return mod.startServer({ port: 0, ...opts });
 }
 
 /*
  * A fresh browser context (its own origin storage, like a separate person) with one app
  * page opened at `path` and waiting for the peer id. Test hooks go in before app code runs.
+ * viewport / colorScheme: as a phone or in dark mode; identity: {id, token} this device already has (put in
+ * localStorage before the first page load only, so a reload keeps what the app stored); initScript: a function
+ * run in every page before the app (e.g. to count WebSockets); ready: false to not wait for the app.
  */
-export async function openApp(browser, baseUrl, { path = '/', hooks = { noSavePicker: true }, name = 'peer' } = {}) {
+export async function openApp(browser, baseUrl, {
+	path = '/', hooks = { noSavePicker: true }, name = 'peer', viewport = { width: 900, height: 760 },
+	colorScheme = 'light', identity = null, initScript = null, ready = true,
+} = {}) {
 	const context = await browser.newContext({
 		ignoreHTTPSErrors: true,
 		acceptDownloads: true,
-		viewport: { width: 900, height: 760 },
+		viewport,
+		colorScheme,
 		permissions: ['camera', 'microphone'],
 	});
 	await context.addInitScript((h) => { globalThis.P2PLINK_TEST_HOOKS = h; }, hooks);
+	if (identity) {
+		await context.addInitScript((ident) => {
+			if (!localStorage.getItem('p2plink.identity')) localStorage.setItem('p2plink.identity', JSON.stringify(ident));
+		}, identity);
+	}
+	if (initScript) await context.addInitScript(initScript);
+	const P = await openTab(context, baseUrl, { path, name, ready });
+	return { context, ...P };
+}
+
+/* Another tab of the same browser context (same device, same localStorage), waiting until the app is ready */
+export async function openTab(context, baseUrl, { path = '/', name = 'tab', ready = true } = {}) {
 	const page = await context.newPage();
 	page.on('pageerror', (err) => console.error(`[${name}] pageerror: ${err.message}`));
-	page.on('console', (m) => { if (m.type() === 'error') console.error(`[${name}] console: ${m.text()}`); });
+	page.on('console', (m) => { if (m.type() === 'error' && !/status of 404/.test(m.text())) console.error(`[${name}] console: ${m.text()}`); });
 	await page.goto(new URL(path, baseUrl).href);
-	await page.waitForSelector('body[data-ready="1"]', { timeout: 20000 });
+	if (!ready) return { context, page, id: null, name };
+	await page.waitForSelector('body[data-ready="1"]', { timeout: 30000 });
 	const id = (await page.textContent('#my-id')).trim();
 	return { context, page, id, name };
 }
@@ -74,4 +96,28 @@ export async function within(ms, what, fn) {
 	} finally {
 		clearTimeout(timer);
 	}
+}
+
+/* Does the server under test have the share-link endpoints? (our Janus server: yes; the reference server: 404) */
+export function hasLinkEndpoints(baseUrl) {
+	return new Promise((resolve, reject) => {
+		const req = https.request(new URL('/peerjs/links/list', baseUrl), { method: 'POST', rejectUnauthorized: false, headers: { 'content-type': 'application/json' } }, (res) => {
+			res.resume();
+			res.on('end', () => resolve(res.statusCode !== 404));
+		});
+		req.on('error', reject);
+		req.setTimeout(15000, () => req.destroy(new Error('timeout: POST /peerjs/links/list')));
+		req.end(JSON.stringify({ id: 'probe', token: 'probe-token-0000000' }));
+	});
+}
+
+export const NO_LINKS = 'server under test has no share-link endpoints (POST /peerjs/links/list → 404); run with P2PLINK_E2E_SERVER=tests/lib/janus.mjs';
+
+/* An initScript for openApp(): every WebSocket the page opens is counted, with its time, in __wsAttempts */
+export function countWebSockets() {
+	const W = globalThis.WebSocket;
+	globalThis.__wsAttempts = [];
+	globalThis.WebSocket = class extends W {
+		constructor(...a) { super(...a); globalThis.__wsAttempts.push(performance.now()); }
+	};
 }
