@@ -693,6 +693,11 @@ static int ws_writeable(struct lws *wsi, p2plink_conn *conn) {
 				lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, (unsigned char *)reason, strlen(reason));
 				return -1;
 			}
+			/* Nothing queued: ask for nothing. (lws calls us once more after it finished a partially written frame;
+			 * re-arming here with an empty queue made the service thread spin at a full core after any frame
+			 * larger than ~4 KiB: tests/integration/writable.test.mjs) */
+			if(!more && !closing)
+				return 0;
 			break;
 		}
 		int written = lws_write(wsi, frame->data + LWS_PRE, frame->len, LWS_WRITE_TEXT);
