@@ -34,7 +34,7 @@ P2PLINK_BUILD_DIR="$PWD/bench/build/snapshot"; export P2PLINK_BUILD_DIR
 command -v turnserver >/dev/null 2>&1 || echo "bench: turnserver not found (apt-get install -y coturn): the STUN rows lack coturn" >&2
 # The load generator (and trivial relay)
 mkdir -p bench/build bench/results
-gcc -O2 -Wall -o bench/build/loadgen bench/loadgen.c $(pkg-config --cflags --libs openssl)
+gcc -O2 -Wall -o bench/build/loadgen bench/loadgen.c $(pkg-config --cflags --libs openssl) -lm
 
 # One fd per idle peer on each side: raise the soft limit to the hard one (and the hard one when we may).
 ulimit -Hn 1048576 2>/dev/null || true
