@@ -33,6 +33,7 @@ const CFG = {
 	// each a Poisson process of BENCH_RT_RATE frames/s (BENCH_RT_SDP_SHARE of them OFFER/ANSWER, the rest CANDIDATEs)
 	// plus HEARTBEAT every 5 s, at most BENCH_RT_PER_IP peers per source address
 	rtPeers: env('BENCH_RT_PEERS', QUICK ? 2000 : 0), rtRate: env('BENCH_RT_RATE', 2), rtSdpShare: env('BENCH_RT_SDP_SHARE', 0.2),
+	rtSdpMax: env('BENCH_RT_SDP_MAX', 6144),	// OFFER/ANSWER carry 2 KiB .. this much SDP text
 	rtWarmup: env('BENCH_RT_WARMUP', QUICK ? 2 : 5), rtDuration: env('BENCH_RT_DURATION', QUICK ? 5 : 20),
 	rtPerIp: env('BENCH_RT_PER_IP', 50), rtSetupDuration: env('BENCH_RT_SETUP_DURATION', QUICK ? 3 : 8),
 	rtSetupSources: env('BENCH_RT_SETUP_SOURCES', 256), rtSetupConcurrency: env('BENCH_RT_SETUP_CONCURRENCY', 32),
@@ -345,8 +346,8 @@ async function rtSuite(kind) {
 		await sleep(1000);
 		let perfDone = Promise.resolve();
 		r.traffic = await loadgen('realtraffic', srv, true, ['--pairs', RT_PEERS / 2, '--peer-rate', CFG.rtRate,
-			'--sdp-share', CFG.rtSdpShare, '--heartbeat', 5, '--warmup', CFG.rtWarmup, '--duration', CFG.rtDuration,
-			'--after', withPerf ? CFG.perfSeconds + 1 : 0, '--concurrency', 256, '--src', sources, '--src-base', '127.1.0.1',
+			'--sdp-share', CFG.rtSdpShare, '--sdp-max', CFG.rtSdpMax, '--heartbeat', 5, '--warmup', CFG.rtWarmup, '--duration', CFG.rtDuration,
+			'--after', withPerf ? CFG.perfSeconds + 1 : 0, '--concurrency', 128, '--src', sources, '--src-base', '127.1.0.1',
 			'--ramp-timeout', 180], 600, (line) => {
 			if (line === 'PROFILE-START' && withPerf) perfDone = sleep(200).then(() => perfRecord(srv.pid, file));
 		});
@@ -354,7 +355,8 @@ async function rtSuite(kind) {
 		const t = r.traffic;
 		log(`  ${t.alive_at_end ?? 0} peers, ${Math.round(t.received_per_s ?? 0)} frames/s relayed, server ${t.server_cpu_pct}% of a core, ` +
 			`${t.server_cpu_us_per_frame} us CPU/frame, p50/p99/max ${t.lat_us_p50}/${t.lat_us_p99}/${t.lat_us_max} us, ` +
-			`RSS ${t.server_rss_kb} KiB (${t.server_rss_kb_per_peer} KiB/peer), sent ${t.sent_total} received ${t.received_total}`);
+			`RSS ${t.server_rss_kb} KiB (${t.server_rss_kb_per_peer} KiB/peer), sent ${t.sent_total} received ${t.received_total}, ` +
+			`ramp ${t.ramp_s} s with ${t.setup_retries} retries (${t.first_retry_error || 'none'}), loadgen ${t.loadgen_cpu_pct}% / lag ${t.send_lag_ms_max} ms`);
 		if (withPerf && fs.existsSync(file)) perfSummary(file, 'ours-wss-realtraffic', 'realtraffic');
 		await srv.stop();
 		await sleep(1500);
@@ -513,6 +515,9 @@ function buildTable() {
 			ours: lost('ours'), reference: lost('reference'), trivial: lost('trivial'), ratio: undefined, better: '', target: '0',
 			met: lost('ours') === undefined ? '' : (lost('ours') === 0 && t('ours', 'error_frames') === 0 ? 'yes' : `NO (${t('ours', 'error_frames')} unexpected)`) });
 		rt('load generator CPU during the window', '% of a core', 'loadgen_cpu_pct', '', 0);
+		rt('load generator behind its Poisson schedule, at most (large: it was the ceiling)', 'ms', 'send_lag_ms_max', '', 0);
+		rt('ramp: connections that failed before OPEN and were made again (new id)', 'peers', 'setup_retries', 'lower', 0);
+		rt('ramp: time to connect every peer', 's', 'ramp_s', 'lower', 0);
 		row(S, 'setup: TLS handshake + upgrade → OPEN, 32 in flight (measured rate; load-generator-bound)', 'setups/s',
 			u('ours', 'setups_per_s'), u('reference', 'setups_per_s'), u('trivial', 'setups_per_s'), 'higher', 0);
 		row(S, 'setup: server CPU busy while setting up', '% of a core', u('ours', 'server_cpu_pct'), u('reference', 'server_cpu_pct'),
@@ -539,7 +544,7 @@ function markdown(rows) {
 	if (rtr.length) {
 		const t = rtr[0][1].traffic || {};
 		L.push(`Section 9 (real traffic): ${fmt(t.peers)} WSS peers (${CFG.rtPerIp} per source address, 127.1.x.y; ids in pairs, each peer's partner the only counterpart), ` +
-			`each an independent Poisson process of ${t.peer_rate} frames/s to its partner — ${Math.round((t.sdp_share ?? 0) * 100)} % OFFER/ANSWER with 2–6 KiB of SDP, ` +
+			`each an independent Poisson process of ${t.peer_rate} frames/s to its partner — ${Math.round((t.sdp_share ?? 0) * 100)} % OFFER/ANSWER with 2–${Math.round(CFG.rtSdpMax / 102.4) / 10} KiB of SDP, ` +
 			`the rest CANDIDATEs of 275–300 B (mean frame ${fmt(t.mean_frame_bytes)} B) — plus HEARTBEAT every 5 s (phases spread evenly); ${CFG.rtWarmup} s warm-up, ` +
 			`${CFG.rtDuration} s window. concurrent_limit ${fmt(rtr[0][1].concurrent_limit)} on both servers (the most one process holds with this fd limit). ` +
 			`Ours as shipped: conf/*.jcfg.sample defaults (frame_rate 50, frame_burst 200, max_connections_per_ip 100, connection_rate_per_ip 20, ` +

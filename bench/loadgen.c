@@ -214,7 +214,7 @@ static void threads_report(FILE *o, comm_cpu *a, int na, comm_cpu *b, int nb, do
 }
 
 /* ---------- latency samples ---------- */
-static uint32_t *lat = NULL;
+static uint64_t *lat = NULL;	/* ns; 64 bits: a saturated server's latencies pass 4.3 s */
 static size_t nlat = 0, caplat = 0;
 static int recording = 0;
 static void lat_add(uint64_t ns) {
@@ -224,15 +224,15 @@ static void lat_add(uint64_t ns) {
 		caplat = caplat ? caplat * 2 : 1 << 20;
 		lat = realloc(lat, caplat * sizeof(*lat));
 	}
-	lat[nlat++] = ns > 0xffffffffull ? 0xffffffffu : (uint32_t)ns;
+	lat[nlat++] = ns;
 }
-static int cmp_u32(const void *a, const void *b) {
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+static int cmp_u64(const void *a, const void *b) {
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 	return x < y ? -1 : x > y;
 }
 static void lat_report(FILE *o) {
 	if(nlat == 0) { fprintf(o, "\"lat_samples\":0"); return; }
-	qsort(lat, nlat, sizeof(*lat), cmp_u32);
+	qsort(lat, nlat, sizeof(*lat), cmp_u64);
 	double sum = 0;
 	for(size_t i = 0; i < nlat; i++) sum += lat[i];
 	#define PCT(p) (lat[(size_t)((p) * (nlat - 1))] / 1000.0)
@@ -303,6 +303,10 @@ static uint64_t n_recv = 0, n_sent = 0, n_opened = 0, n_failed = 0, n_unexpected
 static uint64_t n_http = 0, n_ready = 0, n_active = 0, n_started = 0, n_hb = 0;
 static int64_t n_handshaking = 0;
 static const char *last_error = "";
+/* realtraffic: a peer whose connection fails before OPEN connects again, as a browser would (counted, bounded) */
+static int *retry_idx = NULL, nretry = 0;
+static uint64_t n_setup_retries = 0;
+static const char *first_retry_error = "";
 /* share-link redemptions (redeem mode) */
 static uint64_t r_sent = 0, r_answered = 0, r_ok = 0, r_denied = 0, r_http_err = 0, r_ok_window = 0;
 static uint64_t r_denied_code[8];
@@ -323,10 +327,25 @@ static void conn_free(conn *c) {
 	free(c);
 }
 
+/* realtraffic: queue a table peer whose setup failed for ramp() to start again (at most 5% of the peers + 10);
+ * the old conn leaves the table and is freed like any other. 1 when queued. */
+static int setup_retry(conn *c, const char *why) {
+	if(mode != M_REAL || c->idx < 0 || retry_idx == NULL || n_setup_retries >= (uint64_t)ntable / 20 + 10)
+		return 0;
+	if(!first_retry_error[0] && why) first_retry_error = why;
+	retry_idx[nretry++] = c->idx;
+	n_setup_retries++;
+	c->idx = -1;
+	return 1;
+}
+
 static void conn_close(conn *c, int failed, const char *why) {
 	if(c->st == ST_CLOSED) return;
+	if(!c->is_server && c->st < ST_READY) {
+		n_handshaking--;
+		if(failed && setup_retry(c, why)) failed = 0;
+	}
 	if(failed && why) last_error = why;
-	if(!c->is_server && c->st < ST_READY) n_handshaking--;
 	c->st = ST_CLOSED;
 	epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
 	struct linger lg = { 1, 0 };	/* RST: no TIME_WAIT on the load generator side */
@@ -513,7 +532,7 @@ static void client_message(conn *c, char *p, size_t len) {
 			if(mode == M_CONNECT) {
 				lat_add(t - c->t0);
 				conn_close(c, 0, NULL);
-			} else if(mode == M_IDLE || mode == M_REDEEM) {
+			} else if(mode == M_IDLE || mode == M_REDEEM || mode == M_REAL) {
 				c->next_hb = t + (uint64_t)(heartbeat_s * 1e9);
 			}
 		} else {
@@ -841,6 +860,14 @@ static int pump(int timeout_ms) {
 	return n;
 }
 
+/* s inside a JSON string: quotes and backslashes escaped, control characters left out */
+static void json_chars(FILE *o, const char *s) {
+	for(; *s; s++) {
+		if(*s == '"' || *s == '\\') fputc('\\', o);
+		if((unsigned char)*s >= 0x20) fputc(*s, o);
+	}
+}
+
 static void print_common(FILE *o) {
 	fprintf(o, "\"mode\":\"%s\",\"tls\":%d,\"port\":%d,\"opened\":%llu,\"failed\":%llu,\"unexpected_close\":%llu,"
 		"\"error_frames\":%llu,\"last_error\":\"", mode == M_RELAY ? "relay" : mode == M_CONNECT ? "connect" :
@@ -848,10 +875,7 @@ static void print_common(FILE *o) {
 		"serve", use_tls, port,
 		(unsigned long long)n_opened, (unsigned long long)n_failed, (unsigned long long)n_unexpected_close,
 		(unsigned long long)n_errors_frames);
-	for(const char *s = last_error; *s; s++) {
-		if(*s == '"' || *s == '\\') fputc('\\', o);
-		if((unsigned char)*s >= 0x20) fputc(*s, o);
-	}
+	json_chars(o, last_error);
 	fputc('"', o);
 }
 
@@ -864,19 +888,22 @@ static int ramp(int from, int to, double timeout_s) {
 	(void)ready0;
 	while(n_ready < want) {
 		int pending = (int)n_handshaking;
-		while(next < to && pending < concurrency) {
+		while((next < to || nretry > 0) && pending < concurrency) {
+			/* a retried peer (realtraffic) takes a new id: the server may still hold the old one */
+			int idx = nretry > 0 ? retry_idx[--nretry] : next++;
 			char id[32];
-			snprintf(id, sizeof(id), "%s%c%d", run_tag, mode == M_RELAY || mode == M_REAL ? (next % 2 ? 'b' : 'a') : 'i', next);
+			snprintf(id, sizeof(id), "%s%c%d%s", run_tag, mode == M_RELAY || mode == M_REAL ? (idx % 2 ? 'b' : 'a') : 'i', idx,
+				table[idx] != NULL ? "r" : "");
 			conn *c = client_start(id);
 			if(!c) { fprintf(stderr, "loadgen: %s\n", last_error); return -1; }
-			c->idx = next;
-			table[next] = c;
-			next++; pending++;
+			c->idx = idx;
+			table[idx] = c;
+			pending++;
 		}
 		if(n_failed > 0) return -1;
 		if(now_ns() > deadline) { last_error = "ramp timed out"; return -1; }
 		pump(10);
-		if(mode == M_IDLE) {	/* heartbeats keep flowing while ramping */
+		if(mode == M_IDLE || mode == M_REAL) {	/* heartbeats keep flowing while ramping */
 			static uint64_t last_scan = 0;
 			send_due_heartbeats(next, &last_scan);
 		}
@@ -889,6 +916,7 @@ static int run_realtraffic(FILE *o) {
 	rt_make_sdp();
 	ntable = pairs * 2;
 	table = calloc(ntable, sizeof(conn *));
+	retry_idx = calloc(ntable / 20 + 10, sizeof(int));
 	long rss_empty = proc_rss_kb(server_pid);	/* before the first peer: per-peer RSS is measured from here */
 	uint64_t r0 = now_ns();
 	if(ramp(0, ntable, ramp_timeout) < 0) {
@@ -914,7 +942,7 @@ static int run_realtraffic(FILE *o) {
 	long rss_loaded = 0;
 	comm_cpu th0[MAXCOMM], th1[MAXCOMM];
 	int nth0 = 0, nth1 = 0, phase = 0;	/* 0 warm-up, 1 window, 2 after (profile) */
-	uint64_t not_ready = 0;
+	uint64_t not_ready = 0, lag_max = 0;
 	for(;;) {
 		pump(1);
 		t_now = now_ns();
@@ -923,6 +951,8 @@ static int run_realtraffic(FILE *o) {
 			conn *c = table[rng_next() % (uint64_t)ntable];
 			if(c->st == ST_READY && table[c->partner]->st == ST_READY) rt_send(c, now_ns());
 			else not_ready++;
+			/* how far behind its Poisson schedule the load generator sends (it is the ceiling when this grows) */
+			if(phase == 1 && t_now - next_ev > lag_max) lag_max = t_now - next_ev;
 			next_ev += (uint64_t)(-log(rng_unit()) / total_rate * 1e9);
 			burst++;
 		}
@@ -967,7 +997,8 @@ static int run_realtraffic(FILE *o) {
 		"\"answers_in_window\":%llu,\"candidates_in_window\":%llu,\"mean_frame_bytes\":%.0f,\"sent_total\":%llu,"
 		"\"received_total\":%llu,\"lost\":%lld,\"not_ready_skipped\":%llu,\"server_cpu_s\":%.3f,\"server_cpu_pct\":%.1f,"
 		"\"server_cpu_us_per_frame\":%.2f,\"server_cpu_us_per_frame_incl_heartbeats\":%.2f,\"loadgen_cpu_pct\":%.1f,"
-		"\"other_cpu_pct\":%.1f,\"server_rss_kb_empty\":%ld,\"server_rss_kb\":%ld,\"server_rss_kb_per_peer\":%.2f,",
+		"\"other_cpu_pct\":%.1f,\"server_rss_kb_empty\":%ld,\"server_rss_kb\":%ld,\"server_rss_kb_per_peer\":%.2f,"
+		"\"send_lag_ms_max\":%.1f,\"setup_retries\":%llu,\"first_retry_error\":\"",
 		ok ? "true" : "false", ntable, alive, ramp_s, peer_rate, sdp_share, heartbeat_s, win, (unsigned long long)sent_w,
 		(unsigned long long)recv_w, win > 0 ? sent_w / win : 0.0, win > 0 ? recv_w / win : 0.0, (unsigned long long)hb_w,
 		win > 0 ? hb_w / win : 0.0, (unsigned long long)type_w[0], (unsigned long long)type_w[1],
@@ -976,7 +1007,9 @@ static int run_realtraffic(FILE *o) {
 		win > 0 ? 100.0 * scpu / win : 0.0, recv_w ? scpu * 1e6 / recv_w : 0.0,
 		recv_w + hb_w ? scpu * 1e6 / (recv_w + hb_w) : 0.0, win > 0 ? 100.0 * lcpu / win : 0.0,
 		win > 0 ? 100.0 * (mcpu - scpu - lcpu) / win : 0.0, rss_empty, rss_loaded,
-		ntable ? (double)(rss_loaded - rss_empty) / ntable : 0.0);
+		ntable ? (double)(rss_loaded - rss_empty) / ntable : 0.0, lag_max / 1e6, (unsigned long long)n_setup_retries);
+	json_chars(o, first_retry_error);
+	fprintf(o, "\",");
 	threads_report(o, th0, nth0, th1, nth1, win > 0 ? win : 1);
 	fprintf(o, ",");
 	lat_report(o);
@@ -1236,7 +1269,7 @@ int main(int argc, char **argv) {
 			ok ? "true" : "false", npeers, hconns, win, (unsigned long long)h1, win > 0 ? h1 / win : 0.0,
 			(unsigned long long)ok1, win > 0 ? ok1 / win : 0.0, (unsigned long long)r_sent, (unsigned long long)r_answered,
 			(unsigned long long)r_ok, (unsigned long long)r_denied, (unsigned long long)r_http_err);
-		for(const char *s = r_first_err; *s; s++) { if(*s == '"' || *s == '\\') fputc('\\', o); if((unsigned char)*s >= 0x20) fputc(*s, o); }
+		json_chars(o, r_first_err);
 		fprintf(o, "\",\"denied_by_code\":{");
 		for(int k = 0; k < 6; k++) fprintf(o, "%s\"%s\":%llu", k ? "," : "", denied_codes[k], (unsigned long long)r_denied_code[k]);
 		fprintf(o, "},\"server_cpu_pct\":%.1f,\"server_cpu_us_per_req\":%.1f,\"loadgen_cpu_pct\":%.1f,\"other_cpu_pct\":%.1f,",
