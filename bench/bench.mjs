@@ -29,6 +29,14 @@ const CFG = {
 	redeemDuration: env('BENCH_REDEEM_DURATION', QUICK ? 3 : 8), redeemCap: env('BENCH_REDEEM_CAP', 1000),
 	redeemCapAttempts: env('BENCH_REDEEM_CAP_ATTEMPTS', QUICK ? 20000 : 50000),
 	stunSeconds: env('BENCH_STUN_SECONDS', QUICK ? 3 : 8),
+	// 9. real traffic (WSS, shipped defaults): peers = BENCH_RT_PEERS (default: as many as the fd limit allows),
+	// each a Poisson process of BENCH_RT_RATE frames/s (BENCH_RT_SDP_SHARE of them OFFER/ANSWER, the rest CANDIDATEs)
+	// plus HEARTBEAT every 5 s, at most BENCH_RT_PER_IP peers per source address
+	rtPeers: env('BENCH_RT_PEERS', QUICK ? 2000 : 0), rtRate: env('BENCH_RT_RATE', 2), rtSdpShare: env('BENCH_RT_SDP_SHARE', 0.2),
+	rtSdpMax: env('BENCH_RT_SDP_MAX', 6144),	// OFFER/ANSWER carry 2 KiB .. this much SDP text
+	rtWarmup: env('BENCH_RT_WARMUP', QUICK ? 2 : 5), rtDuration: env('BENCH_RT_DURATION', QUICK ? 5 : 20),
+	rtPerIp: env('BENCH_RT_PER_IP', 50), rtSetupDuration: env('BENCH_RT_SETUP_DURATION', QUICK ? 3 : 8),
+	rtSetupSources: env('BENCH_RT_SETUP_SOURCES', 256), rtSetupConcurrency: env('BENCH_RT_SETUP_CONCURRENCY', 32),
 };
 const SERVER_CPU = process.env.BENCH_SERVER_CPU ?? '1';
 const EVENT_LOOPS = env('BENCH_EVENT_LOOPS', 1);
@@ -40,14 +48,18 @@ const wantLevels = (process.env.BENCH_IDLE_LEVELS || (QUICK ? '0,1000,5000' : '0
 const maxIdle = Math.max(0, fdSoft - 1500);	// each side needs one fd per peer plus its own
 const idleLevels = [...new Set(wantLevels.map((l) => Math.min(l, maxIdle)))];
 const clipped = wantLevels.filter((l) => l > maxIdle);
+// 9. real traffic: both servers get this concurrent_limit (the most peers one process can hold here), and the load as
+// many peers as it allows (an even number: they come in pairs)
+const RT_LIMIT = maxIdle - (maxIdle % 2);
+const RT_PEERS = Math.min(RT_LIMIT, CFG.rtPeers > 0 ? CFG.rtPeers - (CFG.rtPeers % 2) : RT_LIMIT);
 const log = (...a) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...a);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const cert = testCertificate();
 
 // ---------- servers ----------
-function spawnReady(cmd, args, what) {
+function spawnReady(cmd, args, what, env = process.env) {
 	return new Promise((resolve, reject) => {
-		const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+		const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], env });
 		const rl = readline.createInterface({ input: child.stdout });
 		const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`${what} did not start`)); }, 15000);
 		rl.on('line', (line) => { if (line.startsWith('READY')) { clearTimeout(timer); resolve(child); } });
@@ -87,6 +99,16 @@ const SERVERS = {
 					admin_secret: ADMIN_SECRET })).sessions.length };
 		},
 	},
+	// 9. real traffic: ours as shipped (conf/*.jcfg.sample defaults: frame_rate 50/burst 200, per-IP caps 100 open /
+	// 20 new per s, redemption limiter, libuv loop; debian/conf/janus.jcfg: event_loops = 2, debug_level = 4), except
+	// concurrent_limit, which is the reference's too
+	oursShipped: {
+		async start() {
+			const srv = await startJanus({ secure: true, debugLevel: 4, wrapper: ['taskset', '-c', SERVER_CPU],
+				janus: { event_loops: 2 }, plugin: { concurrent_limit: RT_LIMIT } });
+			return { port: srv.port, pid: srv.child.pid, stop: () => srv.stop() };
+		},
+	},
 	// ours with the transport's lws poll() loop instead of libuv: relay rows only, for comparison
 	ourspoll: {
 		label: 'p2plink with transport event_loop = "poll"',
@@ -94,10 +116,11 @@ const SERVERS = {
 	},
 	reference: {
 		label: `reference: npm peer ${JSON.parse(fs.readFileSync(path.join(root, 'node_modules/peer/package.json'))).version} (PeerServer), node ${process.version}`,
-		async start(secure) {
+		async start(secure, concurrentLimit = 100000) {
 			const port = await freePort();
 			const child = await spawnReady('taskset', ['-c', SERVER_CPU, process.execPath, path.join(here, 'ref-server.mjs'),
-				String(port), ...(secure ? [cert.cert, cert.key] : [])], 'reference server');
+				String(port), ...(secure ? [cert.cert, cert.key] : [])], 'reference server',
+			{ ...process.env, REF_CONCURRENT_LIMIT: String(concurrentLimit) });
 			return { port, pid: child.pid, stop: () => stopChild(child) };
 		},
 	},
@@ -114,7 +137,8 @@ const SERVERS = {
 
 // ---------- load generator ----------
 let tagSeq = 0;
-function loadgen(mode, server, secure, args, timeoutS) {
+// onLine: called with every line the load generator writes to stderr (realtraffic: "PROFILE-START")
+function loadgen(mode, server, secure, args, timeoutS, onLine) {
 	const full = ['-c', LOADGEN_CPU, LOADGEN, mode, '--port', String(server.port), '--tls', secure ? '1' : '0',
 		'--server-pid', String(server.pid), '--tag', `t${++tagSeq}`, ...args.map(String)];
 	return new Promise((resolve) => {
@@ -122,6 +146,7 @@ function loadgen(mode, server, secure, args, timeoutS) {
 		let out = '', err = '';
 		child.stdout.on('data', (d) => { out += d; });
 		child.stderr.on('data', (d) => { err += d; });
+		if (onLine) readline.createInterface({ input: child.stderr }).on('line', onLine);
 		const timer = setTimeout(() => child.kill('SIGKILL'), timeoutS * 1000);
 		child.on('exit', (code, signal) => {
 			clearTimeout(timer);
@@ -242,9 +267,40 @@ async function redeemSuite(kind, secure) {
 	}
 }
 
+// perf record -g on a server process for CFG.perfSeconds (blocks; the load must be running)
+function perfRecord(pid, file) {
+	try {
+		execFileSync('perf', ['record', '-q', '-F', '999', '-g', '-o', file, '-p', String(pid), '--', 'sleep',
+			String(CFG.perfSeconds)], { stdio: 'ignore', timeout: (CFG.perfSeconds + 30) * 1000 });
+	} catch (e) { log(`  perf record failed: ${e.message}`); }
+}
+// Reports of a perf.data file: bench/results/perf-<name>.txt in full, results.profile[name] for the table
+function perfSummary(file, name, what) {
+	const report = (args) => {
+		try {
+			return execFileSync('perf', ['report', '-i', file, '--stdio', '--no-children', ...args],
+				{ maxBuffer: 64 << 20, timeout: 120000, stderr: 'ignore' }).toString();
+		} catch (e) { return `perf report failed: ${e.message}`; }
+	};
+	const flat = report(['-g', 'none', '--percent-limit', '0.7', '--sort', 'dso,symbol']);
+	const byDso = report(['-g', 'none', '--sort', 'dso']);
+	const byThread = report(['-g', 'none', '--sort', 'comm']);
+	const byThreadDso = report(['-g', 'none', '--sort', 'comm,dso', '--percent-limit', '1']);
+	// inclusive time of our own functions (callees included, as far as frame pointers let perf walk the stack)
+	const ours = report(['--children', '-g', 'caller', '--sort', 'dso,symbol', '--percent-limit', '0.5'])
+		.split('\n').filter((l) => /^\s+\d+\.\d+%\s+\d+\.\d+%.*libjanus_(p2plink|peerjs)/.test(l)).join('\n');
+	fs.writeFileSync(path.join(OUT, `perf-${name}.txt`), `${byThread}\n\n${byDso}\n\n${byThreadDso}\n\n${ours}\n\n${flat}`);
+	const rows = (txt) => txt.split('\n').filter((l) => /^\s+\d+\.\d+%/.test(l)).map((l) => l.trim().replace(/\s+/g, ' '));
+	results.profile = results.profile || {};
+	results.profile[name] = { what, threads: rows(byThread).slice(0, 8), dsos: rows(byDso).slice(0, 12),
+		thread_dsos: rows(byThreadDso).slice(0, 20),
+		ours_inclusive: rows(ours).slice(0, 25), symbols: rows(flat).slice(0, 30) };
+}
+const PROFILE_LOAD = { relay: 'closed-loop relay', redeem: 'share-link redemption', realtraffic: 'real-traffic (section 9)' };
+
 async function profile(secure, what = 'relay', kind = 'ours') {
 	const name = `${kind}-${secure ? 'wss' : 'ws'}${what === 'relay' ? '' : `-${what}`}`;
-	log(`${name}: perf profile under the ${what === 'relay' ? 'closed-loop relay' : 'share-link redemption'} load (${CFG.perfSeconds} s)`);
+	log(`${name}: perf profile under the ${PROFILE_LOAD[what]} load (${CFG.perfSeconds} s)`);
 	const srv = await SERVERS[kind].start(secure);
 	const file = path.join(OUT, `perf-${name}.data`);
 	try {
@@ -257,32 +313,65 @@ async function profile(secure, what = 'relay', kind = 'ours') {
 			lg = redeemRun(srv, secure, unl.token, ['--warmup', 1, '--duration', CFG.perfSeconds + 2]);
 		}
 		await sleep(1500);
-		try {
-			execFileSync('perf', ['record', '-q', '-F', '999', '-g', '-o', file, '-p', String(srv.pid), '--', 'sleep',
-				String(CFG.perfSeconds)], { stdio: 'ignore', timeout: (CFG.perfSeconds + 30) * 1000 });
-		} catch (e) { log(`  perf record failed: ${e.message}`); }
+		perfRecord(srv.pid, file);
 		await lg;
-		const report = (args) => {
-			try {
-				return execFileSync('perf', ['report', '-i', file, '--stdio', '--no-children', ...args],
-					{ maxBuffer: 64 << 20, timeout: 120000, stderr: 'ignore' }).toString();
-			} catch (e) { return `perf report failed: ${e.message}`; }
-		};
-		const flat = report(['-g', 'none', '--percent-limit', '0.7', '--sort', 'dso,symbol']);
-		const byDso = report(['-g', 'none', '--sort', 'dso']);
-		const byThread = report(['-g', 'none', '--sort', 'comm']);
-		const byThreadDso = report(['-g', 'none', '--sort', 'comm,dso', '--percent-limit', '1']);
-		// inclusive time of our own functions (callees included, as far as frame pointers let perf walk the stack)
-		const ours = report(['--children', '-g', 'caller', '--sort', 'dso,symbol', '--percent-limit', '0.5'])
-			.split('\n').filter((l) => /^\s+\d+\.\d+%\s+\d+\.\d+%.*libjanus_(p2plink|peerjs)/.test(l)).join('\n');
-		fs.writeFileSync(path.join(OUT, `perf-${name}.txt`), `${byThread}\n\n${byDso}\n\n${byThreadDso}\n\n${ours}\n\n${flat}`);
-		const rows = (txt) => txt.split('\n').filter((l) => /^\s+\d+\.\d+%/.test(l)).map((l) => l.trim().replace(/\s+/g, ' '));
-		results.profile = results.profile || {};
-		results.profile[name] = { what, threads: rows(byThread).slice(0, 8), dsos: rows(byDso).slice(0, 12),
-			thread_dsos: rows(byThreadDso).slice(0, 20),
-			ours_inclusive: rows(ours).slice(0, 25), symbols: rows(flat).slice(0, 30) };
+		perfSummary(file, name, what);
 	} finally {
 		await srv.stop();
+		try { fs.rmSync(file); } catch { /* keep going */ }
+	}
+}
+
+// ---------- 9. real traffic: many WSS peers, Poisson-timed realistic frames, shipped defaults ----------
+// One fresh server for the traffic (RSS from 0 peers), then a fresh one for the setup cost. Peers come from
+// 127.1.x.y (CFG.rtPerIp each), setups from CFG.rtSetupSources addresses of 127.2.x.y: under our per-IP caps, as
+// real clients are. ours is profiled (perf) right after the window, on the same load, when BENCH_PERF is not 0.
+const RT_SERVERS = {
+	ours: () => SERVERS.oursShipped.start(),
+	reference: () => SERVERS.reference.start(true, RT_LIMIT),
+	trivial: () => SERVERS.trivial.start(true),
+};
+async function rtSuite(kind) {
+	const name = `${kind}-realtraffic`;
+	const r = (results.runs[name] = {});
+	r.loadavg_before = os.loadavg().map((x) => Math.round(x * 100) / 100);
+	r.concurrent_limit = RT_LIMIT;
+	const withPerf = kind === 'ours' && process.env.BENCH_PERF !== '0';
+	const sources = Math.ceil(RT_PEERS / CFG.rtPerIp);
+	log(`${name}: ${RT_PEERS} WSS peers from ${sources} addresses, ${CFG.rtRate} frames/s each + HEARTBEAT/5 s, ` +
+		`concurrent_limit ${RT_LIMIT} (load average ${r.loadavg_before.join(' ')})`);
+	let srv = await RT_SERVERS[kind]();
+	const file = path.join(OUT, `perf-ours-realtraffic.data`);
+	try {
+		await sleep(1000);
+		let perfDone = Promise.resolve();
+		r.traffic = await loadgen('realtraffic', srv, true, ['--pairs', RT_PEERS / 2, '--peer-rate', CFG.rtRate,
+			'--sdp-share', CFG.rtSdpShare, '--sdp-max', CFG.rtSdpMax, '--heartbeat', 5, '--warmup', CFG.rtWarmup, '--duration', CFG.rtDuration,
+			'--after', withPerf ? CFG.perfSeconds + 1 : 0, '--concurrency', 128, '--src', sources, '--src-base', '127.1.0.1',
+			'--ramp-timeout', 180], 600, (line) => {
+			if (line === 'PROFILE-START' && withPerf) perfDone = sleep(200).then(() => perfRecord(srv.pid, file));
+		});
+		await perfDone;
+		const t = r.traffic;
+		log(`  ${t.alive_at_end ?? 0} peers, ${Math.round(t.received_per_s ?? 0)} frames/s relayed, server ${t.server_cpu_pct}% of a core, ` +
+			`${t.server_cpu_us_per_frame} us CPU/frame, p50/p99/max ${t.lat_us_p50}/${t.lat_us_p99}/${t.lat_us_max} us, ` +
+			`RSS ${t.server_rss_kb} KiB (${t.server_rss_kb_per_peer} KiB/peer), sent ${t.sent_total} received ${t.received_total}, ` +
+			`ramp ${t.ramp_s} s with ${t.setup_retries} retries (${t.first_retry_error || 'none'}), loadgen ${t.loadgen_cpu_pct}% / lag ${t.send_lag_ms_max} ms`);
+		if (withPerf && fs.existsSync(file)) perfSummary(file, 'ours-wss-realtraffic', 'realtraffic');
+		await srv.stop();
+		await sleep(1500);
+		srv = await RT_SERVERS[kind]();
+		await sleep(1000);
+		log(`${name}: connection setup (TLS + upgrade -> OPEN), ${CFG.rtSetupConcurrency} in flight from ${CFG.rtSetupSources} addresses`);
+		r.setup = await loadgen('connect', srv, true, ['--concurrency', CFG.rtSetupConcurrency, '--duration', CFG.rtSetupDuration,
+			'--src', CFG.rtSetupSources, '--src-base', '127.2.0.1'], 120);
+		const u = r.setup;
+		log(`  ${Math.round(u.setups_per_s ?? 0)} setups/s at ${u.server_cpu_pct}% of the server core: ${u.server_cpu_us_per_setup} us CPU each` +
+			` (${u.server_cpu_us_per_setup > 0 ? Math.round(1e6 / u.server_cpu_us_per_setup) : 'n/a'} per core-second)`);
+	} finally {
+		const t0 = Date.now();
+		try { await srv.stop(); } catch (e) { r.stop_error = String(e.message || e).split('\n')[0]; log(`  stop: ${r.stop_error}`); }
+		r.stop_s = (Date.now() - t0) / 1000;
 		try { fs.rmSync(file); } catch { /* keep going */ }
 	}
 }
@@ -394,6 +483,51 @@ function buildTable() {
 		row('7. STUN (vs coturn)', 'server CPU per Binding response (reference column: coturn)', 'µs',
 			R['ours-stun']?.server_cpu_us_per_response, R['coturn-stun']?.server_cpu_us_per_response, undefined, 'lower', 0);
 	}
+	// 9. real traffic (WSS, shipped defaults)
+	if (R['ours-realtraffic'] || R['reference-realtraffic']) {
+		const S = '9. real traffic (WSS, shipped defaults)';
+		const t = (kind, key) => R[`${kind}-realtraffic`]?.traffic?.[key];
+		const u = (kind, key) => R[`${kind}-realtraffic`]?.setup?.[key];
+		const rt = (metric, unit, key, better, target, tri = true) => row(S, metric, unit, t('ours', key), t('reference', key),
+			tri ? t('trivial', key) : undefined, better, target);
+		const n = t('ours', 'peers') ?? t('reference', 'peers');
+		rt(`peers connected at the end (of ${fmt(n)}; concurrent_limit ${fmt(R['ours-realtraffic']?.concurrent_limit ?? RT_LIMIT)} on both)`, 'peers', 'alive_at_end', 'higher', 0);
+		rt(`frames offered (OFFER/ANSWER/CANDIDATE, Poisson, ${t('ours', 'peer_rate') ?? CFG.rtRate}/s per peer)`, 'frames/s', 'sent_per_s', 'higher', 0);
+		rt('frames relayed (received by peers in the window)', 'frames/s', 'received_per_s', 'higher', 0);
+		rt('HEARTBEATs (every 5 s per peer)', 'frames/s', 'heartbeats_per_s', 'higher', 0);
+		rt('server CPU busy (of its pinned core)', '% of a core', 'server_cpu_pct', '', 0);
+		rt('server CPU per relayed frame (utime+stime)', 'µs', 'server_cpu_us_per_frame', 'lower', 3);
+		rt('server CPU per frame handled (relayed + HEARTBEAT)', 'µs', 'server_cpu_us_per_frame_incl_heartbeats', 'lower', 0);
+		rt('relay latency p50 (send → receive, timestamp in the payload)', 'µs', 'lat_us_p50', 'lower', 0);
+		rt('relay latency p99', 'µs', 'lat_us_p99', 'lower', 2);
+		rt('relay latency max', 'µs', 'lat_us_max', 'lower', 0);
+		const op99 = t('ours', 'lat_us_p99'), ocpu = t('ours', 'server_cpu_pct');
+		if (op99 !== undefined) rows.push({ section: S, metric: `ours: p99 never above 5 ms while the server core is below 80 % (core ${fmt(ocpu, 1)} %)`,
+			unit: 'µs', ours: op99, reference: undefined, trivial: undefined, ratio: undefined, better: '', target: '<= 5,000 µs',
+			met: ocpu < 80 ? (op99 <= 5000 ? 'yes' : 'NO') : 'n/a (core ≥ 80 %)' });
+		rt('server RSS before the first peer', 'KiB', 'server_rss_kb_empty', 'lower', 0, false);
+		rt('server RSS with every peer connected, under load', 'KiB', 'server_rss_kb', 'lower', 0, false);
+		rt('server RSS per peer under load ((loaded − empty) / peers)', 'KiB', 'server_rss_kb_per_peer', 'lower', 0, false);
+		rt('frames sent, whole run (warm-up + window + profile + drain)', 'frames', 'sent_total', '', 0);
+		rt('frames received, whole run', 'frames', 'received_total', '', 0);
+		const lost = (k) => t(k, 'lost');
+		rows.push({ section: S, metric: 'frames lost (sent − received) / unexpected frames (EXPIRE, ERROR, REFUSED)', unit: 'frames',
+			ours: lost('ours'), reference: lost('reference'), trivial: lost('trivial'), ratio: undefined, better: '', target: '0',
+			met: lost('ours') === undefined ? '' : (lost('ours') === 0 && t('ours', 'error_frames') === 0 ? 'yes' : `NO (${t('ours', 'error_frames')} unexpected)`) });
+		rt('load generator CPU during the window', '% of a core', 'loadgen_cpu_pct', '', 0);
+		rt('load generator behind its Poisson schedule, at most (large: it was the ceiling)', 'ms', 'send_lag_ms_max', '', 0);
+		rt('ramp: connections that failed before OPEN and were made again (new id)', 'peers', 'setup_retries', 'lower', 0);
+		rt('ramp: time to connect every peer', 's', 'ramp_s', 'lower', 0);
+		row(S, 'setup: TLS handshake + upgrade → OPEN, 32 in flight (measured rate; load-generator-bound)', 'setups/s',
+			u('ours', 'setups_per_s'), u('reference', 'setups_per_s'), u('trivial', 'setups_per_s'), 'higher', 0);
+		row(S, 'setup: server CPU busy while setting up', '% of a core', u('ours', 'server_cpu_pct'), u('reference', 'server_cpu_pct'),
+			u('trivial', 'server_cpu_pct'), '', 0);
+		row(S, 'setup: server CPU per setup (incl. the close)', 'µs', u('ours', 'server_cpu_us_per_setup'),
+			u('reference', 'server_cpu_us_per_setup'), u('trivial', 'server_cpu_us_per_setup'), 'lower', 0);
+		const perCore = (k) => (u(k, 'server_cpu_us_per_setup') > 0 ? 1e6 / u(k, 'server_cpu_us_per_setup') : undefined);
+		row(S, 'setups per core-second (1 s ÷ CPU per setup)', 'setups/s', perCore('ours'), perCore('reference'), perCore('trivial'), 'higher', 2);
+		row(S, 'setup latency p99', 'µs', u('ours', 'lat_us_p99'), u('reference', 'lat_us_p99'), u('trivial', 'lat_us_p99'), 'lower', 0);
+	}
 	// by section number (stable: rows keep their order within a section)
 	rows.sort((a, b) => parseInt(a.section, 10) - parseInt(b.section, 10));
 	return rows;
@@ -406,6 +540,19 @@ function markdown(rows) {
 	L.push(`Machine: ${m.cpu}, ${m.cores} cores, ${m.memGiB} GiB RAM, ${m.kernel}. Server pinned to CPU ${SERVER_CPU}, load generator to CPU ${LOADGEN_CPU} (taskset). Janus \`event_loops = ${EVENT_LOOPS}\`${EVENT_LOOPS ? '' : ' (default: a thread per handle)'}.`);
 	L.push(`Servers: ours = ${SERVERS.ours.label}; ${SERVERS.reference.label}; ceiling = ${SERVERS.trivial.label}.`);
 	L.push(`Load: ${CFG.relayPairs} peer pairs, ${CFG.relayInflight} messages in flight per pair (closed loop), OFFER ≈ ${Math.round(CFG.payload * 1.25 / 1024 * 10) / 10} KiB / ANSWER ≈ ${Math.round(CFG.payload * 0.6 / 1024 * 10) / 10} KiB frames, ${CFG.relayDuration} s window after ${CFG.relayWarmup} s warm-up. fd limit ${fdSoft} (hard ${fdHard}).`, '');
+	const rtr = ['ours', 'reference', 'trivial'].map((k) => [k, results.runs[`${k}-realtraffic`]]).filter(([, v]) => v);
+	if (rtr.length) {
+		const t = rtr[0][1].traffic || {};
+		L.push(`Section 9 (real traffic): ${fmt(t.peers)} WSS peers (${CFG.rtPerIp} per source address, 127.1.x.y; ids in pairs, each peer's partner the only counterpart), ` +
+			`each an independent Poisson process of ${t.peer_rate} frames/s to its partner — ${Math.round((t.sdp_share ?? 0) * 100)} % OFFER/ANSWER with 2–${Math.round(CFG.rtSdpMax / 102.4) / 10} KiB of SDP, ` +
+			`the rest CANDIDATEs of 275–300 B (mean frame ${fmt(t.mean_frame_bytes)} B) — plus HEARTBEAT every 5 s (phases spread evenly); ${CFG.rtWarmup} s warm-up, ` +
+			`${CFG.rtDuration} s window. concurrent_limit ${fmt(rtr[0][1].concurrent_limit)} on both servers (the most one process holds with this fd limit). ` +
+			`Ours as shipped: conf/*.jcfg.sample defaults (frame_rate 50, frame_burst 200, max_connections_per_ip 100, connection_rate_per_ip 20, ` +
+			`event_loop libuv …) and debian/conf/janus.jcfg (event_loops 2, debug_level 4); only concurrent_limit changed. ` +
+			`Setup: fresh server, ${CFG.rtSetupConcurrency} TLS connections in flight from ${CFG.rtSetupSources} addresses (127.2.x.y), each closed (RST) on OPEN, ${CFG.rtSetupDuration} s. ` +
+			`Load average (1/5/15 min) when each started: ${rtr.map(([k, v]) => `${k} ${(v.loadavg_before || []).join('/')}`).join('; ')}` +
+			`${rtr.some(([, v]) => (v.loadavg_before?.[0] ?? 0) > 1.5) ? ' — **measured under load** (other processes on the box: numbers are noisy)' : ''}.`, '');
+	}
 	L.push('| section | metric | ours | reference | ours/ref | target | met | loadgen ceiling (trivial relay) |');
 	L.push('|---|---|---:|---:|---:|---|---|---:|');
 	for (const r of rows) {
@@ -436,7 +583,7 @@ function markdown(rows) {
 	if (stops.length) L.push('Servers that did not stop cleanly (SIGTERM, then SIGKILL after 10 s):', ...stops.map((x) => `- ${x}`), '');
 	if (results.profile) {
 		for (const [name, p] of Object.entries(results.profile)) {
-			L.push(`## perf profile: ${name} under the ${p.what === 'redeem' ? 'share-link redemption' : 'closed-loop relay'} load`, '', 'Threads:', '```', ...p.threads, '```',
+			L.push(`## perf profile: ${name} under the ${PROFILE_LOAD[p.what] || p.what} load`, '', 'Threads:', '```', ...p.threads, '```',
 				'By library:', '```', ...p.dsos, '```', 'By thread and library (≥ 1%):', '```', ...(p.thread_dsos || []), '```',
 				...(p.ours_inclusive?.length ? ['Our functions, inclusive of callees (frame-pointer stacks; libraries without frame pointers are under-counted):', '```', ...p.ours_inclusive, '```'] : []),
 				'Top symbols (self time, % of the server\'s samples):', '```', ...p.symbols, '```', '');
@@ -512,7 +659,8 @@ async function main() {
 	};
 	// BENCH_ONLY: trivial, ours, ourspoll (ours with the transport's poll loop: relay rows), reference, redeem (section 5),
 	// stun (section 7: our STUN responder vs coturn's)
-	const only = (process.env.BENCH_ONLY || 'trivial,ours,ourspoll,reference,redeem,stun').split(',');
+	// realtraffic (section 9): for whichever of trivial, ours, reference are listed too; all three when none is
+	const only = (process.env.BENCH_ONLY || 'trivial,ours,ourspoll,reference,redeem,stun,realtraffic').split(',');
 	const started = Date.now();
 	for (const kind of ['trivial', 'ours', 'ourspoll', 'reference'].filter((k) => only.includes(k)))
 		for (const secure of [true, false]) {
@@ -533,6 +681,15 @@ async function main() {
 		for (const kind of ['ours', 'coturn']) {
 			try { await stunSuite(kind); } catch (e) { log(`${kind} STUN failed: ${e.message}`); results.runs[`${kind}-stun`] = { error: String(e) }; }
 		}
+	if (only.includes('realtraffic')) {
+		const kinds = ['trivial', 'ours', 'reference'].filter((k) => only.includes(k));
+		for (const kind of kinds.length ? kinds : ['trivial', 'ours', 'reference']) {
+			try { await rtSuite(kind); } catch (e) {
+				log(`${kind} realtraffic failed: ${e.stack}`);
+				results.runs[`${kind}-realtraffic`] = { ...(results.runs[`${kind}-realtraffic`] || {}), error: String(e) };
+			}
+		}
+	}
 	if (process.env.BENCH_PERF !== '0' && only.includes('ours') && SECURE.includes('wss')) {
 		try { await profile(true); } catch (e) { log(`profile failed: ${e.message}`); }
 	}

@@ -20,6 +20,12 @@
  *            {"id","token","link_token":--link-token} back to back (one request in flight per connection), for
  *            --warmup + --duration seconds or until --attempts requests were sent, then waits (bounded) for every
  *            answer. Counts "ok":true / "ok":false (by code) / other HTTP statuses exactly, over the whole run.
+ *   realtraffic  signaling as browsers make it: --pairs N pairs of WSS peers (ids a/b, each other's only counterpart),
+ *            every peer an independent Poisson process of --peer-rate frames/s (--sdp-share of them OFFER/ANSWER with
+ *            2-6 KiB of SDP, the rest CANDIDATEs of 200-300 B) to its partner, plus HEARTBEAT every --heartbeat s
+ *            (phases spread evenly). --warmup, then a --duration window (server CPU, RSS, latency of every relayed
+ *            frame received in it), then --after s more of the same load (stderr "PROFILE-START": the bench profiles
+ *            the server there, outside the window), then sending stops and every frame sent must arrive (bounded).
  *   serve    the trivial relay: accepts PeerJS upgrades (answers OPEN), forwards every text frame to the
  *            connection named by its "dst" (no JSON parsing, no checks), answers GET /peerjs/id with a fixed id
  *            and any POST (body skipped by Content-Length) with a fixed {"ok":true,...}.
@@ -30,6 +36,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -47,7 +54,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-enum { M_RELAY, M_CONNECT, M_HTTPID, M_IDLE, M_SERVE, M_REDEEM };
+enum { M_RELAY, M_CONNECT, M_HTTPID, M_IDLE, M_SERVE, M_REDEEM, M_REAL };
 enum { ST_CONNECTING, ST_TLS, ST_UPGRADE, ST_WAIT_OPEN, ST_READY, ST_HTTP, ST_CLOSED };
 
 typedef struct conn {
@@ -75,6 +82,10 @@ static const char *run_tag = "x";
 static const char *link_token = "";
 static int npeers = 1;
 static uint64_t max_attempts = 0;
+static uint32_t src_base = 0x7f000002;	/* first source address: 127.0.0.2 (--src-base) */
+static double peer_rate = 2, sdp_share = 0.2, after_s = 0;	/* realtraffic */
+static int sdp_max = 6144;	/* realtraffic: largest SDP text (B); OFFER/ANSWER carry 2048..sdp_max */
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
 /* ---------- globals ---------- */
 static int ep = -1;
@@ -203,7 +214,7 @@ static void threads_report(FILE *o, comm_cpu *a, int na, comm_cpu *b, int nb, do
 }
 
 /* ---------- latency samples ---------- */
-static uint32_t *lat = NULL;
+static uint64_t *lat = NULL;	/* ns; 64 bits: a saturated server's latencies pass 4.3 s */
 static size_t nlat = 0, caplat = 0;
 static int recording = 0;
 static void lat_add(uint64_t ns) {
@@ -213,15 +224,15 @@ static void lat_add(uint64_t ns) {
 		caplat = caplat ? caplat * 2 : 1 << 20;
 		lat = realloc(lat, caplat * sizeof(*lat));
 	}
-	lat[nlat++] = ns > 0xffffffffull ? 0xffffffffu : (uint32_t)ns;
+	lat[nlat++] = ns;
 }
-static int cmp_u32(const void *a, const void *b) {
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+static int cmp_u64(const void *a, const void *b) {
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 	return x < y ? -1 : x > y;
 }
 static void lat_report(FILE *o) {
 	if(nlat == 0) { fprintf(o, "\"lat_samples\":0"); return; }
-	qsort(lat, nlat, sizeof(*lat), cmp_u32);
+	qsort(lat, nlat, sizeof(*lat), cmp_u64);
 	double sum = 0;
 	for(size_t i = 0; i < nlat; i++) sum += lat[i];
 	#define PCT(p) (lat[(size_t)((p) * (nlat - 1))] / 1000.0)
@@ -250,6 +261,7 @@ static void wb_append(conn *c, const void *d, size_t n) {
 	if(!c->dirty) { c->dirty = 1; c->next_dirty = dirty_head; dirty_head = c; }
 }
 
+static char io_error[96];	/* why the last write failed (errno / SSL error), for last_error */
 static int io_flush(conn *c) {
 	while(c->woff < c->wlen) {
 		int n;
@@ -258,10 +270,12 @@ static int io_flush(conn *c) {
 			if(n <= 0) {
 				int e = SSL_get_error(c->ssl, n);
 				if(e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) return 0;
+				snprintf(io_error, sizeof(io_error), "SSL error %d, errno %s", e, strerror(errno));
 				return -1;
 			}
 		} else {
 			n = (int)send(c->fd, c->wb + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
+			if(n < 0 && errno != EAGAIN) snprintf(io_error, sizeof(io_error), "%s", strerror(errno));
 			if(n < 0) return errno == EAGAIN ? 0 : -1;
 		}
 		c->woff += n;
@@ -289,6 +303,10 @@ static uint64_t n_recv = 0, n_sent = 0, n_opened = 0, n_failed = 0, n_unexpected
 static uint64_t n_http = 0, n_ready = 0, n_active = 0, n_started = 0, n_hb = 0;
 static int64_t n_handshaking = 0;
 static const char *last_error = "";
+/* realtraffic: a peer whose connection fails before OPEN connects again, as a browser would (counted, bounded) */
+static int *retry_idx = NULL, nretry = 0;
+static uint64_t n_setup_retries = 0;
+static const char *first_retry_error = "";
 /* share-link redemptions (redeem mode) */
 static uint64_t r_sent = 0, r_answered = 0, r_ok = 0, r_denied = 0, r_http_err = 0, r_ok_window = 0;
 static uint64_t r_denied_code[8];
@@ -309,10 +327,25 @@ static void conn_free(conn *c) {
 	free(c);
 }
 
+/* realtraffic: queue a table peer whose setup failed for ramp() to start again (at most 5% of the peers + 10);
+ * the old conn leaves the table and is freed like any other. 1 when queued. */
+static int setup_retry(conn *c, const char *why) {
+	if(mode != M_REAL || c->idx < 0 || retry_idx == NULL || n_setup_retries >= (uint64_t)ntable / 20 + 10)
+		return 0;
+	if(!first_retry_error[0] && why) first_retry_error = why;
+	retry_idx[nretry++] = c->idx;
+	n_setup_retries++;
+	c->idx = -1;
+	return 1;
+}
+
 static void conn_close(conn *c, int failed, const char *why) {
 	if(c->st == ST_CLOSED) return;
+	if(!c->is_server && c->st < ST_READY) {
+		n_handshaking--;
+		if(failed && setup_retry(c, why)) failed = 0;
+	}
 	if(failed && why) last_error = why;
-	if(!c->is_server && c->st < ST_READY) n_handshaking--;
 	c->st = ST_CLOSED;
 	epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
 	struct linger lg = { 1, 0 };	/* RST: no TIME_WAIT on the load generator side */
@@ -341,7 +374,7 @@ static conn *client_start(const char *id) {
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if(nsrc > 0) {
 		struct sockaddr_in src = { .sin_family = AF_INET };
-		src.sin_addr.s_addr = htonl(0x7f000002 + (src_rr++ % nsrc));	/* 127.0.0.2 .. 127.0.0.(1+nsrc) */
+		src.sin_addr.s_addr = htonl(src_base + (src_rr++ % nsrc));	/* --src-base and the nsrc - 1 addresses after it */
 		setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
 		if(bind(fd, (struct sockaddr *)&src, sizeof(src)) < 0) { close(fd); n_failed++; last_error = "bind"; return NULL; }
 	}
@@ -405,22 +438,23 @@ static void ws_send_text(conn *c, const char *text, size_t len) {
 
 /* ---------- relay payloads ---------- */
 static char *pad_offer = NULL, *pad_answer = NULL;
-static void make_pads(void) {
-	/* SDP-looking text with JSON-escaped CRLFs, as a browser's offer/answer looks inside a PeerJS payload */
+/* SDP-looking text of at least `size` bytes with JSON-escaped CRLFs, as a browser's offer/answer looks inside a
+ * PeerJS payload */
+static char *sdp_text(int size) {
 	static const char *lines[] = { "a=candidate:1 1 udp 2122260223 192.168.1.23 54321 typ host generation 0",
 		"a=rtpmap:111 opus/48000/2", "a=fmtp:111 minptime=10;useinbandfec=1", "a=ice-ufrag:Ab3d",
 		"a=fingerprint:sha-256 4F:2A:9C:11:0B:7E:55:D1:AA:02:3C:98:EF:61:70:24:CD:8B:19:46:5A:E3:07:BC:92:1F:6D:38:A4:C5:E0:73",
 		"a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level" };
-	int sizes[2] = { payload_bytes * 5 / 4, payload_bytes * 3 / 5 };	/* OFFER ~2.5 KiB, ANSWER ~1.2 KiB at 2048 */
-	for(int k = 0; k < 2; k++) {
-		char *p = malloc(sizes[k] + 256);
-		size_t n = 0; int li = 0;
-		while((int)n < sizes[k]) {
-			n += sprintf(p + n, "%s\\r\\n", lines[li++ % 6]);
-		}
-		p[n] = 0;
-		if(k == 0) pad_offer = p; else pad_answer = p;
-	}
+	char *p = malloc(size + 256);
+	size_t n = 0; int li = 0;
+	while((int)n < size)
+		n += sprintf(p + n, "%s\\r\\n", lines[li++ % 6]);
+	p[n] = 0;
+	return p;
+}
+static void make_pads(void) {
+	pad_offer = sdp_text(payload_bytes * 5 / 4);	/* OFFER ~2.5 KiB, ANSWER ~1.2 KiB at 2048 */
+	pad_answer = sdp_text(payload_bytes * 3 / 5);
 }
 static void relay_send(conn *from, int offer, uint64_t ts) {
 	conn *to = table[from->partner];
@@ -430,6 +464,61 @@ static void relay_send(conn *from, int offer, uint64_t ts) {
 		offer ? "OFFER" : "ANSWER", to->id, offer ? "offer" : "answer", (unsigned long long)ts,
 		offer ? pad_offer : pad_answer, from->is_a ? from->id : to->id);
 	ws_send_text(from, buf, n);
+	n_sent++;
+}
+
+/* ---------- realtraffic frames ---------- */
+/* xorshift64*: a reproducible stream of random numbers (timing, types, sizes) that costs nothing per frame */
+static uint64_t rng_next(void) {
+	rng_state ^= rng_state >> 12; rng_state ^= rng_state << 25; rng_state ^= rng_state >> 27;
+	return rng_state * 2685821657736338717ull;
+}
+static double rng_unit(void) { return ((rng_next() >> 11) + 0.5) / 9007199254740992.0; }	/* (0, 1) */
+/* An SDP body of 6 KiB+ (JSON-escaped CRLFs, as inside a PeerJS payload) and the offsets where its lines end: an
+ * OFFER/ANSWER takes a prefix that ends at a line end, so every size in 2-6 KiB stays valid JSON. */
+static char *rt_sdp = NULL;
+static uint32_t rt_sdp_cut[512], rt_sdp_ncut = 0;
+static uint64_t rt_sent_type[3], rt_bytes_sent = 0;	/* OFFER, ANSWER, CANDIDATE; frame bytes (JSON) */
+static void rt_make_sdp(void) {
+	rt_sdp = sdp_text(sdp_max + 256);
+	for(char *q = rt_sdp; (q = strstr(q, "\\r\\n")) != NULL && rt_sdp_ncut < 512; q += 4)
+		rt_sdp_cut[rt_sdp_ncut++] = (uint32_t)(q + 4 - rt_sdp);
+}
+static uint32_t rt_sdp_len(void) {
+	/* a line end between 2 KiB and --sdp-max (6 KiB) of SDP text, uniformly */
+	uint32_t want = 2048 + (uint32_t)(rng_next() % (uint32_t)(sdp_max > 2048 ? sdp_max - 2048 + 1 : 1)), best = rt_sdp_cut[0];
+	for(uint32_t k = 0; k < rt_sdp_ncut && rt_sdp_cut[k] <= want; k++) best = rt_sdp_cut[k];
+	return best;
+}
+/* One frame from `from` to its partner, as peerjs 1.5 builds them; ts = send time, read back by the receiver */
+static void rt_send(conn *from, uint64_t ts) {
+	static const char *cands[] = {
+		"1 udp 2122260223 192.168.1.23 54321 typ host generation 0 ufrag Ab3d network-id 1",
+		"1 udp 1686052607 203.0.113.77 61002 typ srflx raddr 192.168.1.23 rport 54321 generation 0 ufrag Ab3d",
+		"1 tcp 1518280447 192.168.1.23 9 typ host tcptype active generation 0 ufrag Ab3d",
+		"2 udp 41885439 198.51.100.9 3478 typ relay raddr 203.0.113.77 rport 61002 generation 0 ufrag Ab3d",
+	};
+	conn *to = table[from->partner];
+	char buf[8192];
+	int n, pair = from->idx / 2;
+	double u = rng_unit();
+	if(u < sdp_share) {
+		int offer = u < sdp_share / 2;
+		uint32_t sl = rt_sdp_len();
+		n = snprintf(buf, sizeof(buf), "{\"type\":\"%s\",\"payload\":{\"sdp\":{\"type\":\"%s\",\"sdp\":\"v=0\\r\\n"
+			"o=- ts=%020llu 2 IN IP4 127.0.0.1\\r\\ns=-\\r\\nt=0 0\\r\\n%.*s\"},\"type\":\"media\",\"connectionId\":"
+			"\"mc_rt%d\",\"browser\":\"chrome\"%s},\"dst\":\"%s\"}", offer ? "OFFER" : "ANSWER", offer ? "offer" : "answer",
+			(unsigned long long)ts, (int)sl, rt_sdp, pair, offer ? ",\"label\":null,\"metadata\":{}" : "", to->id);
+		rt_sent_type[offer ? 0 : 1]++;
+	} else {
+		int k = (int)(rng_next() % 4);
+		n = snprintf(buf, sizeof(buf), "{\"type\":\"CANDIDATE\",\"payload\":{\"candidate\":{\"candidate\":\"candidate:"
+			"ts=%llu %s\",\"sdpMid\":\"%d\",\"sdpMLineIndex\":%d,\"usernameFragment\":\"Ab3d\"},\"type\":\"media\","
+			"\"connectionId\":\"mc_rt%d\"},\"dst\":\"%s\"}", (unsigned long long)ts, cands[k], k & 1, k & 1, pair, to->id);
+		rt_sent_type[2]++;
+	}
+	ws_send_text(from, buf, n);
+	rt_bytes_sent += n;
 	n_sent++;
 }
 
@@ -443,7 +532,7 @@ static void client_message(conn *c, char *p, size_t len) {
 			if(mode == M_CONNECT) {
 				lat_add(t - c->t0);
 				conn_close(c, 0, NULL);
-			} else if(mode == M_IDLE || mode == M_REDEEM) {
+			} else if(mode == M_IDLE || mode == M_REDEEM || mode == M_REAL) {
 				c->next_hb = t + (uint64_t)(heartbeat_s * 1e9);
 			}
 		} else {
@@ -475,6 +564,19 @@ static void client_message(conn *c, char *p, size_t len) {
 		} else {
 			relay_send(c, !c->is_a ? 0 : 1, t);
 		}
+	} else if(mode == M_REAL) {
+		/* a relayed frame carries ts= (the reference re-serialises the JSON, so it is looked for anywhere);
+		 * anything else the server sends a peer here (EXPIRE, ERROR, P2PLINK-REFUSED, LEAVE) is a failure */
+		char *ts = memmem(p, len, "ts=", 3);
+		if(!ts) {
+			n_errors_frames++;
+			static char ebuf[160];
+			snprintf(ebuf, sizeof(ebuf), "unexpected frame: %.*s", (int)(len > 120 ? 120 : len), p);
+			last_error = ebuf;
+			return;
+		}
+		n_recv++;
+		lat_add(now_ns() - strtoull(ts + 3, NULL, 10));
 	} else if(mode == M_IDLE || mode == M_REDEEM) {
 		if(memmem(p, len, "\"ERROR\"", 7) || memmem(p, len, "\"ID-TAKEN\"", 10)) {
 			n_errors_frames++;
@@ -679,7 +781,12 @@ static void on_event(conn *c, uint32_t ev) {
 		}
 		if(c->is_server) c->st = ST_UPGRADE; else send_request(c);
 	}
-	if(io_flush(c) < 0) { conn_close(c, !c->is_server, "write failed"); return; }
+	if(io_flush(c) < 0) {
+		static char ebuf[160];
+		snprintf(ebuf, sizeof(ebuf), "write failed%s (%s)", c->st == ST_READY ? "" : " during setup", io_error);
+		conn_close(c, !c->is_server, ebuf);
+		return;
+	}
 	for(;;) {
 		if(c->rcap - c->rlen < 4096) {
 			c->rcap = c->rcap < 16384 ? 16384 : c->rcap * 2;
@@ -753,16 +860,22 @@ static int pump(int timeout_ms) {
 	return n;
 }
 
-static void print_common(FILE *o) {
-	fprintf(o, "\"mode\":\"%s\",\"tls\":%d,\"port\":%d,\"opened\":%llu,\"failed\":%llu,\"unexpected_close\":%llu,"
-		"\"error_frames\":%llu,\"last_error\":\"", mode == M_RELAY ? "relay" : mode == M_CONNECT ? "connect" :
-		mode == M_HTTPID ? "httpid" : mode == M_IDLE ? "idle" : mode == M_REDEEM ? "redeem" : "serve", use_tls, port,
-		(unsigned long long)n_opened, (unsigned long long)n_failed, (unsigned long long)n_unexpected_close,
-		(unsigned long long)n_errors_frames);
-	for(const char *s = last_error; *s; s++) {
+/* s inside a JSON string: quotes and backslashes escaped, control characters left out */
+static void json_chars(FILE *o, const char *s) {
+	for(; *s; s++) {
 		if(*s == '"' || *s == '\\') fputc('\\', o);
 		if((unsigned char)*s >= 0x20) fputc(*s, o);
 	}
+}
+
+static void print_common(FILE *o) {
+	fprintf(o, "\"mode\":\"%s\",\"tls\":%d,\"port\":%d,\"opened\":%llu,\"failed\":%llu,\"unexpected_close\":%llu,"
+		"\"error_frames\":%llu,\"last_error\":\"", mode == M_RELAY ? "relay" : mode == M_CONNECT ? "connect" :
+		mode == M_HTTPID ? "httpid" : mode == M_IDLE ? "idle" : mode == M_REDEEM ? "redeem" : mode == M_REAL ? "realtraffic" :
+		"serve", use_tls, port,
+		(unsigned long long)n_opened, (unsigned long long)n_failed, (unsigned long long)n_unexpected_close,
+		(unsigned long long)n_errors_frames);
+	json_chars(o, last_error);
 	fputc('"', o);
 }
 
@@ -775,19 +888,22 @@ static int ramp(int from, int to, double timeout_s) {
 	(void)ready0;
 	while(n_ready < want) {
 		int pending = (int)n_handshaking;
-		while(next < to && pending < concurrency) {
+		while((next < to || nretry > 0) && pending < concurrency) {
+			/* a retried peer (realtraffic) takes a new id: the server may still hold the old one */
+			int idx = nretry > 0 ? retry_idx[--nretry] : next++;
 			char id[32];
-			snprintf(id, sizeof(id), "%s%c%d", run_tag, mode == M_RELAY ? (next % 2 ? 'b' : 'a') : 'i', next);
+			snprintf(id, sizeof(id), "%s%c%d%s", run_tag, mode == M_RELAY || mode == M_REAL ? (idx % 2 ? 'b' : 'a') : 'i', idx,
+				table[idx] != NULL ? "r" : "");
 			conn *c = client_start(id);
 			if(!c) { fprintf(stderr, "loadgen: %s\n", last_error); return -1; }
-			c->idx = next;
-			table[next] = c;
-			next++; pending++;
+			c->idx = idx;
+			table[idx] = c;
+			pending++;
 		}
 		if(n_failed > 0) return -1;
 		if(now_ns() > deadline) { last_error = "ramp timed out"; return -1; }
 		pump(10);
-		if(mode == M_IDLE) {	/* heartbeats keep flowing while ramping */
+		if(mode == M_IDLE || mode == M_REAL) {	/* heartbeats keep flowing while ramping */
 			static uint64_t last_scan = 0;
 			send_due_heartbeats(next, &last_scan);
 		}
@@ -795,11 +911,119 @@ static int ramp(int from, int to, double timeout_s) {
 	return 0;
 }
 
+/* realtraffic: see the opening comment. Returns the exit status. */
+static int run_realtraffic(FILE *o) {
+	rt_make_sdp();
+	ntable = pairs * 2;
+	table = calloc(ntable, sizeof(conn *));
+	retry_idx = calloc(ntable / 20 + 10, sizeof(int));
+	long rss_empty = proc_rss_kb(server_pid);	/* before the first peer: per-peer RSS is measured from here */
+	uint64_t r0 = now_ns();
+	if(ramp(0, ntable, ramp_timeout) < 0) {
+		fprintf(o, "{"); print_common(o); fprintf(o, ",\"ok\":false}\n");
+		return 1;
+	}
+	double ramp_s = (now_ns() - r0) / 1e9;
+	for(int i = 0; i < ntable; i++) table[i]->partner = i ^ 1;
+	fprintf(stderr, "loadgen realtraffic: %d peers open in %.1f s\n", ntable, ramp_s);
+	uint64_t hb_ns = (uint64_t)(heartbeat_s * 1e9), t_start = now_ns();
+	/* heartbeat phases spread evenly over one period, in table order, so one cursor finds every due heartbeat */
+	for(int i = 0; i < ntable; i++) table[i]->next_hb = t_start + hb_ns * (uint64_t)i / (uint64_t)ntable;
+	int hb_cur = 0;
+	/* N independent Poisson processes of rate r are one Poisson process of rate N*r whose events go to a peer
+	 * drawn uniformly: one clock instead of N timers */
+	double total_rate = peer_rate * ntable;
+	uint64_t next_ev = t_start;
+	uint64_t t_win = t_start + (uint64_t)(warmup * 1e9), t_end = t_win + (uint64_t)(duration * 1e9);
+	uint64_t t_stop = t_end + (uint64_t)(after_s * 1e9);
+	uint64_t sent0 = 0, recv0 = 0, hb0 = 0, bytes0 = 0, type0[3] = { 0 };
+	uint64_t sent_w = 0, recv_w = 0, hb_w = 0, bytes_w = 0, type_w[3] = { 0 };
+	double scpu0 = 0, lcpu0 = 0, mcpu0 = 0, scpu = 0, lcpu = 0, mcpu = 0, win = 0;
+	long rss_loaded = 0;
+	comm_cpu th0[MAXCOMM], th1[MAXCOMM];
+	int nth0 = 0, nth1 = 0, phase = 0;	/* 0 warm-up, 1 window, 2 after (profile) */
+	uint64_t not_ready = 0, lag_max = 0;
+	for(;;) {
+		pump(1);
+		t_now = now_ns();
+		int burst = 0;
+		while(total_rate > 0 && next_ev <= t_now && burst < 20000) {
+			conn *c = table[rng_next() % (uint64_t)ntable];
+			if(c->st == ST_READY && table[c->partner]->st == ST_READY) rt_send(c, now_ns());
+			else not_ready++;
+			/* how far behind its Poisson schedule the load generator sends (it is the ceiling when this grows) */
+			if(phase == 1 && t_now - next_ev > lag_max) lag_max = t_now - next_ev;
+			next_ev += (uint64_t)(-log(rng_unit()) / total_rate * 1e9);
+			burst++;
+		}
+		while(hb_ns > 0 && table[hb_cur]->next_hb <= t_now) {
+			conn *c = table[hb_cur];
+			if(c->st == ST_READY) { ws_send_text(c, "{\"type\":\"HEARTBEAT\"}", 20); n_hb++; }
+			c->next_hb += hb_ns;
+			hb_cur = (hb_cur + 1) % ntable;
+		}
+		flush_dirty();
+		if(phase == 0 && t_now >= t_win) {
+			phase = 1; recording = 1;
+			sent0 = n_sent; recv0 = n_recv; hb0 = n_hb; bytes0 = rt_bytes_sent; memcpy(type0, rt_sent_type, sizeof(type0));
+			scpu0 = proc_cpu_s(server_pid); lcpu0 = self_cpu_s(); mcpu0 = machine_busy_s(); nth0 = threads_cpu(server_pid, th0);
+		} else if(phase == 1 && t_now >= t_end) {
+			win = (double)(t_now - t_win) / 1e9;
+			scpu = proc_cpu_s(server_pid) - scpu0; lcpu = self_cpu_s() - lcpu0; mcpu = machine_busy_s() - mcpu0;
+			nth1 = threads_cpu(server_pid, th1);
+			rss_loaded = proc_rss_kb(server_pid);
+			sent_w = n_sent - sent0; recv_w = n_recv - recv0; hb_w = n_hb - hb0; bytes_w = rt_bytes_sent - bytes0;
+			for(int k = 0; k < 3; k++) type_w[k] = rt_sent_type[k] - type0[k];
+			phase = 2; recording = 0;
+			if(after_s > 0) { fprintf(stderr, "PROFILE-START\n"); fflush(stderr); }
+		}
+		if(phase == 2 && t_now >= t_stop) break;
+		if(n_failed > 0 || n_unexpected_close > 0) {
+			fprintf(stderr, "loadgen realtraffic: stopped %.1f s into the %s: %s\n", (t_now - t_start) / 1e9,
+				phase == 0 ? "warm-up" : phase == 1 ? "window" : "profile phase", last_error);
+			break;
+		}
+	}
+	/* sending has stopped: every frame sent must arrive (bounded wait) */
+	uint64_t drain_end = now_ns() + 10000000000ull;
+	while(n_recv < n_sent && now_ns() < drain_end && n_unexpected_close == 0) pump(20);
+	int alive = 0;
+	for(int i = 0; i < ntable; i++) if(table[i]->st == ST_READY) alive++;
+	int ok = n_failed == 0 && n_unexpected_close == 0 && n_errors_frames == 0 && n_recv == n_sent && win > 0;
+	fprintf(o, "{"); print_common(o);
+	fprintf(o, ",\"ok\":%s,\"peers\":%d,\"alive_at_end\":%d,\"ramp_s\":%.2f,\"peer_rate\":%.3f,\"sdp_share\":%.3f,"
+		"\"heartbeat_s\":%.1f,\"window_s\":%.3f,\"sent_in_window\":%llu,\"received_in_window\":%llu,\"sent_per_s\":%.1f,"
+		"\"received_per_s\":%.1f,\"heartbeats_in_window\":%llu,\"heartbeats_per_s\":%.1f,\"offers_in_window\":%llu,"
+		"\"answers_in_window\":%llu,\"candidates_in_window\":%llu,\"mean_frame_bytes\":%.0f,\"sent_total\":%llu,"
+		"\"received_total\":%llu,\"lost\":%lld,\"not_ready_skipped\":%llu,\"server_cpu_s\":%.3f,\"server_cpu_pct\":%.1f,"
+		"\"server_cpu_us_per_frame\":%.2f,\"server_cpu_us_per_frame_incl_heartbeats\":%.2f,\"loadgen_cpu_pct\":%.1f,"
+		"\"other_cpu_pct\":%.1f,\"server_rss_kb_empty\":%ld,\"server_rss_kb\":%ld,\"server_rss_kb_per_peer\":%.2f,"
+		"\"send_lag_ms_max\":%.1f,\"setup_retries\":%llu,\"first_retry_error\":\"",
+		ok ? "true" : "false", ntable, alive, ramp_s, peer_rate, sdp_share, heartbeat_s, win, (unsigned long long)sent_w,
+		(unsigned long long)recv_w, win > 0 ? sent_w / win : 0.0, win > 0 ? recv_w / win : 0.0, (unsigned long long)hb_w,
+		win > 0 ? hb_w / win : 0.0, (unsigned long long)type_w[0], (unsigned long long)type_w[1],
+		(unsigned long long)type_w[2], sent_w ? (double)bytes_w / sent_w : 0.0, (unsigned long long)n_sent,
+		(unsigned long long)n_recv, (long long)(n_sent - n_recv), (unsigned long long)not_ready, scpu,
+		win > 0 ? 100.0 * scpu / win : 0.0, recv_w ? scpu * 1e6 / recv_w : 0.0,
+		recv_w + hb_w ? scpu * 1e6 / (recv_w + hb_w) : 0.0, win > 0 ? 100.0 * lcpu / win : 0.0,
+		win > 0 ? 100.0 * (mcpu - scpu - lcpu) / win : 0.0, rss_empty, rss_loaded,
+		ntable ? (double)(rss_loaded - rss_empty) / ntable : 0.0, lag_max / 1e6, (unsigned long long)n_setup_retries);
+	json_chars(o, first_retry_error);
+	fprintf(o, "\",");
+	threads_report(o, th0, nth0, th1, nth1, win > 0 ? win : 1);
+	fprintf(o, ",");
+	lat_report(o);
+	fprintf(o, "}\n");
+	return ok ? 0 : 1;
+}
+
 static void usage(void) {
 	fprintf(stderr, "usage: loadgen relay|connect|httpid|idle|redeem|serve [--port P] [--tls 0|1] [--host IP] [--src N]\n"
 		"  [--pairs N] [--inflight K] [--payload B] [--rate R] [--warmup S] [--duration S] [--concurrency K]\n"
 		"  [--conns K] [--levels a,b,c] [--hold S] [--heartbeat S] [--server-pid PID] [--tag T]\n"
 		"  redeem: --link-token T [--peers N] [--conns K] [--attempts N] [--warmup S] [--duration S]\n"
+		"  realtraffic: --pairs N [--peer-rate F] [--sdp-share P] [--heartbeat S] [--warmup S] [--duration S] [--after S]\n"
+		"    [--sdp-max B] [--concurrency K] [--ramp-timeout S] [--seed N]   (all: --src N --src-base A.B.C.D: source addresses)\n"
 		"  serve: --port P [--tls 1 --cert F --key F]\n");
 	exit(2);
 }
@@ -808,7 +1032,8 @@ int main(int argc, char **argv) {
 	if(argc < 2) usage();
 	const char *m = argv[1];
 	mode = !strcmp(m, "relay") ? M_RELAY : !strcmp(m, "connect") ? M_CONNECT : !strcmp(m, "httpid") ? M_HTTPID :
-		!strcmp(m, "idle") ? M_IDLE : !strcmp(m, "serve") ? M_SERVE : !strcmp(m, "redeem") ? M_REDEEM : -1;
+		!strcmp(m, "idle") ? M_IDLE : !strcmp(m, "serve") ? M_SERVE : !strcmp(m, "redeem") ? M_REDEEM :
+		!strcmp(m, "realtraffic") ? M_REAL : -1;
 	if(mode < 0) usage();
 	for(int i = 2; i + 1 < argc; i += 2) {
 		const char *k = argv[i], *v = argv[i + 1];
@@ -834,6 +1059,16 @@ int main(int argc, char **argv) {
 		else if(!strcmp(k, "--link-token")) link_token = v;
 		else if(!strcmp(k, "--peers")) npeers = atoi(v);
 		else if(!strcmp(k, "--attempts")) max_attempts = strtoull(v, NULL, 10);
+		else if(!strcmp(k, "--peer-rate")) peer_rate = atof(v);
+		else if(!strcmp(k, "--sdp-share")) sdp_share = atof(v);
+		else if(!strcmp(k, "--after")) after_s = atof(v);
+		else if(!strcmp(k, "--sdp-max")) sdp_max = atoi(v) > 7000 ? 7000 : atoi(v);	/* frames fit buf[8192] */
+		else if(!strcmp(k, "--seed")) rng_state ^= strtoull(v, NULL, 10) * 0x2545f4914f6cdd1dull;
+		else if(!strcmp(k, "--src-base")) {
+			struct in_addr a;
+			if(inet_pton(AF_INET, v, &a) != 1) usage();
+			src_base = ntohl(a.s_addr);
+		}
 		else if(!strcmp(k, "--levels")) {
 			char *s = strdup(v), *tok = strtok(s, ",");
 			while(tok && nlevels < 16) { levels[nlevels++] = atoi(tok); tok = strtok(NULL, ","); }
@@ -959,6 +1194,8 @@ int main(int argc, char **argv) {
 		return 0;
 	}
 
+	if(mode == M_REAL) return run_realtraffic(o);
+
 	if(mode == M_CONNECT) {
 		uint64_t t_start = now_ns(), t_end = t_start + (uint64_t)(duration * 1e9);
 		double scpu0 = proc_cpu_s(server_pid), lcpu0 = self_cpu_s(), mcpu0 = machine_busy_s();
@@ -1032,7 +1269,7 @@ int main(int argc, char **argv) {
 			ok ? "true" : "false", npeers, hconns, win, (unsigned long long)h1, win > 0 ? h1 / win : 0.0,
 			(unsigned long long)ok1, win > 0 ? ok1 / win : 0.0, (unsigned long long)r_sent, (unsigned long long)r_answered,
 			(unsigned long long)r_ok, (unsigned long long)r_denied, (unsigned long long)r_http_err);
-		for(const char *s = r_first_err; *s; s++) { if(*s == '"' || *s == '\\') fputc('\\', o); if((unsigned char)*s >= 0x20) fputc(*s, o); }
+		json_chars(o, r_first_err);
 		fprintf(o, "\",\"denied_by_code\":{");
 		for(int k = 0; k < 6; k++) fprintf(o, "%s\"%s\":%llu", k ? "," : "", denied_codes[k], (unsigned long long)r_denied_code[k]);
 		fprintf(o, "},\"server_cpu_pct\":%.1f,\"server_cpu_us_per_req\":%.1f,\"loadgen_cpu_pct\":%.1f,\"other_cpu_pct\":%.1f,",

@@ -5,7 +5,10 @@
 #   BENCH_PAIRS, BENCH_INFLIGHT, BENCH_DURATION, BENCH_FIXED_RATE, BENCH_IDLE_LEVELS=0,1000,10000,50000,
 #   BENCH_SERVER_CPU=1, BENCH_LOADGEN_CPU=0 (taskset CPUs), BENCH_ONLY=...,ourspoll,redeem, BENCH_SECURE=wss,ws,
 #   BENCH_MERGE=1 (merge into the existing latest.json), BENCH_REDEEM_* (see docs/benchmarks.md),
-#   BENCH_ONLY=...,stun and BENCH_STUN_SECONDS (section 7: our STUN responder vs coturn's).
+#   BENCH_ONLY=...,stun and BENCH_STUN_SECONDS (section 7: our STUN responder vs coturn's),
+#   BENCH_ONLY=realtraffic[,ours,reference,trivial] (section 9: many WSS peers, Poisson-timed realistic frames, shipped
+#   defaults; all three servers when none is named) with BENCH_RT_PEERS, BENCH_RT_RATE, BENCH_RT_SDP_SHARE,
+#   BENCH_RT_SDP_MAX, BENCH_RT_PER_IP, BENCH_RT_WARMUP, BENCH_RT_DURATION, BENCH_RT_SETUP_* (see docs/benchmarks.md).
 set -eu
 cd "$(dirname "$0")/.."
 need() { command -v "$1" >/dev/null 2>&1 || { echo "bench: $1 is required ($2)" >&2; exit 1; }; }
@@ -34,7 +37,7 @@ P2PLINK_BUILD_DIR="$PWD/bench/build/snapshot"; export P2PLINK_BUILD_DIR
 command -v turnserver >/dev/null 2>&1 || echo "bench: turnserver not found (apt-get install -y coturn): the STUN rows lack coturn" >&2
 # The load generator (and trivial relay)
 mkdir -p bench/build bench/results
-gcc -O2 -Wall -o bench/build/loadgen bench/loadgen.c $(pkg-config --cflags --libs openssl)
+gcc -O2 -Wall -o bench/build/loadgen bench/loadgen.c $(pkg-config --cflags --libs openssl) -lm
 
 # One fd per idle peer on each side: raise the soft limit to the hard one (and the hard one when we may).
 ulimit -Hn 1048576 2>/dev/null || true
