@@ -176,7 +176,11 @@ describe('pacing instead of dropping', () => {
 		assert.match(closed.reason, /too many frames waiting/);
 		// At least the whole burst (frame_burst 500) went through, in order
 		assert.ok(order.length >= 500 && order.every((v, k) => v === k), `${order.length} relayed`);
-		assert.ok(percentile(during, 0.5) < percentile(baseline, 0.5) + 10, 'the flood slowed another pair down');
+		// Until the backlog cap closes it, a wire-speed flooder's TLS records are still decrypted on the one service
+		// thread; ASan builds do that about 4x slower (the sanitizer layer checks memory, not speed), so there the
+		// bound is what a person would still not notice
+		const margin = sanitized ? 100 : 10;
+		assert.ok(percentile(during, 0.5) < percentile(baseline, 0.5) + margin, 'the flood slowed another pair down');
 	});
 });
 
