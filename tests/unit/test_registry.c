@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fake_transport.h"
+#include "link_service.h"
 #include "registry.h"
 
 #define SEC G_USEC_PER_SEC
@@ -821,6 +822,18 @@ static void test_observer_runs_outside_the_lock_in_order(fixture *f, gconstpoint
 	g_string_free(o.log, TRUE);
 }
 
+/* The plugin opens the store (which may wait on a reconnect) only for requests the link service answers */
+static void test_admin_registry_requests_do_not_need_the_store(void) {
+	static const char *registry_only[] = { "stats", "list_peers", "kick_peer", "nonsense", "" };
+	for(guint i = 0; i < G_N_ELEMENTS(registry_only); i++)
+		g_assert_false(p2plink_link_service_is_admin_request(registry_only[i]));
+	g_assert_false(p2plink_link_service_is_admin_request(NULL));
+	static const char *link_requests[] = { "create_link", "list_links", "get_link", "revoke_link", "delete_link",
+		"list_clicks", "link_stats" };
+	for(guint i = 0; i < G_N_ELEMENTS(link_requests); i++)
+		g_assert_true(p2plink_link_service_is_admin_request(link_requests[i]));
+}
+
 #define ADD(name, fn) g_test_add(name, fixture, NULL, fixture_set_up, fn, fixture_tear_down)
 
 int main(int argc, char **argv) {
@@ -876,5 +889,7 @@ int main(int argc, char **argv) {
 		test_sweep_drops_only_the_silent_peer_among_busy_ones);
 	ADD("/registry/sweep/queue_expiry_checks_oldest_queue_first", test_queue_expiry_checks_oldest_queue_first);
 	ADD("/registry/observer/runs_outside_the_lock_in_order", test_observer_runs_outside_the_lock_in_order);
+	g_test_add_func("/registry/admin/registry_requests_do_not_need_the_store",
+		test_admin_registry_requests_do_not_need_the_store);
 	return g_test_run();
 }
