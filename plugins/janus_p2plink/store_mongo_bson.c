@@ -368,10 +368,6 @@ bson_t *p2plink_mongo_list_opts(const p2plink_link_filter *filter) {
 		"skip", BCON_INT64(offset), "limit", BCON_INT64(limit));
 }
 
-bson_t *p2plink_mongo_owner_filter(const char *owner) {
-	return BCON_NEW("owner", BCON_UTF8(owner));
-}
-
 /* ---- Clicks ---- */
 
 bson_t *p2plink_mongo_click_to_bson(gint64 seq, const char *link_id, const p2plink_redeem_request *req,

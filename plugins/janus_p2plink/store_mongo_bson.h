@@ -97,8 +97,6 @@ bson_t *p2plink_mongo_active_filter(const char *owner, gint64 now, const char *e
 bson_t *p2plink_mongo_list_filter(const p2plink_link_filter *filter);
 /* { "sort": { "created_at": -1, "_id": -1 }, "skip": N, "limit": N } */
 bson_t *p2plink_mongo_list_opts(const p2plink_link_filter *filter);
-/* { "owner": o } */
-bson_t *p2plink_mongo_owner_filter(const char *owner);
 
 /* ---- Clicks ---- */
 

@@ -309,9 +309,6 @@ static void test_small_filters_exact(void) {
 	assert_json(d, "{\"$set\":{\"revoked\":true},\"$min\":{\"revoked_at\":{\"$numberLong\":\"1700000000000000\"},"
 		"\"expire_at\":{\"$date\":{\"$numberLong\":\"1700000000000\"}}}}");
 	bson_destroy(d);
-	d = p2plink_mongo_owner_filter(OWNER);
-	assert_json(d, "{\"owner\":\"" OWNER "\"}");
-	bson_destroy(d);
 }
 
 /* ---- Listing ---- */
