@@ -162,10 +162,6 @@ const char *p2plink_peer_owner(const p2plink_peer *peer) {
 	return peer->owner;
 }
 
-const char *p2plink_peer_ip(const p2plink_peer *peer) {
-	return peer->ip;
-}
-
 static p2plink_peer *peer_new(p2plink_conn *conn, const char *id, const char *token, const char *ip, gint64 now) {
 	p2plink_peer *peer = g_new0(p2plink_peer, 1);
 	g_atomic_ref_count_init(&peer->ref);
@@ -996,13 +992,6 @@ json_t *p2plink_registry_stats(p2plink_registry *reg) {
 		"floods", (json_int_t)reg->floods);
 	g_mutex_unlock(&reg->mutex);
 	return stats;
-}
-
-guint p2plink_registry_count(p2plink_registry *reg) {
-	g_mutex_lock(&reg->mutex);
-	guint n = g_hash_table_size(reg->peers);
-	g_mutex_unlock(&reg->mutex);
-	return n;
 }
 
 char *p2plink_registry_discoverable_ids_json(p2plink_registry *reg) {

@@ -106,13 +106,11 @@ gboolean p2plink_registry_grant(p2plink_registry *reg, p2plink_peer *grantee, co
 const char *p2plink_peer_owner(const p2plink_peer *peer);
 char *p2plink_registry_owner_of(p2plink_registry *reg, const char *id);
 void p2plink_registry_set_link_only(p2plink_registry *reg, p2plink_peer *peer, gboolean link_only);
-const char *p2plink_peer_ip(const p2plink_peer *peer);
 
 /* Introspection for the admin API; new references */
 json_t *p2plink_registry_peer_info(p2plink_registry *reg, p2plink_peer *peer);
 json_t *p2plink_registry_list_peers(p2plink_registry *reg, guint offset, guint limit);
 json_t *p2plink_registry_stats(p2plink_registry *reg);
-guint p2plink_registry_count(p2plink_registry *reg);
 /* Ids listed by GET /peers (discovery): compact JSON array, g_malloc'd */
 char *p2plink_registry_discoverable_ids_json(p2plink_registry *reg);
 
