@@ -482,11 +482,3 @@ bson_t *p2plink_mongo_unowned_peer_links_update(gint64 now) {
 	return BCON_NEW("$set", "{", "revoked", BCON_BOOL(true), "owner", BCON_NULL, "}",
 		"$min", "{", "revoked_at", BCON_INT64(now), "expire_at", BCON_DATE_TIME(now / 1000), "}");
 }
-
-char *p2plink_mongo_to_json(const bson_t *doc) {
-	size_t len = 0;
-	char *json = bson_as_canonical_extended_json(doc, &len);
-	char *copy = g_strndup(json, len);
-	bson_free(json);
-	return copy;
-}

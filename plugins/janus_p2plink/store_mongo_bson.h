@@ -137,7 +137,4 @@ bson_t *p2plink_mongo_unowned_peer_links_filter(void);
  * does not match them again */
 bson_t *p2plink_mongo_unowned_peer_links_update(gint64 now);
 
-/* Canonical extended JSON of a document, g_malloc'd (tests, messages) */
-char *p2plink_mongo_to_json(const bson_t *doc);
-
 #endif

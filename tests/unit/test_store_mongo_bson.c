@@ -17,6 +17,7 @@
 
 #include <string.h>
 
+#include "bson_json.h"
 #include "store_mongo_bson.h"
 #include "store_suite.h"
 
