@@ -184,13 +184,18 @@ static json_t *admin_link_id(json_t *message, const char **id) {
 	return NULL;
 }
 
-json_t *p2plink_link_service_admin(p2plink_link_service *svc, const char *request, json_t *message, gint64 now) {
+gboolean p2plink_link_service_is_admin_request(const char *request) {
 	static const char *known[] = { "create_link", "list_links", "get_link", "revoke_link", "delete_link",
 		"list_clicks", "link_stats", NULL };
-	gboolean ours = FALSE;
-	for(const char **k = known; *k && !ours; k++)
-		ours = strcmp(*k, request) == 0;
-	if(!ours)
+	for(const char **k = known; request != NULL && *k; k++) {
+		if(strcmp(*k, request) == 0)
+			return TRUE;
+	}
+	return FALSE;
+}
+
+json_t *p2plink_link_service_admin(p2plink_link_service *svc, const char *request, json_t *message, gint64 now) {
+	if(!p2plink_link_service_is_admin_request(request))
 		return NULL;
 	if(svc->store == NULL)
 		return admin_error(ADMIN_ERROR_STORE, "store-unavailable",

@@ -49,7 +49,9 @@ typedef struct p2plink_link_service {
 } p2plink_link_service;
 
 /* Admin requests: create_link, list_links, get_link, revoke_link, delete_link, list_clicks, link_stats.
- * Returns NULL when `request` is not one of them. */
+ * Returns NULL when `request` is not one of them. is_admin_request says which requests those are, so the plugin
+ * opens (or waits on) the store only for them: stats, list_peers and kick_peer are answered from the registry. */
+gboolean p2plink_link_service_is_admin_request(const char *request);
 json_t *p2plink_link_service_admin(p2plink_link_service *svc, const char *request, json_t *message, gint64 now);
 
 /* Peer endpoints (route is what follows {path}{key}/): "links/create", "links/list", "links/revoke",

@@ -859,7 +859,9 @@ static json_t *janus_p2plink_handle_admin_message(json_t *message) {
 	p2plink_registry *reg = registry_acquire();
 	json_t *response = NULL;
 	const char *request = json_is_object(message) ? json_string_value(json_object_get(message, "request")) : NULL;
-	if(request != NULL) {
+	/* Only link requests need the store: store_get() may wait on a store reconnect (store_mutex is held while it
+	 * opens), and stats/list_peers/kick_peer must answer while the store is away */
+	if(p2plink_link_service_is_admin_request(request)) {
 		p2plink_link_service svc = link_service_for(reg);
 		response = p2plink_link_service_admin(&svc, request, message, janus_get_real_time());
 	}

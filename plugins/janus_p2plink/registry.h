@@ -11,7 +11,9 @@
  * links. Pure: GLib + jansson + OpenSSL RAND, time passed in by the caller, so every rule is unit-tested.
  *
  * Threading: all functions are thread-safe; one mutex guards the tables. ops->send/close are called with it held,
- * which is fine because they only queue and wake the transport thread.
+ * which is fine because they only queue and wake the transport thread. The observer is called after the mutex is
+ * released (events are recorded under it and delivered in order), and the sweep works in bounded slices over
+ * expiry-ordered lists, so neither an event handler nor a large peer table holds up routing.
  */
 
 #ifndef P2PLINK_REGISTRY_H
@@ -50,7 +52,8 @@ gint64 p2plink_pace_frame(p2plink_bucket *bucket, const p2plink_rate *rate, gint
 
 typedef struct p2plink_registry p2plink_registry;
 
-/* Optional observer for Janus event handlers; called with the registry lock held, must not call back in */
+/* Optional observer for Janus event handlers. Called without the registry lock, in the order the events happened,
+ * before the call that caused them returns; it must not call back into the registry (deliveries are serialised). */
 typedef enum p2plink_registry_event {
 	P2PLINK_EVENT_PEER_OPEN,
 	P2PLINK_EVENT_PEER_CLOSE,
@@ -73,8 +76,10 @@ p2plink_frame_result p2plink_registry_frame(p2plink_registry *reg, p2plink_peer 
  * and counterparts come back with it), then it is free. Drops the transport's reference. */
 void p2plink_registry_close(p2plink_registry *reg, p2plink_peer *peer, gint64 now);
 /* EXPIRE for queues older than expire_timeout, drop peers silent past alive_timeout (their ids are reserved like
- * on close), free reservations older than id_grace */
-void p2plink_registry_sweep(p2plink_registry *reg, gint64 now);
+ * on close), free reservations older than id_grace. Looks only at what is due (plus one entry per list), at most
+ * a bounded slice of each per call (see SWEEP_SLICE in registry.c): the rest waits for the next call. Returns the
+ * number of entries it looked at, so tests can check it never scans the whole table. */
+guint p2plink_registry_sweep(p2plink_registry *reg, gint64 now);
 
 /* Janus session binding: returns a new reference to the peer that was given this nonce, or NULL */
 p2plink_peer *p2plink_registry_bind(p2plink_registry *reg, const char *nonce);
@@ -101,13 +106,11 @@ gboolean p2plink_registry_grant(p2plink_registry *reg, p2plink_peer *grantee, co
 const char *p2plink_peer_owner(const p2plink_peer *peer);
 char *p2plink_registry_owner_of(p2plink_registry *reg, const char *id);
 void p2plink_registry_set_link_only(p2plink_registry *reg, p2plink_peer *peer, gboolean link_only);
-const char *p2plink_peer_ip(const p2plink_peer *peer);
 
 /* Introspection for the admin API; new references */
 json_t *p2plink_registry_peer_info(p2plink_registry *reg, p2plink_peer *peer);
 json_t *p2plink_registry_list_peers(p2plink_registry *reg, guint offset, guint limit);
 json_t *p2plink_registry_stats(p2plink_registry *reg);
-guint p2plink_registry_count(p2plink_registry *reg);
 /* Ids listed by GET /peers (discovery): compact JSON array, g_malloc'd */
 char *p2plink_registry_discoverable_ids_json(p2plink_registry *reg);
 

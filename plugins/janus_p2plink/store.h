@@ -24,7 +24,7 @@
  *   are one findAndModify, the log append is a second write right after
  *   (if the server is lost in between, the click counts but is not logged
  *   and redeem fails: never a grant too many; see store_mongo.c).
- * - "Active" (stats, counts, per-owner limit) means: not revoked, not
+ * - "Active" (stats, per-owner limit) means: not revoked, not
  *   expired at `now`, and not exhausted; the IP whitelist does not matter.
  * - Links are owned (links.h, p2plink_link.owner): listing, revoking and the
  *   creation limit work by owner hash, never by the id string. When the
@@ -127,7 +127,6 @@ typedef struct p2plink_store_ops {
 	 * creations cannot overshoot. */
 	gboolean (*create_link)(p2plink_store *store, const p2plink_link *link,
 		gint64 now, guint max_active_per_owner, GError **error);
-	p2plink_link *(*get_link_by_hash)(p2plink_store *store, const char *token_hash, GError **error);
 	p2plink_link *(*get_link)(p2plink_store *store, const char *id, GError **error);
 	/* Newest first (created_at, then id, descending). *total (optional)
 	 * receives the number of links matching the filter ignoring paging. */
@@ -152,9 +151,6 @@ typedef struct p2plink_store_ops {
 	GPtrArray *(*list_clicks)(p2plink_store *store, const char *link_id, guint offset, guint limit,
 		guint64 *total, GError **error);
 	gboolean (*stats)(p2plink_store *store, gint64 now, p2plink_store_stats *stats, GError **error);
-	/* Links owned by one owner; active_only counts only active ones at `now` */
-	gboolean (*count_links)(p2plink_store *store, const char *owner, gint64 now,
-		gboolean active_only, guint64 *count, GError **error);
 	/* Optional (NULL: the backend prunes by itself, e.g. MongoDB TTL indexes). One bounded batch: at most
 	 * policy->batch links past their retention (revoked_at or expires_at older than now - link_retention) with
 	 * their clicks, and at most policy->batch clicks older than now - click_retention. *deleted = rows removed;
@@ -220,9 +216,6 @@ static inline gboolean p2plink_store_create_link(p2plink_store *store, const p2p
 		gint64 now, guint max_active_per_owner, GError **error) {
 	return store->ops->create_link(store, link, now, max_active_per_owner, error);
 }
-static inline p2plink_link *p2plink_store_get_link_by_hash(p2plink_store *store, const char *token_hash, GError **error) {
-	return store->ops->get_link_by_hash(store, token_hash, error);
-}
 static inline p2plink_link *p2plink_store_get_link(p2plink_store *store, const char *id, GError **error) {
 	return store->ops->get_link(store, id, error);
 }
@@ -254,10 +247,6 @@ static inline GPtrArray *p2plink_store_list_clicks(p2plink_store *store, const c
 }
 static inline gboolean p2plink_store_stats_get(p2plink_store *store, gint64 now, p2plink_store_stats *stats, GError **error) {
 	return store->ops->stats(store, now, stats, error);
-}
-static inline gboolean p2plink_store_count_links(p2plink_store *store, const char *owner, gint64 now,
-		gboolean active_only, guint64 *count, GError **error) {
-	return store->ops->count_links(store, owner, now, active_only, count, error);
 }
 static inline gboolean p2plink_store_can_prune(p2plink_store *store) {
 	return store->ops->prune != NULL;

@@ -323,14 +323,6 @@ static p2plink_link *get_link_common(p2plink_store *store, bson_t *filter, GErro
 	return l;
 }
 
-static p2plink_link *mongo_get_link_by_hash(p2plink_store *store, const char *token_hash, GError **error) {
-	if(token_hash == NULL) {
-		store_fail(error, P2PLINK_STORE_ERROR_INVALID, "no token hash given");
-		return NULL;
-	}
-	return get_link_common(store, p2plink_mongo_hash_filter(token_hash), error);
-}
-
 static p2plink_link *mongo_get_link(p2plink_store *store, const char *id, GError **error) {
 	if(id == NULL) {
 		store_fail(error, P2PLINK_STORE_ERROR_INVALID, "no link id given");
@@ -596,20 +588,6 @@ static gboolean mongo_stats(p2plink_store *store, gint64 now, p2plink_store_stat
 	return ok;
 }
 
-static gboolean mongo_count_links(p2plink_store *store, const char *owner, gint64 now,
-		gboolean active_only, guint64 *n, GError **error) {
-	mongo_store *s = store->priv;
-	if(owner == NULL || n == NULL)
-		return store_fail(error, P2PLINK_STORE_ERROR_INVALID, "count needs an owner");
-	mongoc_client_t *client = mongoc_client_pool_pop(s->pool);
-	mongoc_collection_t *links = coll(s, client, P2PLINK_MONGO_LINKS);
-	bson_t *filter = active_only ? p2plink_mongo_active_filter(owner, now, NULL, FALSE) : p2plink_mongo_owner_filter(owner);
-	gboolean ok = count(links, filter, n, "could not count links", error);
-	mongoc_collection_destroy(links);
-	mongoc_client_pool_push(s->pool, client);
-	return ok;
-}
-
 /* ---- Open and close ---- */
 
 /* Run one admin-ish command on the database; reply error code in *code */
@@ -749,7 +727,6 @@ static const p2plink_store_ops mongo_ops = {
 	.name = "mongodb",
 	.close = mongo_close,
 	.create_link = mongo_create_link,
-	.get_link_by_hash = mongo_get_link_by_hash,
 	.get_link = mongo_get_link,
 	.list_links = mongo_list_links,
 	.revoke_link = mongo_revoke_link,
@@ -757,5 +734,4 @@ static const p2plink_store_ops mongo_ops = {
 	.redeem = mongo_redeem,
 	.list_clicks = mongo_list_clicks,
 	.stats = mongo_stats,
-	.count_links = mongo_count_links,
 };

@@ -368,10 +368,6 @@ bson_t *p2plink_mongo_list_opts(const p2plink_link_filter *filter) {
 		"skip", BCON_INT64(offset), "limit", BCON_INT64(limit));
 }
 
-bson_t *p2plink_mongo_owner_filter(const char *owner) {
-	return BCON_NEW("owner", BCON_UTF8(owner));
-}
-
 /* ---- Clicks ---- */
 
 bson_t *p2plink_mongo_click_to_bson(gint64 seq, const char *link_id, const p2plink_redeem_request *req,
@@ -485,12 +481,4 @@ bson_t *p2plink_mongo_unowned_peer_links_filter(void) {
 bson_t *p2plink_mongo_unowned_peer_links_update(gint64 now) {
 	return BCON_NEW("$set", "{", "revoked", BCON_BOOL(true), "owner", BCON_NULL, "}",
 		"$min", "{", "revoked_at", BCON_INT64(now), "expire_at", BCON_DATE_TIME(now / 1000), "}");
-}
-
-char *p2plink_mongo_to_json(const bson_t *doc) {
-	size_t len = 0;
-	char *json = bson_as_canonical_extended_json(doc, &len);
-	char *copy = g_strndup(json, len);
-	bson_free(json);
-	return copy;
 }

@@ -97,8 +97,6 @@ bson_t *p2plink_mongo_active_filter(const char *owner, gint64 now, const char *e
 bson_t *p2plink_mongo_list_filter(const p2plink_link_filter *filter);
 /* { "sort": { "created_at": -1, "_id": -1 }, "skip": N, "limit": N } */
 bson_t *p2plink_mongo_list_opts(const p2plink_link_filter *filter);
-/* { "owner": o } */
-bson_t *p2plink_mongo_owner_filter(const char *owner);
 
 /* ---- Clicks ---- */
 
@@ -138,8 +136,5 @@ bson_t *p2plink_mongo_unowned_peer_links_filter(void);
  * as the SQLite migration does, and pruned by the TTL index after the retention; owner null so a second open
  * does not match them again */
 bson_t *p2plink_mongo_unowned_peer_links_update(gint64 now);
-
-/* Canonical extended JSON of a document, g_malloc'd (tests, messages) */
-char *p2plink_mongo_to_json(const bson_t *doc);
 
 #endif

@@ -97,7 +97,7 @@ typedef enum stmt_id {
 	ST_INSERT_LINK, ST_GET_BY_HASH, ST_GET_BY_ID, ST_LIST, ST_LIST_COUNT,
 	ST_REVOKE, ST_DELETE_LINK, ST_DELETE_CLICKS, ST_ADD_CLICK, ST_INSERT_CLICK,
 	ST_CLICKS_OF_LINK, ST_CLICKS_ALL, ST_COUNT_CLICKS_OF_LINK, ST_COUNT_CLICKS_ALL,
-	ST_STATS_LINKS, ST_STATS_CLICKS, ST_COUNT_BY_OWNER, ST_COUNT_ACTIVE_BY_OWNER, ST_COUNT_PEER_MADE_BY_OWNER,
+	ST_STATS_LINKS, ST_STATS_CLICKS, ST_COUNT_PEER_MADE_BY_OWNER,
 	ST_PRUNE_LINK_IDS, ST_PRUNE_CLICKS,
 	ST_COUNT
 } stmt_id;
@@ -126,8 +126,6 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_COUNT_CLICKS_ALL] = "SELECT COUNT(*) FROM clicks",
 	[ST_STATS_LINKS] = "SELECT COUNT(*), COALESCE(SUM(" ACTIVE "), 0) FROM links",
 	[ST_STATS_CLICKS] = "SELECT outcome, COUNT(*) FROM clicks GROUP BY outcome",
-	[ST_COUNT_BY_OWNER] = "SELECT COUNT(*) FROM links WHERE owner = ?1",
-	[ST_COUNT_ACTIVE_BY_OWNER] = "SELECT COUNT(*) FROM links WHERE owner = ?1 AND " ACTIVE,
 	[ST_COUNT_PEER_MADE_BY_OWNER] = "SELECT COUNT(*) FROM links WHERE owner = ?1 AND creator <> '" P2PLINK_CREATOR_ADMIN
 		"' AND " ACTIVE,
 	/* Two index ranges (links_by_revoked_at, links_by_expiry); bounded by ?2 */
@@ -426,10 +424,6 @@ static p2plink_link *get_link_common(p2plink_store *store, stmt_id id, const cha
 	return l;
 }
 
-static p2plink_link *sqlite_get_link_by_hash(p2plink_store *store, const char *token_hash, GError **error) {
-	return get_link_common(store, ST_GET_BY_HASH, token_hash, error);
-}
-
 static p2plink_link *sqlite_get_link(p2plink_store *store, const char *id, GError **error) {
 	return get_link_common(store, ST_GET_BY_ID, id, error);
 }
@@ -666,21 +660,6 @@ static gboolean sqlite_stats(p2plink_store *store, gint64 now, p2plink_store_sta
 	return ok;
 }
 
-static gboolean sqlite_count_links(p2plink_store *store, const char *owner, gint64 now,
-		gboolean active_only, guint64 *count, GError **error) {
-	sqlite_store *s = store->priv;
-	if(owner == NULL || count == NULL)
-		return store_fail(error, P2PLINK_STORE_ERROR_INVALID, "count needs an owner");
-	g_mutex_lock(&s->lock);
-	sqlite3_stmt *q = stmt(s, active_only ? ST_COUNT_ACTIVE_BY_OWNER : ST_COUNT_BY_OWNER);
-	bind_text(q, 1, owner);
-	if(active_only)
-		sqlite3_bind_int64(q, 2, now);
-	gboolean ok = run_count(s, q, count, "could not count links", error);
-	g_mutex_unlock(&s->lock);
-	return ok;
-}
-
 /* ---- Retention ---- */
 
 #define PRUNE_DEFAULT_BATCH 500
@@ -898,7 +877,6 @@ static const p2plink_store_ops sqlite_ops = {
 	.name = "sqlite",
 	.close = sqlite_close,
 	.create_link = sqlite_create_link,
-	.get_link_by_hash = sqlite_get_link_by_hash,
 	.get_link = sqlite_get_link,
 	.list_links = sqlite_list_links,
 	.revoke_link = sqlite_revoke_link,
@@ -907,6 +885,5 @@ static const p2plink_store_ops sqlite_ops = {
 	.redeem_batch = sqlite_redeem_batch,
 	.list_clicks = sqlite_list_clicks,
 	.stats = sqlite_stats,
-	.count_links = sqlite_count_links,
 	.prune = sqlite_prune,
 };

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fake_transport.h"
+#include "link_service.h"
 #include "registry.h"
 
 #define SEC G_USEC_PER_SEC
@@ -42,6 +43,14 @@ static void restart_registry(fixture *f) {
 	g_assert_cmpuint(f->peers->len, ==, 0);
 	p2plink_registry_free(f->reg);
 	f->reg = p2plink_registry_new(&f->cfg, &fake_ops);
+}
+
+/* Registered peers, as the admin API's stats count them */
+static guint peer_count(p2plink_registry *reg) {
+	json_t *stats = p2plink_registry_stats(reg);
+	guint n = (guint)json_integer_value(json_object_get(stats, "peers"));
+	json_decref(stats);
+	return n;
 }
 
 /* Connect a peer; the fixture closes it at tear-down unless the test does */
@@ -233,7 +242,7 @@ static void test_alive_timeout_drops_silent_peer(fixture *f, gconstpointer data)
 	g_assert_true(a->closed);
 	g_assert_false(b->closed);
 	assert_frame(b, 2, "{\"type\":\"LEAVE\",\"src\":\"alice\",\"dst\":\"bob\"}");
-	g_assert_cmpuint(p2plink_registry_count(f->reg), ==, 1);
+	g_assert_cmpuint(peer_count(f->reg), ==, 1);
 }
 
 static void test_leave_without_dst_asks_to_close(fixture *f, gconstpointer data) {
@@ -350,7 +359,7 @@ static void test_kick_closes_and_frees_id(fixture *f, gconstpointer data) {
 	connect_peer(f, "alice", "t", 0, &a, NULL);
 	g_assert_true(p2plink_registry_kick_id(f->reg, "alice", "kicked"));
 	g_assert_true(a->closed);
-	g_assert_cmpuint(p2plink_registry_count(f->reg), ==, 0);
+	g_assert_cmpuint(peer_count(f->reg), ==, 0);
 	g_assert_false(p2plink_registry_kick_id(f->reg, "alice", "kicked"));
 }
 
@@ -710,6 +719,129 @@ static void test_gate_queued_frame_rechecked_at_delivery(fixture *f, gconstpoint
 	(void)visitor;
 }
 
+/* Sweep work: the sweeper must never scan the whole peer table under the lock */
+
+#define MANY_PEERS 2000
+
+static void connect_many(fixture *f, guint n, gint64 now) {
+	f->cfg.concurrent_limit = n;
+	restart_registry(f);
+	for(guint i = 0; i < n; i++) {
+		char id[32];
+		g_snprintf(id, sizeof(id), "peer%u", i);
+		g_assert_nonnull(connect_peer(f, id, "t", now, NULL, NULL));
+	}
+}
+
+static void test_sweep_with_nothing_due_looks_at_one_entry_per_list(fixture *f, gconstpointer data) {
+	connect_many(f, MANY_PEERS, 0);
+	/* An offline queue and a reservation too, neither due yet */
+	send_frame(f, g_ptr_array_index(f->peers, 0), "{\"type\":\"OFFER\",\"dst\":\"away\",\"payload\":1}", 0);
+	close_peer_at(f, g_ptr_array_index(f->peers, 1), 0);
+	guint visited = p2plink_registry_sweep(f->reg, 1);
+	/* One head each of queues, reservations and peers, not MANY_PEERS */
+	g_assert_cmpuint(visited, ==, 3);
+	g_assert_cmpuint(peer_count(f->reg), ==, MANY_PEERS - 1);
+}
+
+static void test_sweep_drops_a_mass_timeout_in_bounded_slices(fixture *f, gconstpointer data) {
+	connect_many(f, MANY_PEERS, 0);
+	guint sweeps = 0, most = 0;
+	while(peer_count(f->reg) > 0 && sweeps < MANY_PEERS) {
+		guint before = peer_count(f->reg);
+		guint visited = p2plink_registry_sweep(f->reg, f->cfg.alive_timeout + sweeps);
+		most = MAX(most, visited);
+		/* Every sweep makes progress, none does everything at once */
+		g_assert_cmpuint(peer_count(f->reg), <, before);
+		sweeps++;
+	}
+	g_assert_cmpuint(peer_count(f->reg), ==, 0);
+	g_assert_cmpuint(sweeps, >, 1);
+	/* A slice (256 peers) plus the heads of the other lists (reservations fill up as peers drop) */
+	g_assert_cmpuint(most, <=, 2 * 256 + 1);
+	for(guint i = 0; i < f->conns->len; i++)
+		g_assert_true(((p2plink_conn *)g_ptr_array_index(f->conns, i))->closed);
+}
+
+static void test_sweep_drops_only_the_silent_peer_among_busy_ones(fixture *f, gconstpointer data) {
+	p2plink_conn *a, *b, *c;
+	connect_peer(f, "alice", "t", 0, &a, NULL);
+	p2plink_peer *bob = connect_peer(f, "bob", "t", 0, &b, NULL);
+	p2plink_peer *carol = connect_peer(f, "carol", "t", 0, &c, NULL);
+	/* bob and carol heartbeat in turn: the least recently seen stays at the head */
+	send_frame(f, carol, "{\"type\":\"HEARTBEAT\"}", 10 * SEC);
+	send_frame(f, bob, "{\"type\":\"HEARTBEAT\"}", 20 * SEC);
+	send_frame(f, carol, "{\"type\":\"HEARTBEAT\"}", 30 * SEC);
+	/* alice (due, dropped) and bob (the next head, not due): carol is never looked at */
+	g_assert_cmpuint(p2plink_registry_sweep(f->reg, f->cfg.alive_timeout), ==, 2);
+	g_assert_true(a->closed);
+	g_assert_false(b->closed);
+	g_assert_false(c->closed);
+	p2plink_registry_sweep(f->reg, f->cfg.alive_timeout + 20 * SEC);
+	g_assert_true(b->closed);
+	g_assert_false(c->closed);
+}
+
+static void test_queue_expiry_checks_oldest_queue_first(fixture *f, gconstpointer data) {
+	p2plink_conn *a;
+	p2plink_peer *alice = connect_peer(f, "alice", "t", 0, &a, NULL);
+	send_frame(f, alice, "{\"type\":\"OFFER\",\"dst\":\"bob\",\"payload\":1}", 0);
+	send_frame(f, alice, "{\"type\":\"OFFER\",\"dst\":\"carol\",\"payload\":1}", SEC);
+	p2plink_registry_sweep(f->reg, f->cfg.expire_timeout);
+	g_assert_cmpuint(fake_conn_count(a), ==, 2);
+	assert_frame(a, 1, "{\"type\":\"EXPIRE\",\"src\":\"bob\",\"dst\":\"alice\"}");
+	p2plink_registry_sweep(f->reg, f->cfg.expire_timeout + SEC);
+	g_assert_cmpuint(fake_conn_count(a), ==, 3);
+	assert_frame(a, 2, "{\"type\":\"EXPIRE\",\"src\":\"carol\",\"dst\":\"alice\"}");
+}
+
+/* Observers */
+
+typedef struct observed {
+	p2plink_registry *reg;
+	GString *log;
+	guint count_seen;	/* what the observer read from the registry: only possible without its lock held */
+} observed;
+
+static void observe(p2plink_registry_event event, const char *id, const char *other, void *data) {
+	observed *o = data;
+	static const char *names[] = { "open", "close", "timeout", "expire" };
+	g_string_append_printf(o->log, "%s:%s:%s;", names[event], id, other ? other : "");
+	/* Takes the registry lock: this would deadlock if observers ran under it */
+	o->count_seen = peer_count(o->reg);
+}
+
+static void test_observer_runs_outside_the_lock_in_order(fixture *f, gconstpointer data) {
+	observed o = { f->reg, g_string_new(NULL), 0 };
+	p2plink_registry_set_observer(f->reg, observe, &o);
+	p2plink_conn *a;
+	p2plink_peer *alice = connect_peer(f, "alice", "t", 0, &a, NULL);
+	g_assert_cmpuint(o.count_seen, ==, 1);
+	p2plink_peer *bob = connect_peer(f, "bob", "t", 0, NULL, NULL);
+	send_frame(f, alice, "{\"type\":\"OFFER\",\"dst\":\"carol\",\"payload\":1}", 0);
+	send_frame(f, bob, "{\"type\":\"HEARTBEAT\"}", SEC);
+	p2plink_registry_sweep(f->reg, f->cfg.alive_timeout);
+	close_peer(f, bob);
+	g_assert_cmpstr(o.log->str, ==, "open:alice:127.0.0.1;open:bob:127.0.0.1;expire:alice:carol;timeout:alice:;"
+		"close:bob:;");
+	g_assert_cmpuint(o.count_seen, ==, 0);
+	(void)alice;
+	p2plink_registry_set_observer(f->reg, NULL, NULL);
+	g_string_free(o.log, TRUE);
+}
+
+/* The plugin opens the store (which may wait on a reconnect) only for requests the link service answers */
+static void test_admin_registry_requests_do_not_need_the_store(void) {
+	static const char *registry_only[] = { "stats", "list_peers", "kick_peer", "nonsense", "" };
+	for(guint i = 0; i < G_N_ELEMENTS(registry_only); i++)
+		g_assert_false(p2plink_link_service_is_admin_request(registry_only[i]));
+	g_assert_false(p2plink_link_service_is_admin_request(NULL));
+	static const char *link_requests[] = { "create_link", "list_links", "get_link", "revoke_link", "delete_link",
+		"list_clicks", "link_stats" };
+	for(guint i = 0; i < G_N_ELEMENTS(link_requests); i++)
+		g_assert_true(p2plink_link_service_is_admin_request(link_requests[i]));
+}
+
 #define ADD(name, fn) g_test_add(name, fixture, NULL, fixture_set_up, fn, fixture_tear_down)
 
 int main(int argc, char **argv) {
@@ -758,5 +890,14 @@ int main(int argc, char **argv) {
 	ADD("/registry/limits/frame_size_limits_per_type", test_frame_size_limits_per_type);
 	ADD("/registry/admin/kick_closes_and_frees_id", test_kick_closes_and_frees_id);
 	ADD("/registry/admin/list_peers_paginates_sorted", test_list_peers_paginates_sorted);
+	ADD("/registry/sweep/with_nothing_due_looks_at_one_entry_per_list",
+		test_sweep_with_nothing_due_looks_at_one_entry_per_list);
+	ADD("/registry/sweep/drops_a_mass_timeout_in_bounded_slices", test_sweep_drops_a_mass_timeout_in_bounded_slices);
+	ADD("/registry/sweep/drops_only_the_silent_peer_among_busy_ones",
+		test_sweep_drops_only_the_silent_peer_among_busy_ones);
+	ADD("/registry/sweep/queue_expiry_checks_oldest_queue_first", test_queue_expiry_checks_oldest_queue_first);
+	ADD("/registry/observer/runs_outside_the_lock_in_order", test_observer_runs_outside_the_lock_in_order);
+	g_test_add_func("/registry/admin/registry_requests_do_not_need_the_store",
+		test_admin_registry_requests_do_not_need_the_store);
 	return g_test_run();
 }

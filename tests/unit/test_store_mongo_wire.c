@@ -37,6 +37,7 @@
 #include <sys/wait.h>
 
 #include "store.h"
+#include "bson_json.h"
 #include "store_mongo_bson.h"
 
 #define PYTHON "/usr/bin/python3"
