@@ -163,6 +163,10 @@ static struct lws_context *lws_ctx_alive = NULL;
  * plugin worker delivered, for the service thread to arm */
 static GPtrArray *pending_conns = NULL;
 static GPtrArray *pending_http = NULL;
+/* Under pending_mutex: other threads may wake the service thread (lws_cancel_service). Cleared, under the same
+ * mutex, before the context is destroyed: a plugin sweeper or link worker calling lws_cancel_service on a context
+ * being destroyed (or already freed) used freed memory. */
+static gboolean service_wakeable = FALSE;
 static janus_mutex pending_mutex = JANUS_MUTEX_INITIALIZER;
 
 typedef struct out_frame {
@@ -286,9 +290,10 @@ static void conn_wake(p2plink_conn *conn) {
 		wake = TRUE;
 	}
 	janus_mutex_unlock(&conn->mutex);
-	janus_mutex_unlock(&pending_mutex);
-	if(wake && lws_ctx != NULL)
+	/* Under pending_mutex: janus_peerjs_destroy clears service_wakeable under it before destroying the context */
+	if(wake && service_wakeable)
 		lws_cancel_service(lws_ctx);
+	janus_mutex_unlock(&pending_mutex);
 }
 
 static int conn_send(p2plink_conn *conn, const char *text, size_t len) {
@@ -560,8 +565,21 @@ typedef struct held_frame {
 	char data[];
 } held_frame;
 
+/* A close was asked for (LEAVE, a kick, a replaced id, a refused handshake, a slow consumer): the connection is
+ * only flushing what is queued for it. close_requested is set by other threads too, hence the mutex. */
+static gboolean conn_closing(p2plink_conn *conn) {
+	janus_mutex_lock(&conn->mutex);
+	gboolean closing = conn->close_requested || conn->gone;
+	janus_mutex_unlock(&conn->mutex);
+	return closing;
+}
+
 /* One whole text message to the plugin, and what its answer means for the socket */
 static int ws_deliver(struct lws *wsi, p2plink_conn *conn, const char *data, size_t len) {
+	/* The one gate for frames read now and for held ones: a connection that is closing routes nothing more (the
+	 * frames after a LEAVE, or read during the close flush, were routed as if the peer were still there) */
+	if(conn->fail_status != 0 || conn_closing(conn))
+		return 0;
 	gint64 pause_us = 0;
 	p2plink_frame_result result = hotpath->peer_frame(conn->peer, data, len, &pause_us);
 	if(result == P2PLINK_FRAME_BAD_TEXT)
@@ -591,7 +609,7 @@ static int ws_resume(struct lws *wsi, p2plink_conn *conn) {
 		return 0;
 	conn->paced = FALSE;
 	held_frame *h;
-	/* ws_deliver may pace the peer again, or fail it (which empties held) */
+	/* ws_deliver may pace the peer again, fail it (which empties held) or close it (the rest is dropped there) */
 	while(!conn->paced && conn->fail_status == 0 && (h = g_queue_pop_head(&conn->held)) != NULL) {
 		conn->held_bytes -= h->len;
 		ws_deliver(wsi, conn, h->data, h->len);
@@ -607,6 +625,13 @@ static int ws_receive(struct lws *wsi, p2plink_conn *conn, const void *in, size_
 		return 0;	/* handshake was refused: the close is on its way */
 	if(conn->fail_status != 0)
 		return 0;	/* failed: its close frame is on its way, nothing more of it is read */
+	if(conn_closing(conn)) {
+		/* Closing: nothing more is routed (ws_deliver), so nothing more is buffered or held either */
+		rx_discard(conn);
+		g_queue_clear_full(&conn->held, g_free);
+		conn->held_bytes = 0;
+		return 0;
+	}
 	if(lws_frame_is_binary(wsi))
 		return ws_fail(wsi, conn, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE, "binary frames are not part of PeerJS");
 	if(conn->rx_len + len > max_frame_size) {
@@ -761,9 +786,10 @@ static void http_pending_reply(void *ctx, int status, char *body) {
 			g_atomic_ref_count_inc(&pending->ref);
 			g_ptr_array_add(pending_http, pending);
 		}
-		janus_mutex_unlock(&pending_mutex);
-		if(lws_ctx != NULL)
+		/* Under pending_mutex, like conn_wake: never on a context being destroyed */
+		if(service_wakeable)
 			lws_cancel_service(lws_ctx);
+		janus_mutex_unlock(&pending_mutex);
 	}
 	http_pending_unref(pending);	/* the reference the plugin held */
 }
@@ -1425,6 +1451,23 @@ static gboolean resolve_hotpath(void) {
 	return TRUE;
 }
 
+/* Nobody may wake the service thread any more: from here on the context may be destroyed */
+static void service_unwakeable(void) {
+	janus_mutex_lock(&pending_mutex);
+	service_wakeable = FALSE;
+	janus_mutex_unlock(&pending_mutex);
+}
+
+/* A failed init after the context exists: undo all of it. The STUN thread too, which a failed init left
+ * running (answering on its port, with Janus believing the transport was never loaded). */
+static void init_undo(void) {
+	service_unwakeable();
+	p2plink_stun_server_free(stun_server);	/* stops its thread first */
+	stun_server = NULL;
+	context_destroy();
+	uv_unload();
+}
+
 static int janus_peerjs_init(janus_transport_callbacks *callback, const char *config_path) {
 	if(g_atomic_int_get(&stopping) || callback == NULL || config_path == NULL)
 		return -1;
@@ -1469,6 +1512,9 @@ static int janus_peerjs_init(janus_transport_callbacks *callback, const char *co
 		return -1;
 	}
 	lws_ctx_alive = lws_ctx;
+	janus_mutex_lock(&pending_mutex);
+	service_wakeable = TRUE;
+	janus_mutex_unlock(&pending_mutex);
 	vhost.protocols = protocols;
 	vhost.vhost_name = "peerjs";
 	/* HTTP/1.1 only: the stock client's WebSocket must not be negotiated over an h2 connection */
@@ -1479,8 +1525,7 @@ static int janus_peerjs_init(janus_transport_callbacks *callback, const char *co
 	struct lws_vhost *vh = lws_create_vhost(lws_ctx, &vhost);
 	if(vh == NULL) {
 		JANUS_LOG(LOG_FATAL, "%s: could not listen on port %d\n", JANUS_PEERJS_NAME, vhost.port);
-		context_destroy();
-		uv_unload();
+		init_undo();
 		return -1;
 	}
 	if(stun_enabled) {
@@ -1499,8 +1544,7 @@ static int janus_peerjs_init(janus_transport_callbacks *callback, const char *co
 		}
 	}
 	if(hotpath->attach_transport(&transport_ops) < 0) {
-		context_destroy();
-		uv_unload();
+		init_undo();
 		return -1;
 	}
 	g_atomic_int_set(&initialized, 1);
@@ -1511,8 +1555,7 @@ static int janus_peerjs_init(janus_transport_callbacks *callback, const char *co
 		g_error_free(error);
 		g_atomic_int_set(&initialized, 0);
 		hotpath->detach_transport();
-		context_destroy();
-		uv_unload();
+		init_undo();
 		return -1;
 	}
 	JANUS_LOG(LOG_INFO, "%s listening on %s:%d (%s, %s event loop), PeerJS path %s, key %s\n", JANUS_PEERJS_NAME,
@@ -1530,6 +1573,8 @@ static void janus_peerjs_destroy(void) {
 		g_thread_join(service_thread);
 		service_thread = NULL;
 	}
+	/* The plugin's sweeper and link workers still run: they must stop waking a context we destroy now */
+	service_unwakeable();
 	/* Closing the context closes every socket (CLOSED callbacks tear connections down) on this thread */
 	on_service_thread = TRUE;
 	context_destroy();

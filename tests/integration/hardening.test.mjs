@@ -37,6 +37,19 @@ async function stillRelays(srv, tag) {
 	b.close();
 }
 
+
+/* A client WebSocket frame written by hand (masked with a zero key, so the payload goes as is): lets a test put
+ * fragments, a binary frame and the frames after it in one TCP write, so the server reads them in one go */
+function wsFrame(opcode, payload, fin = true) {
+	const data = Buffer.from(payload);
+	const len = data.length;
+	const head = len < 126 ? Buffer.from([(fin ? 0x80 : 0) | opcode, 0x80 | len])
+		: len < 65536 ? Buffer.from([(fin ? 0x80 : 0) | opcode, 0x80 | 126, len >> 8, len & 0xff])
+		: Buffer.concat([Buffer.from([(fin ? 0x80 : 0) | opcode, 0x80 | 127]), (() => { const b = Buffer.alloc(8); b.writeBigUInt64BE(BigInt(len)); return b; })()]);
+	return Buffer.concat([head, Buffer.alloc(4), data]);
+}
+const offerTo = (dst, tag) => JSON.stringify({ type: 'OFFER', dst, payload: { tag } });
+
 let srv;
 before(async () => {
 	srv = await startJanus({ transport: { max_connections_per_ip: 0, connection_rate_per_ip: 0 } });
@@ -68,6 +81,35 @@ describe('bad input table', () => {
 		assert.equal((await b.next('OFFER')).src, 'early-a');
 		assert.deepEqual(await a.next(), { type: 'OPEN' });
 		a.close();
+		b.close();
+	});
+
+	test('after a message grows past max_frame_size, the rest of it is not routed as a frame of its own', async () => {
+		const a = await peer(srv, 'frag-a'), b = await peer(srv, 'frag-b');
+		/* 60,000 + 10,000 bytes: over the default 65,536 in the second fragment; the final one is a whole OFFER */
+		a.ws._socket.write(Buffer.concat([wsFrame(1, 'x'.repeat(60000), false), wsFrame(0, 'y'.repeat(10000), false),
+			wsFrame(0, offerTo('frag-b', 'smuggled'))]));
+		const closed = await a.waitClosed();
+		assert.equal(closed.code, 1009);
+		assert.ok(await b.silentFor(1000, 'OFFER'), JSON.stringify(b.frames));
+		b.close();
+	});
+
+	test('a frame sent right after a binary frame is not routed', async () => {
+		const a = await peer(srv, 'binnext-a'), b = await peer(srv, 'binnext-b');
+		a.ws._socket.write(Buffer.concat([wsFrame(2, Buffer.from([1, 2, 3])), wsFrame(1, offerTo('binnext-b', 'after'))]));
+		const closed = await a.waitClosed();
+		assert.equal(closed.code, 1003);
+		assert.ok(await b.silentFor(1000, 'OFFER'), JSON.stringify(b.frames));
+		b.close();
+	});
+
+	test('a connection that is closing routes nothing more: a frame after LEAVE is not routed during the close flush', async () => {
+		const a = await peer(srv, 'leavenext-a'), b = await peer(srv, 'leavenext-b');
+		a.ws._socket.write(Buffer.concat([wsFrame(1, JSON.stringify({ type: 'LEAVE' })),
+			wsFrame(1, offerTo('leavenext-b', 'after-leave'))]));
+		await a.waitClosed();
+		assert.ok(await b.silentFor(1000, 'OFFER'), JSON.stringify(b.frames));
 		b.close();
 	});
 
