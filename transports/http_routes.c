@@ -288,3 +288,16 @@ char *peerjs_http_base_url(gboolean secure, const char *host) {
 	}
 	return g_strdup_printf("%s://%s", secure ? "https" : "http", host);
 }
+
+gboolean peerjs_http_content_length(const char *text, guint64 *length) {
+	/* Over 20 characters (2^64 has 20 digits) is only zero padding: lws 4.1 reads at most 30 characters of the
+	 * header and takes a longer one as no body at all, so its request would hang instead of being read */
+	if(text == NULL || *text == '\0' || strlen(text) > 20)
+		return FALSE;
+	for(const char *p = text; *p; p++) {
+		if(!g_ascii_isdigit(*p))
+			return FALSE;
+	}
+	/* Digits only, so this fails only on overflow */
+	return g_ascii_string_to_unsigned(text, 10, 0, G_MAXUINT64, length, NULL);
+}

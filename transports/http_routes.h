@@ -80,6 +80,12 @@ void peerjs_http_headers_clear(peerjs_http_header *headers, guint n);
 /* "https://host[:port]" from a Host header, or NULL when the header is absent or not a plain host[:port] */
 char *peerjs_http_base_url(gboolean secure, const char *host);
 
+/* A Content-Length value (RFC 9110 8.6: 1*DIGIT, nothing else: no sign, space, list, overflow or
+ * more than 20 characters). TRUE and
+ * *length when it is one; FALSE for anything else, which the request must then be refused for (lws reads such
+ * a value its own lenient way, and atoll read "-5", "12abc" or an unreadable header as a body of 0 bytes). */
+gboolean peerjs_http_content_length(const char *text, guint64 *length);
+
 /* Is this the WebSocket endpoint ({path}peerjs)? */
 gboolean peerjs_http_is_ws_path(const peerjs_http_config *config, const char *uri);
 

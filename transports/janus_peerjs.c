@@ -952,6 +952,24 @@ static int link_api_dispatch(struct lws *wsi, peerjs_pss *pss) {
 	return 0;
 }
 
+/* The request's Content-Length: FALSE when absent, or when present but not a plain number (checked by
+ * http_framing_problem before anything reads it). Read whole whatever its length: a value longer than the copy
+ * buffer used to read as "no length", and atoll() took "-5" or "2abc" as a length too. */
+static gboolean http_content_length(struct lws *wsi, guint64 *length) {
+	int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+	if(total <= 0 || total > 32)
+		return FALSE;	/* longer is no length peerjs_http_content_length accepts anyway */
+	char text[33];
+	if(lws_hdr_copy(wsi, text, sizeof(text), WSI_TOKEN_HTTP_CONTENT_LENGTH) != total)
+		return FALSE;
+	guint64 n = 0;
+	if(!peerjs_http_content_length(text, &n))
+		return FALSE;
+	if(length != NULL)
+		*length = n;
+	return TRUE;
+}
+
 /* HTTP framing we refuse, because a proxy in front of us may read the same bytes differently (request
  * smuggling): a message with both Content-Length and Transfer-Encoding (RFC 9112 6.3 lets a server reject it;
  * lws 4.1 silently goes by one of them). Bare-LF line ends are NOT caught: lws 4.1.6 takes a lone LF as a line end
@@ -962,6 +980,8 @@ static const char *http_framing_problem(struct lws *wsi) {
 	if(lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
 			lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0)
 		return "both Content-Length and Transfer-Encoding";
+	if(lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 && !http_content_length(wsi, NULL))
+		return "a Content-Length that is not a plain number";
 	return NULL;
 }
 
@@ -1010,16 +1030,17 @@ static int http_request(struct lws *wsi, peerjs_pss *pss, const char *uri) {
 		/* The body arrives in LWS_CALLBACK_HTTP_BODY; the answer comes back from a plugin worker */
 		pss->answer_ready = TRUE;
 		pss->body = g_byte_array_new();
-		char length[32];
-		if(lws_hdr_copy(wsi, length, sizeof(length), WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0) {
-			/* Browsers always send a length for these small JSON bodies; chunked uploads are not worth accepting */
+		guint64 length = 0;
+		if(!http_content_length(wsi, &length)) {
+			/* Absent (a bad one was refused by http_framing_problem). Browsers always send a length for these
+			 * small JSON bodies; chunked uploads are not worth accepting */
 			if(lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0)
 				return http_answer_now(wsi, pss, 411, "{\"error\":{\"code\":\"length-required\",\"msg\":\"Send a Content-Length\"}}");
 			return link_api_dispatch(wsi, pss);
 		}
-		if(atoll(length) <= 0)
+		if(length == 0)
 			return link_api_dispatch(wsi, pss);
-		if(atoll(length) > MAX_LINK_BODY)
+		if(length > MAX_LINK_BODY)
 			return http_answer_now(wsi, pss, 413, "{\"error\":{\"code\":\"too-large\",\"msg\":\"Request body too large\"}}");
 		return 0;
 	}
