@@ -11,14 +11,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "http_routes.h"
 #include "links.h"
 
 static const char app_json[] = "{\"name\":\"PeerJS Server\",\"description\":\"A server side element to broker "
 	"connections between PeerJS clients.\",\"website\":\"https://peerjs.com/\"}";
 
+void peerjs_http_text_wipe_free(char *text) {
+	if(text == NULL)
+		return;
+	OPENSSL_cleanse(text, strlen(text));
+	g_free(text);
+}
+
 void peerjs_http_answer_clear(peerjs_http_answer *answer) {
-	g_free(answer->body);
+	/* A link endpoint's answer may hold a token (links/create) */
+	peerjs_http_text_wipe_free(answer->body);
 	g_free(answer->file_path);
 	g_free(answer->allow_origin);
 	memset(answer, 0, sizeof(*answer));

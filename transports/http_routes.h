@@ -42,6 +42,8 @@ typedef struct peerjs_http_answer {
 void peerjs_http_route(const peerjs_http_config *config, const char *method, const char *uri, const char *origin,
 	peerjs_http_answer *answer);
 void peerjs_http_answer_clear(peerjs_http_answer *answer);
+/* g_free after OPENSSL_cleanse: for answer and request texts that may hold a token (NULL is fine) */
+void peerjs_http_text_wipe_free(char *text);
 
 /* Content-Type for a file name, by extension */
 const char *peerjs_http_mime_type(const char *filename);

@@ -18,6 +18,7 @@
 #include <sys/resource.h>
 
 #include <libwebsockets.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <uv.h>
 #include <openssl/ssl.h>
@@ -427,9 +428,18 @@ static p2plink_conn *conn_new(struct lws *wsi) {
 /* The client's address as text: the socket's (IPv4-mapped IPv6 from dual-stack sockets shown as IPv4), or the
  * X-Forwarded-For client when the socket is a configured trusted proxy. Nothing a client sends elsewhere counts.
  * FALSE when a trusted proxy's header is too long or malformed: the request must then be refused, since
- * answering it as the proxy's own address would let anyone past address whitelists. */
+ * answering it as the proxy's own address would let anyone past address whitelists. FALSE too (out empty) when
+ * the socket's address cannot be read. */
 static gboolean client_address(struct lws *wsi, char *out, size_t len) {
-	lws_get_peer_simple(wsi, out, len);
+	/* lws_get_peer_simple returns NULL and leaves out untouched when getpeername fails (the client already went):
+	 * out was then an uninitialised stack buffer (link_api_dispatch, http_request) read by inet_pton and handed
+	 * to the plugin as the client's address for its rate limits and whitelists. No address: refuse the request. */
+	out[0] = '\0';
+	if(lws_get_peer_simple(wsi, out, len) == NULL || out[0] == '\0') {
+		out[0] = '\0';
+		JANUS_LOG(LOG_VERB, "%s: refusing a request whose peer address cannot be read\n", JANUS_PEERJS_NAME);
+		return FALSE;
+	}
 	struct in6_addr v6;
 	if(inet_pton(AF_INET6, out, &v6) == 1 && IN6_IS_ADDR_V4MAPPED(&v6))
 		inet_ntop(AF_INET, &v6.s6_addr[12], out, len);
@@ -500,16 +510,18 @@ static void ws_established(struct lws *wsi, peerjs_pss *pss) {
 	const char *t = lws_get_urlarg_by_name(wsi, "token=", token, sizeof(token));
 	if(k == NULL || i == NULL || t == NULL || !*k || !*i || !*t) {
 		handshake_reject(conn, "No id, token, or key supplied to websocket server");
-		return;
-	}
-	if(strcmp(k, config_key) != 0) {
+	} else if(strcmp(k, config_key) != 0) {
 		handshake_reject(conn, "Invalid key provided");
-		return;
+	} else {
+		p2plink_open_result result;
+		/* NULL: the plugin already queued ID-TAKEN or ERROR and asked for the close */
+		conn->peer = hotpath->peer_open(conn, i, t, conn->ip, conn->nonce, &result);
 	}
-	p2plink_open_result result;
-	conn->peer = hotpath->peer_open(conn, i, t, conn->ip, conn->nonce, &result);
+	/* Our copy of the token is not needed past peer_open (the plugin keeps its own): wipe it off the stack.
+	 * lws_get_urlarg_by_name copies "token=<token>" whole, and t may be NULL, so the whole buffer goes */
+	OPENSSL_cleanse(token, sizeof(token));
 	if(conn->peer == NULL)
-		return;	/* the plugin already queued ID-TAKEN or ERROR and asked for the close */
+		return;
 	conn->last_keepalive = janus_get_monotonic_time();
 	janus_session_start(conn);
 }
@@ -764,10 +776,20 @@ static void arm_pending(void) {
 
 /* HTTP */
 
+/* Link requests carry the peer's PeerJS token (and link tokens) in their body, and links/create answers a new
+ * link's token: wiped before they are freed, with OPENSSL_cleanse (a memset before free may be optimised away) */
+static void link_body_free(GByteArray **body) {
+	if(*body == NULL)
+		return;
+	OPENSSL_cleanse((*body)->data, (*body)->len);
+	g_byte_array_free(*body, TRUE);
+	*body = NULL;
+}
+
 static void http_pending_unref(http_pending *pending) {
 	if(pending == NULL || !g_atomic_ref_count_dec(&pending->ref))
 		return;
-	g_free(pending->body);
+	peerjs_http_text_wipe_free(pending->body);
 	g_free(pending);
 }
 
@@ -798,10 +820,7 @@ static void http_pss_clear(peerjs_pss *pss) {
 	/* Safe on a zeroed answer; file answers never set answer_ready, so clear unconditionally */
 	peerjs_http_answer_clear(&pss->answer);
 	pss->answer_ready = FALSE;
-	if(pss->body != NULL) {
-		g_byte_array_free(pss->body, TRUE);
-		pss->body = NULL;
-	}
+	link_body_free(&pss->body);
 	if(pss->pending != NULL) {
 		janus_mutex_lock(&pss->pending->mutex);
 		pss->pending->alive = FALSE;
@@ -878,15 +897,12 @@ static int http_serve_file(struct lws *wsi, peerjs_http_answer *answer) {
 /* Replace the routed answer with this status and JSON body, and write it when writable */
 static int http_answer_now(struct lws *wsi, peerjs_pss *pss, int status, const char *json) {
 	peerjs_http_answer *answer = &pss->answer;
-	g_free(answer->body);
+	peerjs_http_text_wipe_free(answer->body);
 	answer->kind = PEERJS_ROUTE_BODY;
 	answer->status = status;
 	answer->content_type = "application/json; charset=utf-8";
 	answer->body = g_strdup(json);
-	if(pss->body != NULL) {
-		g_byte_array_free(pss->body, TRUE);
-		pss->body = NULL;
-	}
+	link_body_free(&pss->body);
 	pss->answer_ready = TRUE;
 	lws_callback_on_writable(wsi);
 	return 0;
@@ -945,10 +961,7 @@ static int link_api_dispatch(struct lws *wsi, peerjs_pss *pss) {
 	hotpath->peer_http(pss->answer.api_route, body ? (const char *)body->data : NULL, body ? body->len : 0, ip,
 		ua[0] ? ua : NULL, base, http_pending_reply, pending);
 	g_free(base);
-	if(pss->body != NULL) {
-		g_byte_array_free(pss->body, TRUE);
-		pss->body = NULL;
-	}
+	link_body_free(&pss->body);
 	return 0;
 }
 
@@ -1063,7 +1076,7 @@ static int http_writeable(struct lws *wsi, peerjs_pss *pss) {
 		gboolean done = pss->pending->done;
 		if(done) {
 			answer->status = pss->pending->status;
-			g_free(answer->body);
+			peerjs_http_text_wipe_free(answer->body);
 			answer->body = pss->pending->body;
 			pss->pending->body = NULL;
 		}
