@@ -165,10 +165,29 @@ static struct lws_context *lws_ctx_alive = NULL;
 static GPtrArray *pending_conns = NULL;
 static GPtrArray *pending_http = NULL;
 /* Under pending_mutex: other threads may wake the service thread (lws_cancel_service). Cleared, under the same
- * mutex, before the context is destroyed: a plugin sweeper or link worker calling lws_cancel_service on a context
- * being destroyed (or already freed) used freed memory. */
+ * mutex, before the context is destroyed, and the destroy waits for wakes in progress (service_wakers): a plugin
+ * sweeper or link worker calling lws_cancel_service on a context being destroyed (or already freed) used freed
+ * memory. The call itself is made outside the mutex, so a wake never blocks the service thread's arm_pending. */
 static gboolean service_wakeable = FALSE;
+static guint service_wakers = 0;
+static janus_condition service_wakers_cond;	/* zeroed static: valid for GCond and for glibc pthread_cond_t */
 static janus_mutex pending_mutex = JANUS_MUTEX_INITIALIZER;
+
+/* Another thread wakes the service thread, unless the context is being destroyed. Called with pending_mutex held;
+ * releases it. */
+static void service_wake_unlock(gboolean wake) {
+	if(!wake || !service_wakeable) {
+		janus_mutex_unlock(&pending_mutex);
+		return;
+	}
+	service_wakers++;
+	janus_mutex_unlock(&pending_mutex);
+	lws_cancel_service(lws_ctx);
+	janus_mutex_lock(&pending_mutex);
+	if(--service_wakers == 0)
+		janus_condition_broadcast(&service_wakers_cond);
+	janus_mutex_unlock(&pending_mutex);
+}
 
 typedef struct out_frame {
 	size_t len;
@@ -291,10 +310,7 @@ static void conn_wake(p2plink_conn *conn) {
 		wake = TRUE;
 	}
 	janus_mutex_unlock(&conn->mutex);
-	/* Under pending_mutex: janus_peerjs_destroy clears service_wakeable under it before destroying the context */
-	if(wake && service_wakeable)
-		lws_cancel_service(lws_ctx);
-	janus_mutex_unlock(&pending_mutex);
+	service_wake_unlock(wake);
 }
 
 static int conn_send(p2plink_conn *conn, const char *text, size_t len) {
@@ -808,10 +824,7 @@ static void http_pending_reply(void *ctx, int status, char *body) {
 			g_atomic_ref_count_inc(&pending->ref);
 			g_ptr_array_add(pending_http, pending);
 		}
-		/* Under pending_mutex, like conn_wake: never on a context being destroyed */
-		if(service_wakeable)
-			lws_cancel_service(lws_ctx);
-		janus_mutex_unlock(&pending_mutex);
+		service_wake_unlock(TRUE);	/* like conn_wake: never on a context being destroyed */
 	}
 	http_pending_unref(pending);	/* the reference the plugin held */
 }
@@ -1489,6 +1502,8 @@ static gboolean resolve_hotpath(void) {
 static void service_unwakeable(void) {
 	janus_mutex_lock(&pending_mutex);
 	service_wakeable = FALSE;
+	while(service_wakers > 0)
+		janus_condition_wait(&service_wakers_cond, &pending_mutex);
 	janus_mutex_unlock(&pending_mutex);
 }
 
