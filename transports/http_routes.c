@@ -11,14 +11,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "http_routes.h"
 #include "links.h"
 
 static const char app_json[] = "{\"name\":\"PeerJS Server\",\"description\":\"A server side element to broker "
 	"connections between PeerJS clients.\",\"website\":\"https://peerjs.com/\"}";
 
+void peerjs_http_text_wipe_free(char *text) {
+	if(text == NULL)
+		return;
+	OPENSSL_cleanse(text, strlen(text));
+	g_free(text);
+}
+
 void peerjs_http_answer_clear(peerjs_http_answer *answer) {
-	g_free(answer->body);
+	/* A link endpoint's answer may hold a token (links/create) */
+	peerjs_http_text_wipe_free(answer->body);
 	g_free(answer->file_path);
 	g_free(answer->allow_origin);
 	memset(answer, 0, sizeof(*answer));
@@ -287,4 +297,17 @@ char *peerjs_http_base_url(gboolean secure, const char *host) {
 			return NULL;
 	}
 	return g_strdup_printf("%s://%s", secure ? "https" : "http", host);
+}
+
+gboolean peerjs_http_content_length(const char *text, guint64 *length) {
+	/* Over 20 characters (2^64 has 20 digits) is only zero padding: lws 4.1 reads at most 30 characters of the
+	 * header and takes a longer one as no body at all, so its request would hang instead of being read */
+	if(text == NULL || *text == '\0' || strlen(text) > 20)
+		return FALSE;
+	for(const char *p = text; *p; p++) {
+		if(!g_ascii_isdigit(*p))
+			return FALSE;
+	}
+	/* Digits only, so this fails only on overflow */
+	return g_ascii_string_to_unsigned(text, 10, 0, G_MAXUINT64, length, NULL);
 }

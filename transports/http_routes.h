@@ -42,6 +42,8 @@ typedef struct peerjs_http_answer {
 void peerjs_http_route(const peerjs_http_config *config, const char *method, const char *uri, const char *origin,
 	peerjs_http_answer *answer);
 void peerjs_http_answer_clear(peerjs_http_answer *answer);
+/* g_free after OPENSSL_cleanse: for answer and request texts that may hold a token (NULL is fine) */
+void peerjs_http_text_wipe_free(char *text);
 
 /* Content-Type for a file name, by extension */
 const char *peerjs_http_mime_type(const char *filename);
@@ -79,6 +81,12 @@ void peerjs_http_headers_clear(peerjs_http_header *headers, guint n);
 
 /* "https://host[:port]" from a Host header, or NULL when the header is absent or not a plain host[:port] */
 char *peerjs_http_base_url(gboolean secure, const char *host);
+
+/* A Content-Length value (RFC 9110 8.6: 1*DIGIT, nothing else: no sign, space, list, overflow or
+ * more than 20 characters). TRUE and
+ * *length when it is one; FALSE for anything else, which the request must then be refused for (lws reads such
+ * a value its own lenient way, and atoll read "-5", "12abc" or an unreadable header as a body of 0 bytes). */
+gboolean peerjs_http_content_length(const char *text, guint64 *length);
 
 /* Is this the WebSocket endpoint ({path}peerjs)? */
 gboolean peerjs_http_is_ws_path(const peerjs_http_config *config, const char *uri);

@@ -18,6 +18,7 @@
 #include <sys/resource.h>
 
 #include <libwebsockets.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <uv.h>
 #include <openssl/ssl.h>
@@ -163,7 +164,30 @@ static struct lws_context *lws_ctx_alive = NULL;
  * plugin worker delivered, for the service thread to arm */
 static GPtrArray *pending_conns = NULL;
 static GPtrArray *pending_http = NULL;
+/* Under pending_mutex: other threads may wake the service thread (lws_cancel_service). Cleared, under the same
+ * mutex, before the context is destroyed, and the destroy waits for wakes in progress (service_wakers): a plugin
+ * sweeper or link worker calling lws_cancel_service on a context being destroyed (or already freed) used freed
+ * memory. The call itself is made outside the mutex, so a wake never blocks the service thread's arm_pending. */
+static gboolean service_wakeable = FALSE;
+static guint service_wakers = 0;
+static janus_condition service_wakers_cond;	/* zeroed static: valid for GCond and for glibc pthread_cond_t */
 static janus_mutex pending_mutex = JANUS_MUTEX_INITIALIZER;
+
+/* Another thread wakes the service thread, unless the context is being destroyed. Called with pending_mutex held;
+ * releases it. */
+static void service_wake_unlock(gboolean wake) {
+	if(!wake || !service_wakeable) {
+		janus_mutex_unlock(&pending_mutex);
+		return;
+	}
+	service_wakers++;
+	janus_mutex_unlock(&pending_mutex);
+	lws_cancel_service(lws_ctx);
+	janus_mutex_lock(&pending_mutex);
+	if(--service_wakers == 0)
+		janus_condition_broadcast(&service_wakers_cond);
+	janus_mutex_unlock(&pending_mutex);
+}
 
 typedef struct out_frame {
 	size_t len;
@@ -286,9 +310,7 @@ static void conn_wake(p2plink_conn *conn) {
 		wake = TRUE;
 	}
 	janus_mutex_unlock(&conn->mutex);
-	janus_mutex_unlock(&pending_mutex);
-	if(wake && lws_ctx != NULL)
-		lws_cancel_service(lws_ctx);
+	service_wake_unlock(wake);
 }
 
 static int conn_send(p2plink_conn *conn, const char *text, size_t len) {
@@ -422,9 +444,18 @@ static p2plink_conn *conn_new(struct lws *wsi) {
 /* The client's address as text: the socket's (IPv4-mapped IPv6 from dual-stack sockets shown as IPv4), or the
  * X-Forwarded-For client when the socket is a configured trusted proxy. Nothing a client sends elsewhere counts.
  * FALSE when a trusted proxy's header is too long or malformed: the request must then be refused, since
- * answering it as the proxy's own address would let anyone past address whitelists. */
+ * answering it as the proxy's own address would let anyone past address whitelists. FALSE too (out empty) when
+ * the socket's address cannot be read. */
 static gboolean client_address(struct lws *wsi, char *out, size_t len) {
-	lws_get_peer_simple(wsi, out, len);
+	/* lws_get_peer_simple returns NULL and leaves out untouched when getpeername fails (the client already went):
+	 * out was then an uninitialised stack buffer (link_api_dispatch, http_request) read by inet_pton and handed
+	 * to the plugin as the client's address for its rate limits and whitelists. No address: refuse the request. */
+	out[0] = '\0';
+	if(lws_get_peer_simple(wsi, out, len) == NULL || out[0] == '\0') {
+		out[0] = '\0';
+		JANUS_LOG(LOG_VERB, "%s: refusing a request whose peer address cannot be read\n", JANUS_PEERJS_NAME);
+		return FALSE;
+	}
 	struct in6_addr v6;
 	if(inet_pton(AF_INET6, out, &v6) == 1 && IN6_IS_ADDR_V4MAPPED(&v6))
 		inet_ntop(AF_INET, &v6.s6_addr[12], out, len);
@@ -495,16 +526,18 @@ static void ws_established(struct lws *wsi, peerjs_pss *pss) {
 	const char *t = lws_get_urlarg_by_name(wsi, "token=", token, sizeof(token));
 	if(k == NULL || i == NULL || t == NULL || !*k || !*i || !*t) {
 		handshake_reject(conn, "No id, token, or key supplied to websocket server");
-		return;
-	}
-	if(strcmp(k, config_key) != 0) {
+	} else if(strcmp(k, config_key) != 0) {
 		handshake_reject(conn, "Invalid key provided");
-		return;
+	} else {
+		p2plink_open_result result;
+		/* NULL: the plugin already queued ID-TAKEN or ERROR and asked for the close */
+		conn->peer = hotpath->peer_open(conn, i, t, conn->ip, conn->nonce, &result);
 	}
-	p2plink_open_result result;
-	conn->peer = hotpath->peer_open(conn, i, t, conn->ip, conn->nonce, &result);
+	/* Our copy of the token is not needed past peer_open (the plugin keeps its own): wipe it off the stack.
+	 * lws_get_urlarg_by_name copies "token=<token>" whole, and t may be NULL, so the whole buffer goes */
+	OPENSSL_cleanse(token, sizeof(token));
 	if(conn->peer == NULL)
-		return;	/* the plugin already queued ID-TAKEN or ERROR and asked for the close */
+		return;
 	conn->last_keepalive = janus_get_monotonic_time();
 	janus_session_start(conn);
 }
@@ -560,8 +593,21 @@ typedef struct held_frame {
 	char data[];
 } held_frame;
 
+/* A close was asked for (LEAVE, a kick, a replaced id, a refused handshake, a slow consumer): the connection is
+ * only flushing what is queued for it. close_requested is set by other threads too, hence the mutex. */
+static gboolean conn_closing(p2plink_conn *conn) {
+	janus_mutex_lock(&conn->mutex);
+	gboolean closing = conn->close_requested || conn->gone;
+	janus_mutex_unlock(&conn->mutex);
+	return closing;
+}
+
 /* One whole text message to the plugin, and what its answer means for the socket */
 static int ws_deliver(struct lws *wsi, p2plink_conn *conn, const char *data, size_t len) {
+	/* The one gate for frames read now and for held ones: a connection that is closing routes nothing more (the
+	 * frames after a LEAVE, or read during the close flush, were routed as if the peer were still there) */
+	if(conn->fail_status != 0 || conn_closing(conn))
+		return 0;
 	gint64 pause_us = 0;
 	p2plink_frame_result result = hotpath->peer_frame(conn->peer, data, len, &pause_us);
 	if(result == P2PLINK_FRAME_BAD_TEXT)
@@ -591,7 +637,7 @@ static int ws_resume(struct lws *wsi, p2plink_conn *conn) {
 		return 0;
 	conn->paced = FALSE;
 	held_frame *h;
-	/* ws_deliver may pace the peer again, or fail it (which empties held) */
+	/* ws_deliver may pace the peer again, fail it (which empties held) or close it (the rest is dropped there) */
 	while(!conn->paced && conn->fail_status == 0 && (h = g_queue_pop_head(&conn->held)) != NULL) {
 		conn->held_bytes -= h->len;
 		ws_deliver(wsi, conn, h->data, h->len);
@@ -607,6 +653,13 @@ static int ws_receive(struct lws *wsi, p2plink_conn *conn, const void *in, size_
 		return 0;	/* handshake was refused: the close is on its way */
 	if(conn->fail_status != 0)
 		return 0;	/* failed: its close frame is on its way, nothing more of it is read */
+	if(conn_closing(conn)) {
+		/* Closing: nothing more is routed (ws_deliver), so nothing more is buffered or held either */
+		rx_discard(conn);
+		g_queue_clear_full(&conn->held, g_free);
+		conn->held_bytes = 0;
+		return 0;
+	}
 	if(lws_frame_is_binary(wsi))
 		return ws_fail(wsi, conn, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE, "binary frames are not part of PeerJS");
 	if(conn->rx_len + len > max_frame_size) {
@@ -744,10 +797,20 @@ static void arm_pending(void) {
 
 /* HTTP */
 
+/* Link requests carry the peer's PeerJS token (and link tokens) in their body, and links/create answers a new
+ * link's token: wiped before they are freed, with OPENSSL_cleanse (a memset before free may be optimised away) */
+static void link_body_free(GByteArray **body) {
+	if(*body == NULL)
+		return;
+	OPENSSL_cleanse((*body)->data, (*body)->len);
+	g_byte_array_free(*body, TRUE);
+	*body = NULL;
+}
+
 static void http_pending_unref(http_pending *pending) {
 	if(pending == NULL || !g_atomic_ref_count_dec(&pending->ref))
 		return;
-	g_free(pending->body);
+	peerjs_http_text_wipe_free(pending->body);
 	g_free(pending);
 }
 
@@ -766,9 +829,7 @@ static void http_pending_reply(void *ctx, int status, char *body) {
 			g_atomic_ref_count_inc(&pending->ref);
 			g_ptr_array_add(pending_http, pending);
 		}
-		janus_mutex_unlock(&pending_mutex);
-		if(lws_ctx != NULL)
-			lws_cancel_service(lws_ctx);
+		service_wake_unlock(TRUE);	/* like conn_wake: never on a context being destroyed */
 	}
 	http_pending_unref(pending);	/* the reference the plugin held */
 }
@@ -777,10 +838,7 @@ static void http_pss_clear(peerjs_pss *pss) {
 	/* Safe on a zeroed answer; file answers never set answer_ready, so clear unconditionally */
 	peerjs_http_answer_clear(&pss->answer);
 	pss->answer_ready = FALSE;
-	if(pss->body != NULL) {
-		g_byte_array_free(pss->body, TRUE);
-		pss->body = NULL;
-	}
+	link_body_free(&pss->body);
 	if(pss->pending != NULL) {
 		janus_mutex_lock(&pss->pending->mutex);
 		pss->pending->alive = FALSE;
@@ -857,15 +915,12 @@ static int http_serve_file(struct lws *wsi, peerjs_http_answer *answer) {
 /* Replace the routed answer with this status and JSON body, and write it when writable */
 static int http_answer_now(struct lws *wsi, peerjs_pss *pss, int status, const char *json) {
 	peerjs_http_answer *answer = &pss->answer;
-	g_free(answer->body);
+	peerjs_http_text_wipe_free(answer->body);
 	answer->kind = PEERJS_ROUTE_BODY;
 	answer->status = status;
 	answer->content_type = "application/json; charset=utf-8";
 	answer->body = g_strdup(json);
-	if(pss->body != NULL) {
-		g_byte_array_free(pss->body, TRUE);
-		pss->body = NULL;
-	}
+	link_body_free(&pss->body);
 	pss->answer_ready = TRUE;
 	lws_callback_on_writable(wsi);
 	return 0;
@@ -924,11 +979,26 @@ static int link_api_dispatch(struct lws *wsi, peerjs_pss *pss) {
 	hotpath->peer_http(pss->answer.api_route, body ? (const char *)body->data : NULL, body ? body->len : 0, ip,
 		ua[0] ? ua : NULL, base, http_pending_reply, pending);
 	g_free(base);
-	if(pss->body != NULL) {
-		g_byte_array_free(pss->body, TRUE);
-		pss->body = NULL;
-	}
+	link_body_free(&pss->body);
 	return 0;
+}
+
+/* The request's Content-Length: FALSE when absent, or when present but not a plain number (checked by
+ * http_framing_problem before anything reads it). Read whole whatever its length: a value longer than the copy
+ * buffer used to read as "no length", and atoll() took "-5" or "2abc" as a length too. */
+static gboolean http_content_length(struct lws *wsi, guint64 *length) {
+	int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+	if(total <= 0 || total > 32)
+		return FALSE;	/* longer is no length peerjs_http_content_length accepts anyway */
+	char text[33];
+	if(lws_hdr_copy(wsi, text, sizeof(text), WSI_TOKEN_HTTP_CONTENT_LENGTH) != total)
+		return FALSE;
+	guint64 n = 0;
+	if(!peerjs_http_content_length(text, &n))
+		return FALSE;
+	if(length != NULL)
+		*length = n;
+	return TRUE;
 }
 
 /* HTTP framing we refuse, because a proxy in front of us may read the same bytes differently (request
@@ -941,6 +1011,8 @@ static const char *http_framing_problem(struct lws *wsi) {
 	if(lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
 			lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0)
 		return "both Content-Length and Transfer-Encoding";
+	if(lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 && !http_content_length(wsi, NULL))
+		return "a Content-Length that is not a plain number";
 	return NULL;
 }
 
@@ -989,16 +1061,17 @@ static int http_request(struct lws *wsi, peerjs_pss *pss, const char *uri) {
 		/* The body arrives in LWS_CALLBACK_HTTP_BODY; the answer comes back from a plugin worker */
 		pss->answer_ready = TRUE;
 		pss->body = g_byte_array_new();
-		char length[32];
-		if(lws_hdr_copy(wsi, length, sizeof(length), WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0) {
-			/* Browsers always send a length for these small JSON bodies; chunked uploads are not worth accepting */
+		guint64 length = 0;
+		if(!http_content_length(wsi, &length)) {
+			/* Absent (a bad one was refused by http_framing_problem). Browsers always send a length for these
+			 * small JSON bodies; chunked uploads are not worth accepting */
 			if(lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0)
 				return http_answer_now(wsi, pss, 411, "{\"error\":{\"code\":\"length-required\",\"msg\":\"Send a Content-Length\"}}");
 			return link_api_dispatch(wsi, pss);
 		}
-		if(atoll(length) <= 0)
+		if(length == 0)
 			return link_api_dispatch(wsi, pss);
-		if(atoll(length) > MAX_LINK_BODY)
+		if(length > MAX_LINK_BODY)
 			return http_answer_now(wsi, pss, 413, "{\"error\":{\"code\":\"too-large\",\"msg\":\"Request body too large\"}}");
 		return 0;
 	}
@@ -1021,7 +1094,7 @@ static int http_writeable(struct lws *wsi, peerjs_pss *pss) {
 		gboolean done = pss->pending->done;
 		if(done) {
 			answer->status = pss->pending->status;
-			g_free(answer->body);
+			peerjs_http_text_wipe_free(answer->body);
 			answer->body = pss->pending->body;
 			pss->pending->body = NULL;
 		}
@@ -1430,6 +1503,25 @@ static gboolean resolve_hotpath(void) {
 	return TRUE;
 }
 
+/* Nobody may wake the service thread any more: from here on the context may be destroyed */
+static void service_unwakeable(void) {
+	janus_mutex_lock(&pending_mutex);
+	service_wakeable = FALSE;
+	while(service_wakers > 0)
+		janus_condition_wait(&service_wakers_cond, &pending_mutex);
+	janus_mutex_unlock(&pending_mutex);
+}
+
+/* A failed init after the context exists: undo all of it. The STUN thread too, which a failed init left
+ * running (answering on its port, with Janus believing the transport was never loaded). */
+static void init_undo(void) {
+	service_unwakeable();
+	p2plink_stun_server_free(stun_server);	/* stops its thread first */
+	stun_server = NULL;
+	context_destroy();
+	uv_unload();
+}
+
 static int janus_peerjs_init(janus_transport_callbacks *callback, const char *config_path) {
 	if(g_atomic_int_get(&stopping) || callback == NULL || config_path == NULL)
 		return -1;
@@ -1474,6 +1566,9 @@ static int janus_peerjs_init(janus_transport_callbacks *callback, const char *co
 		return -1;
 	}
 	lws_ctx_alive = lws_ctx;
+	janus_mutex_lock(&pending_mutex);
+	service_wakeable = TRUE;
+	janus_mutex_unlock(&pending_mutex);
 	vhost.protocols = protocols;
 	vhost.vhost_name = "peerjs";
 	/* HTTP/1.1 only: the stock client's WebSocket must not be negotiated over an h2 connection */
@@ -1484,8 +1579,7 @@ static int janus_peerjs_init(janus_transport_callbacks *callback, const char *co
 	struct lws_vhost *vh = lws_create_vhost(lws_ctx, &vhost);
 	if(vh == NULL) {
 		JANUS_LOG(LOG_FATAL, "%s: could not listen on port %d\n", JANUS_PEERJS_NAME, vhost.port);
-		context_destroy();
-		uv_unload();
+		init_undo();
 		return -1;
 	}
 	if(stun_enabled) {
@@ -1504,8 +1598,7 @@ static int janus_peerjs_init(janus_transport_callbacks *callback, const char *co
 		}
 	}
 	if(hotpath->attach_transport(&transport_ops) < 0) {
-		context_destroy();
-		uv_unload();
+		init_undo();
 		return -1;
 	}
 	g_atomic_int_set(&initialized, 1);
@@ -1516,8 +1609,7 @@ static int janus_peerjs_init(janus_transport_callbacks *callback, const char *co
 		g_error_free(error);
 		g_atomic_int_set(&initialized, 0);
 		hotpath->detach_transport();
-		context_destroy();
-		uv_unload();
+		init_undo();
 		return -1;
 	}
 	JANUS_LOG(LOG_INFO, "%s listening on %s:%d (%s, %s event loop), PeerJS path %s, key %s\n", JANUS_PEERJS_NAME,
@@ -1535,6 +1627,8 @@ static void janus_peerjs_destroy(void) {
 		g_thread_join(service_thread);
 		service_thread = NULL;
 	}
+	/* The plugin's sweeper and link workers still run: they must stop waking a context we destroy now */
+	service_unwakeable();
 	/* Closing the context closes every socket (CLOSED callbacks tear connections down) on this thread */
 	on_service_thread = TRUE;
 	context_destroy();

@@ -37,6 +37,19 @@ async function stillRelays(srv, tag) {
 	b.close();
 }
 
+
+/* A client WebSocket frame written by hand (masked with a zero key, so the payload goes as is): lets a test put
+ * fragments, a binary frame and the frames after it in one TCP write, so the server reads them in one go */
+function wsFrame(opcode, payload, fin = true) {
+	const data = Buffer.from(payload);
+	const len = data.length;
+	const head = len < 126 ? Buffer.from([(fin ? 0x80 : 0) | opcode, 0x80 | len])
+		: len < 65536 ? Buffer.from([(fin ? 0x80 : 0) | opcode, 0x80 | 126, len >> 8, len & 0xff])
+		: Buffer.concat([Buffer.from([(fin ? 0x80 : 0) | opcode, 0x80 | 127]), (() => { const b = Buffer.alloc(8); b.writeBigUInt64BE(BigInt(len)); return b; })()]);
+	return Buffer.concat([head, Buffer.alloc(4), data]);
+}
+const offerTo = (dst, tag) => JSON.stringify({ type: 'OFFER', dst, payload: { tag } });
+
 let srv;
 before(async () => {
 	srv = await startJanus({ transport: { max_connections_per_ip: 0, connection_rate_per_ip: 0 } });
@@ -69,6 +82,33 @@ describe('bad input table', () => {
 		assert.deepEqual(await a.next(), { type: 'OPEN' });
 		a.close();
 		b.close();
+	});
+
+	/* a writes these bytes (frames for b among them) in one go: it is closed (with this code, if given) and b gets
+	 * no OFFER */
+	async function closesWithoutRouting(tag, frames, code) {
+		const a = await peer(srv, `${tag}-a`), b = await peer(srv, `${tag}-b`);
+		a.ws._socket.write(Buffer.concat(frames(`${tag}-b`)));
+		const closed = await a.waitClosed();
+		if (code) assert.equal(closed.code, code);
+		assert.ok(await b.silentFor(1000, 'OFFER'), JSON.stringify(b.frames));
+		b.close();
+	}
+
+	test('after a message grows past max_frame_size, the rest of it is not routed as a frame of its own', async () => {
+		/* 60,000 + 10,000 bytes: over the default 65,536 in the second fragment; the final one is a whole OFFER */
+		await closesWithoutRouting('frag', (b) => [wsFrame(1, 'x'.repeat(60000), false), wsFrame(0, 'y'.repeat(10000), false),
+			wsFrame(0, offerTo(b, 'smuggled'))], 1009);
+	});
+
+	test('a frame sent right after a binary frame is not routed', async () => {
+		await closesWithoutRouting('binnext', (b) => [wsFrame(2, Buffer.from([1, 2, 3])), wsFrame(1, offerTo(b, 'after'))], 1003);
+	});
+
+	test('a frame sent right after LEAVE is not routed', async () => {
+		/* No close code: the server closes with the OFFER still unread on the wire, and the client may see 1006 */
+		await closesWithoutRouting('leavenext', (b) => [wsFrame(1, JSON.stringify({ type: 'LEAVE' })),
+			wsFrame(1, offerTo(b, 'after-leave'))]);
 	});
 
 	test('a sustained message flood is paced, then the flooder is cut off with 1008; others are unaffected', async () => {
@@ -142,21 +182,31 @@ describe('bad input table', () => {
 });
 
 describe('faults', () => {
+	/* A raw WebSocket (plain WS) that never reads after its handshake: the kernel buffers fill, then the server's
+	 * write queue for it */
+	async function nonReader(server, id) {
+		const s = net.connect(server.port, '127.0.0.1');
+		s.on('error', () => {});
+		await new Promise((r) => s.once('connect', r));
+		s.write(`GET /peerjs?key=peerjs&id=${id}&token=t HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n` +
+			'Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+		s.pause();
+		return s;
+	}
+	async function listed(server, id) {
+		for (let i = 0; i < 50; i++) {
+			await sleep(50);
+			if ((await server.admin({ request: 'list_peers' })).peers.some((p) => p.id === id)) return;
+		}
+	}
+
 	test('a client that stops reading is cut off and server memory does not grow with it', async () => {
 		// Plain WS so that the test can stop reading at the socket (a paused TLS socket in Node keeps decrypting)
 		const other = await startJanus({ secure: false, plugin: { frame_rate: 0 }, transport: { connection_rate_per_ip: 0 } });
 		try {
-			const reader = net.connect(other.port, '127.0.0.1');
-			reader.on('error', () => {});
-			await new Promise((r) => reader.once('connect', r));
-			reader.write('GET /peerjs?key=peerjs&id=slow-reader&token=t HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n' +
-				'Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
-			reader.pause();		/* never read again: the kernel buffers fill, then our write queue for it */
+			const reader = await nonReader(other, 'slow-reader');
 			const writer = await peer(other, 'slow-writer');
-			for (let i = 0; i < 50; i++) {
-				await sleep(50);
-				if ((await other.admin({ request: 'list_peers' })).peers.some((p) => p.id === 'slow-reader')) break;
-			}
+			await listed(other, 'slow-reader');
 			const before = rssKiB(other);
 			const blob = 'x'.repeat(60 * 1024);
 			/* Up to 600 x 60 KiB = 36 MiB: past the kernel's socket buffers and the reader's 4 MiB write queue. The
@@ -178,6 +228,35 @@ describe('faults', () => {
 			assert.equal(writer.closed, null, 'the writer was hurt');
 			await stillRelays(other, 'slow');
 			reader.destroy();
+			writer.close();
+		} finally {
+			await other.stop();
+		}
+	});
+
+	test('a connection flushing its queue after LEAVE routes nothing it sends meanwhile', async () => {
+		/* Plain WS and a raw socket that stops reading: what is queued for it keeps its close flush going (up to
+		 * 5 s), and a frame it sends during that flush must not be routed. A write queue big enough for the
+		 * backlog, so that it is not cut off as a slow consumer instead. */
+		const other = await startJanus({ secure: false, plugin: { frame_rate: 0 },
+			transport: { connection_rate_per_ip: 0, write_queue_max_frames: 4096, write_queue_max_bytes: 64 * 1024 * 1024 } });
+		try {
+			const leaver = await nonReader(other, 'flush-leaver');
+			const writer = await peer(other, 'flush-writer');
+			await listed(other, 'flush-leaver');
+			/* 300 x 60 KiB = 18 MiB: more than loopback's socket buffers hold */
+			const blob = 'x'.repeat(60 * 1024);
+			for (let i = 0; i < 300; i++) {
+				writer.send({ type: 'OFFER', dst: 'flush-leaver', payload: blob });
+				if (i % 20 === 0) await sleep(5);
+			}
+			await sleep(500);
+			leaver.write(wsFrame(1, JSON.stringify({ type: 'LEAVE' })));
+			await sleep(300);
+			leaver.write(wsFrame(1, offerTo('flush-writer', 'during-flush')));
+			assert.ok(await writer.silentFor(1500, 'OFFER'), JSON.stringify(writer.frames.filter((f) => f.type === 'OFFER')));
+			assert.equal(writer.closed, null, 'the writer was hurt');
+			leaver.destroy();
 			writer.close();
 		} finally {
 			await other.stop();

@@ -120,6 +120,18 @@ describe('HTTP framing and headers', () => {
 		assert.match(r.text, /Malformed HTTP framing/);
 	});
 
+	test('a link request whose Content-Length is not a plain number is refused with 400 and the connection closed', async () => {
+		/* "00…0002" is 40 characters: more than the transport's copy of the header held (it read it as absent) and
+		 * than libwebsockets reads (it waits for no body) */
+		for (const length of ['-5', '2abc', '0'.repeat(39) + '2']) {
+			const r = await raw(srv, 'POST /peerjs/links/list HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+				`Content-Length: ${length}\r\n\r\n{}`);
+			assert.match(r.status, /^HTTP\/1\.1 400/, `${length}: ${r.text}`);
+			assert.match(r.text, /Malformed HTTP framing/, length);
+			assert.ok(r.closed, `${length}: connection left open`);
+		}
+	});
+
 	test('a WebSocket upgrade with both Content-Length and Transfer-Encoding is refused', async () => {
 		const r = await raw(srv, 'GET /peerjs?key=peerjs&id=cl-te&token=tok-cl-te HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n' +
 			'Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n' +

@@ -238,6 +238,23 @@ static void test_security_headers_for_api_answers_allow_nothing(void) {
 	peerjs_http_headers_clear(h, n);
 }
 
+static void test_content_length_accepts_only_digits(void) {
+	guint64 n = 1;
+	g_assert_true(peerjs_http_content_length("0", &n));
+	g_assert_cmpuint(n, ==, 0);
+	g_assert_true(peerjs_http_content_length("16384", &n));
+	g_assert_cmpuint(n, ==, 16384);
+	g_assert_true(peerjs_http_content_length("00012", &n));
+	g_assert_cmpuint(n, ==, 12);
+	g_assert_true(peerjs_http_content_length("18446744073709551615", &n));
+	g_assert_cmpuint(n, ==, G_MAXUINT64);
+	const char *bad[] = { "", "-5", "+5", " 5", "5 ", "12abc", "5, 5", "0x10", "1e3", "18446744073709551616",
+		"000000000000000000012" };
+	for(guint i = 0; i < G_N_ELEMENTS(bad); i++)
+		g_assert_false(peerjs_http_content_length(bad[i], &n));
+	g_assert_false(peerjs_http_content_length(NULL, &n));
+}
+
 static void make_tree(void) {
 	char *base = g_dir_make_tmp("p2plink-routes-XXXXXX", NULL);
 	html_root = g_build_filename(base, "html", NULL);
@@ -259,6 +276,7 @@ static void make_tree(void) {
 int main(int argc, char **argv) {
 	g_test_init(&argc, &argv, NULL);
 	make_tree();
+	g_test_add_func("/http/content_length/accepts_only_digits", test_content_length_accepts_only_digits);
 	g_test_add_func("/http/id/answers_any_key_like_reference", test_id_route_answers_any_key_like_reference);
 	g_test_add_func("/http/peers/401_unless_discovery", test_peers_is_401_unless_discovery);
 	g_test_add_func("/http/path/custom_path_serves_app_json_and_ws_path", test_custom_path_serves_app_json_and_ws_path);
