@@ -13,7 +13,8 @@ export class DeviceCheck {
 		this.raf = 0;
 		this.ctx = null;
 		for (const b of document.querySelectorAll('.devices-btn')) b.addEventListener('click', () => this.open());
-		$('#devices-done').addEventListener('click', () => $('#devices').close());
+		// Stopped at once: the dialog's close event comes a task later, and the camera light should go off on the click
+		$('#devices-done').addEventListener('click', () => { this._stop(); $('#devices').close(); });
 		$('#devices').addEventListener('close', () => this._stop());
 		$('#devices-cam').addEventListener('change', () => this._start());
 		$('#devices-mic').addEventListener('change', () => this._start());
@@ -50,10 +51,13 @@ export class DeviceCheck {
 				audio: mic ? { deviceId: { exact: mic } } : true,
 			});
 		} catch (e) {
+			if (!$('#devices').open) return;
 			err.hidden = false;
 			err.textContent = `The camera or microphone could not be started (${(e && e.name) || e}). Check the browser's site permissions.`;
 			return;
 		}
+		// Closed while the camera was starting: release it instead of showing it to nobody
+		if (!$('#devices').open) { this._stop(); return; }
 		$('#devices-preview').srcObject = this.stream;
 		const s = (k) => { const t = this.stream.getTracks().find((x) => x.kind === k); return t ? t.getSettings().deviceId : null; };
 		chooseDevices(s('video'), s('audio'));

@@ -259,6 +259,10 @@ test('screen share: the screen replaces the camera on the same connection, the o
 			await screenshot(B.page, 'call-remote-screen-share');
 			await A.page.click('#screen-btn');
 			await B.page.waitForSelector('#remote-screen', { state: 'hidden', timeout: 10000 });
+			// replaceTrack() is asynchronous: the other side may be told before the camera is back on the sender
+			await A.page.waitForFunction(() => !/^screen/.test(globalThis.__p2plink.calls.media.peerConnection.getSenders()
+				.find((s) => s.track && s.track.kind === 'video').track.label), null, { timeout: 10000 })
+				.catch(() => {});
 			assert.doesNotMatch(await sent(), /^screen/, 'back to the camera');
 		});
 	} finally {
