@@ -6,30 +6,17 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromiumMissing, launch, startServer, openApp, screenshot, within } from '../lib/browser.mjs';
+import { chromiumMissing, launch, startServer, openApp, screenshot, within, serverAndBrowser, closeAll } from '../lib/browser.mjs';
 import { establish, ring, tracksEnded, videoState } from '../lib/call-actions.mjs';
 
 const skip = chromiumMissing() || false;
 let srv, browser;
 
-before(async () => {
-	if (skip) return;
-	srv = await startServer();
-	browser = await launch();
-});
-
-after(async () => {
-	if (browser) await browser.close();
-	if (srv) await srv.stop();
-});
+serverAndBrowser(skip, (s, b) => { srv = s; browser = b; });
 
 async function pair() {
 	const [A, B] = await Promise.all([openApp(browser, srv.baseUrl, { name: 'A' }), openApp(browser, srv.baseUrl, { name: 'B' })]);
 	return { A, B };
-}
-
-async function closeAll(...peers) {
-	for (const p of peers) await p.context.close().catch(() => {});
 }
 
 test('call accepted: remote video decodes frames on both sides, security codes match', { skip, timeout: 60000 }, async () => {

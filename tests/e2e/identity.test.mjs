@@ -8,23 +8,13 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromiumMissing, hasLinkEndpoints, launch, startServer, openApp, openTab, screenshot, within, NO_LINKS } from '../lib/browser.mjs';
+import { chromiumMissing, hasLinkEndpoints, launch, startServer, openApp, openTab, screenshot, within, NO_LINKS, serverAndBrowser } from '../lib/browser.mjs';
 import { establish } from '../lib/call-actions.mjs';
 
 const skip = chromiumMissing() || false;
 let srv, browser, linkSupport = false;
 
-before(async () => {
-	if (skip) return;
-	srv = await startServer();
-	browser = await launch();
-	linkSupport = await hasLinkEndpoints(srv.baseUrl);
-});
-
-after(async () => {
-	if (browser) await browser.close();
-	if (srv) await srv.stop();
-});
+serverAndBrowser(skip, (s, b, links) => { srv = s; browser = b; linkSupport = links; }, { askLinks: true });
 
 async function reload(P) {
 	const t0 = Date.now();

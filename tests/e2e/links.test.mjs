@@ -10,22 +10,12 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromiumMissing, countWebSockets, hasLinkEndpoints, launch, startServer, openApp, screenshot, within, NO_LINKS } from '../lib/browser.mjs';
+import { chromiumMissing, countWebSockets, hasLinkEndpoints, launch, startServer, openApp, screenshot, within, NO_LINKS, serverAndBrowser } from '../lib/browser.mjs';
 
 const skip = chromiumMissing() || false;
 let srv, browser, linkSupport = false;
 
-before(async () => {
-	if (skip) return;
-	srv = await startServer();
-	browser = await launch();
-	linkSupport = await hasLinkEndpoints(srv.baseUrl);
-});
-
-after(async () => {
-	if (browser) await browser.close();
-	if (srv) await srv.stop();
-});
+serverAndBrowser(skip, (s, b, links) => { srv = s; browser = b; linkSupport = links; }, { askLinks: true });
 
 
 async function visit(url, name) {

@@ -7,7 +7,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { CHROMIUM_ARGS, chromiumMissing, countWebSockets, launch, startServer, openApp, screenshot, within } from '../lib/browser.mjs';
+import { CHROMIUM_ARGS, chromiumMissing, countWebSockets, launch, startServer, openApp, screenshot, within, serverAndBrowser, closeAll } from '../lib/browser.mjs';
 import { establish, ring } from '../lib/call-actions.mjs';
 import { focusInside, lowContrast, outOfViewport } from '../lib/ui-checks.mjs';
 
@@ -16,20 +16,7 @@ let srv, browser;
 const PHONE = { width: 390, height: 844 };
 const LAPTOP = { width: 1280, height: 800 };
 
-before(async () => {
-	if (skip) return;
-	srv = await startServer();
-	browser = await launch();
-});
-
-after(async () => {
-	if (browser) await browser.close();
-	if (srv) await srv.stop();
-});
-
-async function closeAll(...peers) {
-	for (const p of peers) if (p) await p.context.close().catch(() => {});
-}
+serverAndBrowser(skip, (s, b) => { srv = s; browser = b; });
 
 /* A 64-character id the server allows (letters, digits, single '-' between) and a token for it */
 function longIdentity(tag) {

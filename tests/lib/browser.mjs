@@ -9,6 +9,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import https from 'node:https';
+import { after, before } from 'node:test';
 import { chromium } from 'playwright-core';
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -120,4 +121,25 @@ export function countWebSockets() {
 	globalThis.WebSocket = class extends W {
 		constructor(...a) { super(...a); globalThis.__wsAttempts.push(performance.now()); }
 	};
+}
+
+// One test server and one Chromium for a whole test file: before() starts both and hands them to `use` (with, when
+// asked, whether the server has the share-link endpoints), after() stops them (nothing starts when skipped)
+export function serverAndBrowser(skip, use, { askLinks = false } = {}) {
+	let srv, browser;
+	before(async () => {
+		if (skip) return;
+		srv = await startServer();
+		browser = await launch();
+		use(srv, browser, askLinks ? await hasLinkEndpoints(srv.baseUrl) : false);
+	});
+	after(async () => {
+		if (browser) await browser.close();
+		if (srv) await srv.stop();
+	});
+}
+
+// Closes the browser contexts of the given app peers (those that were opened)
+export async function closeAll(...peers) {
+	for (const p of peers) if (p) await p.context.close().catch(() => {});
 }
