@@ -154,7 +154,7 @@ function routeConnection(conn) {
 	const md = conn.metadata || {};
 	if (md.app !== 'p2plink') { conn.close(); return; }
 	if (md.kind === 'ctl') {
-		reportIfUnreachable(conn, 'call you');
+		if (!md.resume) reportIfUnreachable(conn, 'call you'); /* a reconnect of a running call says its own */
 		state.calls.incomingControl(conn);
 	} else if (md.kind === 'files') {
 		reportIfUnreachable(conn, 'send you files');

@@ -24,12 +24,26 @@
  * The callee answers a MediaConnection only if it comes from the peer it accepted and
  * carries the accepted callId; anything else is closed unanswered.
  *
- * The call ends on this side (tracks stopped, UI back to idle) on the first of: a hangup
- * message; the control channel or media connection closing (the other tab closed, or the
- * server relayed LEAVE, which makes peerjs close every connection with that peer); ICE
- * 'failed', or 'disconnected' for more than 4 s; no message for 6 s.
+ *   caller → callee  {t:'resume', callId, n}       on a new control channel after a reconnect (below)
+ *
+ * The call ends on this side (tracks stopped, UI back to idle) on a hangup message, or when the
+ * control channel closes while the path was fine (the other tab closed: its data channel is closed
+ * at once, while ICE here still says connected and pings were arriving).
+ *
+ * Reconnecting. A network change (Wi-Fi → mobile, a NAT rebinding, a short drop) shows up as ICE
+ * 'disconnected'/'failed' or as pings that stop; the call then goes to 'reconnecting' ("Reconnecting…"
+ * on both sides, which each notice on their own) for at most RECONNECT_LIMIT_MS, and only then ends
+ * with a sentence saying so. Camera and microphone keep running throughout (no new permission prompt).
+ * Two ways back: ICE heals by itself when the old path works again (a short drop), or, when the old
+ * path is gone (new address, new NAT mapping), the caller makes a new control channel and a new
+ * MediaConnection with the same call identity (metadata {callId, resume:n}) and the callee swaps them in.
+ * Why not an ICE restart on the existing RTCPeerConnection: the stock peerjs 1.5 client cannot
+ * renegotiate — an OFFER for an existing connectionId closes that connection and makes a new one, and a
+ * MediaConnection handles only ANSWER and CANDIDATE — and the old data channel cannot carry the new offer
+ * because it runs over the same broken path. The new connection is the path peerjs does support. Its DTLS
+ * keys are new, so the security code is worked out again and shown as new.
  * A peerjs 'peer-unavailable' error for the callee (server EXPIRE) ends an outgoing call
- * with "not available".
+ * with "not available" (while reconnecting it only means the other side's server socket is not back yet).
  */
 import { $, announce, cleanName, formatDuration, noDirectPath, randomToken, who } from './ui.js';
 import { getCallMedia, stopStream, watchStats, describeStats, quality, MediaError } from './media.js';
@@ -40,8 +54,17 @@ import { Ringer } from './ringer.js';
 const RING_TIMEOUT_MS = 45000;
 const REACH_TIMEOUT_MS = 20000;
 const MEDIA_TIMEOUT_MS = 20000;
-const SILENCE_MS = 6000;
 const ICE_GRACE_MS = 4000;
+/* Reconnecting: no message for TROUBLE_SILENCE_MS (pings are once a second) starts it; the caller waits
+ * RESUME_AFTER_MS for ICE to heal on its own, then makes new connections every RESUME_EVERY_MS; after
+ * RECONNECT_LIMIT_MS the call ends. A control channel closing counts as "they left" only when a message
+ * came within LEFT_RECENT_MS and ICE was connected. */
+export const RECONNECT_LIMIT_MS = 20000;
+const TROUBLE_SILENCE_MS = 3000;
+const RESUME_AFTER_MS = 3000;
+const RESUME_EVERY_MS = 5000;
+const LEFT_RECENT_MS = 2500;
+const RETIRE_MS = 3000;
 
 export class Calls {
 	constructor(peer, { onSendFiles, myName = () => '', onMissed = () => {} } = {}) {
@@ -51,7 +74,8 @@ export class Calls {
 		this.onMissed = onMissed;
 		this.screen = new CallScreen({ onHangup: () => this.hangup() });
 		this.ringer = new Ringer();
-		this.state = 'idle'; /* idle | outgoing | incoming | connecting | active */
+		this.state = 'idle'; /* idle | outgoing | incoming | connecting | active | reconnecting */
+		this.reconnects = []; /* for tests: {at, back} of each reconnecting spell of the last call */
 		this.timers = new Set();
 		this.lastLocalStream = null; /* kept for tests: are its tracks stopped? */
 		this._reset();
@@ -77,6 +101,10 @@ export class Calls {
 		this.mic = true;
 		this.cam = true;
 		this.screenTrack = null;
+		this.role = null; /* 'caller' | 'callee' */
+		this.troubleAt = 0;
+		this.resumeN = 0;
+		this.ctlIce = '';
 		for (const t of this.timers) { clearTimeout(t); clearInterval(t); }
 		this.timers.clear();
 	}
@@ -113,6 +141,8 @@ export class Calls {
 		if (this.state !== 'idle') return;
 		if (!remoteId || remoteId === this.peer.id) { announce('Enter the other person’s ID first (not your own).', 'error'); return; }
 		this.state = 'outgoing';
+		this.role = 'caller';
+		this.reconnects = [];
 		this.remoteId = remoteId;
 		this.callId = randomToken(8);
 		$('#outgoing-title').textContent = `Calling ${who(remoteId, '', 64)}`;
@@ -156,6 +186,7 @@ export class Calls {
 
 	/* peerjs 'peer-unavailable' (server EXPIRE) for this peer id */
 	peerUnavailable(id) {
+		if (this.state === 'reconnecting' || this.state === 'active') return; /* their socket is not back yet */
 		if (this.state !== 'idle' && id === this.remoteId)
 			this.end(`${who(id)} is offline — nobody with that ID is online right now.`, 'error', 'unavailable');
 	}
@@ -169,6 +200,8 @@ export class Calls {
 
 	/* app.js hands us every incoming DataConnection with metadata.kind === 'ctl' */
 	incomingControl(conn) {
+		const md = conn.metadata || {};
+		if (md.resume) { this._incomingResume(conn, md); return; }
 		conn.on('data', (msg) => {
 			if (!msg || typeof msg !== 'object') return;
 			if (conn === this.ctl) return; /* handled by _adoptCtl */
@@ -188,8 +221,28 @@ export class Calls {
 		conn.on('error', () => {});
 	}
 
+	/* A new control channel for the call we are in (the caller reconnecting): swap it in once it opens. For a
+	 * call that is over here, say so on it, so the caller ends too instead of trying until its limit. */
+	_incomingResume(conn, md) {
+		conn.on('error', () => {});
+		const ours = () => (this.state === 'active' || this.state === 'reconnecting') && conn.peer === this.remoteId && md.callId === this.callId;
+		conn.on('open', () => {
+			if (!ours()) {
+				try { conn.send({ t: 'hangup', callId: md.callId }); } catch { /* closing */ }
+				setTimeout(() => conn.close(), 1000);
+				return;
+			}
+			const old = this.ctl;
+			this._adoptCtl(conn);
+			this._retire(old, conn);
+			this._sendSasB();
+		});
+	}
+
 	_ringIn(conn, msg) {
 		this.state = 'incoming';
+		this.role = 'callee';
+		this.reconnects = [];
 		this.remoteId = conn.peer;
 		this.remoteName = cleanName(msg.name);
 		this.callId = String(msg.callId || '');
@@ -245,13 +298,26 @@ export class Calls {
 	}
 
 	_onMediaCall(mc) {
-		const ok = this.state === 'connecting' && !this.media && mc.peer === this.remoteId &&
-			mc.metadata && mc.metadata.callId === this.callId;
-		if (!ok) { mc.close(); return; }
+		const md = mc.metadata || {};
+		const same = mc.peer === this.remoteId && md.callId === this.callId;
+		const first = this.state === 'connecting' && !this.media && same && !md.resume;
+		const resume = (this.state === 'active' || this.state === 'reconnecting') && this.role === 'callee' && same && md.resume;
+		if (!first && !resume) { mc.close(); return; }
+		if (resume) this._stopScreen(); /* the new connection sends the camera */
+		const old = this.media;
 		mc.answer(this.localStream);
 		this._adoptMedia(mc);
+		this._retire(old, mc);
 		/* Security code, answerer's half: our nonce only now that we hold the caller's commitment */
-		this.sas = new SasAnswerer(mc.metadata.sasCommit);
+		this.sas = new SasAnswerer(md.sasCommit);
+		this.sasBSent = false;
+		if (resume) this._codeRenewing();
+		this._sendSasB();
+	}
+
+	_sendSasB() {
+		if (!(this.sas instanceof SasAnswerer) || this.sasBSent || !this.ctl || !this.ctl.open) return;
+		this.sasBSent = true;
 		this._send({ t: 'sas-b', callId: this.callId, nonce: this.sas.nonce });
 	}
 
@@ -260,10 +326,26 @@ export class Calls {
 	_adoptCtl(ctl) {
 		this.ctl = ctl;
 		this.lastSeen = performance.now();
+		this.ctlIce = '';
 		ctl.on('data', (msg) => { if (this.ctl === ctl) this._onCtl(msg); });
+		const watch = () => {
+			const pc = ctl.peerConnection;
+			if (!pc) return;
+			pc.addEventListener('iceconnectionstatechange', () => {
+				if (this.ctl !== ctl) return;
+				this.ctlIce = pc.iceConnectionState;
+				if (this.ctlIce === 'disconnected' || this.ctlIce === 'failed') this._trouble();
+			});
+		};
+		if (ctl.peerConnection) watch(); else ctl.on('open', watch);
 		ctl.on('close', () => {
 			if (this.ctl !== ctl || this.state === 'idle') return;
-			if (this.state === 'incoming') this._missed();
+			if (this.state === 'incoming') { this._missed(); return; }
+			/* Closed by them (their tab went) while the path was fine: they left. Closed with the path broken
+			 * (peerjs closes on ICE 'failed' and on a server LEAVE when their socket dropped): reconnect. */
+			const fine = this.ctlIce !== 'disconnected' && this.ctlIce !== 'failed' && performance.now() - this.lastSeen < LEFT_RECENT_MS;
+			if (this.state === 'active' && fine) this.end(`${who(this.remoteId, this.remoteName)} left — the call ended.`, 'info', 'remote-gone');
+			else if (this.state === 'active' || this.state === 'reconnecting') this._trouble();
 			else this.end(`${who(this.remoteId, this.remoteName)} left — the call ended.`, 'info', 'remote-gone');
 		});
 		ctl.on('error', () => {});
@@ -272,6 +354,7 @@ export class Calls {
 	_onCtl(msg) {
 		if (!msg || typeof msg !== 'object') return;
 		this.lastSeen = performance.now();
+		if (this.state === 'reconnecting') this._checkBack();
 		const peerId = this.remoteId;
 		const them = who(peerId, this.remoteName);
 		switch (msg.t) {
@@ -306,7 +389,8 @@ export class Calls {
 			$('#remote-video').classList.toggle('screen', msg.screen === true);
 			break;
 		case 'ring':
-			/* a second ring on the same channel: ignore */
+		case 'resume':
+			/* a second ring on the same channel, the caller's first word on a new one: nothing to do */
 			break;
 		case 'sas-b':
 			if (this.sas instanceof SasOpener) this._revealSas(msg.nonce);
@@ -356,12 +440,26 @@ export class Calls {
 	_setCode(words) {
 		this.code = words;
 		$('#call-security-code').textContent = words;
+		$('#call-code-new').hidden = !this.codeRenewed;
+	}
+
+	/* After a reconnect the connection (and its keys) is new: so is the code, worked out again */
+	_codeRenewing() {
+		this.code = null;
+		this.codeRenewed = true;
+		$('#call-security-code').textContent = '…';
+		$('#call-code-new').hidden = true;
 	}
 
 	_adoptMedia(mc) {
 		this.media = mc;
 		mc.on('stream', (stream) => { if (this.media === mc) this._onRemoteStream(stream); });
-		mc.on('close', () => { if (this.media === mc && this.state !== 'idle') this.end(`The call with ${this.remoteId} ended.`, 'info', 'remote-gone'); });
+		mc.on('close', () => {
+			if (this.media !== mc || this.state === 'idle') return;
+			/* In a call, the control channel says whether they left; a media connection closing alone is the path */
+			if (this.state === 'active' || this.state === 'reconnecting') this._trouble();
+			else this.end(`The call with ${this.remoteId} ended.`, 'info', 'remote-gone');
+		});
 		mc.on('error', () => {});
 		const pc = mc.peerConnection;
 		if (pc) {
@@ -369,8 +467,12 @@ export class Calls {
 			pc.addEventListener('iceconnectionstatechange', () => {
 				if (this.media !== mc) return;
 				const s = pc.iceConnectionState;
+				if (this.state === 'active' || this.state === 'reconnecting') {
+					if (s === 'disconnected' || s === 'failed') this._trouble(); else if (s === 'connected' || s === 'completed') this._checkBack();
+					return;
+				}
 				/* 'failed' before the call ever connected means no path was found, not that someone left */
-				if (s === 'failed') this.end(this.state === 'active' ? `The connection to ${this.remoteId} failed.` : noDirectPath(this.remoteId), 'error', 'remote-gone');
+				if (s === 'failed') this.end(noDirectPath(this.remoteId), 'error', 'remote-gone');
 				else if (s === 'disconnected') {
 					if (!graceTimer) graceTimer = this._after(ICE_GRACE_MS, () => {
 						graceTimer = null;
@@ -386,7 +488,13 @@ export class Calls {
 		this.remoteStream = stream;
 		const rv = $('#remote-video');
 		if (rv.srcObject !== stream) rv.srcObject = stream;
-		if (this.state === 'active') return;
+		if (this.state === 'active' || this.state === 'reconnecting') {
+			/* a new connection after a reconnect: its numbers from now on */
+			if (this.stopStats) this.stopStats();
+			this._watchStats();
+			this._checkBack();
+			return;
+		}
 		this.state = 'active';
 		this.startedAt = performance.now();
 		this.lastSeen = performance.now();
@@ -411,9 +519,15 @@ export class Calls {
 		this._every(1000, () => {
 			$('#call-timer').textContent = formatDuration((performance.now() - this.startedAt) / 1000);
 			this._send({ t: 'ping' });
-			if (performance.now() - this.lastSeen > SILENCE_MS) this.end(`Lost the connection to ${this.remoteId}.`, 'error', 'remote-gone');
+			if (this.state === 'active' && performance.now() - this.lastSeen > TROUBLE_SILENCE_MS) this._trouble();
+			else if (this.state === 'reconnecting') { this._checkBack(); this._showLeft(); }
 		});
-		const pc = this.media.peerConnection;
+		this._watchStats();
+	}
+
+	_watchStats() {
+		const pc = this.media && this.media.peerConnection;
+		if (!pc) { this.stopStats = null; return; }
 		this.stopStats = watchStats(pc, (s) => {
 			$('#call-stats').textContent = describeStats(s);
 			const q = quality(s);
@@ -421,6 +535,84 @@ export class Calls {
 			badge.hidden = !q;
 			if (q) { badge.textContent = `Connection: ${q}`; badge.dataset.quality = q; }
 		});
+	}
+
+	/* ---------- reconnecting ---------- */
+
+	_trouble() {
+		if (this.state !== 'active') return;
+		this.state = 'reconnecting';
+		this.troubleAt = performance.now();
+		this.reconnects.push({ at: Date.now(), back: null });
+		$('#call-reconnecting').hidden = false;
+		this._showLeft();
+		announce(`The connection to ${who(this.remoteId, this.remoteName)} dropped. Reconnecting…`, 'error');
+		const at = this.troubleAt;
+		this.giveUpTimer = this._after(RECONNECT_LIMIT_MS, () => {
+			if (this.state !== 'reconnecting' || this.troubleAt !== at) return;
+			this._send({ t: 'hangup', callId: this.callId });
+			this.end(`The connection to ${who(this.remoteId, this.remoteName)} was lost and could not be restored within ${RECONNECT_LIMIT_MS / 1000} s — the call ended.`, 'error', 'reconnect-failed');
+		});
+		if (this.role === 'caller') this.resumeTimer = this._after(RESUME_AFTER_MS, () => this._resume(at));
+	}
+
+	_showLeft() {
+		const left = Math.max(0, Math.ceil((RECONNECT_LIMIT_MS - (performance.now() - this.troubleAt)) / 1000));
+		$('#call-reconnect-left').textContent = `The connection dropped. Trying for ${left} more second${left === 1 ? '' : 's'} before the call ends.`;
+	}
+
+	/* Back when media ICE is connected again and the control channel carries messages */
+	_checkBack() {
+		if (this.state !== 'reconnecting') return;
+		const pc = this.media && this.media.peerConnection;
+		const ice = pc && pc.iceConnectionState;
+		if (!(ice === 'connected' || ice === 'completed') || !this.ctl || !this.ctl.open) return;
+		if (performance.now() - this.lastSeen > 1500) return;
+		this.state = 'active';
+		this._clear(this.giveUpTimer);
+		this._clear(this.resumeTimer);
+		const spell = this.reconnects[this.reconnects.length - 1];
+		if (spell) spell.back = Date.now();
+		$('#call-reconnecting').hidden = true;
+		announce(`Reconnected to ${who(this.remoteId, this.remoteName)}.`, 'ok');
+		this._send({ t: 'state', mic: this.mic, cam: this.cam, screen: !!this.screenTrack });
+	}
+
+	/* Caller: a new control channel and a new MediaConnection with the same call identity, while signaling is up */
+	async _resume(at) {
+		if (this.state !== 'reconnecting' || this.troubleAt !== at) return;
+		this.resumeTimer = this._after(RESUME_EVERY_MS, () => this._resume(at));
+		if (!this.peer.open) return; /* our server socket is reconnecting (net.js); next round */
+		const n = ++this.resumeN;
+		const callId = this.callId, remoteId = this.remoteId;
+		const ctl = this.peer.connect(remoteId, {
+			label: 'p2plink-ctl', serialization: 'json', reliable: true,
+			metadata: { app: 'p2plink', kind: 'ctl', v: 1, callId, resume: n },
+		});
+		ctl.on('error', () => {});
+		ctl.on('open', () => {
+			if (this.callId !== callId || this.resumeN !== n || (this.state !== 'reconnecting' && this.state !== 'active')) { ctl.close(); return; }
+			const old = this.ctl;
+			this._adoptCtl(ctl);
+			this._retire(old, ctl);
+			this._send({ t: 'resume', callId, n });
+		});
+		const sas = await SasOpener.create();
+		if (this.callId !== callId || this.resumeN !== n || this.state !== 'reconnecting') return;
+		this._stopScreen();
+		const old = this.media;
+		this.sas = sas;
+		this._codeRenewing();
+		const mc = this.peer.call(remoteId, this.localStream, { metadata: { app: 'p2plink', callId, resume: n, sasCommit: sas.commit } });
+		this._adoptMedia(mc);
+		this._retire(old, mc);
+	}
+
+	/* Close a connection a new one replaced, a little later: closing it at once could reach the other side before
+	 * it swapped in the new one, where it would look like "they left" */
+	_retire(old, now) {
+		if (!old || old === now) return;
+		setTimeout(() => { try { old.close(); } catch { /* gone */ } }, RETIRE_MS);
 	}
 
 	_videoSender() {
@@ -523,6 +715,9 @@ export class Calls {
 		this.state = 'idle';
 		this.ringer.stop();
 		this.code = null;
+		this.codeRenewed = false;
+		$('#call-reconnecting').hidden = true;
+		$('#call-code-new').hidden = true;
 		if (stopStats) stopStats();
 		stopStream(localStream);
 		if (media) { try { media.close(); } catch { /* already closed */ } }
