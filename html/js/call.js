@@ -310,15 +310,19 @@ export class Calls {
 		this._retire(old, mc);
 		/* Security code, answerer's half: our nonce only now that we hold the caller's commitment */
 		this.sas = new SasAnswerer(md.sasCommit);
-		this.sasBSent = false;
+		this.sasBOn = null;
 		if (resume) this._codeRenewing();
 		this._sendSasB();
 	}
 
+	/* Our nonce goes on the current control channel, and again on a new one that replaces it: on a reconnect
+	 * the new media offer usually comes while the old channel still looks open but leads nowhere. Not once the
+	 * reveal came (`used`): an old answerer's nonce must not meet the caller's new commitment. */
 	_sendSasB() {
-		if (!(this.sas instanceof SasAnswerer) || this.sasBSent || !this.ctl || !this.ctl.open) return;
-		this.sasBSent = true;
-		this._send({ t: 'sas-b', callId: this.callId, nonce: this.sas.nonce });
+		const sas = this.sas;
+		if (!(sas instanceof SasAnswerer) || sas.used || this.sasBOn === this.ctl || !this.ctl || !this.ctl.open) return;
+		this.sasBOn = this.ctl;
+		this._send({ t: 'sas-b', callId: this.callId, nonce: sas.nonce });
 	}
 
 	/* ---------- both sides ---------- */
@@ -529,12 +533,22 @@ export class Calls {
 		const pc = this.media && this.media.peerConnection;
 		if (!pc) { this.stopStats = null; return; }
 		this.stopStats = watchStats(pc, (s) => {
+			/* While reconnecting the last round trip is stale: "good" over a frozen picture would be a lie */
+			if (this.state === 'reconnecting') { this._showLost(); return; }
 			$('#call-stats').textContent = describeStats(s);
 			const q = quality(s);
 			const badge = $('#call-quality');
 			badge.hidden = !q;
 			if (q) { badge.textContent = `Connection: ${q}`; badge.dataset.quality = q; }
 		});
+	}
+
+	_showLost() {
+		const badge = $('#call-quality');
+		badge.hidden = false;
+		badge.textContent = 'Connection: lost';
+		badge.dataset.quality = 'poor';
+		$('#call-stats').textContent = 'Nothing is arriving from them right now.';
 	}
 
 	/* ---------- reconnecting ---------- */
@@ -546,6 +560,7 @@ export class Calls {
 		this.reconnects.push({ at: Date.now(), back: null });
 		$('#call-reconnecting').hidden = false;
 		this._showLeft();
+		this._showLost();
 		announce(`The connection to ${who(this.remoteId, this.remoteName)} dropped. Reconnecting…`, 'error');
 		const at = this.troubleAt;
 		this.giveUpTimer = this._after(RECONNECT_LIMIT_MS, () => {

@@ -234,6 +234,50 @@ for (const colorScheme of ['light', 'dark']) {
 	});
 }
 
+/* The call screen is dark in both schemes and hidden until a call: measured in a real call, with every kind of
+ * text it can show put on screen (the rest of the page is inert then, so only the call screen counts) */
+for (const colorScheme of ['light', 'dark']) {
+	test(`${colorScheme} scheme: every text on the call screen is at least 4.5:1 (in a call, reconnecting, with a file offer)`, { skip, timeout: 60000 }, async () => {
+		const [A, B] = await Promise.all([openApp(browser, srv.baseUrl, { name: 'A', colorScheme, viewport: LAPTOP }), openApp(browser, srv.baseUrl, { name: 'B', colorScheme, viewport: PHONE })]);
+		try {
+			await within(55000, 'call screen contrast', async () => {
+				await establish(A, B);
+				const results = [];
+				for (const P of [A, B]) {
+					await P.page.waitForFunction(() => globalThis.__p2plink.calls.state === 'active', null, { timeout: 20000 });
+					await P.page.evaluate(() => {
+						for (const id of ['#call-reconnecting', '#call-code-new', '#remote-muted', '#remote-screen', '#call-quality', '#hangup-confirm', '#remote-camoff']) document.querySelector(id).hidden = false;
+						document.querySelector('#call-reconnect-left').textContent = 'The connection dropped. Trying for 17 more seconds before the call ends.';
+						const li = document.createElement('li');
+						li.className = 'transfer';
+						li.innerHTML = '<strong>From someone</strong><p class="meta">1 MiB of 2 MiB</p><span class="verdict-ok">✓ verified</span> <span class="verdict-bad">✗ failed</span><div class="row"><button class="primary">Accept</button><button class="danger">Decline</button><button>Save</button></div>';
+						document.querySelector('#call-offers').append(li);
+					});
+					for (const q of ['good', 'fair', 'poor']) {
+						for (const kind of ['info', 'ok', 'error']) {
+							await P.page.evaluate(({ q, kind }) => {
+								const b = document.querySelector('#call-quality'); b.dataset.quality = q; b.textContent = `Connection: ${q}`;
+								const s = document.querySelector('#call-status'); s.textContent = `A ${kind} call status`; s.dataset.kind = kind;
+							}, { q, kind });
+							const r = await lowContrast(P.page);
+							results.push(r);
+							assert.deepEqual(r.bad, [], `${colorScheme}, ${P.name}, quality ${q}, status ${kind}: ${JSON.stringify(r.bad)}`);
+						}
+					}
+					/* The measurement covered the call screen: its controls and the reconnecting card are in it */
+					const whats = results[results.length - 1].all.map((x) => x.what).join(' ');
+					for (const id of ['#hangup-btn', '#mute-btn', '#call-reconnect-left', '#call-code-new', '#call-status', '#call-quality']) assert.ok(whats.includes(id), `${id} measured`);
+					assert.ok(!/#my-id|#call-btn/.test(whats), 'the page under the call screen is inert, not measured');
+					await screenshot(P.page, `ui-call-contrast-${colorScheme}-${P.name}`);
+				}
+				console.log(`call_contrast_${colorScheme}_min=${Math.min(...results.map((r) => r.min))} texts=${results[0].count}`);
+			});
+		} finally {
+			await closeAll(A, B);
+		}
+	});
+}
+
 test('the page has an icon: no 404 for it, and the linked icon loads', { skip, timeout: 30000 }, async () => {
 	const A = await openApp(browser, srv.baseUrl, { name: 'A' });
 	try {

@@ -4,8 +4,13 @@
  * file inside the "inet" namespace; each Chromium runs in its own LAN namespace.
  *   - lan1 ↔ lan2, both behind port-preserving NATs: the call connects directly, over the NATs' public addresses
  *     that our STUN responder reported (server-reflexive candidates);
- *   - lan1 ↔ lan2 again, then lan2's gateway stops forwarding (the other person's network drops): the call ends
- *     on the lan1 side within seconds and its camera and microphone are released;
+ *   - lan1 ↔ lan2, lan2's gateway stops forwarding for 3 s (a short drop): both sides show "Reconnecting…" and
+ *     the call comes back on its own, frames flowing again, with the same camera and microphone tracks;
+ *   - lan1 ↔ lan2, lan2's gateway goes down for 3 s and comes back with a new port range (a NAT rebinding, as on
+ *     a network change): the old path is gone for good, so the call comes back only over the new connection
+ *     with the same call identity that the caller makes;
+ *   - lan1 ↔ lan2, lan2's gateway stops forwarding and stays down: both sides show "Reconnecting…" within
+ *     seconds, and after the app's 20 s bound both end the call with the same sentence and release the camera;
  *   - lan1 ↔ lan3, lan3 behind a symmetric NAT: no direct path exists and p2plink relays nothing, so both people
  *     are told so in plain words within the app's 20 s bound, and both apps return to idle.
  */
@@ -15,6 +20,7 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { chromiumMissing, launch, openApp, screenshot, within } from '../lib/browser.mjs';
 import { establish, tracksEnded, videoState } from '../lib/call-actions.mjs';
+import { lowContrast } from '../lib/ui-checks.mjs';
 import { startJanus } from '../lib/janus.mjs';
 
 const prefix = process.env.P2PLINK_NAT_PREFIX;
@@ -40,7 +46,34 @@ after(async () => {
 	if (srv) await srv.stop();
 });
 
-const appIn = (lan) => openApp(browsers[lan], srv.baseUrl, { name: lan });
+const appIn = (lan, opts = {}) => openApp(browsers[lan], srv.baseUrl, { name: lan, ...opts });
+const PHONE = { width: 390, height: 844 };
+const LAPTOP = { width: 1280, height: 800 };
+const ns = (n, ...cmd) => execFileSync('ip', ['netns', 'exec', `${prefix}-${n}`, ...cmd]);
+/* Everything through nat2 is dropped: media, the DataChannels and B's signaling socket alike */
+const cutNat2 = () => ns('nat2', 'iptables', '-I', 'FORWARD', '-j', 'DROP');
+const mendNat2 = () => { try { ns('nat2', 'iptables', '-D', 'FORWARD', '-j', 'DROP'); } catch { /* not inserted */ } };
+
+const callState = (page) => page.evaluate(() => globalThis.__p2plink.calls.state);
+const waitState = (page, want, timeout) => page.waitForFunction((w) => globalThis.__p2plink.calls.state === w, want, { timeout, polling: 100 });
+/* The camera and microphone tracks of the call are still the same, running ones (no new permission prompt) */
+const sameTracks = (page) => page.evaluate(() => {
+	const c = globalThis.__p2plink.calls;
+	return c.localStream === c.lastLocalStream && c.localStream.getTracks().length > 0 && c.localStream.getTracks().every((t) => t.readyState === 'live');
+});
+async function framesFlow(P) {
+	const s1 = await videoState(P.page);
+	await P.page.waitForFunction((f) => document.querySelector('#remote-video').getVideoPlaybackQuality().totalVideoFrames > f + 10, s1.frames, { timeout: 15000 });
+}
+/* Both sides in a call with frames flowing, and what they show while reconnecting: visible, readable, in the viewport */
+async function showsReconnecting(P, shot) {
+	await waitState(P.page, 'reconnecting', 15000);
+	assert.ok(await P.page.isVisible('#call-reconnecting'), `${P.name}: "Reconnecting…" shown`);
+	assert.match(await P.page.textContent('#call-reconnect-left'), /Trying for \d+ more seconds?/);
+	const c = await lowContrast(P.page);
+	assert.deepEqual(c.bad, [], `${P.name}: contrast while reconnecting`);
+	if (shot) await screenshot(P.page, shot);
+}
 
 /* The selected ICE candidate pair of the running call, and every local candidate gathered, from getStats() */
 const callPath = (page) => page.evaluate(async () => {
@@ -95,26 +128,119 @@ test('behind two ordinary NATs, a call connects directly over the addresses our 
 	}
 });
 
-test('when the other side drops off the network, the call ends here within seconds and the camera is released', { skip, timeout: 90000 }, async () => {
-	const [A, B] = await Promise.all([appIn('lan1'), appIn('lan2')]);
-	/* Everything through nat2 is dropped: media, the DataChannel and B's signaling socket alike */
-	const cut = ['netns', 'exec', `${prefix}-nat2`, 'iptables', '-I', 'FORWARD', '-j', 'DROP'];
+test('a 3 s network drop on one side: both show "Reconnecting…", the call comes back with frames flowing and the same tracks', { skip, timeout: 90000 }, async () => {
+	const [A, B] = await Promise.all([appIn('lan1', { viewport: PHONE, colorScheme: 'dark' }), appIn('lan2', { viewport: LAPTOP })]);
 	try {
-		await within(80000, 'network drop', async () => {
+		await within(80000, '3 s drop', async () => {
 			await establish(A, B);
-			await A.page.waitForFunction(() => globalThis.__p2plink.calls.state === 'active', null, { timeout: 20000 });
+			for (const P of [A, B]) { await waitState(P.page, 'active', 20000); await framesFlow(P); }
 			const t0 = Date.now();
-			execFileSync('ip', cut);
-			await A.page.waitForFunction(() => globalThis.__p2plink.calls.state === 'idle', null, { timeout: 20000 });
-			const seconds = (Date.now() - t0) / 1000;
-			console.log(`# call ended ${seconds.toFixed(1)} s after the other side's network dropped`);
-			assert.ok(seconds < 12, `call ended only after ${seconds} s`);
-			assert.match(await status(A.page), /Lost the connection|connection .* failed|left/);
-			assert.ok(await tracksEnded(A.page), 'camera and microphone released');
-			assert.ok(await idle(A.page), 'back to idle');
+			cutNat2();
+			await Promise.all([showsReconnecting(A, 'nat-reconnecting-phone-dark'), showsReconnecting(B, 'nat-reconnecting-laptop-light')]);
+			const shown = (Date.now() - t0) / 1000;
+			const wait = 3000 - (Date.now() - t0);
+			if (wait > 0) await A.page.waitForTimeout(wait);
+			mendNat2();
+			const t1 = Date.now();
+			for (const P of [A, B]) {
+				await waitState(P.page, 'active', 19000);
+				assert.ok(await P.page.isHidden('#call-reconnecting'), `${P.name}: "Reconnecting…" gone`);
+				await framesFlow(P);
+				assert.ok(await sameTracks(P.page), `${P.name}: the same camera and microphone tracks, still live`);
+				assert.match(await status(P.page), /Reconnected/);
+			}
+			const back = (Date.now() - t1) / 1000;
+			const spells = await Promise.all([A, B].map((P) => P.page.evaluate(() => globalThis.__p2plink.calls.reconnects)));
+			console.log(`# reconnecting shown ${shown.toFixed(1)} s after the drop; both back ${back.toFixed(1)} s after the network returned; spells A=${spells[0].length} B=${spells[1].length}`);
+			for (const [i, P] of [A, B].entries()) assert.ok(spells[i].length >= 1 && spells[i].every((x) => x.back), `${P.name}: ${JSON.stringify(spells[i])}`);
+			await screenshot(A.page, 'nat-reconnected-phone-dark');
+			await A.page.click('#hangup-btn');
+			await waitState(B.page, 'idle', 10000);
+			assert.match(await status(B.page), /hung up/);
 		});
 	} finally {
-		try { execFileSync('ip', cut.map((a) => (a === '-I' ? '-D' : a))); } catch { /* not inserted */ }
+		mendNat2();
+		for (const P of [A, B]) await P.context.close().catch(() => {});
+	}
+});
+
+test('a NAT rebinding (the gateway goes down and comes back mapping to new ports): the call comes back over a new connection with the same call', { skip, timeout: 90000 }, async () => {
+	const [A, B] = await Promise.all([appIn('lan1', { viewport: LAPTOP, colorScheme: 'dark' }), appIn('lan2', { viewport: PHONE })]);
+	const out = `${prefix}-o2`;
+	/* UDP (the media and data channels) masqueraded to other ports, ahead of the gateway's own rule */
+	const newPorts = (op) => ns('nat2', 'iptables', '-t', 'nat', op, 'POSTROUTING', ...(op === '-I' ? ['1'] : []), '-o', out, '-p', 'udp', '-j', 'MASQUERADE', '--to-ports', '40000-40999');
+	try {
+		await within(80000, 'rebinding', async () => {
+			await establish(A, B);
+			for (const P of [A, B]) { await waitState(P.page, 'active', 20000); await framesFlow(P); }
+			const before = (await callPath(A.page)).remote;
+			/* Link down: the kernel forgets every mapping masqueraded through it (B's media and signaling alike);
+			 * it comes back mapping to other ports, so the old candidate pair can never work again */
+			const t0 = Date.now();
+			ns('nat2', 'ip', 'link', 'set', out, 'down');
+			newPorts('-I');
+			await Promise.all([showsReconnecting(A, 'nat-reconnecting-laptop-dark'), showsReconnecting(B, 'nat-reconnecting-phone-light')]);
+			const wait = 3000 - (Date.now() - t0);
+			if (wait > 0) await A.page.waitForTimeout(wait);
+			ns('nat2', 'ip', 'link', 'set', out, 'up');
+			ns('nat2', 'ip', 'route', 'replace', 'default', 'via', '198.51.100.5');
+			const t1 = Date.now();
+			for (const P of [A, B]) {
+				await waitState(P.page, 'active', 19000);
+				await framesFlow(P);
+				assert.ok(await sameTracks(P.page), `${P.name}: the same camera and microphone tracks, still live`);
+			}
+			const back = (Date.now() - t1) / 1000;
+			const after = (await callPath(A.page)).remote;
+			const resumes = await A.page.evaluate(() => globalThis.__p2plink.calls.resumeN);
+			console.log(`# rebinding: B was ${before.address}:${before.port}, now ${after.address}:${after.port}; back ${back.toFixed(1)} s after the link came up, after ${resumes} new connection(s)`);
+			assert.equal(after.address, natPublic.lan2);
+			assert.ok(after.port >= 40000 && after.port <= 40999, `media now flows to B's new mapping (port ${after.port})`);
+			assert.ok(resumes >= 1, 'the caller made a new connection');
+			/* The new connection has new keys: a new security code, the same on both sides */
+			for (const P of [A, B]) await P.page.waitForFunction(() => globalThis.__p2plink.calls.code, null, { timeout: 15000 });
+			const codes = await Promise.all([A, B].map((P) => P.page.evaluate(() => globalThis.__p2plink.calls.code)));
+			assert.equal(codes[0], codes[1]);
+			for (const P of [A, B]) assert.ok(await P.page.isVisible('#call-code-new'), `${P.name}: told the code is new`);
+			await screenshot(B.page, 'nat-rebound-phone-light');
+			await B.page.click('#hangup-btn');
+			await waitState(A.page, 'idle', 10000);
+		});
+	} finally {
+		try { ns('nat2', 'ip', 'link', 'set', out, 'up'); ns('nat2', 'ip', 'route', 'replace', 'default', 'via', '198.51.100.5'); } catch { /* as it was */ }
+		try { newPorts('-D'); } catch { /* not inserted */ }
+		for (const P of [A, B]) await P.context.close().catch(() => {});
+	}
+});
+
+test('a network that stays down: both sides show "Reconnecting…", then after 20 s both end the call with the same sentence and release the camera', { skip, timeout: 90000 }, async () => {
+	const [A, B] = await Promise.all([appIn('lan1', { viewport: PHONE }), appIn('lan2', { viewport: LAPTOP, colorScheme: 'dark' })]);
+	try {
+		await within(80000, 'network stays down', async () => {
+			await establish(A, B);
+			for (const P of [A, B]) await waitState(P.page, 'active', 20000);
+			const t0 = Date.now();
+			cutNat2();
+			await Promise.all([showsReconnecting(A), showsReconnecting(B)]);
+			const shown = (Date.now() - t0) / 1000;
+			assert.ok(shown < 12, `"Reconnecting…" only after ${shown} s`);
+			/* Not over before the bound: still reconnecting 15 s in */
+			await A.page.waitForTimeout(Math.max(0, 15000 - (Date.now() - t0)));
+			for (const P of [A, B]) assert.equal(await callState(P.page), 'reconnecting', `${P.name}: still trying at 15 s`);
+			const ended = await Promise.all([A, B].map(async (P) => { await waitState(P.page, 'idle', 20000); return (Date.now() - t0) / 1000; }));
+			console.log(`# reconnecting shown ${shown.toFixed(1)} s after the drop; call ended at A ${ended[0].toFixed(1)} s, B ${ended[1].toFixed(1)} s`);
+			for (const [i, P] of [A, B].entries()) {
+				assert.ok(ended[i] >= 20 && ended[i] < 35, `${P.name}: ended at ${ended[i]} s`);
+				assert.match(await status(P.page), /was lost and could not be restored within 20 s — the call ended\./);
+				assert.equal(await P.page.evaluate(() => globalThis.__p2plink.calls.lastEnd.reason), 'reconnect-failed');
+				assert.ok(await tracksEnded(P.page), `${P.name}: camera and microphone released`);
+				assert.ok(await idle(P.page), `${P.name}: back to idle`);
+			}
+			await screenshot(A.page, 'nat-reconnect-gave-up-phone-light');
+			await screenshot(B.page, 'nat-reconnect-gave-up-laptop-dark');
+		});
+	} finally {
+		mendNat2();
 		for (const P of [A, B]) await P.context.close().catch(() => {});
 	}
 });
