@@ -162,10 +162,12 @@ function routeConnection(conn) {
 	} else conn.close();
 }
 
-/* "Missed call from Ana · Call back", "Ana tried to call you while you were in a call · Call back" */
+/* "Missed call from Ana · Call back", "Ana tried to call you while you were in a call · Call back",
+ * "The call with Ana dropped · Call again" (the connection could not be restored) */
 function notice(id, name, kind) {
-	const text = kind === 'busy' ? `${who(id, name)} tried to call you while you were in a call.` : `Missed call from ${who(id, name)}.`;
-	const back = el('button', { type: 'button', class: 'primary call-back-btn' }, 'Call back');
+	const text = kind === 'busy' ? `${who(id, name)} tried to call you while you were in a call.`
+		: kind === 'lost' ? `The call with ${who(id, name)} dropped (the connection could not be restored).` : `Missed call from ${who(id, name)}.`;
+	const back = el('button', { type: 'button', class: 'primary call-back-btn' }, kind === 'lost' ? 'Call again' : 'Call back');
 	const dismiss = el('button', { type: 'button', class: 'dismiss-btn', 'aria-label': 'Dismiss' }, 'Dismiss');
 	const li = el('li', { class: 'notice card', dataset: { kind, peer: id } }, el('p', { title: id }, text), el('div', { class: 'row' }, back, dismiss));
 	back.addEventListener('click', () => { li.remove(); $('#peer-id').value = id; checkTarget(); updateButtons(); startCall(); });

@@ -565,8 +565,10 @@ export class Calls {
 		const at = this.troubleAt;
 		this.giveUpTimer = this._after(RECONNECT_LIMIT_MS, () => {
 			if (this.state !== 'reconnecting' || this.troubleAt !== at) return;
+			const id = this.remoteId, name = this.remoteName;
 			this._send({ t: 'hangup', callId: this.callId });
-			this.end(`The connection to ${who(this.remoteId, this.remoteName)} was lost and could not be restored within ${RECONNECT_LIMIT_MS / 1000} s — the call ended.`, 'error', 'reconnect-failed');
+			this.end(`The connection to ${who(id, name)} was lost and could not be restored within ${RECONNECT_LIMIT_MS / 1000} s — the call ended.`, 'error', 'reconnect-failed');
+			this.onMissed(id, name, 'lost'); /* "Call again" for when the network is back */
 		});
 		if (this.role === 'caller') this.resumeTimer = this._after(RESUME_AFTER_MS, () => this._resume(at));
 	}

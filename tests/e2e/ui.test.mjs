@@ -270,7 +270,8 @@ for (const colorScheme of ['light', 'dark']) {
 					assert.ok(!/#my-id|#call-btn/.test(whats), 'the page under the call screen is inert, not measured');
 					await screenshot(P.page, `ui-call-contrast-${colorScheme}-${P.name}`);
 				}
-				console.log(`call_contrast_${colorScheme}_min=${Math.min(...results.map((r) => r.min))} texts=${results[0].count}`);
+				const lowest = [...new Map(results.flatMap((r) => r.all).sort((x, y) => x.ratio - y.ratio).map((x) => [x.what, x.ratio])).entries()].slice(0, 3);
+				console.log(`call_contrast_${colorScheme}_min=${Math.min(...results.map((r) => r.min))} texts=${results[0].count} lowest=${JSON.stringify(lowest)}`);
 			});
 		} finally {
 			await closeAll(A, B);

@@ -235,6 +235,7 @@ test('a network that stays down: both sides show "Reconnecting…", then after 2
 				assert.equal(await P.page.evaluate(() => globalThis.__p2plink.calls.lastEnd.reason), 'reconnect-failed');
 				assert.ok(await tracksEnded(P.page), `${P.name}: camera and microphone released`);
 				assert.ok(await idle(P.page), `${P.name}: back to idle`);
+				assert.equal(await P.page.textContent('.notice[data-kind=lost] .call-back-btn'), 'Call again');
 			}
 			await screenshot(A.page, 'nat-reconnect-gave-up-phone-light');
 			await screenshot(B.page, 'nat-reconnect-gave-up-laptop-dark');
