@@ -268,6 +268,7 @@ for (const colorScheme of ['light', 'dark']) {
 					const whats = results[results.length - 1].all.map((x) => x.what).join(' ');
 					for (const id of ['#hangup-btn', '#mute-btn', '#call-reconnect-left', '#call-code-new', '#call-status', '#call-quality']) assert.ok(whats.includes(id), `${id} measured`);
 					assert.ok(!/#my-id|#call-btn/.test(whats), 'the page under the call screen is inert, not measured');
+					assert.deepEqual(await outOfViewport(P.page, '#call'), [], `${P.name}: call controls inside the viewport with the reconnecting card up`);
 					await screenshot(P.page, `ui-call-contrast-${colorScheme}-${P.name}`);
 				}
 				const lowest = [...new Map(results.flatMap((r) => r.all).sort((x, y) => x.ratio - y.ratio).map((x) => [x.what, x.ratio])).entries()].slice(0, 3);
