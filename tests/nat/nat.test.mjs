@@ -6,9 +6,9 @@
  *     that our STUN responder reported (server-reflexive candidates);
  *   - lan1 ↔ lan2, lan2's gateway stops forwarding for 3 s (a short drop): both sides show "Reconnecting…" and
  *     the call comes back on its own, frames flowing again, with the same camera and microphone tracks;
- *   - lan1 ↔ lan2, lan2's gateway goes down for 3 s and comes back with a new port range (a NAT rebinding, as on
- *     a network change): the old path is gone for good, so the call comes back only over the new connection
- *     with the same call identity that the caller makes;
+ *   - lan1 ↔ lan2, one gateway (the callee's, then the caller's) goes down for 3 s and comes back with a new port
+ *     range (a NAT rebinding, as on a network change): the old path is gone for good, so the call comes back only
+ *     over the new connection with the same call identity that the caller makes;
  *   - lan1 ↔ lan2, lan2's gateway stops forwarding and stays down: both sides show "Reconnecting…" within
  *     seconds, and after the app's 20 s bound both end the call with the same sentence and release the camera;
  *   - a file transfer lan1 → lan2 across a 3 s drop of lan2's network: it pauses and finishes, verified (a
@@ -157,7 +157,8 @@ test('a 3 s network drop on one side: both show "Reconnecting…", the call come
 			}
 			const back = (Date.now() - t1) / 1000;
 			const spells = await Promise.all([A, B].map((P) => P.page.evaluate(() => globalThis.__p2plink.calls.reconnects)));
-			console.log(`# reconnecting shown ${shown.toFixed(1)} s after the drop; both back ${back.toFixed(1)} s after the network returned; spells A=${spells[0].length} B=${spells[1].length}`);
+			const resumes = await A.page.evaluate(() => globalThis.__p2plink.calls.resumeN);
+			console.log(`# reconnecting shown ${shown.toFixed(1)} s after the drop; both back ${back.toFixed(1)} s after the network returned; spells A=${spells[0].length} B=${spells[1].length}; new connections ${resumes}`);
 			for (const [i, P] of [A, B].entries()) assert.ok(spells[i].length >= 1 && spells[i].every((x) => x.back), `${P.name}: ${JSON.stringify(spells[i])}`);
 			await screenshot(A.page, 'nat-reconnected-phone-dark');
 			await A.page.click('#hangup-btn');
@@ -170,54 +171,60 @@ test('a 3 s network drop on one side: both show "Reconnecting…", the call come
 	}
 });
 
-test('a NAT rebinding (the gateway goes down and comes back mapping to new ports): the call comes back over a new connection with the same call', { skip, timeout: 90000 }, async () => {
-	const [A, B] = await Promise.all([appIn('lan1', { viewport: LAPTOP, colorScheme: 'dark' }), appIn('lan2', { viewport: PHONE })]);
-	const out = `${prefix}-o2`;
-	/* UDP (the media and data channels) masqueraded to other ports, ahead of the gateway's own rule */
-	const newPorts = (op) => ns('nat2', 'iptables', '-t', 'nat', op, 'POSTROUTING', ...(op === '-I' ? ['1'] : []), '-o', out, '-p', 'udp', '-j', 'MASQUERADE', '--to-ports', '40000-40999');
-	try {
-		await within(80000, 'rebinding', async () => {
-			await establish(A, B);
-			for (const P of [A, B]) { await waitState(P.page, 'active', 20000); await framesFlow(P); }
-			const before = (await callPath(A.page)).remote;
-			/* Link down: the kernel forgets every mapping masqueraded through it (B's media and signaling alike);
-			 * it comes back mapping to other ports, so the old candidate pair can never work again */
-			const t0 = Date.now();
-			ns('nat2', 'ip', 'link', 'set', out, 'down');
-			newPorts('-I');
-			await Promise.all([showsReconnecting(A, 'nat-reconnecting-laptop-dark'), showsReconnecting(B, 'nat-reconnecting-phone-light')]);
-			const wait = 3000 - (Date.now() - t0);
-			if (wait > 0) await A.page.waitForTimeout(wait);
-			ns('nat2', 'ip', 'link', 'set', out, 'up');
-			ns('nat2', 'ip', 'route', 'replace', 'default', 'via', '198.51.100.5');
-			const t1 = Date.now();
-			for (const P of [A, B]) {
-				await waitState(P.page, 'active', 19000);
-				await framesFlow(P);
-				assert.ok(await sameTracks(P.page), `${P.name}: the same camera and microphone tracks, still live`);
-			}
-			const back = (Date.now() - t1) / 1000;
-			const after = (await callPath(A.page)).remote;
-			const resumes = await A.page.evaluate(() => globalThis.__p2plink.calls.resumeN);
-			console.log(`# rebinding: B was ${before.address}:${before.port}, now ${after.address}:${after.port}; back ${back.toFixed(1)} s after the link came up, after ${resumes} new connection(s)`);
-			assert.equal(after.address, natPublic.lan2);
-			assert.ok(after.port >= 40000 && after.port <= 40999, `media now flows to B's new mapping (port ${after.port})`);
-			assert.ok(resumes >= 1, 'the caller made a new connection');
-			/* The new connection has new keys: a new security code, the same on both sides */
-			for (const P of [A, B]) await P.page.waitForFunction(() => globalThis.__p2plink.calls.code, null, { timeout: 15000 });
-			const codes = await Promise.all([A, B].map((P) => P.page.evaluate(() => globalThis.__p2plink.calls.code)));
-			assert.equal(codes[0], codes[1]);
-			for (const P of [A, B]) assert.ok(await P.page.isVisible('#call-code-new'), `${P.name}: told the code is new`);
-			await screenshot(B.page, 'nat-rebound-phone-light');
-			await B.page.click('#hangup-btn');
-			await waitState(A.page, 'idle', 10000);
-		});
-	} finally {
-		try { ns('nat2', 'ip', 'link', 'set', out, 'up'); ns('nat2', 'ip', 'route', 'replace', 'default', 'via', '198.51.100.5'); } catch { /* as it was */ }
-		try { newPorts('-D'); } catch { /* not inserted */ }
-		for (const P of [A, B]) await P.context.close().catch(() => {});
-	}
-});
+/* Either side's network may change: the callee's (B, lan2) and the caller's (A, lan1, which also makes the new
+ * connection, once its own signaling socket is back) */
+for (const { moving, lan, n, gw } of [{ moving: 'callee', lan: 'lan2', n: 2, gw: '198.51.100.5' }, { moving: 'caller', lan: 'lan1', n: 1, gw: '198.51.100.1' }]) {
+	test(`a NAT rebinding on the ${moving}'s side (its gateway goes down and comes back mapping to new ports): the call comes back over a new connection with the same call`, { skip, timeout: 90000 }, async () => {
+		const [A, B] = await Promise.all([appIn('lan1', { viewport: LAPTOP, colorScheme: moving === 'callee' ? 'dark' : 'light' }), appIn('lan2', { viewport: PHONE, colorScheme: moving === 'callee' ? 'light' : 'dark' })]);
+		const [Moving, Other] = moving === 'callee' ? [B, A] : [A, B];
+		const gateway = `nat${n}`, out = `${prefix}-o${n}`;
+		/* UDP (the media and data channels) masqueraded to other ports, ahead of the gateway's own rule */
+		const newPorts = (op) => ns(gateway, 'iptables', '-t', 'nat', op, 'POSTROUTING', ...(op === '-I' ? ['1'] : []), '-o', out, '-p', 'udp', '-j', 'MASQUERADE', '--to-ports', '40000-40999');
+		const linkUp = () => { ns(gateway, 'ip', 'link', 'set', out, 'up'); ns(gateway, 'ip', 'route', 'replace', 'default', 'via', gw); };
+		try {
+			await within(80000, `rebinding (${moving})`, async () => {
+				await establish(A, B);
+				for (const P of [A, B]) { await waitState(P.page, 'active', 20000); await framesFlow(P); }
+				const before = (await callPath(Other.page)).remote;
+				/* Link down: the kernel forgets every mapping masqueraded through it (media and signaling alike); it
+				 * comes back mapping to other ports, so the old candidate pair can never work again */
+				const t0 = Date.now();
+				ns(gateway, 'ip', 'link', 'set', out, 'down');
+				newPorts('-I');
+				const shots = moving === 'callee' ? ['nat-reconnecting-laptop-dark', 'nat-reconnecting-phone-light'] : [null, null];
+				await Promise.all([showsReconnecting(A, shots[0]), showsReconnecting(B, shots[1])]);
+				const wait = 3000 - (Date.now() - t0);
+				if (wait > 0) await A.page.waitForTimeout(wait);
+				linkUp();
+				const t1 = Date.now();
+				for (const P of [A, B]) {
+					await waitState(P.page, 'active', 19000);
+					await framesFlow(P);
+					assert.ok(await sameTracks(P.page), `${P.name}: the same camera and microphone tracks, still live`);
+				}
+				const back = (Date.now() - t1) / 1000;
+				const after = (await callPath(Other.page)).remote;
+				const resumes = await A.page.evaluate(() => globalThis.__p2plink.calls.resumeN);
+				console.log(`# rebinding (${moving}): ${lan} was ${before.address}:${before.port}, now ${after.address}:${after.port}; back ${back.toFixed(1)} s after the link came up, after ${resumes} new connection(s)`);
+				assert.equal(after.address, natPublic[lan]);
+				assert.ok(after.port >= 40000 && after.port <= 40999, `media now flows to ${lan}'s new mapping (port ${after.port})`);
+				assert.ok(resumes >= 1, 'the caller made a new connection');
+				/* The new connection has new keys: a new security code, the same on both sides */
+				for (const P of [A, B]) await P.page.waitForFunction(() => globalThis.__p2plink.calls.code, null, { timeout: 15000 });
+				const codes = await Promise.all([A, B].map((P) => P.page.evaluate(() => globalThis.__p2plink.calls.code)));
+				assert.equal(codes[0], codes[1]);
+				for (const P of [A, B]) assert.ok(await P.page.isVisible('#call-code-new'), `${P.name}: told the code is new`);
+				if (moving === 'callee') await screenshot(B.page, 'nat-rebound-phone-light');
+				await Moving.page.click('#hangup-btn');
+				await waitState(Other.page, 'idle', 10000);
+			});
+		} finally {
+			try { linkUp(); } catch { /* as it was */ }
+			try { newPorts('-D'); } catch { /* not inserted */ }
+			for (const P of [A, B]) await P.context.close().catch(() => {});
+		}
+	});
+}
 
 test('a network that stays down: both sides show "Reconnecting…", then after 20 s both end the call with the same sentence and release the camera', { skip, timeout: 90000 }, async () => {
 	const [A, B] = await Promise.all([appIn('lan1', { viewport: PHONE }), appIn('lan2', { viewport: LAPTOP, colorScheme: 'dark' })]);
