@@ -94,6 +94,27 @@ const callPath = (page) => page.evaluate(async () => {
 	};
 });
 
+/* Break the network with `cut`, see both sides reconnecting, mend it 3 s after the cut, and see both back in the
+ * call: "Reconnecting…" gone, frames flowing, the same tracks. Seconds from the cut to "Reconnecting…" on both
+ * and from the mend to both back. */
+async function outageOf3s(A, B, cut, mend, shots) {
+	const t0 = Date.now();
+	cut();
+	await Promise.all([showsReconnecting(A, shots[0]), showsReconnecting(B, shots[1])]);
+	const shown = (Date.now() - t0) / 1000;
+	const wait = 3000 - (Date.now() - t0);
+	if (wait > 0) await A.page.waitForTimeout(wait);
+	mend();
+	const t1 = Date.now();
+	for (const P of [A, B]) {
+		await waitState(P.page, 'active', 19000);
+		assert.ok(await P.page.isHidden('#call-reconnecting'), `${P.name}: "Reconnecting…" gone`);
+		await framesFlow(P);
+		assert.ok(await sameTracks(P.page), `${P.name}: the same camera and microphone tracks, still live`);
+	}
+	return { shown, back: (Date.now() - t1) / 1000 };
+}
+
 const status = (page) => page.textContent('#status');
 const idle = (page) => page.evaluate(() => globalThis.__p2plink.calls.state === 'idle' &&
 	document.querySelector('#call').hidden && !document.querySelector('#outgoing').open && !document.querySelector('#incoming').open);
@@ -140,22 +161,8 @@ test('a 3 s network drop on one side: both show "Reconnecting…", the call come
 		await within(80000, '3 s drop', async () => {
 			await establish(A, B);
 			for (const P of [A, B]) { await waitState(P.page, 'active', 20000); await framesFlow(P); }
-			const t0 = Date.now();
-			cutNat2();
-			await Promise.all([showsReconnecting(A, 'nat-reconnecting-phone-dark'), showsReconnecting(B, 'nat-reconnecting-laptop-light')]);
-			const shown = (Date.now() - t0) / 1000;
-			const wait = 3000 - (Date.now() - t0);
-			if (wait > 0) await A.page.waitForTimeout(wait);
-			mendNat2();
-			const t1 = Date.now();
-			for (const P of [A, B]) {
-				await waitState(P.page, 'active', 19000);
-				assert.ok(await P.page.isHidden('#call-reconnecting'), `${P.name}: "Reconnecting…" gone`);
-				await framesFlow(P);
-				assert.ok(await sameTracks(P.page), `${P.name}: the same camera and microphone tracks, still live`);
-				assert.match(await status(P.page), /Reconnected/);
-			}
-			const back = (Date.now() - t1) / 1000;
+			const { shown, back } = await outageOf3s(A, B, cutNat2, mendNat2, ['nat-reconnecting-phone-dark', 'nat-reconnecting-laptop-light']);
+			for (const P of [A, B]) assert.match(await status(P.page), /Reconnected/);
 			const spells = await Promise.all([A, B].map((P) => P.page.evaluate(() => globalThis.__p2plink.calls.reconnects)));
 			const resumes = await A.page.evaluate(() => globalThis.__p2plink.calls.resumeN);
 			console.log(`# reconnecting shown ${shown.toFixed(1)} s after the drop; both back ${back.toFixed(1)} s after the network returned; spells A=${spells[0].length} B=${spells[1].length}; new connections ${resumes}`);
@@ -188,21 +195,8 @@ for (const { moving, lan, n, gw } of [{ moving: 'callee', lan: 'lan2', n: 2, gw:
 				const before = (await callPath(Other.page)).remote;
 				/* Link down: the kernel forgets every mapping masqueraded through it (media and signaling alike); it
 				 * comes back mapping to other ports, so the old candidate pair can never work again */
-				const t0 = Date.now();
-				ns(gateway, 'ip', 'link', 'set', out, 'down');
-				newPorts('-I');
-				const shots = moving === 'callee' ? ['nat-reconnecting-laptop-dark', 'nat-reconnecting-phone-light'] : [null, null];
-				await Promise.all([showsReconnecting(A, shots[0]), showsReconnecting(B, shots[1])]);
-				const wait = 3000 - (Date.now() - t0);
-				if (wait > 0) await A.page.waitForTimeout(wait);
-				linkUp();
-				const t1 = Date.now();
-				for (const P of [A, B]) {
-					await waitState(P.page, 'active', 19000);
-					await framesFlow(P);
-					assert.ok(await sameTracks(P.page), `${P.name}: the same camera and microphone tracks, still live`);
-				}
-				const back = (Date.now() - t1) / 1000;
+				const linkDown = () => { ns(gateway, 'ip', 'link', 'set', out, 'down'); newPorts('-I'); };
+				const { back } = await outageOf3s(A, B, linkDown, linkUp, moving === 'callee' ? ['nat-reconnecting-laptop-dark', 'nat-reconnecting-phone-light'] : []);
 				const after = (await callPath(Other.page)).remote;
 				const resumes = await A.page.evaluate(() => globalThis.__p2plink.calls.resumeN);
 				console.log(`# rebinding (${moving}): ${lan} was ${before.address}:${before.port}, now ${after.address}:${after.port}; back ${back.toFixed(1)} s after the link came up, after ${resumes} new connection(s)`);
