@@ -32,10 +32,12 @@
 #include "../common/jcfg_values.h"
 #include "../plugins/janus_p2plink/p2plink_hotpath.h"
 #include "http_routes.h"
+#include "metrics_endpoint.h"
 #include "links.h"
 #include "protocol.h"
 #include "ratelimit.h"
 #include "stun_responder.h"
+#include "tls_reload.h"
 
 #define JANUS_PEERJS_VERSION			1
 #define JANUS_PEERJS_VERSION_STRING		"0.1.0"
@@ -503,20 +505,25 @@ static void handshake_reject(p2plink_conn *conn, const char *msg) {
 static void ws_established(struct lws *wsi, peerjs_pss *pss) {
 	p2plink_conn *conn = conn_new(wsi);
 	pss->conn = conn;
+	peerjs_metrics_connection();
 	if(!client_address(wsi, conn->ip, sizeof(conn->ip))) {
 		/* LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION refused these already: only a defence in depth */
+		peerjs_metrics_refused(PEERJS_REFUSED_BAD_ADDRESS);
 		conn_close(conn, "bad X-Forwarded-For");
 		return;
 	}
 	if(conn_rate != NULL && !p2plink_rate_table_take(conn_rate, conn->ip, janus_get_monotonic_time())) {
+		peerjs_metrics_refused(PEERJS_REFUSED_RATE_PER_IP);
 		send_error_and_close(conn, "too-many-connections", "Too many new connections from your address: slow down");
 		return;
 	}
 	if(!p2plink_net_counter_add(conns_per_ip, conn->ip, &conn->ip_key)) {
+		peerjs_metrics_refused(PEERJS_REFUSED_PER_IP);
 		send_error_and_close(conn, "too-many-connections", "Too many open connections from your address");
 		return;
 	}
 	if(conns_per_net != NULL && !p2plink_net_counter_add(conns_per_net, conn->ip, &conn->net_key)) {
+		peerjs_metrics_refused(PEERJS_REFUSED_PER_NETWORK);
 		send_error_and_close(conn, "too-many-connections", "Too many open connections from your network");
 		return;
 	}
@@ -525,13 +532,16 @@ static void ws_established(struct lws *wsi, peerjs_pss *pss) {
 	const char *i = lws_get_urlarg_by_name(wsi, "id=", id, sizeof(id));
 	const char *t = lws_get_urlarg_by_name(wsi, "token=", token, sizeof(token));
 	if(k == NULL || i == NULL || t == NULL || !*k || !*i || !*t) {
+		peerjs_metrics_refused(PEERJS_REFUSED_BAD_HANDSHAKE);
 		handshake_reject(conn, "No id, token, or key supplied to websocket server");
 	} else if(strcmp(k, config_key) != 0) {
+		peerjs_metrics_refused(PEERJS_REFUSED_BAD_KEY);
 		handshake_reject(conn, "Invalid key provided");
 	} else {
 		p2plink_open_result result;
 		/* NULL: the plugin already queued ID-TAKEN or ERROR and asked for the close */
 		conn->peer = hotpath->peer_open(conn, i, t, conn->ip, conn->nonce, &result);
+		peerjs_metrics_open_result(result);
 	}
 	/* Our copy of the token is not needed past peer_open (the plugin keeps its own): wipe it off the stack.
 	 * lws_get_urlarg_by_name copies "token=<token>" whole, and t may be NULL, so the whole buffer goes */
@@ -1163,6 +1173,7 @@ static gboolean fd_accept_allowed(int fd) {
 	if(fd_limit <= 0 || fd < fd_limit - fd_reserve)
 		return TRUE;
 	fd_refused++;
+	peerjs_metrics_refused(PEERJS_REFUSED_FD_LIMIT);
 	gint64 now = janus_get_monotonic_time();
 	if(now - fd_refused_last_log >= 10 * G_USEC_PER_SEC) {
 		fd_refused_last_log = now;
@@ -1181,6 +1192,10 @@ static int janus_peerjs_callback(struct lws *wsi, enum lws_callback_reasons reas
 			/* janus_peerjs_destroy woke us: leave uv_run (the poll loop checks the flag itself) */
 			if(uv_loop != NULL && g_atomic_int_get(&stopping))
 				uv_stop(uv_loop);
+			return 0;
+		case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
+			/* user is the listener's SSL_CTX: where renewed certificates go (tls_reload.c) */
+			peerjs_tls_reload_capture(user);
 			return 0;
 		case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
 			/* user is lws's filter arguments here, not our pss */
@@ -1435,6 +1450,7 @@ static gboolean load_config(const char *config_path, struct lws_context_creation
 		JANUS_LOG(LOG_WARN, "%s: plain HTTP/WS on port %d, as configured (secure = false)\n", JANUS_PEERJS_NAME,
 			(int)port);
 	}
+	ok = peerjs_metrics_config(config) && peerjs_tls_reload_config(config, certs) && ok;
 	if(config != NULL)
 		janus_config_destroy(config);
 	return ok;
@@ -1516,6 +1532,8 @@ static void service_unwakeable(void) {
  * running (answering on its port, with Janus believing the transport was never loaded). */
 static void init_undo(void) {
 	service_unwakeable();
+	peerjs_tls_reload_stop();
+	peerjs_metrics_stop();
 	p2plink_stun_server_free(stun_server);	/* stops its thread first */
 	stun_server = NULL;
 	context_destroy();
@@ -1597,6 +1615,11 @@ static int janus_peerjs_init(janus_transport_callbacks *callback, const char *co
 			JANUS_LOG(LOG_INFO, "%s: STUN responder on UDP port %d\n", JANUS_PEERJS_NAME, stun_port);
 		}
 	}
+	if(!peerjs_metrics_start(lws_ctx, hotpath, stun_server)) {
+		init_undo();
+		return -1;
+	}
+	peerjs_tls_reload_start(lws_ctx, tls_cert, tls_key, tls_key_password);
 	if(hotpath->attach_transport(&transport_ops) < 0) {
 		init_undo();
 		return -1;
@@ -1629,6 +1652,8 @@ static void janus_peerjs_destroy(void) {
 	}
 	/* The plugin's sweeper and link workers still run: they must stop waking a context we destroy now */
 	service_unwakeable();
+	peerjs_tls_reload_stop();
+	peerjs_metrics_stop();
 	/* Closing the context closes every socket (CLOSED callbacks tear connections down) on this thread */
 	on_service_thread = TRUE;
 	context_destroy();

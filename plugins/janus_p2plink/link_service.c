@@ -108,6 +108,7 @@ static void report_store_failure(p2plink_link_service *svc, const GError *error)
 		case P2PLINK_STORE_ERROR_BUSY:
 		case P2PLINK_STORE_ERROR_SCHEMA:
 		case P2PLINK_STORE_ERROR_INTERNAL:
+			p2plink_counters_store_failure();
 			observe(svc, P2PLINK_LINK_EVENT_STORE_FAILED, NULL, NULL, error->message);
 			break;
 		default:
@@ -386,6 +387,7 @@ static json_t *redeem_prepare(p2plink_link_service *svc, json_t *body, const cha
 static json_t *redeem_finish(p2plink_link_service *svc, p2plink_peer *peer, p2plink_link_outcome outcome,
 		p2plink_link *link, int *status) {
 	*status = 200;
+	p2plink_counters_redemption(outcome);
 	json_t *answer;
 	if(outcome == P2PLINK_LINK_OK) {
 		/* Bound to the link's owner (the store checked it is who holds the target, or claimed it for them): if

@@ -21,8 +21,11 @@
 #include <stddef.h>
 
 #include <glib.h>
+#include <jansson.h>
 
-#define P2PLINK_HOTPATH_VERSION 2
+/* 3: metrics_snapshot (GET /metrics). Any change to a struct below bumps it: the two modules are built together,
+ * and a transport refusing a plugin of another version is better than one calling past the end of its table */
+#define P2PLINK_HOTPATH_VERSION 3
 #define P2PLINK_HOTPATH_SYMBOL "janus_p2plink_hotpath_get"
 
 /* A transport connection (one WebSocket), opaque to the plugin */
@@ -91,6 +94,9 @@ typedef struct p2plink_hotpath {
 	 * body) with a g_malloc'd JSON body the transport then owns. client_ip is what the transport attested. */
 	void (*peer_http)(const char *route, const char *body, size_t len, const char *client_ip,
 		const char *user_agent, const char *base_url, p2plink_http_reply reply, void *ctx);
+	/* GET /metrics (version 3): the registry's stats answer plus the hot-path counters (counters.h), as one JSON
+	 * object the caller owns. Transport thread; costs the registry lock once, never one per frame. */
+	json_t *(*metrics_snapshot)(void);
 } p2plink_hotpath;
 
 typedef const p2plink_hotpath *(*p2plink_hotpath_get_fn)(void);

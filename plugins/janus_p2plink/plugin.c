@@ -27,6 +27,7 @@
 
 #include "../../common/jcfg_values.h"
 #include "admin.h"
+#include "counters.h"
 #include "link_service.h"
 #include "p2plink_hotpath.h"
 #include "protocol.h"
@@ -444,6 +445,16 @@ static void janus_p2plink_peer_http(const char *route, const char *body, size_t 
 	g_async_queue_push(link_queue, job);
 }
 
+/* GET /metrics, on the transport's thread (attached, so registry is stable, like peer_open): the registry's counts
+ * (its lock once per scrape) and the hot-path counters (lock-free) */
+static json_t *janus_p2plink_metrics_snapshot(void) {
+	json_t *snapshot = p2plink_counters_snapshot();
+	json_t *stats = p2plink_registry_stats(registry);
+	json_object_update(snapshot, stats);
+	json_decref(stats);
+	return snapshot;
+}
+
 static const p2plink_hotpath janus_p2plink_hotpath = {
 	.version = P2PLINK_HOTPATH_VERSION,
 	.attach_transport = janus_p2plink_attach_transport,
@@ -453,6 +464,7 @@ static const p2plink_hotpath janus_p2plink_hotpath = {
 	.peer_close = janus_p2plink_peer_close,
 	.discoverable_ids_json = janus_p2plink_discoverable_ids_json,
 	.peer_http = janus_p2plink_peer_http,
+	.metrics_snapshot = janus_p2plink_metrics_snapshot,
 };
 
 /* Resolved by the transport with dlsym(RTLD_DEFAULT, P2PLINK_HOTPATH_SYMBOL) */

@@ -20,6 +20,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "counters.h"
 #include "links.h"
 #include "registry.h"
 
@@ -360,6 +361,7 @@ static void refuse_locked(p2plink_registry *reg, p2plink_peer *peer, const char 
 	send_text_locked(reg, peer, text, len);
 	g_free(text);
 	reg->rejected++;
+	p2plink_counters_refused(type, code);
 }
 
 #define LINK_REQUIRED_MSG "This peer only accepts connections through a share link: ask them for one"
@@ -658,6 +660,7 @@ static p2plink_frame_result route(p2plink_registry *reg, p2plink_peer *peer, p2p
 		else
 			remember_counterparts_locked(reg, peer, dst);
 		reg->relayed++;
+		p2plink_counters_relayed(frame->type);
 		g_free(text);
 	} else if(frame->type == P2PLINK_MSG_LEAVE || frame->type == P2PLINK_MSG_EXPIRE) {
 		/* Like the reference: nobody to tell, nothing to keep */

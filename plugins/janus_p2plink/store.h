@@ -54,6 +54,7 @@
 
 #include <glib.h>
 
+#include "counters.h"
 #include "links.h"
 
 #define P2PLINK_STORE_ERROR (p2plink_store_error_quark())
@@ -208,52 +209,60 @@ void p2plink_store_mongo_shutdown(void);
 
 /* ---- Call-site wrappers ---- */
 
+/* Every store call is timed for the store latency histogram (counters.h: two clock reads and relaxed adds, next
+ * to a database round trip) */
+#define P2PLINK_STORE_TIMED(call) ({ \
+	gint64 p2plink_store_t0_ = g_get_monotonic_time(); \
+	__typeof__(call) p2plink_store_r_ = (call); \
+	p2plink_counters_store_call(g_get_monotonic_time() - p2plink_store_t0_); \
+	p2plink_store_r_; })
+
 static inline void p2plink_store_close(p2plink_store *store) {
 	if(store != NULL)
 		store->ops->close(store);
 }
 static inline gboolean p2plink_store_create_link(p2plink_store *store, const p2plink_link *link,
 		gint64 now, guint max_active_per_owner, GError **error) {
-	return store->ops->create_link(store, link, now, max_active_per_owner, error);
+	return P2PLINK_STORE_TIMED(store->ops->create_link(store, link, now, max_active_per_owner, error));
 }
 static inline p2plink_link *p2plink_store_get_link(p2plink_store *store, const char *id, GError **error) {
-	return store->ops->get_link(store, id, error);
+	return P2PLINK_STORE_TIMED(store->ops->get_link(store, id, error));
 }
 static inline GPtrArray *p2plink_store_list_links(p2plink_store *store, const p2plink_link_filter *filter,
 		guint64 *total, GError **error) {
-	return store->ops->list_links(store, filter, total, error);
+	return P2PLINK_STORE_TIMED(store->ops->list_links(store, filter, total, error));
 }
 static inline gboolean p2plink_store_revoke_link(p2plink_store *store, const char *id, const char *owner, gint64 now,
 		GError **error) {
-	return store->ops->revoke_link(store, id, owner, now, error);
+	return P2PLINK_STORE_TIMED(store->ops->revoke_link(store, id, owner, now, error));
 }
 static inline gboolean p2plink_store_delete_link(p2plink_store *store, const char *id, GError **error) {
-	return store->ops->delete_link(store, id, error);
+	return P2PLINK_STORE_TIMED(store->ops->delete_link(store, id, error));
 }
 static inline gboolean p2plink_store_redeem(p2plink_store *store, const p2plink_redeem_request *req,
 		p2plink_link_outcome *outcome, p2plink_link **link, GError **error) {
-	return store->ops->redeem(store, req, outcome, link, error);
+	return P2PLINK_STORE_TIMED(store->ops->redeem(store, req, outcome, link, error));
 }
 static inline gboolean p2plink_store_can_batch(p2plink_store *store) {
 	return store->ops->redeem_batch != NULL;
 }
 static inline gboolean p2plink_store_redeem_batch(p2plink_store *store, const p2plink_redeem_request *reqs, guint n,
 		p2plink_link_outcome *outcomes, p2plink_link **links, GError **error) {
-	return store->ops->redeem_batch(store, reqs, n, outcomes, links, error);
+	return P2PLINK_STORE_TIMED(store->ops->redeem_batch(store, reqs, n, outcomes, links, error));
 }
 static inline GPtrArray *p2plink_store_list_clicks(p2plink_store *store, const char *link_id,
 		guint offset, guint limit, guint64 *total, GError **error) {
-	return store->ops->list_clicks(store, link_id, offset, limit, total, error);
+	return P2PLINK_STORE_TIMED(store->ops->list_clicks(store, link_id, offset, limit, total, error));
 }
 static inline gboolean p2plink_store_stats_get(p2plink_store *store, gint64 now, p2plink_store_stats *stats, GError **error) {
-	return store->ops->stats(store, now, stats, error);
+	return P2PLINK_STORE_TIMED(store->ops->stats(store, now, stats, error));
 }
 static inline gboolean p2plink_store_can_prune(p2plink_store *store) {
 	return store->ops->prune != NULL;
 }
 static inline gboolean p2plink_store_prune(p2plink_store *store, gint64 now, const p2plink_prune_policy *policy,
 		guint *deleted, GError **error) {
-	return store->ops->prune(store, now, policy, deleted, error);
+	return P2PLINK_STORE_TIMED(store->ops->prune(store, now, policy, deleted, error));
 }
 
 #endif
