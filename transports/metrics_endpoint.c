@@ -257,6 +257,11 @@ gboolean peerjs_metrics_start(struct lws_context *context, const p2plink_hotpath
 	vhost.protocols = metrics_protocols;
 	vhost.alpn = "http/1.1";
 	vhost.options = LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
+	/* lws 4.1 reads an IPv4 literal into the wrong field of an IPv6 socket's address and binds [::], every
+	 * address of the host (seen with ss -ltn): an IPv4 interface gets an IPv4 socket */
+	struct in_addr v4;
+	if(inet_pton(AF_INET, metrics_iface, &v4) == 1)
+		vhost.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	if(lws_create_vhost(context, &vhost) == NULL) {
 		JANUS_LOG(LOG_FATAL, "%s: could not listen for /metrics on %s port %d\n", METRICS_NAME, metrics_iface,
 			metrics_port);

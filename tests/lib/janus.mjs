@@ -105,6 +105,8 @@ export async function writeJanusConfig(dir, opts = {}) {
 	const adminPort = opts.adminPort || await freePort();
 	// Janus's own HTTP API (not used by browsers): only for tests that play "a client of another transport"
 	const janusApiPort = opts.janusApi ? await freePort() : undefined;
+	// The loopback /metrics listener: opts.metrics ({} or overrides such as { interface: ... }) turns it on
+	const metricsPort = opts.metrics ? opts.metrics.port || await freePort() : undefined;
 	const secure = opts.secure !== false;
 	const host = opts.host || '127.0.0.1';
 	const { cert, key } = opts.certificate || testCertificate();
@@ -154,7 +156,8 @@ export async function writeJanusConfig(dir, opts = {}) {
 		general: {
 			port, interface: host, secure, html_folder: path.join(repoRoot, 'html'), ...(opts.transport || {}),
 		},
-		certificates: secure ? { cert_pem: cert, cert_key: key } : {},
+		certificates: secure ? { cert_pem: cert, cert_key: key, ...(opts.certificates || {}) } : {},
+		metrics: opts.metrics ? { enabled: true, port: metricsPort, interface: '127.0.0.1', ...opts.metrics } : {},
 		// Port 0: every test server gets its own free UDP port for the STUN responder
 		stun: { port: 0, ...(opts.stun || {}) },
 		ice: { ...(opts.ice || {}) },
@@ -163,14 +166,14 @@ export async function writeJanusConfig(dir, opts = {}) {
 		general: { ...(opts.plugin || {}) },
 		links: { store_folder: path.join(dir, 'data'), ...(opts.links || {}) },
 	}));
-	return { confDir, port, adminPort, janusApiPort, secure, host, adminSecret,
+	return { confDir, port, adminPort, janusApiPort, metricsPort, secure, host, adminSecret,
 		args: ['-C', path.join(confDir, 'janus.jcfg'), '-F', confDir, '-o'] };
 }
 
 export async function startJanus(opts = {}) {
 	// opts.dir: reuse a folder (and its link store) from an earlier server, e.g. to restart after a crash
 	const dir = opts.dir || fs.mkdtempSync(path.join(os.tmpdir(), 'p2plink-janus-'));
-	const { port, adminPort, janusApiPort, secure, host, args } = await writeJanusConfig(dir, opts);
+	const { port, adminPort, janusApiPort, metricsPort, secure, host, args } = await writeJanusConfig(dir, opts);
 	const logFile = path.join(dir, 'janus.log');
 	const log = fs.openSync(logFile, 'w');
 	const child = spawn(opts.wrapper ? opts.wrapper[0] : janusBin,
@@ -184,7 +187,8 @@ export async function startJanus(opts = {}) {
 	const urlHost = reach.includes(':') ? `[${reach}]` : reach;
 	const baseUrl = `${scheme}://${urlHost}:${port}`;
 	const server = {
-		dir, port, adminPort, baseUrl, logFile, child, secure,
+		dir, port, adminPort, metricsPort, baseUrl, logFile, child, secure,
+		metricsUrl: metricsPort ? `http://127.0.0.1:${metricsPort}/metrics` : undefined,
 		wsBase: `${secure ? 'wss' : 'ws'}://${urlHost}:${port}`,
 		wsUrl(id, token, key = 'peerjs') {
 			return `${this.wsBase}/peerjs?key=${encodeURIComponent(key)}&id=${encodeURIComponent(id)}&token=${encodeURIComponent(token)}&version=1.5.5`;
