@@ -1592,6 +1592,11 @@ static int janus_peerjs_init(janus_transport_callbacks *callback, const char *co
 	/* HTTP/1.1 only: the stock client's WebSocket must not be negotiated over an h2 connection */
 	vhost.alpn = "http/1.1";
 	vhost.options = LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND | LWS_SERVER_OPTION_VALIDATE_UTF8;
+	/* lws 4.1 reads an IPv4 literal into the wrong field of an IPv6 socket's address and binds [::]: "interface
+	 * = 127.0.0.1" listened on every address of the host. An IPv4 interface gets an IPv4 socket. */
+	struct in_addr iface_v4;
+	if(vhost.iface != NULL && inet_pton(AF_INET, vhost.iface, &iface_v4) == 1)
+		vhost.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	if(vhost.ssl_cert_filepath != NULL)
 		vhost.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 	struct lws_vhost *vh = lws_create_vhost(lws_ctx, &vhost);

@@ -7,7 +7,7 @@ import tls from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 import { PeerSocket } from '../lib/peer-socket.mjs';
-import { postPeerjs, request, startJanus, testCertificate } from '../lib/janus.mjs';
+import { externalIPv4, postPeerjs, request, startJanus, tcpConnectOutcome, testCertificate } from '../lib/janus.mjs';
 
 const createLink = (server, id, rules) => postPeerjs(server, 'links/create', { id, token: `tok-${id}`, ...rules });
 const redeem = (server, id, linkToken, opts) => postPeerjs(server, 'links/redeem', { id, token: `tok-${id}`, link_token: linkToken }, opts);
@@ -185,4 +185,16 @@ describe('HTTP framing and headers', () => {
 			await plain.stop();
 		}
 	});
+});
+
+test('interface = 127.0.0.1 listens on loopback only (lws 4.1 bound [::] for an IPv4 literal)', async (t) => {
+	const external = externalIPv4();
+	if (!external) return t.skip('this host has no non-loopback IPv4 address');
+	const local = await startJanus({});
+	try {
+		assert.equal(await tcpConnectOutcome(external, local.port), 'ECONNREFUSED');
+		assert.equal((await request(`${local.baseUrl}/peerjs/id`)).status, 200);
+	} finally {
+		await local.stop();
+	}
 });

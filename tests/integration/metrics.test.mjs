@@ -6,12 +6,11 @@
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { PeerSocket } from '../lib/peer-socket.mjs';
-import { freePort, postPeerjs, request, startJanus } from '../lib/janus.mjs';
+import { externalIPv4, freePort, postPeerjs, request, startJanus, tcpConnectOutcome } from '../lib/janus.mjs';
 
 const PROMETHEUS = process.env.P2PLINK_PROMETHEUS || '/usr/bin/prometheus';
 const PROMTOOL = process.env.P2PLINK_PROMTOOL || '/usr/bin/promtool';
@@ -95,14 +94,9 @@ describe('who may scrape', () => {
 	});
 
 	test('a host address that is not loopback gets no connection on the metrics port', async (t) => {
-		const external = Object.values(os.networkInterfaces()).flat().find((i) => i.family === 'IPv4' && !i.internal);
+		const external = externalIPv4();
 		if (!external) return t.skip('this host has no non-loopback IPv4 address');
-		const outcome = await new Promise((resolve) => {
-			const s = net.connect({ host: external.address, port: srv.metricsPort });
-			s.once('connect', () => { s.destroy(); resolve('connected'); });
-			s.once('error', (e) => resolve(e.code));
-		});
-		assert.equal(outcome, 'ECONNREFUSED');
+		assert.equal(await tcpConnectOutcome(external, srv.metricsPort), 'ECONNREFUSED');
 	});
 
 	test('a metrics interface that is not loopback is refused: logged, nothing listens', async () => {

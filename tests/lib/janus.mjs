@@ -33,6 +33,20 @@ export async function freePort(host = '127.0.0.1') {
 	});
 }
 
+// A non-loopback IPv4 address of this host (to show a loopback listener is not reachable on it), or undefined
+export function externalIPv4() {
+	return Object.values(os.networkInterfaces()).flat().find((i) => i.family === 'IPv4' && !i.internal)?.address;
+}
+
+// 'connected' or the error code (ECONNREFUSED, ...) of a plain TCP connect
+export function tcpConnectOutcome(host, port) {
+	return new Promise((resolve) => {
+		const s = net.connect({ host, port });
+		s.once('connect', () => { s.destroy(); resolve('connected'); });
+		s.once('error', (e) => resolve(e.code));
+	});
+}
+
 let certCache = null;
 // One self-signed certificate per test process, for 127.0.0.1, ::1 and localhost, plus the addresses listed in
 // P2PLINK_TEST_CERT_IPS (comma-separated: the NAT test's server address in its namespace)
