@@ -12,6 +12,7 @@ PACKAGES=(
 	openssl ca-certificates curl chromium python3 python3-mockupdb
 	clang libclang-rt-14-dev valgrind stun-client coturn
 	iproute2 iptables
+	prometheus
 )
 
 missing=()
