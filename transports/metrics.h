@@ -1,12 +1,14 @@
 /*
  * metrics.h — the plugin's counters as Prometheus text (exposition format 0.0.4), for a GET /metrics to serve.
  *
- * What it is for: turning the JSON the plugin already answers to {"request":"stats"} and {"request":"link_stats"}
- * into metric families with Prometheus names (p2plink_..._total for counters, base units), HELP and TYPE lines
- * and labels (a JSON object of numbers, such as link_stats' clicks by outcome, becomes one labelled sample per
- * member), escaped as the format requires. One table row per family, in metrics.c.
- * What it is not for: serving HTTP, deciding who may scrape, or counting (the registry and the link service count;
- * the transport is to serve the text). Pure: jansson and GLib only, unit-tested and checked with promtool.
+ * What it is for: turning the JSON the plugin answers to {"request":"stats"} and {"request":"link_stats"}, and the
+ * snapshot GET /metrics gathers (the hot path's metrics_snapshot: registry stats plus counters.h, and the
+ * transport's own counters), into metric families with Prometheus names (p2plink_..._total for counters, base
+ * units), HELP and TYPE lines and labels (a JSON object of numbers, such as link_stats' clicks by outcome, becomes
+ * one labelled sample per member; an object of such objects two labels; a histogram its _bucket/_sum/_count
+ * samples), escaped as the format requires. One table row per family, in metrics.c.
+ * What it is not for: serving HTTP or deciding who may scrape (metrics_endpoint.c), or counting (the registry,
+ * counters.c and the transport count). Pure: jansson and GLib only, unit-tested and checked with promtool.
  */
 
 #ifndef P2PLINK_METRICS_H
