@@ -30,7 +30,7 @@ gboolean peerjs_tls_files_equal(const peerjs_tls_files *a, const peerjs_tls_file
 
 /* Load the pair into ctx: chain, key (password may be NULL), then the key-matches-certificate check. FALSE and
  * *error (g_malloc'd: which step failed and OpenSSL's reason) when any step fails; ctx is then in an unknown
- * state, so call it on a fresh context before the live one. */
+ * state, which is why peerjs_tls_pair_replace only ever loads files into a fresh context. */
 gboolean peerjs_tls_pair_load(SSL_CTX *ctx, const char *cert, const char *key, const char *password, char **error);
 
 /* Check the pair on a fresh context, and only then put what it loaded into live (certificate, key and chain

@@ -19,12 +19,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 let srv;
 const sockets = [];
-async function peer(id) {
-	const s = await PeerSocket.connect(srv, id, `tok-${id}`);
-	sockets.push(s);
-	assert.deepEqual(await s.next(), { type: 'OPEN' });
-	return s;
-}
+const peer = (id) => PeerSocket.open(srv, id, sockets);
 
 // The sample's value in exposition text (no labels, or exactly these labels), or undefined
 function sample(text, name, labels = '') {

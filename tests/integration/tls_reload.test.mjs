@@ -62,12 +62,7 @@ async function waitFor(what, check, timeoutMs = 15000) {
 	}
 }
 
-async function peer(id) {
-	const s = await PeerSocket.connect(srv, id, `tok-${id}`);
-	sockets.push(s);
-	assert.deepEqual(await s.next(), { type: 'OPEN' });
-	return s;
-}
+const peer = (id) => PeerSocket.open(srv, id, sockets);
 
 async function relays(a, b, n) {
 	a.send({ type: 'OFFER', dst: b.id, payload: { sdp: { type: 'offer', sdp: `v=0 ${n}` }, type: 'data', connectionId: `dc_${n}` } });

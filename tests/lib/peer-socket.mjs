@@ -37,6 +37,15 @@ export class PeerSocket {
 		return s;
 	}
 
+	// Connects `id` with token `tok-<id>`, expects OPEN first, and adds the socket to `list` (for the test's after())
+	static async open(server, id, list) {
+		const s = await PeerSocket.connect(server, id);
+		list.push(s);
+		const first = await s.next();
+		if (first.type !== 'OPEN') throw new Error(`${id}: expected OPEN, got ${JSON.stringify(first)}`);
+		return s;
+	}
+
 	send(frame) {
 		this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
 	}
