@@ -32,8 +32,8 @@
 #include "../common/jcfg_values.h"
 #include "../plugins/janus_p2plink/p2plink_hotpath.h"
 #include "http_routes.h"
-#include "metrics_endpoint.h"
 #include "links.h"
+#include "metrics_endpoint.h"
 #include "protocol.h"
 #include "ratelimit.h"
 #include "stun_responder.h"
@@ -1207,8 +1207,14 @@ static int janus_peerjs_callback(struct lws *wsi, enum lws_callback_reasons reas
 				return -1;
 			/* A trusted proxy's X-Forwarded-For that cannot be read: no WebSocket (never the proxy's address) */
 			char ip[INET6_ADDRSTRLEN + 8];
-			if(!client_address(wsi, ip, sizeof(ip)) || http_framing_problem(wsi) != NULL)
+			if(!client_address(wsi, ip, sizeof(ip))) {
+				peerjs_metrics_refused(PEERJS_REFUSED_BAD_ADDRESS);
 				return -1;
+			}
+			if(http_framing_problem(wsi) != NULL) {
+				peerjs_metrics_refused(PEERJS_REFUSED_BAD_REQUEST);
+				return -1;
+			}
 			return 0;
 		}
 		case LWS_CALLBACK_ESTABLISHED:

@@ -28,6 +28,7 @@
 static const char *refusal_names[PEERJS_REFUSAL_COUNT] = {
 	[PEERJS_REFUSED_FD_LIMIT] = "fd-limit",
 	[PEERJS_REFUSED_BAD_ADDRESS] = "bad-address",
+	[PEERJS_REFUSED_BAD_REQUEST] = "bad-request",
 	[PEERJS_REFUSED_RATE_PER_IP] = "rate-per-ip",
 	[PEERJS_REFUSED_PER_IP] = "per-ip",
 	[PEERJS_REFUSED_PER_NETWORK] = "per-network",

@@ -28,6 +28,7 @@
 typedef enum peerjs_refusal {
 	PEERJS_REFUSED_FD_LIMIT = 0,		/* out of file descriptors: closed at accept */
 	PEERJS_REFUSED_BAD_ADDRESS,			/* no readable peer address, or a trusted proxy's bad X-Forwarded-For */
+	PEERJS_REFUSED_BAD_REQUEST,			/* an upgrade with request-smuggling framing */
 	PEERJS_REFUSED_RATE_PER_IP,			/* connection_rate_per_ip */
 	PEERJS_REFUSED_PER_IP,				/* max_connections_per_ip */
 	PEERJS_REFUSED_PER_NETWORK,			/* max_connections_per_network */
