@@ -200,7 +200,7 @@ step('the unit\'s secret renderer refuses a short secret or one that could end t
 });
 
 step('Janus starts the way p2plink.service does, as p2plink, once a certificate is in place', async () => {
-	for (const [port, udp] of [[8443], [7088], [3478, true]])
+	for (const [port, udp] of [[8443], [7088], [3478, true], [9464]])
 		assert.ok(portFree(port, udp), `port ${port} is taken here: the installed service cannot start`);
 	// The operator's step: a certificate the p2plink user can read
 	const { cert, key } = testCertificate();
@@ -262,6 +262,14 @@ step('a link made with p2plink-admin (secret from /etc/p2plink/admin-secret) is 
 	assert.equal(again.json.code, 'exhausted');
 	// ... and it is in the installed SQLite store
 	assert.ok(fs.statSync('/var/lib/p2plink/p2plink.db').size > 0);
+});
+
+step('the installed service serves /metrics on 127.0.0.1:9464 with the traffic above in it', async () => {
+	const res = await request('http://127.0.0.1:9464/metrics');
+	assert.equal(res.status, 200);
+	assert.match(res.body, /^p2plink_frames_relayed_by_type_total\{type="OFFER"\} [1-9]/m);
+	assert.match(res.body, /^p2plink_link_redemptions_total\{outcome="ok"\} 1$/m);
+	assert.equal((await request(`${server.baseUrl}/metrics`)).status, 404);
 });
 
 step('the admin API refuses a wrong secret', () => {
