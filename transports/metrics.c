@@ -48,6 +48,8 @@ static const metric_row metric_table[] = {
 		"Destinations with frames queued until they connect." },
 	{ METRIC_FROM_STATS, "queued_bytes", "p2plink_offline_queue_bytes", "gauge", NULL, NULL,
 		"Bytes of frames queued for destinations that are not connected." },
+	{ METRIC_FROM_STATS, "queued_frames", "p2plink_offline_queue_frames", "gauge", NULL, NULL,
+		"Frames queued for destinations that are not connected (the offline queues' depth)." },
 	{ METRIC_FROM_LINK_STATS, "links_total", "p2plink_links_stored", "gauge", NULL, NULL,
 		"Share links in the store, whatever their status." },
 	{ METRIC_FROM_LINK_STATS, "links_active", "p2plink_links_active", "gauge", NULL, NULL,

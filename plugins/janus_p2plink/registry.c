@@ -85,6 +85,7 @@ struct p2plink_registry {
 	GQueue events;			/* observer events waiting for delivery outside the lock, oldest first */
 	GMutex delivery;		/* one deliverer at a time, so events reach the observer in the order they happened */
 	gsize queued_bytes;
+	guint64 queued_frames;	/* frames in all offline queues: the queue depth /metrics reports */
 	/* Counters for stats */
 	guint64 relayed, queued, expired, rejected, timeouts, opened, paced, floods;
 };
@@ -318,6 +319,7 @@ static void alive_forget_locked(p2plink_registry *reg, p2plink_peer *peer) {
 
 static void queue_free(p2plink_registry *reg, offline_queue *q) {
 	queued_frame *f;
+	reg->queued_frames -= q->frames.length;
 	while((f = g_queue_pop_head(&q->frames)) != NULL) {
 		g_free(f->src);
 		g_free(f->src_owner);
@@ -623,6 +625,7 @@ static gboolean enqueue_locked(p2plink_registry *reg, p2plink_peer *src, const c
 	g_queue_push_tail(&q->frames, f);
 	q->bytes += len;
 	reg->queued_bytes += len;
+	reg->queued_frames++;
 	reg->queued++;
 	return TRUE;
 }
@@ -980,11 +983,12 @@ json_t *p2plink_registry_list_peers(p2plink_registry *reg, guint offset, guint l
 
 json_t *p2plink_registry_stats(p2plink_registry *reg) {
 	g_mutex_lock(&reg->mutex);
-	json_t *stats = json_pack("{s:i,s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+	json_t *stats = json_pack("{s:i,s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
 		"peers", (int)g_hash_table_size(reg->peers),
 		"reserved", (int)g_hash_table_size(reg->reserved),
 		"offline_queues", (int)g_hash_table_size(reg->queues),
 		"queued_bytes", (json_int_t)reg->queued_bytes,
+		"queued_frames", (json_int_t)reg->queued_frames,
 		"opened", (json_int_t)reg->opened,
 		"relayed", (json_int_t)reg->relayed,
 		"queued", (json_int_t)reg->queued,

@@ -28,9 +28,9 @@ function sample(text, name, labels = '') {
 }
 
 before(async () => {
-	srv = await startJanus({ metrics: {}, links: { redeem_attempts_per_minute: 1000000 } });
+	srv = await startJanus({ metrics: {}, plugin: { expire_timeout: 600000 }, links: { redeem_attempts_per_minute: 1000000 } });
 	// Traffic: FRAMES OFFERs a -> b (all delivered), one refused frame (a peer cannot signal itself), a
-	// handshake with the wrong key, and one denied link redemption
+	// handshake with the wrong key, one denied link redemption, and one frame queued for a peer that never comes
 	const a = await peer('m-alice'), b = await peer('m-bob');
 	for (let i = 0; i < FRAMES; i++)
 		a.send({ type: 'OFFER', dst: 'm-bob', payload: { sdp: { type: 'offer', sdp: `v=0 #${i}` }, type: 'media', connectionId: `mc_${i}` } });
@@ -43,6 +43,7 @@ before(async () => {
 	wrongKey.terminate();
 	const denied = await postPeerjs(srv, 'links/redeem', { id: 'm-bob', token: 'tok-m-bob', link_token: 'x'.repeat(43) });
 	assert.equal(denied.json.code, 'unknown');
+	a.send({ type: 'OFFER', dst: 'm-nobody', payload: { sdp: { type: 'offer', sdp: 'v=0' }, type: 'media', connectionId: 'mc_q' } });
 });
 
 after(async () => {
@@ -53,10 +54,18 @@ after(async () => {
 
 describe('who may scrape', () => {
 	test('the loopback listener serves the exposition text', async () => {
-		const res = await request(srv.metricsUrl);
+		// The last frame of before() has no answer to wait for: read until it is counted (bounded)
+		let res;
+		for (const deadline = Date.now() + 5000; ;) {
+			res = await request(srv.metricsUrl);
+			if (sample(res.body, 'p2plink_offline_queue_frames') === 1 || Date.now() > deadline) break;
+			await sleep(50);
+		}
 		assert.equal(res.status, 200);
 		assert.match(res.headers['content-type'], /^text\/plain; version=0\.0\.4/);
 		assert.equal(sample(res.body, 'p2plink_peers_connected'), 2);
+		assert.equal(sample(res.body, 'p2plink_offline_queue_frames'), 1);
+		assert.equal(sample(res.body, 'p2plink_offline_queues'), 1);
 		assert.ok(sample(res.body, 'p2plink_frames_relayed_by_type_total', 'type="OFFER"') >= FRAMES);
 		assert.equal(sample(res.body, 'p2plink_frames_refused_by_code_total', 'type="CANDIDATE",code="invalid-dst"'), 1);
 		assert.equal(sample(res.body, 'p2plink_connections_refused_total', 'reason="bad-key"'), 1);

@@ -183,6 +183,29 @@ static void test_queue_delivered_in_order_on_connect(fixture *f, gconstpointer d
 	g_assert_cmpuint(fake_conn_count(a), ==, 1);
 }
 
+static gint64 stat_of(p2plink_registry *reg, const char *key) {
+	json_t *stats = p2plink_registry_stats(reg);
+	gint64 n = json_integer_value(json_object_get(stats, key));
+	json_decref(stats);
+	return n;
+}
+
+/* The queue depth /metrics reports: up with every queued frame, back to 0 when delivered or expired */
+static void test_queue_depth_counts_frames_until_delivered_or_expired(fixture *f, gconstpointer data) {
+	p2plink_conn *a;
+	p2plink_peer *alice = connect_peer(f, "alice", "t", 0, &a, NULL);
+	send_frame(f, alice, "{\"type\":\"OFFER\",\"dst\":\"bob\",\"payload\":1}", 0);
+	send_frame(f, alice, "{\"type\":\"CANDIDATE\",\"dst\":\"bob\",\"payload\":2}", 0);
+	send_frame(f, alice, "{\"type\":\"OFFER\",\"dst\":\"carol\",\"payload\":3}", 0);
+	g_assert_cmpint(stat_of(f->reg, "queued_frames"), ==, 3);
+	g_assert_cmpint(stat_of(f->reg, "offline_queues"), ==, 2);
+	connect_peer(f, "bob", "t", 1, NULL, NULL);
+	g_assert_cmpint(stat_of(f->reg, "queued_frames"), ==, 1);
+	p2plink_registry_sweep(f->reg, f->cfg.expire_timeout);
+	g_assert_cmpint(stat_of(f->reg, "queued_frames"), ==, 0);
+	g_assert_cmpint(stat_of(f->reg, "queued_bytes"), ==, 0);
+}
+
 static void test_undelivered_queue_expires_once_per_sender(fixture *f, gconstpointer data) {
 	p2plink_conn *a;
 	p2plink_peer *alice = connect_peer(f, "alice", "t", 0, &a, NULL);
@@ -858,6 +881,8 @@ int main(int argc, char **argv) {
 	ADD("/registry/refuse/refused_frame_format", test_refused_frame_format);
 	ADD("/registry/utf8/invalid_utf8_is_bad_text_and_never_relayed", test_invalid_utf8_is_bad_text_and_never_relayed);
 	ADD("/registry/queue/delivered_in_order_on_connect", test_queue_delivered_in_order_on_connect);
+	ADD("/registry/queue/depth_counts_frames_until_delivered_or_expired",
+		test_queue_depth_counts_frames_until_delivered_or_expired);
 	ADD("/registry/queue/undelivered_expires_once_per_sender", test_undelivered_queue_expires_once_per_sender);
 	ADD("/registry/queue/leave_and_expire_to_offline_are_not_queued", test_leave_and_expire_to_offline_are_not_queued);
 	ADD("/registry/queue/is_bounded", test_queue_is_bounded);
