@@ -46,4 +46,12 @@ static inline gboolean p2plink_jcfg_int(janus_config *config, janus_config_categ
 	return TRUE;
 }
 
+/* p2plink_config_lookup (config_table.h) over a parsed .jcfg: ctx is the janus_config (NULL: nothing is set) */
+static inline const char *p2plink_jcfg_lookup(void *ctx, const char *category, const char *name) {
+	janus_config *config = ctx;
+	janus_config_category *cat = config ? janus_config_get(config, NULL, janus_config_type_category, category) : NULL;
+	janus_config_item *item = cat ? janus_config_get(config, cat, janus_config_type_item, name) : NULL;
+	return (item && item->value) ? item->value : NULL;
+}
+
 #endif
