@@ -179,16 +179,13 @@ void peerjs_conn_close(p2plink_conn *conn, const char *reason) {
 	wake(conn, needed);
 }
 
-void peerjs_conn_armed(p2plink_conn *conn) {
+void peerjs_conn_armed(p2plink_conn *conn, gboolean *closing, gboolean *abort) {
 	g_mutex_lock(&conn->mutex);
 	conn->pending = FALSE;
-	g_mutex_unlock(&conn->mutex);
-}
-
-void peerjs_conn_close_mode(p2plink_conn *conn, gboolean *closing, gboolean *abort) {
-	g_mutex_lock(&conn->mutex);
-	*closing = conn->state == PEERJS_CONN_CLOSING;
-	*abort = conn->abort;
+	if(closing != NULL)
+		*closing = conn->state == PEERJS_CONN_CLOSING;
+	if(abort != NULL)
+		*abort = conn->abort;
 	g_mutex_unlock(&conn->mutex);
 }
 

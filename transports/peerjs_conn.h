@@ -109,10 +109,9 @@ gboolean peerjs_conn_closing(p2plink_conn *conn);
 int peerjs_conn_send(p2plink_conn *conn, const char *text, size_t len);
 /* Asks for a close after the queue is flushed; reason goes into the close frame. Idempotent. Any thread. */
 void peerjs_conn_close(p2plink_conn *conn, const char *reason);
-/* Service thread, before acting on a wake: the next frame or close calls the wake hook again */
-void peerjs_conn_armed(p2plink_conn *conn);
-/* What the service thread has to do: closing (after the flush) and/or abort (at once) */
-void peerjs_conn_close_mode(p2plink_conn *conn, gboolean *closing, gboolean *abort);
+/* Service thread, acting on a wake: the next frame or close calls the wake hook again. Says (each may be NULL)
+ * whether the connection is closing (close after the flush) and/or aborting (at once), in the same lock. */
+void peerjs_conn_armed(p2plink_conn *conn, gboolean *closing, gboolean *abort);
 
 /* The next step of the writable callback, read under the mutex in one go */
 typedef struct peerjs_conn_next {

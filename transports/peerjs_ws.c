@@ -34,11 +34,10 @@ const p2plink_transport_ops peerjs_ws_transport_ops = {
  * is safe. */
 static void conn_arm(void *item) {
 	p2plink_conn *conn = item;
-	peerjs_conn_armed(conn);
+	gboolean closing = FALSE, abort = FALSE;
+	peerjs_conn_armed(conn, &closing, &abort);
 	if(conn->wsi == NULL)
 		return;
-	gboolean closing = FALSE, abort = FALSE;
-	peerjs_conn_close_mode(conn, &closing, &abort);
 	if(abort)
 		lws_set_timeout(conn->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 	else if(closing)

@@ -77,7 +77,7 @@ static void test_conn_queue_bound_in_frames(void) {
 	g_assert_cmpint(peerjs_conn_send(conn, "x", 1), ==, -1);
 	g_assert_cmpuint(peerjs_conn_queued_frames(conn), ==, 0);
 	gboolean closing = FALSE, abort = FALSE;
-	peerjs_conn_close_mode(conn, &closing, &abort);
+	peerjs_conn_armed(conn, &closing, &abort);
 	g_assert_true(closing);
 	g_assert_true(abort);
 	peerjs_conn_next next;
@@ -132,13 +132,13 @@ static void test_conn_wake_hook_called_once_per_arm(void) {
 	g_assert_cmpint(g_atomic_int_get(&wakes), ==, 1);
 	g_assert_true(last_woken == conn);
 	/* The service thread armed it: the next frame needs another wake */
-	peerjs_conn_armed(conn);
+	peerjs_conn_armed(conn, NULL, NULL);
 	peerjs_conn_send(conn, "d", 1);
 	g_assert_cmpint(g_atomic_int_get(&wakes), ==, 2);
 	/* A close before the arm rides on the same wake */
 	peerjs_conn_close(conn, "bye");
 	g_assert_cmpint(g_atomic_int_get(&wakes), ==, 2);
-	peerjs_conn_armed(conn);
+	peerjs_conn_armed(conn, NULL, NULL);
 	peerjs_conn_close(conn, "again");	/* idempotent: no second close, no wake */
 	g_assert_cmpint(g_atomic_int_get(&wakes), ==, 2);
 	peerjs_conn_unref(conn);
@@ -173,7 +173,7 @@ static void test_conn_gone_once_and_never_woken(void) {
 	g_assert_false(peerjs_conn_set_gone(conn, &session_id));
 	/* Gone: the "create" answer must destroy its session itself, nothing is queued or woken */
 	g_assert_false(peerjs_conn_set_session(conn, 43));
-	peerjs_conn_armed(conn);
+	peerjs_conn_armed(conn, NULL, NULL);
 	g_assert_cmpint(peerjs_conn_send(conn, "y", 1), ==, -1);
 	peerjs_conn_close(conn, "late");
 	g_assert_cmpint(g_atomic_int_get(&wakes), ==, 1);
@@ -215,7 +215,7 @@ static void test_conn_concurrent_senders_every_frame_out_once(void) {
 	GThread *a = g_thread_new("a", sender, conn), *b = g_thread_new("b", sender, conn);
 	guint taken = 0;
 	while(taken < 4000) {
-		peerjs_conn_armed(conn);
+		peerjs_conn_armed(conn, NULL, NULL);
 		peerjs_conn_next next;
 		do {
 			peerjs_conn_next_out(conn, TRUE, &next);
