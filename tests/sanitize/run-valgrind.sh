@@ -53,7 +53,7 @@ for f in "$out"/valgrind.*.log; do
 		/^==[0-9]+== [A-Z0-9]/ && !/^==[0-9]+== (HEAP|LEAK|ERROR|Memcheck|Copyright|Using|Command|Parent|Reachable|To see|For (lists|counts))/ {
 			flush(); block = $0 "\n"; leak = ($0 ~ /are definitely lost/); next }
 		/^==[0-9]+== *$/ { flush(); next }
-		block != "" { block = block $0 "\n"; if ($0 ~ /\((plugin|registry|protocol|admin|links|store[a-z_]*|link_service|janus_peerjs|http_routes|stun_responder)\.c:[0-9]+\)/) mine = 1 }
+		block != "" { block = block $0 "\n"; if ($0 ~ /\((plugin|registry|protocol|admin|links|store[a-z_]*|link_service|janus_peerjs|peerjs_[a-z]+|config_table|http_routes|stun_responder)\.c:[0-9]+\)/) mine = 1 }
 		END { flush() }' "$f"
 done
 n_err=$(grep -cE '^==[0-9]+== [A-Z0-9]' "$ours_err" || true)
@@ -64,12 +64,12 @@ if [ "$n_err" -eq 0 ]; then
 	echo "ok 2 - no memcheck error in our code ($summary)"
 else
 	echo "not ok 2 - $n_err memcheck errors through our code (stacks: $ours_err)"
-	grep -E '^==[0-9]+== [A-Z0-9]|\((plugin|registry|protocol|admin|links|janus_peerjs|http_routes)[a-z_]*\.c' "$ours_err" | head -30 | sed 's/^/# /'
+	grep -E '^==[0-9]+== [A-Z0-9]|\((plugin|registry|protocol|admin|links|janus_peerjs|peerjs_|config_table|http_routes)[a-z_]*\.c' "$ours_err" | head -30 | sed 's/^/# /'
 fi
 if [ "$n_leak" -eq 0 ]; then
 	echo "ok 3 - no definite leak from our code ($n_other unsuppressed reports outside our code: $other)"
 else
 	echo "not ok 3 - $n_leak definite leaks through our code (stacks: $ours_leak)"
-	grep -E 'definitely lost|\((plugin|registry|protocol|admin|links|janus_peerjs|http_routes)[a-z_]*\.c' "$ours_leak" | head -30 | sed 's/^/# /'
+	grep -E 'definitely lost|\((plugin|registry|protocol|admin|links|janus_peerjs|peerjs_|config_table|http_routes)[a-z_]*\.c' "$ours_leak" | head -30 | sed 's/^/# /'
 fi
 [ "$rc" -eq 0 ] && [ "$n_err" -eq 0 ] && [ "$n_leak" -eq 0 ]
