@@ -42,7 +42,13 @@ static GPtrArray *read_sample(void) {
 		if(g_regex_match(category, *line, 0, &m)) {
 			g_free(current);
 			current = g_match_info_fetch(m, 1);
-		} else if(g_regex_match(option, *line, 0, &m)) {
+			g_match_info_free(m);
+			continue;
+		}
+		/* g_regex_match hands out a match info even when nothing matched */
+		g_match_info_free(m);
+		m = NULL;
+		if(g_regex_match(option, *line, 0, &m)) {
 			g_assert_nonnull(current);
 			sample_option *o = g_new0(sample_option, 1);
 			o->category = g_strdup(current);
