@@ -303,8 +303,9 @@ static void state_free(void) {
 
 /* Keepalives must beat the core's session_timeout. Rather than re-reading janus.jcfg to guess it (a guess that is
  * wrong whenever -s on the command line, or a different file, set it), ask the core: its "info" answer carries
- * "session-timeout" and arrives in send_message. Until then (microseconds: the request queue is running before
- * transports load) a keepalive follows every PeerJS heartbeat, which is safe for any timeout. */
+ * "session-timeout" and arrives in send_message (the core queues the request and answers it as soon as its
+ * request thread runs; measured in the integration runs: before the first peer connects). Until then a keepalive
+ * follows every PeerJS heartbeat, which is safe for any timeout. */
 static void ask_session_timeout(void) {
 	g_atomic_int_set(&peerjs.session_timeout, -1);
 	info_ts = janus_transport_session_create(NULL, NULL);
@@ -330,7 +331,6 @@ static int janus_peerjs_init(janus_transport_callbacks *callback, const char *co
 		state_free();
 		return -1;
 	}
-	ask_session_timeout();
 	g_atomic_int_set(&initialized, 1);
 	if(!peerjs_loop_start()) {
 		g_atomic_int_set(&initialized, 0);
@@ -338,6 +338,7 @@ static int janus_peerjs_init(janus_transport_callbacks *callback, const char *co
 		state_free();
 		return -1;
 	}
+	ask_session_timeout();
 	const peerjs_config *c = &peerjs.config;
 	JANUS_LOG(LOG_INFO, "%s listening on %s:%d (%s, %s event loop), PeerJS path %s, key %s\n", JANUS_PEERJS_NAME,
 		c->listen_iface ? c->listen_iface : "*", (int)c->port, c->secure ? "HTTPS/WSS" : "HTTP/WS",

@@ -201,18 +201,13 @@ void peerjs_conn_next_out(p2plink_conn *conn, gboolean take, peerjs_conn_next *n
 	g_mutex_unlock(&conn->mutex);
 }
 
-gsize peerjs_conn_queued_frames(p2plink_conn *conn) {
+void peerjs_conn_queued(p2plink_conn *conn, gsize *frames, gsize *bytes) {
 	g_mutex_lock(&conn->mutex);
-	gsize n = conn->out.length;
+	if(frames != NULL)
+		*frames = conn->out.length;
+	if(bytes != NULL)
+		*bytes = conn->out_bytes;
 	g_mutex_unlock(&conn->mutex);
-	return n;
-}
-
-gsize peerjs_conn_queued_bytes(p2plink_conn *conn) {
-	g_mutex_lock(&conn->mutex);
-	gsize n = conn->out_bytes;
-	g_mutex_unlock(&conn->mutex);
-	return n;
 }
 
 gboolean peerjs_conn_set_session(p2plink_conn *conn, guint64 session_id) {

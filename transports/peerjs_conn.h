@@ -122,8 +122,8 @@ typedef struct peerjs_conn_next {
 } peerjs_conn_next;
 /* take FALSE (the pipe is choked): only the flags */
 void peerjs_conn_next_out(p2plink_conn *conn, gboolean take, peerjs_conn_next *next);
-gsize peerjs_conn_queued_frames(p2plink_conn *conn);
-gsize peerjs_conn_queued_bytes(p2plink_conn *conn);
+/* What is queued: frames and bytes (either may be NULL) */
+void peerjs_conn_queued(p2plink_conn *conn, gsize *frames, gsize *bytes);
 
 /* The Janus session id ("create" answered). FALSE (id not kept) when the connection is already gone: then the
  * caller destroys the session, since the teardown did not know it */

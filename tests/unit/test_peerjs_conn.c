@@ -27,6 +27,18 @@ static const peerjs_conn_env env = {
 	.max_frames = 4, .max_bytes = 100, .headroom = 16, .wake = count_wake, .log = keep_log,
 };
 
+static gsize queued_frames(p2plink_conn *conn) {
+	gsize n = 0;
+	peerjs_conn_queued(conn, &n, NULL);
+	return n;
+}
+
+static gsize queued_bytes(p2plink_conn *conn) {
+	gsize n = 0;
+	peerjs_conn_queued(conn, NULL, &n);
+	return n;
+}
+
 static p2plink_conn *new_conn(void) {
 	wakes = 0;
 	last_woken = NULL;
@@ -72,10 +84,10 @@ static void test_conn_queue_bound_in_frames(void) {
 	p2plink_conn *conn = new_conn();
 	for(int i = 0; i < 4; i++)
 		g_assert_cmpint(peerjs_conn_send(conn, "x", 1), ==, 0);
-	g_assert_cmpuint(peerjs_conn_queued_frames(conn), ==, 4);
+	g_assert_cmpuint(queued_frames(conn), ==, 4);
 	/* The fifth frame overflows: the connection aborts (queue dropped, no flush) */
 	g_assert_cmpint(peerjs_conn_send(conn, "x", 1), ==, -1);
-	g_assert_cmpuint(peerjs_conn_queued_frames(conn), ==, 0);
+	g_assert_cmpuint(queued_frames(conn), ==, 0);
 	gboolean closing = FALSE, abort = FALSE;
 	peerjs_conn_armed(conn, &closing, &abort);
 	g_assert_true(closing);
@@ -94,9 +106,9 @@ static void test_conn_queue_bound_in_bytes(void) {
 	memset(text, 'a', sizeof(text));
 	g_assert_cmpint(peerjs_conn_send(conn, text, 60), ==, 0);
 	g_assert_cmpint(peerjs_conn_send(conn, text, 40), ==, 0);	/* exactly max_bytes */
-	g_assert_cmpuint(peerjs_conn_queued_bytes(conn), ==, 100);
+	g_assert_cmpuint(queued_bytes(conn), ==, 100);
 	g_assert_cmpint(peerjs_conn_send(conn, text, 1), ==, -1);
-	g_assert_cmpuint(peerjs_conn_queued_bytes(conn), ==, 0);
+	g_assert_cmpuint(queued_bytes(conn), ==, 0);
 	g_assert_true(peerjs_conn_closing(conn));
 	peerjs_conn_unref(conn);
 }
@@ -119,7 +131,7 @@ static void test_conn_frames_come_out_in_order_with_headroom(void) {
 	peerjs_conn_next_out(conn, TRUE, &next);
 	g_assert_cmpint(memcmp(next.frame->data + env.headroom, "two!", 4), ==, 0);
 	g_assert_false(next.more);
-	g_assert_cmpuint(peerjs_conn_queued_bytes(conn), ==, 0);
+	g_assert_cmpuint(queued_bytes(conn), ==, 0);
 	g_free(next.frame);
 	peerjs_conn_unref(conn);
 }
@@ -150,7 +162,7 @@ static void test_conn_closing_queues_nothing_more(void) {
 	peerjs_conn_close(conn, "peer left");
 	g_assert_true(peerjs_conn_closing(conn));
 	g_assert_cmpint(peerjs_conn_send(conn, "after", 5), ==, -1);
-	g_assert_cmpuint(peerjs_conn_queued_frames(conn), ==, 1);
+	g_assert_cmpuint(queued_frames(conn), ==, 1);
 	/* What was queued before the close is still flushed, then the close */
 	peerjs_conn_next next;
 	peerjs_conn_next_out(conn, TRUE, &next);
@@ -169,7 +181,7 @@ static void test_conn_gone_once_and_never_woken(void) {
 	guint64 session_id = 0;
 	g_assert_true(peerjs_conn_set_gone(conn, &session_id));
 	g_assert_cmpuint(session_id, ==, 42);
-	g_assert_cmpuint(peerjs_conn_queued_frames(conn), ==, 0);
+	g_assert_cmpuint(queued_frames(conn), ==, 0);
 	g_assert_false(peerjs_conn_set_gone(conn, &session_id));
 	/* Gone: the "create" answer must destroy its session itself, nothing is queued or woken */
 	g_assert_false(peerjs_conn_set_session(conn, 43));
