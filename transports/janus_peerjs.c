@@ -23,12 +23,14 @@
 #include <utils.h>
 
 #include "../common/jcfg_values.h"
+#include "metrics_endpoint.h"
 #include "peerjs_http.h"
 #include "peerjs_limits.h"
 #include "peerjs_loop.h"
 #include "peerjs_session.h"
 #include "peerjs_transport.h"
 #include "peerjs_ws.h"
+#include "tls_reload.h"
 
 #define JANUS_PEERJS_VERSION			1
 #define JANUS_PEERJS_VERSION_STRING		"0.1.0"
@@ -109,6 +111,10 @@ static int janus_peerjs_callback(struct lws *wsi, enum lws_callback_reasons reas
 		case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
 			peerjs_loop_woken();
 			return 0;
+		case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
+			/* user is the listener's SSL_CTX: where renewed certificates go (tls_reload.c) */
+			peerjs_tls_reload_capture(user);
+			return 0;
 		case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
 			/* user is lws's filter arguments here, not our pss */
 			return peerjs_fd_accept_allowed((int)(intptr_t)in) ? 0 : -1;
@@ -119,8 +125,14 @@ static int janus_peerjs_callback(struct lws *wsi, enum lws_callback_reasons reas
 				return -1;
 			/* A trusted proxy's X-Forwarded-For that cannot be read: no WebSocket (never the proxy's address) */
 			char ip[PEERJS_IP_LEN];
-			if(!peerjs_client_address(wsi, ip, sizeof(ip)) || peerjs_serve_framing_problem(wsi) != NULL)
+			if(!peerjs_client_address(wsi, ip, sizeof(ip))) {
+				peerjs_metrics_refused(PEERJS_REFUSED_BAD_ADDRESS);
 				return -1;
+			}
+			if(peerjs_serve_framing_problem(wsi) != NULL) {
+				peerjs_metrics_refused(PEERJS_REFUSED_BAD_REQUEST);
+				return -1;
+			}
 			return 0;
 		}
 		case LWS_CALLBACK_ESTABLISHED:
@@ -202,6 +214,11 @@ static gboolean load_config(const char *config_path) {
 		JANUS_LOG(LOG_FATAL, "%s: %u bad option%s in %s: not starting\n", JANUS_PEERJS_NAME, bad, bad == 1 ? "" : "s",
 			filename);
 	g_ptr_array_free(errors, TRUE);
+	/* metrics_endpoint.c and tls_reload.c read their own options ([metrics], certificates.reload_interval; the
+	 * table checks them too, so the sample test covers them) */
+	janus_config_category *certs = config ?
+		janus_config_get_create(config, NULL, janus_config_type_category, "certificates") : NULL;
+	gboolean more_ok = peerjs_metrics_config(config) && peerjs_tls_reload_config(config, certs);
 	if(config != NULL)
 		janus_config_destroy(config);
 	const peerjs_config *c = &peerjs.config;
@@ -218,7 +235,7 @@ static gboolean load_config(const char *config_path) {
 	if(!c->secure)
 		JANUS_LOG(LOG_WARN, "%s: plain HTTP/WS on port %d, as configured (secure = false)\n", JANUS_PEERJS_NAME,
 			(int)c->port);
-	return bad == 0;
+	return bad == 0 && more_ok;
 }
 
 static gboolean listen_vhost(void) {
@@ -232,6 +249,11 @@ static gboolean listen_vhost(void) {
 	/* HTTP/1.1 only: the stock client's WebSocket must not be negotiated over an h2 connection */
 	vhost.alpn = "http/1.1";
 	vhost.options = LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND | LWS_SERVER_OPTION_VALIDATE_UTF8;
+	/* lws 4.1 reads an IPv4 literal into the wrong field of an IPv6 socket's address and binds [::]: "interface
+	 * = 127.0.0.1" listened on every address of the host. An IPv4 interface gets an IPv4 socket. */
+	struct in_addr iface_v4;
+	if(vhost.iface != NULL && inet_pton(AF_INET, vhost.iface, &iface_v4) == 1)
+		vhost.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	if(c->secure) {
 		vhost.ssl_cert_filepath = c->cert_pem;
 		vhost.ssl_private_key_filepath = c->cert_key;
@@ -294,6 +316,9 @@ static gboolean resolve_hotpath(void) {
 /* What init set up, undone: a failed init (the STUN thread too, which a failed init once left running, answering
  * on its port with Janus believing the transport was never loaded) and destroy */
 static void state_free(void) {
+	peerjs_loop_unwakeable();
+	peerjs_tls_reload_stop();
+	peerjs_metrics_stop();
 	peerjs_loop_destroy();
 	g_clear_pointer(&peerjs.stun_server, p2plink_stun_server_free);	/* stops its thread first */
 	peerjs_limits_free();
@@ -327,6 +352,13 @@ static int janus_peerjs_init(janus_transport_callbacks *callback, const char *co
 		return -1;
 	}
 	stun_start();
+	if(!peerjs_metrics_start(peerjs_loop_context(), peerjs.hotpath, peerjs.stun_server)) {
+		state_free();
+		return -1;
+	}
+	if(peerjs.config.secure)
+		peerjs_tls_reload_start(peerjs_loop_context(), peerjs.config.cert_pem, peerjs.config.cert_key,
+			peerjs.config.cert_pwd);
 	if(peerjs.hotpath->attach_transport(&peerjs_ws_transport_ops) < 0) {
 		state_free();
 		return -1;
@@ -354,6 +386,9 @@ static void janus_peerjs_destroy(void) {
 	/* The plugin's sweeper and link workers still run: they must stop waking a context we destroy now
 	 * (peerjs_loop_destroy makes the loop unwakeable first, then closes every socket on this thread) */
 	const p2plink_hotpath *hotpath = peerjs.hotpath;
+	peerjs_loop_unwakeable();
+	peerjs_tls_reload_stop();
+	peerjs_metrics_stop();
 	peerjs_loop_destroy();
 	hotpath->detach_transport();
 	if(info_ts != NULL) {

@@ -43,6 +43,11 @@ typedef struct peerjs_config {
 	gint64 stun_port;
 	char *stun_interface;
 	gint64 stun_rate_per_source, stun_burst_per_source, stun_global_rate, stun_global_burst;
+	/* Checked here, applied by metrics_endpoint.c and tls_reload.c, which read them themselves */
+	gint64 reload_interval;
+	gboolean metrics_enabled;
+	gint64 metrics_port;
+	char *metrics_interface;
 
 	/* Derived by peerjs_config_load: NULL lists and NULL strings where the option is unset or empty */
 	char *mount_path;		/* path with a leading and a trailing slash */

@@ -11,6 +11,7 @@
 #include <utils.h>
 
 #include "links.h"
+#include "metrics_endpoint.h"
 #include "ratelimit.h"
 #include "peerjs_limits.h"
 #include "peerjs_transport.h"
@@ -116,12 +117,18 @@ gboolean peerjs_client_address(struct lws *wsi, char *out, size_t len) {
 }
 
 const char *peerjs_limits_admit(p2plink_conn *conn) {
-	if(conn_rate != NULL && !p2plink_rate_table_take(conn_rate, conn->ip, janus_get_monotonic_time()))
+	if(conn_rate != NULL && !p2plink_rate_table_take(conn_rate, conn->ip, janus_get_monotonic_time())) {
+		peerjs_metrics_refused(PEERJS_REFUSED_RATE_PER_IP);
 		return "Too many new connections from your address: slow down";
-	if(!p2plink_net_counter_add(conns_per_ip, conn->ip, &conn->ip_key))
+	}
+	if(!p2plink_net_counter_add(conns_per_ip, conn->ip, &conn->ip_key)) {
+		peerjs_metrics_refused(PEERJS_REFUSED_PER_IP);
 		return "Too many open connections from your address";
-	if(conns_per_net != NULL && !p2plink_net_counter_add(conns_per_net, conn->ip, &conn->net_key))
+	}
+	if(conns_per_net != NULL && !p2plink_net_counter_add(conns_per_net, conn->ip, &conn->net_key)) {
+		peerjs_metrics_refused(PEERJS_REFUSED_PER_NETWORK);
 		return "Too many open connections from your network";
+	}
 	return NULL;
 }
 
@@ -138,6 +145,7 @@ gboolean peerjs_fd_accept_allowed(int fd) {
 	if(fd_limit <= 0 || fd < fd_limit - fd_reserve)
 		return TRUE;
 	fd_refused++;
+	peerjs_metrics_refused(PEERJS_REFUSED_FD_LIMIT);
 	gint64 now = janus_get_monotonic_time();
 	if(now - fd_refused_last_log >= 10 * G_USEC_PER_SEC) {
 		fd_refused_last_log = now;

@@ -14,6 +14,7 @@
 #include <debug.h>
 #include <utils.h>
 
+#include "metrics_endpoint.h"
 #include "protocol.h"
 #include "peerjs_limits.h"
 #include "peerjs_loop.h"
@@ -79,8 +80,10 @@ static void janus_session_start(p2plink_conn *conn) {
 
 p2plink_conn *peerjs_ws_established(struct lws *wsi) {
 	p2plink_conn *conn = peerjs_conn_new(&peerjs.conn_env, wsi);
+	peerjs_metrics_connection();
 	if(!peerjs_client_address(wsi, conn->ip, sizeof(conn->ip))) {
 		/* LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION refused these already: only a defence in depth */
+		peerjs_metrics_refused(PEERJS_REFUSED_BAD_ADDRESS);
 		peerjs_conn_close(conn, "bad X-Forwarded-For");
 		return conn;
 	}
@@ -94,13 +97,16 @@ p2plink_conn *peerjs_ws_established(struct lws *wsi) {
 	const char *i = lws_get_urlarg_by_name(wsi, "id=", id, sizeof(id));
 	const char *t = lws_get_urlarg_by_name(wsi, "token=", token, sizeof(token));
 	if(k == NULL || i == NULL || t == NULL || !*k || !*i || !*t) {
+		peerjs_metrics_refused(PEERJS_REFUSED_BAD_HANDSHAKE);
 		send_error_and_close(conn, NULL, "No id, token, or key supplied to websocket server");
 	} else if(strcmp(k, peerjs.config.key) != 0) {
+		peerjs_metrics_refused(PEERJS_REFUSED_BAD_KEY);
 		send_error_and_close(conn, NULL, "Invalid key provided");
 	} else {
 		p2plink_open_result result;
 		/* NULL: the plugin already queued ID-TAKEN or ERROR and asked for the close */
 		conn->peer = peerjs.hotpath->peer_open(conn, i, t, conn->ip, conn->nonce, &result);
+		peerjs_metrics_open_result(result);
 	}
 	/* Our copy of the token is not needed past peer_open (the plugin keeps its own): wipe it off the stack.
 	 * lws_get_urlarg_by_name copies "token=<token>" whole, and t may be NULL, so the whole buffer goes */
