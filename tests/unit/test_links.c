@@ -1,4 +1,4 @@
-/* test_links.c — unit tests for plugins/janus_p2plink/links.c
+/* test_links.c — unit tests for common/links.c
  *
  * What it covers: the TTL grammar (tables of good and bad inputs), CIDR
  * parsing and IPv4/IPv6/IPv4-mapped matching, token minting and hashing,
@@ -7,7 +7,7 @@
  *
  * Build and run by hand (from the repository root):
  *   gcc -Wall -Wextra -O1 -g $(pkg-config --cflags glib-2.0 jansson openssl) \
- *     -Iplugins/janus_p2plink tests/unit/test_links.c plugins/janus_p2plink/links.c \
+ *     -Icommon -Iplugins/janus_p2plink tests/unit/test_links.c common/links.c \
  *     -o /tmp/test_links $(pkg-config --libs glib-2.0 jansson openssl) && /tmp/test_links --tap
  * Add -fsanitize=address,undefined, or run under
  *   valgrind --leak-check=full --error-exitcode=1 /tmp/test_links
