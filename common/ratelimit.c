@@ -1,8 +1,10 @@
 /*
- * ratelimit.c — token buckets, and a bounded LRU table of them keyed by client network. See ratelimit.h.
+ * ratelimit.c — token buckets, a bounded LRU table of them keyed by client network (with an optional total cap),
+ * and open connections counted per network. See ratelimit.h.
  */
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <string.h>
 
 #include "links.h"
@@ -13,16 +15,21 @@ void p2plink_bucket_init(p2plink_bucket *bucket, const p2plink_rate *rate, gint6
 	bucket->last = now;
 }
 
-gboolean p2plink_bucket_take(p2plink_bucket *bucket, const p2plink_rate *rate, gint64 now) {
-	if(rate->per_second <= 0)
-		return TRUE;
+/* Refill to now, then TRUE if a whole token is there (nothing taken yet) */
+static gboolean bucket_has_token(p2plink_bucket *bucket, const p2plink_rate *rate, gint64 now) {
 	if(now > bucket->last) {
 		bucket->tokens += (double)(now - bucket->last) * rate->per_second / G_USEC_PER_SEC;
 		if(bucket->tokens > rate->burst)
 			bucket->tokens = rate->burst;
 		bucket->last = now;
 	}
-	if(bucket->tokens < 1.0)
+	return bucket->tokens >= 1.0;
+}
+
+gboolean p2plink_bucket_take(p2plink_bucket *bucket, const p2plink_rate *rate, gint64 now) {
+	if(rate->per_second <= 0)
+		return TRUE;
+	if(!bucket_has_token(bucket, rate, now))
 		return FALSE;
 	bucket->tokens -= 1.0;
 	return TRUE;
@@ -37,23 +44,34 @@ static void mask_bits(guint8 *addr, size_t len, guint prefix) {
 	}
 }
 
+/* "a.b.c.d/32" or the longest IPv6 text plus "/128" */
+#define NET_KEY_MAX	(INET6_ADDRSTRLEN + 4)
+
+/* The network key of an address in p2plink_ip_parse()'s form (IPv4 as ::ffff:a.b.c.d), written to text[NET_KEY_MAX].
+ * raw is masked in place. */
+static void net_key_format(guint8 raw[16], guint v4_prefix, guint v6_prefix, char *text) {
+	static const guint8 v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	char addr[INET6_ADDRSTRLEN];
+	guint prefix;
+	if(memcmp(raw, v4mapped, sizeof(v4mapped)) == 0) {
+		prefix = MIN(v4_prefix, 32);
+		mask_bits(raw + 12, 4, prefix);
+		inet_ntop(AF_INET, raw + 12, addr, sizeof(addr));
+	} else {
+		prefix = MIN(v6_prefix, 128);
+		mask_bits(raw, 16, prefix);
+		inet_ntop(AF_INET6, raw, addr, sizeof(addr));
+	}
+	g_snprintf(text, NET_KEY_MAX, "%s/%u", addr, prefix);
+}
+
 char *p2plink_net_key(const char *ip, guint v4_prefix, guint v6_prefix) {
 	guint8 raw[16];
 	if(ip == NULL || !p2plink_ip_parse(ip, raw))
 		return g_strdup(ip ? ip : "");
-	char text[INET6_ADDRSTRLEN];
-	/* p2plink_ip_parse() stores IPv4 (and IPv4-mapped IPv6) as ::ffff:a.b.c.d */
-	static const guint8 v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-	if(memcmp(raw, v4mapped, sizeof(v4mapped)) == 0) {
-		guint prefix = MIN(v4_prefix, 32);
-		mask_bits(raw + 12, 4, prefix);
-		inet_ntop(AF_INET, raw + 12, text, sizeof(text));
-		return g_strdup_printf("%s/%u", text, prefix);
-	}
-	guint prefix = MIN(v6_prefix, 128);
-	mask_bits(raw, 16, prefix);
-	inet_ntop(AF_INET6, raw, text, sizeof(text));
-	return g_strdup_printf("%s/%u", text, prefix);
+	char text[NET_KEY_MAX];
+	net_key_format(raw, v4_prefix, v6_prefix, text);
+	return g_strdup(text);
 }
 
 /* One tracked network: its bucket and its place in the LRU list (link.data points back here) */
@@ -65,12 +83,32 @@ typedef struct rate_entry {
 
 struct p2plink_rate_table {
 	p2plink_rate rate;
+	p2plink_rate total;		/* cap over all keys; per_second 0: none */
+	p2plink_bucket total_bucket;
+	gboolean total_started;
 	guint max_keys;
 	guint v4_prefix, v6_prefix;
+	guint64 evictions;
 	GMutex mutex;
 	GHashTable *entries;	/* key → rate_entry (owned by the table, freed on removal) */
 	GQueue lru;				/* head: used least recently */
 };
+
+/* Keys can come from spoofed STUN sources, so an attacker picks them: a per-process random seed keeps colliding
+ * keys from being precomputed (g_str_hash is unseeded). FNV-1a with the seed as basis, then a 64-bit finalizer. */
+static guint64 rate_hash_seed;
+
+static guint rate_key_hash(gconstpointer key) {
+	guint64 h = rate_hash_seed ^ 0xcbf29ce484222325ULL;
+	for(const guint8 *p = key; *p; p++) {
+		h ^= *p;
+		h *= 0x100000001b3ULL;
+	}
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	return (guint)(h ^ (h >> 32));
+}
 
 static void rate_entry_free(gpointer data) {
 	rate_entry *entry = data;
@@ -79,6 +117,11 @@ static void rate_entry_free(gpointer data) {
 }
 
 p2plink_rate_table *p2plink_rate_table_new(const p2plink_rate *rate, guint max_keys) {
+	static gsize seeded = 0;
+	if(g_once_init_enter(&seeded)) {
+		rate_hash_seed = ((guint64)g_random_int() << 32) | g_random_int();
+		g_once_init_leave(&seeded, 1);
+	}
 	p2plink_rate_table *table = g_new0(p2plink_rate_table, 1);
 	table->rate = *rate;
 	table->max_keys = MAX(max_keys, 1);
@@ -86,7 +129,7 @@ p2plink_rate_table *p2plink_rate_table_new(const p2plink_rate *rate, guint max_k
 	table->v6_prefix = P2PLINK_NET_PREFIX_V6;
 	g_mutex_init(&table->mutex);
 	/* The entry owns its key: the hash table borrows it */
-	table->entries = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, rate_entry_free);
+	table->entries = g_hash_table_new_full(rate_key_hash, g_str_equal, NULL, rate_entry_free);
 	g_queue_init(&table->lru);
 	return table;
 }
@@ -106,42 +149,114 @@ void p2plink_rate_table_set_prefixes(p2plink_rate_table *table, guint v4_prefix,
 	g_mutex_unlock(&table->mutex);
 }
 
-gboolean p2plink_rate_table_take(p2plink_rate_table *table, const char *key, gint64 now) {
-	if(table->rate.per_second <= 0)
-		return TRUE;
+void p2plink_rate_table_set_total(p2plink_rate_table *table, const p2plink_rate *total) {
 	g_mutex_lock(&table->mutex);
-	char *net = p2plink_net_key(key, table->v4_prefix, table->v6_prefix);
+	table->total = *total;
+	table->total_started = FALSE;
+	g_mutex_unlock(&table->mutex);
+}
+
+/* The entry of net (a network key), made most recently used; a new one (full bucket) when absent, forgetting the
+ * least recently used key if the table is full. Under the table's mutex. */
+static rate_entry *rate_entry_get(p2plink_rate_table *table, const char *net, gint64 now) {
 	rate_entry *entry = g_hash_table_lookup(table->entries, net);
 	if(entry != NULL) {
-		g_free(net);
 		/* Most recently used goes to the tail */
 		g_queue_unlink(&table->lru, &entry->link);
 		g_queue_push_tail_link(&table->lru, &entry->link);
-	} else {
-		if(g_hash_table_size(table->entries) >= table->max_keys) {
-			/* Full: forget the key idle the longest. Its bucket has refilled the most of all, so forgetting it
-			 * gives away the least; refusing the newcomer instead would let one busy network lock everyone out. */
-			rate_entry *oldest = g_queue_peek_head_link(&table->lru)->data;
-			g_queue_unlink(&table->lru, &oldest->link);
-			g_hash_table_remove(table->entries, oldest->key);
-		}
-		entry = g_new0(rate_entry, 1);
-		entry->key = net;
-		entry->link.data = entry;
-		p2plink_bucket_init(&entry->bucket, &table->rate, now);
-		g_hash_table_insert(table->entries, entry->key, entry);
-		g_queue_push_tail_link(&table->lru, &entry->link);
+		return entry;
 	}
-	gboolean ok = p2plink_bucket_take(&entry->bucket, &table->rate, now);
-	g_mutex_unlock(&table->mutex);
-	return ok;
+	if(g_hash_table_size(table->entries) >= table->max_keys) {
+		/* Full: forget the key idle the longest. Its bucket has refilled the most of all, so forgetting it gives
+		 * away the least; refusing the newcomer instead would let one busy network lock everyone out. */
+		rate_entry *oldest = g_queue_peek_head_link(&table->lru)->data;
+		g_queue_unlink(&table->lru, &oldest->link);
+		g_hash_table_remove(table->entries, oldest->key);
+		table->evictions++;
+	}
+	entry = g_new0(rate_entry, 1);
+	entry->key = g_strdup(net);
+	entry->link.data = entry;
+	p2plink_bucket_init(&entry->bucket, &table->rate, now);
+	g_hash_table_insert(table->entries, entry->key, entry);
+	g_queue_push_tail_link(&table->lru, &entry->link);
+	return entry;
 }
 
-guint p2plink_rate_table_size(p2plink_rate_table *table) {
+/* The check itself, for a network key (NULL: the per-key rate is off) */
+static p2plink_rate_verdict rate_table_check_net(p2plink_rate_table *table, const char *net, gint64 now) {
+	p2plink_bucket *bucket = NULL;
+	if(net != NULL) {
+		bucket = &rate_entry_get(table, net, now)->bucket;
+		if(!bucket_has_token(bucket, &table->rate, now))
+			return P2PLINK_RATE_KEY_LIMITED;
+	}
+	if(table->total.per_second > 0) {
+		if(!table->total_started) {
+			p2plink_bucket_init(&table->total_bucket, &table->total, now);
+			table->total_started = TRUE;
+		}
+		if(!bucket_has_token(&table->total_bucket, &table->total, now))
+			return P2PLINK_RATE_TOTAL_LIMITED;
+		table->total_bucket.tokens -= 1.0;
+	}
+	/* Taken only once both agreed */
+	if(bucket != NULL)
+		bucket->tokens -= 1.0;
+	return P2PLINK_RATE_ALLOWED;
+}
+
+p2plink_rate_verdict p2plink_rate_table_check(p2plink_rate_table *table, const char *key, gint64 now) {
+	char text[NET_KEY_MAX];
+	guint8 raw[16];
+	p2plink_rate_verdict verdict;
 	g_mutex_lock(&table->mutex);
-	guint n = g_hash_table_size(table->entries);
+	const char *net = NULL;
+	if(table->rate.per_second > 0) {
+		/* Text that is not an address (an owner id) is its own key */
+		net = key ? key : "";
+		if(key != NULL && p2plink_ip_parse(key, raw)) {
+			net_key_format(raw, table->v4_prefix, table->v6_prefix, text);
+			net = text;
+		}
+	}
+	verdict = rate_table_check_net(table, net, now);
 	g_mutex_unlock(&table->mutex);
-	return n;
+	return verdict;
+}
+
+p2plink_rate_verdict p2plink_rate_table_check_addr(p2plink_rate_table *table, const struct sockaddr *addr,
+		socklen_t addrlen, gint64 now) {
+	char text[NET_KEY_MAX] = "?";
+	guint8 raw[16] = { 0 };
+	gboolean known = FALSE;
+	p2plink_rate_verdict verdict;
+	if(addr != NULL && addr->sa_family == AF_INET && addrlen >= (socklen_t)sizeof(struct sockaddr_in)) {
+		/* p2plink_ip_parse()'s form: ::ffff:a.b.c.d */
+		raw[10] = raw[11] = 0xff;
+		memcpy(raw + 12, &((const struct sockaddr_in *)addr)->sin_addr, 4);
+		known = TRUE;
+	} else if(addr != NULL && addr->sa_family == AF_INET6 && addrlen >= (socklen_t)sizeof(struct sockaddr_in6)) {
+		memcpy(raw, &((const struct sockaddr_in6 *)addr)->sin6_addr, 16);
+		known = TRUE;
+	}
+	g_mutex_lock(&table->mutex);
+	if(known && table->rate.per_second > 0)
+		net_key_format(raw, table->v4_prefix, table->v6_prefix, text);
+	verdict = rate_table_check_net(table, table->rate.per_second > 0 ? text : NULL, now);
+	g_mutex_unlock(&table->mutex);
+	return verdict;
+}
+
+gboolean p2plink_rate_table_take(p2plink_rate_table *table, const char *key, gint64 now) {
+	return p2plink_rate_table_check(table, key, now) == P2PLINK_RATE_ALLOWED;
+}
+
+void p2plink_rate_table_get_stats(p2plink_rate_table *table, p2plink_rate_table_stats *stats) {
+	g_mutex_lock(&table->mutex);
+	stats->keys = g_hash_table_size(table->entries);
+	stats->evictions = table->evictions;
+	g_mutex_unlock(&table->mutex);
 }
 
 struct p2plink_net_counter {
@@ -193,13 +308,4 @@ void p2plink_net_counter_remove(p2plink_net_counter *counter, const char *key) {
 	else
 		g_hash_table_insert(counter->counts, g_strdup(key), GUINT_TO_POINTER(n - 1));
 	g_mutex_unlock(&counter->mutex);
-}
-
-guint p2plink_net_counter_get(p2plink_net_counter *counter, const char *ip) {
-	char *net = p2plink_net_key(ip, counter->v4_prefix, counter->v6_prefix);
-	g_mutex_lock(&counter->mutex);
-	guint n = GPOINTER_TO_UINT(g_hash_table_lookup(counter->counts, net));
-	g_mutex_unlock(&counter->mutex);
-	g_free(net);
-	return n;
 }

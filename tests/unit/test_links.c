@@ -326,14 +326,6 @@ static void test_token_looks_valid_rejects_wrong_shape(void) {
 	g_assert_true(p2plink_token_looks_valid("-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA_"));
 }
 
-static void test_secret_equal_compares_whole_strings(void) {
-	g_assert_true(p2plink_secret_equal("abcdef", "abcdef"));
-	g_assert_false(p2plink_secret_equal("abcdef", "abcdeg"));
-	g_assert_false(p2plink_secret_equal("abcdef", "abcde"));
-	g_assert_false(p2plink_secret_equal("abcdef", NULL));
-	g_assert_false(p2plink_secret_equal(NULL, NULL));
-}
-
 static void test_link_id_is_16_urlsafe_chars(void) {
 	char *id = p2plink_link_id_new(NULL);
 	g_assert_cmpuint(strlen(id), ==, P2PLINK_LINK_ID_LEN);
@@ -782,7 +774,6 @@ int main(int argc, char **argv) {
 	g_test_add_func("/links/token/hash_is_sha256_hex", test_token_hash_is_sha256_hex);
 	g_test_add_func("/links/token/hash_is_stable_and_differs_from_token", test_token_hash_is_stable_and_differs_from_token);
 	g_test_add_func("/links/token/looks_valid_rejects_wrong_shape", test_token_looks_valid_rejects_wrong_shape);
-	g_test_add_func("/links/token/secret_equal_compares_whole_strings", test_secret_equal_compares_whole_strings);
 	g_test_add_func("/links/token/link_id_is_16_urlsafe_chars", test_link_id_is_16_urlsafe_chars);
 
 	g_test_add_func("/links/rules/ok_one_microsecond_before_expiry", test_rules_ok_one_microsecond_before_expiry);
