@@ -95,6 +95,14 @@ static json_t *admin(fixture *f, p2plink_link_service *svc, const char *text) {
 	return answer;
 }
 
+/* An admin request about one link */
+static json_t *admin_on_link(fixture *f, const char *name, const char *link_id) {
+	char *text = g_strdup_printf("{\"request\":\"%s\",\"link_id\":\"%s\"}", name, link_id);
+	json_t *answer = admin(f, &f->svc, text);
+	g_free(text);
+	return answer;
+}
+
 static const char *tag(json_t *answer) {
 	return json_string_value(json_object_get(answer, "p2plink"));
 }
@@ -200,38 +208,27 @@ static void test_admin_each_link_request_reaches_its_handler(fixture *f, gconstp
 	g_assert_cmpstr(tag(answer), ==, "link_stats");
 	g_assert_cmpint(json_integer_value(json_object_get(answer, "links_total")), ==, 1);
 	json_decref(answer);
-	char *text = g_strdup_printf("{\"request\":\"get_link\",\"link_id\":\"%s\"}", id);
-	answer = admin(f, &f->svc, text);
+	answer = admin_on_link(f, "get_link", id);
 	g_assert_cmpstr(tag(answer), ==, "link");
 	g_assert_cmpstr(json_string_value(json_object_get(json_object_get(answer, "link"), "id")), ==, id);
 	json_decref(answer);
-	g_free(text);
-	text = g_strdup_printf("{\"request\":\"list_clicks\",\"link_id\":\"%s\"}", id);
-	answer = admin(f, &f->svc, text);
-	g_assert_cmpstr(tag(answer), ==, "clicks");
-	json_decref(answer);
-	g_free(text);
-	text = g_strdup_printf("{\"request\":\"revoke_link\",\"link_id\":\"%s\"}", id);
-	answer = admin(f, &f->svc, text);
-	g_assert_cmpstr(tag(answer), ==, "revoked");
-	json_decref(answer);
-	g_free(text);
-	text = g_strdup_printf("{\"request\":\"delete_link\",\"link_id\":\"%s\"}", id);
-	answer = admin(f, &f->svc, text);
-	g_assert_cmpstr(tag(answer), ==, "deleted");
-	json_decref(answer);
-	g_free(text);
+	/* Each of these reaches its own handler: the answer's tag says which */
+	static const char *const on_link[][2] = { { "list_clicks", "clicks" }, { "revoke_link", "revoked" },
+		{ "delete_link", "deleted" } };
+	for(size_t i = 0; i < G_N_ELEMENTS(on_link); i++) {
+		answer = admin_on_link(f, on_link[i][0], id);
+		g_assert_cmpstr(tag(answer), ==, on_link[i][1]);
+		json_decref(answer);
+	}
 	/* Gone: the store's not-found, the admin number links have always had */
-	text = g_strdup_printf("{\"request\":\"get_link\",\"link_id\":\"%s\"}", id);
-	answer = admin(f, &f->svc, text);
+	answer = admin_on_link(f, "get_link", id);
 	assert_admin_error(answer, "not-found", P2PLINK_ADMIN_ERROR_LINK_NOT_FOUND);
 	json_decref(answer);
-	g_free(text);
 	g_free(id);
 	/* The requests that need a link id say so, before any store call */
 	static const char *need_id[] = { "get_link", "revoke_link", "delete_link", "list_clicks" };
 	for(size_t i = 0; i < G_N_ELEMENTS(need_id); i++) {
-		text = g_strdup_printf("{\"request\":\"%s\"}", need_id[i]);
+		char *text = g_strdup_printf("{\"request\":\"%s\"}", need_id[i]);
 		answer = admin(f, &f->svc, text);
 		assert_admin_error(answer, "bad-request", P2PLINK_ADMIN_ERROR_LINK_INVALID);
 		json_decref(answer);

@@ -699,10 +699,10 @@ static gpointer stun_race_taker(gpointer data) {
 }
 
 static void test_rate_limit_is_exact_across_threads(void) {
+	int i;
 	/* One /64, a burst of 3,000 and (at a fixed clock) no refill: 4 threads x 5,000 requests */
 	stun_race race = { limiter_new(1, 3000, 16, 0, 0), 0 };
 	GThread *threads[4];
-	int i;
 	for(i = 0; i < 4; i++)
 		threads[i] = g_thread_new("stun-taker", stun_race_taker, &race);
 	for(i = 0; i < 4; i++)
