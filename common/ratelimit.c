@@ -44,40 +44,56 @@ static void mask_bits(guint8 *addr, size_t len, guint prefix) {
 	}
 }
 
-/* "a.b.c.d/32" or the longest IPv6 text plus "/128" */
-#define NET_KEY_MAX	(INET6_ADDRSTRLEN + 4)
-
-/* The network key of an address in p2plink_ip_parse()'s form (IPv4 as ::ffff:a.b.c.d), written to text[NET_KEY_MAX].
- * raw is masked in place. */
-static void net_key_format(guint8 raw[16], guint v4_prefix, guint v6_prefix, char *text) {
+/* Clear the host bits of an address in p2plink_ip_parse()'s form (IPv4 as ::ffff:a.b.c.d); returns the prefix kept
+ * (clamped to 0..32 for IPv4, 0..128 for IPv6) and sets *v4 */
+static guint net_mask(guint8 raw[16], guint v4_prefix, guint v6_prefix, gboolean *v4) {
 	static const guint8 v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-	char addr[INET6_ADDRSTRLEN];
-	guint prefix;
-	if(memcmp(raw, v4mapped, sizeof(v4mapped)) == 0) {
-		prefix = MIN(v4_prefix, 32);
+	*v4 = memcmp(raw, v4mapped, sizeof(v4mapped)) == 0;
+	guint prefix = *v4 ? MIN(v4_prefix, 32) : MIN(v6_prefix, 128);
+	if(*v4)
 		mask_bits(raw + 12, 4, prefix);
-		inet_ntop(AF_INET, raw + 12, addr, sizeof(addr));
-	} else {
-		prefix = MIN(v6_prefix, 128);
+	else
 		mask_bits(raw, 16, prefix);
-		inet_ntop(AF_INET6, raw, addr, sizeof(addr));
-	}
-	g_snprintf(text, NET_KEY_MAX, "%s/%u", addr, prefix);
+	return prefix;
 }
 
 char *p2plink_net_key(const char *ip, guint v4_prefix, guint v6_prefix) {
 	guint8 raw[16];
 	if(ip == NULL || !p2plink_ip_parse(ip, raw))
 		return g_strdup(ip ? ip : "");
-	char text[NET_KEY_MAX];
-	net_key_format(raw, v4_prefix, v6_prefix, text);
-	return g_strdup(text);
+	gboolean v4;
+	guint prefix = net_mask(raw, v4_prefix, v6_prefix, &v4);
+	char text[INET6_ADDRSTRLEN];
+	if(v4)
+		inet_ntop(AF_INET, raw + 12, text, sizeof(text));
+	else
+		inet_ntop(AF_INET6, raw, text, sizeof(text));
+	return g_strdup_printf("%s/%u", text, prefix);
+}
+
+/* What a table entry is keyed by, without text on the hot path (the STUN thread asks once per datagram): a network
+ * (its masked address and prefix, the same network p2plink_net_key() names) or, for a key that is not an address
+ * (an owner hash), its text. The bytes are borrowed for a lookup and owned by the entry once stored. */
+typedef struct rate_key {
+	gboolean is_net;
+	gsize len;
+	const guint8 *bytes;
+} rate_key;
+
+/* Masked address + prefix */
+#define NET_KEY_BYTES	17
+
+static void net_key_bytes(guint8 raw[16], guint v4_prefix, guint v6_prefix, guint8 out[NET_KEY_BYTES]) {
+	gboolean v4;
+	guint prefix = net_mask(raw, v4_prefix, v6_prefix, &v4);
+	memcpy(out, raw, 16);
+	out[16] = (guint8)prefix;
 }
 
 /* One tracked network: its bucket and its place in the LRU list (link.data points back here) */
 typedef struct rate_entry {
 	p2plink_bucket bucket;
-	char *key;
+	rate_key key;
 	GList link;
 } rate_entry;
 
@@ -90,18 +106,27 @@ struct p2plink_rate_table {
 	guint v4_prefix, v6_prefix;
 	guint64 evictions;
 	GMutex mutex;
-	GHashTable *entries;	/* key → rate_entry (owned by the table, freed on removal) */
+	GHashTable *entries;	/* &entry->key → rate_entry (owned by the table, freed on removal) */
 	GQueue lru;				/* head: used least recently */
 };
 
 /* Keys can come from spoofed STUN sources, so an attacker picks them: a per-process random seed keeps colliding
- * keys from being precomputed (g_str_hash is unseeded). FNV-1a with the seed as basis, then a 64-bit finalizer. */
+ * keys from being precomputed (g_str_hash is unseeded). Eight bytes a step (a network key is two and a tail byte),
+ * then a 64-bit finalizer. */
 static guint64 rate_hash_seed;
 
-static guint rate_key_hash(gconstpointer key) {
-	guint64 h = rate_hash_seed ^ 0xcbf29ce484222325ULL;
-	for(const guint8 *p = key; *p; p++) {
-		h ^= *p;
+static guint rate_key_hash(gconstpointer data) {
+	const rate_key *key = data;
+	guint64 h = rate_hash_seed ^ (key->is_net ? 0x9E3779B97F4A7C15ULL : 0), w;
+	gsize i = 0;
+	for(; i + 8 <= key->len; i += 8) {
+		memcpy(&w, key->bytes + i, 8);
+		h ^= w;
+		h *= 0x9E3779B97F4A7C15ULL;
+		h ^= h >> 29;
+	}
+	for(; i < key->len; i++) {
+		h ^= key->bytes[i];
 		h *= 0x100000001b3ULL;
 	}
 	h ^= h >> 33;
@@ -110,9 +135,14 @@ static guint rate_key_hash(gconstpointer key) {
 	return (guint)(h ^ (h >> 32));
 }
 
+static gboolean rate_key_equal(gconstpointer a, gconstpointer b) {
+	const rate_key *x = a, *y = b;
+	return x->is_net == y->is_net && x->len == y->len && memcmp(x->bytes, y->bytes, x->len) == 0;
+}
+
 static void rate_entry_free(gpointer data) {
 	rate_entry *entry = data;
-	g_free(entry->key);
+	g_free((guint8 *)entry->key.bytes);
 	g_free(entry);
 }
 
@@ -129,7 +159,7 @@ p2plink_rate_table *p2plink_rate_table_new(const p2plink_rate *rate, guint max_k
 	table->v6_prefix = P2PLINK_NET_PREFIX_V6;
 	g_mutex_init(&table->mutex);
 	/* The entry owns its key: the hash table borrows it */
-	table->entries = g_hash_table_new_full(rate_key_hash, g_str_equal, NULL, rate_entry_free);
+	table->entries = g_hash_table_new_full(rate_key_hash, rate_key_equal, NULL, rate_entry_free);
 	g_queue_init(&table->lru);
 	return table;
 }
@@ -156,10 +186,10 @@ void p2plink_rate_table_set_total(p2plink_rate_table *table, const p2plink_rate 
 	g_mutex_unlock(&table->mutex);
 }
 
-/* The entry of net (a network key), made most recently used; a new one (full bucket) when absent, forgetting the
- * least recently used key if the table is full. Under the table's mutex. */
-static rate_entry *rate_entry_get(p2plink_rate_table *table, const char *net, gint64 now) {
-	rate_entry *entry = g_hash_table_lookup(table->entries, net);
+/* The entry of key, made most recently used; a new one (full bucket) when absent, forgetting the least recently
+ * used key if the table is full. Under the table's mutex. */
+static rate_entry *rate_entry_get(p2plink_rate_table *table, const rate_key *key, gint64 now) {
+	rate_entry *entry = g_hash_table_lookup(table->entries, key);
 	if(entry != NULL) {
 		/* Most recently used goes to the tail */
 		g_queue_unlink(&table->lru, &entry->link);
@@ -171,23 +201,25 @@ static rate_entry *rate_entry_get(p2plink_rate_table *table, const char *net, gi
 		 * away the least; refusing the newcomer instead would let one busy network lock everyone out. */
 		rate_entry *oldest = g_queue_peek_head_link(&table->lru)->data;
 		g_queue_unlink(&table->lru, &oldest->link);
-		g_hash_table_remove(table->entries, oldest->key);
+		g_hash_table_remove(table->entries, &oldest->key);
 		table->evictions++;
 	}
 	entry = g_new0(rate_entry, 1);
-	entry->key = g_strdup(net);
+	entry->key.is_net = key->is_net;
+	entry->key.len = key->len;
+	entry->key.bytes = g_memdup2(key->bytes, key->len ? key->len : 1);
 	entry->link.data = entry;
 	p2plink_bucket_init(&entry->bucket, &table->rate, now);
-	g_hash_table_insert(table->entries, entry->key, entry);
+	g_hash_table_insert(table->entries, &entry->key, entry);
 	g_queue_push_tail_link(&table->lru, &entry->link);
 	return entry;
 }
 
-/* The check itself, for a network key (NULL: the per-key rate is off) */
-static p2plink_rate_verdict rate_table_check_net(p2plink_rate_table *table, const char *net, gint64 now) {
+/* The check itself, for a key (NULL: the per-key rate is off) */
+static p2plink_rate_verdict rate_table_check_key(p2plink_rate_table *table, const rate_key *key, gint64 now) {
 	p2plink_bucket *bucket = NULL;
-	if(net != NULL) {
-		bucket = &rate_entry_get(table, net, now)->bucket;
+	if(key != NULL) {
+		bucket = &rate_entry_get(table, key, now)->bucket;
 		if(!bucket_has_token(bucket, &table->rate, now))
 			return P2PLINK_RATE_KEY_LIMITED;
 	}
@@ -206,46 +238,46 @@ static p2plink_rate_verdict rate_table_check_net(p2plink_rate_table *table, cons
 	return P2PLINK_RATE_ALLOWED;
 }
 
-p2plink_rate_verdict p2plink_rate_table_check(p2plink_rate_table *table, const char *key, gint64 now) {
-	char text[NET_KEY_MAX];
-	guint8 raw[16];
-	p2plink_rate_verdict verdict;
+/* raw (p2plink_ip_parse()'s form) as a network key of this table, or with raw NULL the text key itself */
+static p2plink_rate_verdict rate_table_check(p2plink_rate_table *table, guint8 *raw, const char *text, gint64 now) {
+	guint8 net[NET_KEY_BYTES];
+	rate_key key = { FALSE, 0, NULL };
 	g_mutex_lock(&table->mutex);
-	const char *net = NULL;
 	if(table->rate.per_second > 0) {
-		/* Text that is not an address (an owner id) is its own key */
-		net = key ? key : "";
-		if(key != NULL && p2plink_ip_parse(key, raw)) {
-			net_key_format(raw, table->v4_prefix, table->v6_prefix, text);
-			net = text;
+		if(raw != NULL) {
+			net_key_bytes(raw, table->v4_prefix, table->v6_prefix, net);
+			key = (rate_key){ TRUE, sizeof(net), net };
+		} else {
+			/* Text that is not an address (an owner hash) is its own key */
+			key = (rate_key){ FALSE, strlen(text), (const guint8 *)text };
 		}
 	}
-	verdict = rate_table_check_net(table, net, now);
+	p2plink_rate_verdict verdict = rate_table_check_key(table, table->rate.per_second > 0 ? &key : NULL, now);
 	g_mutex_unlock(&table->mutex);
 	return verdict;
 }
 
+p2plink_rate_verdict p2plink_rate_table_check(p2plink_rate_table *table, const char *key, gint64 now) {
+	guint8 raw[16];
+	if(key != NULL && p2plink_ip_parse(key, raw))
+		return rate_table_check(table, raw, NULL, now);
+	return rate_table_check(table, NULL, key ? key : "", now);
+}
+
 p2plink_rate_verdict p2plink_rate_table_check_addr(p2plink_rate_table *table, const struct sockaddr *addr,
 		socklen_t addrlen, gint64 now) {
-	char text[NET_KEY_MAX] = "?";
 	guint8 raw[16] = { 0 };
-	gboolean known = FALSE;
-	p2plink_rate_verdict verdict;
 	if(addr != NULL && addr->sa_family == AF_INET && addrlen >= (socklen_t)sizeof(struct sockaddr_in)) {
 		/* p2plink_ip_parse()'s form: ::ffff:a.b.c.d */
 		raw[10] = raw[11] = 0xff;
 		memcpy(raw + 12, &((const struct sockaddr_in *)addr)->sin_addr, 4);
-		known = TRUE;
 	} else if(addr != NULL && addr->sa_family == AF_INET6 && addrlen >= (socklen_t)sizeof(struct sockaddr_in6)) {
 		memcpy(raw, &((const struct sockaddr_in6 *)addr)->sin6_addr, 16);
-		known = TRUE;
+	} else {
+		/* Not an address: one key for all of them ("?"), so they cannot fill the table either */
+		return rate_table_check(table, NULL, "?", now);
 	}
-	g_mutex_lock(&table->mutex);
-	if(known && table->rate.per_second > 0)
-		net_key_format(raw, table->v4_prefix, table->v6_prefix, text);
-	verdict = rate_table_check_net(table, table->rate.per_second > 0 ? text : NULL, now);
-	g_mutex_unlock(&table->mutex);
-	return verdict;
+	return rate_table_check(table, raw, NULL, now);
 }
 
 gboolean p2plink_rate_table_take(p2plink_rate_table *table, const char *key, gint64 now) {
