@@ -339,7 +339,8 @@ p2plink_stun_verdict p2plink_stun_handle(const uint8_t *pkt, size_t len,
  * users behind one IPv4 address. 100/s with a burst of 200 serves that and
  * caps what a victim address can receive at ~6 KB/s. The global cap bounds
  * reflection from spoofed, ever-changing sources (which each start with a full
- * bucket) to ~2 MB/s. 16384 tracked sources cost about 1.5 MB. */
+ * bucket) to ~2 MB/s. 16384 tracked sources cost about 2 MB (an entry of the
+ * shared table is ~120 bytes with its key and hash slot). */
 void p2plink_stun_config_defaults(p2plink_stun_config *config) {
 	if(config == NULL)
 		return;
