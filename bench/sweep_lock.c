@@ -5,7 +5,7 @@
  * for its whole run, so its duration is the hold. Two cases: steady state (nothing due: the sweeper's usual tick)
  * and a mass timeout (every peer silent at once). What it is not for: a test; the unit tests assert on the work
  * done per tick (entries looked at), never on time. Not built by make; after `make`:
- *   gcc -O2 -o /tmp/sweep_lock bench/sweep_lock.c tests/unit/fake_transport.c -Iplugins/janus_p2plink -Itransports \
+ *   gcc -O2 -o /tmp/sweep_lock bench/sweep_lock.c tests/unit/fake_transport.c -Icommon -Iplugins/janus_p2plink -Itransports \
  *     -Itests/unit .libs/libp2plink_core.a .libs/libp2plink_rules.a \
  *     $(pkg-config --cflags --libs glib-2.0 jansson openssl sqlite3 libmongoc-1.0) -lyajl && /tmp/sweep_lock
  */

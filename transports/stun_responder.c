@@ -2,7 +2,7 @@
  * \brief   p2plink built-in STUN Binding responder (RFC 5389 / RFC 8489)
  * \details For: answering STUN Binding requests so that browsers learn their
  * server-reflexive address from the operator's own server, with a per-source
- * rate limit, on a UDP socket that a transport drives from its own loop or
+ * rate limit (the shared limiter of common/ratelimit.c), on a UDP socket that a transport drives from its own loop or
  * from a thread. See stun_responder.h for the three layers.
  *
  * Not for: TURN (no allocation and no relay, ever: every non-Binding request
@@ -22,6 +22,7 @@
 #endif
 
 #include "stun_responder.h"
+#include "ratelimit.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -338,7 +339,8 @@ p2plink_stun_verdict p2plink_stun_handle(const uint8_t *pkt, size_t len,
  * users behind one IPv4 address. 100/s with a burst of 200 serves that and
  * caps what a victim address can receive at ~6 KB/s. The global cap bounds
  * reflection from spoofed, ever-changing sources (which each start with a full
- * bucket) to ~2 MB/s. 16384 tracked sources cost about 1.5 MB. */
+ * bucket) to ~2 MB/s. 16384 tracked sources cost about 2 MB (an entry of the
+ * shared table is ~120 bytes with its key and hash slot). */
 void p2plink_stun_config_defaults(p2plink_stun_config *config) {
 	if(config == NULL)
 		return;
@@ -349,175 +351,67 @@ void p2plink_stun_config_defaults(p2plink_stun_config *config) {
 	config->global_burst = 40000;
 }
 
-#define P2PLINK_STUN_KEY_LEN	16
-
-typedef struct p2plink_stun_bucket {
-	guint8 key[P2PLINK_STUN_KEY_LEN];
-	gdouble tokens;
-	gint64 last_us;
-	GList link;		/* in limiter->lru, data points back to this bucket */
-} p2plink_stun_bucket;
-
+/* The per-source table and the global cap are the shared limiter (common/ratelimit.c): one token-bucket table for
+ * every limit of both modules, keyed by client network (IPv4 per address, IPv6 per /64: one subscriber usually
+ * holds a whole /64, so per-address buckets would be trivially sidestepped), bounded with O(1) LRU eviction and a
+ * seeded hash (sources can be spoofed, so an attacker chooses the keys). */
 struct p2plink_stun_limiter {
-	p2plink_stun_config config;
-	GHashTable *buckets;	/* key -> bucket (owned) */
-	GQueue lru;				/* head: least recently seen */
-	gdouble global_tokens;
-	gint64 global_last_us;
-	gboolean global_started;
-	guint64 evictions;
+	p2plink_rate_table *table;
 };
 
-/* Sources can be spoofed, so an attacker chooses our hash keys: seed the hash
- * with a per-process random value so colliding keys cannot be precomputed */
-static guint64 p2plink_stun_hash_seed;
-
-static guint p2plink_stun_key_hash(gconstpointer key) {
-	const guint8 *k = key;
-	guint64 h = p2plink_stun_hash_seed, w;
-	int i;
-	for(i = 0; i < P2PLINK_STUN_KEY_LEN; i += 8) {
-		memcpy(&w, k + i, 8);
-		h ^= w;
-		h *= 0x9E3779B97F4A7C15ULL;
-		h ^= h >> 29;
-	}
-	return (guint)(h ^ (h >> 32));
-}
-
-static gboolean p2plink_stun_key_equal(gconstpointer a, gconstpointer b) {
-	return memcmp(a, b, P2PLINK_STUN_KEY_LEN) == 0;
-}
-
-/* IPv4 as ::ffff:a.b.c.d, IPv6 as its /64: one subscriber usually holds a
- * whole /64, so per-address buckets would be trivially sidestepped */
-static gboolean p2plink_stun_limiter_key(const struct sockaddr *src, socklen_t srclen, guint8 *key) {
-	struct sockaddr_storage ss;
-	socklen_t sslen = 0;
-	if(!p2plink_stun_normalize_source(src, srclen, &ss, &sslen))
-		return FALSE;
-	memset(key, 0, P2PLINK_STUN_KEY_LEN);
-	if(ss.ss_family == AF_INET) {
-		key[10] = 0xff;
-		key[11] = 0xff;
-		memcpy(key + 12, &((struct sockaddr_in *)&ss)->sin_addr, 4);
-	} else {
-		memcpy(key, &((struct sockaddr_in6 *)&ss)->sin6_addr, 8);
-	}
-	return TRUE;
-}
-
 p2plink_stun_limiter *p2plink_stun_limiter_new(const p2plink_stun_config *config) {
-	static gsize seeded = 0;
-	p2plink_stun_limiter *limiter;
-	if(g_once_init_enter(&seeded)) {
-		p2plink_stun_hash_seed = ((guint64)g_random_int() << 32) | g_random_int();
-		g_once_init_leave(&seeded, 1);
-	}
-	limiter = g_malloc0(sizeof(*limiter));
+	p2plink_stun_config c;
 	if(config != NULL)
-		limiter->config = *config;
+		c = *config;
 	else
-		p2plink_stun_config_defaults(&limiter->config);
+		p2plink_stun_config_defaults(&c);
 	/* A bucket shallower than one token would refuse everything */
-	if(limiter->config.burst < 1)
-		limiter->config.burst = 1;
-	if(limiter->config.global_burst < 1)
-		limiter->config.global_burst = 1;
-	if(limiter->config.max_sources < 1)
-		limiter->config.max_sources = 1;
-	limiter->buckets = g_hash_table_new_full(p2plink_stun_key_hash, p2plink_stun_key_equal, NULL, g_free);
-	g_queue_init(&limiter->lru);
+	p2plink_rate rate = { c.rate_per_sec, MAX(c.burst, 1) };
+	p2plink_rate total = { c.global_rate_per_sec, MAX(c.global_burst, 1) };
+	p2plink_stun_limiter *limiter = g_malloc0(sizeof(*limiter));
+	limiter->table = p2plink_rate_table_new(&rate, MAX(c.max_sources, 1));
+	p2plink_rate_table_set_total(limiter->table, &total);
 	return limiter;
 }
 
 void p2plink_stun_limiter_free(p2plink_stun_limiter *limiter) {
 	if(limiter == NULL)
 		return;
-	/* The queue links live inside the buckets, which the table frees */
-	g_queue_init(&limiter->lru);
-	g_hash_table_destroy(limiter->buckets);
+	p2plink_rate_table_free(limiter->table);
 	g_free(limiter);
 }
 
 guint p2plink_stun_limiter_size(const p2plink_stun_limiter *limiter) {
-	return limiter ? g_hash_table_size(limiter->buckets) : 0;
+	p2plink_rate_table_stats stats = { 0 };
+	if(limiter != NULL)
+		p2plink_rate_table_get_stats(limiter->table, &stats);
+	return stats.keys;
 }
 
 guint64 p2plink_stun_limiter_evictions(const p2plink_stun_limiter *limiter) {
-	return limiter ? limiter->evictions : 0;
-}
-
-static void p2plink_stun_refill(gdouble *tokens, gint64 *last_us, gint64 now_us, guint rate, guint burst) {
-	/* A clock that goes backwards (it should not: monotonic) refills nothing */
-	if(now_us > *last_us) {
-		*tokens += (gdouble)(now_us - *last_us) * rate / G_USEC_PER_SEC;
-		if(*tokens > burst)
-			*tokens = burst;
-	}
-	*last_us = now_us;
-}
-
-static p2plink_stun_bucket *p2plink_stun_limiter_lookup(p2plink_stun_limiter *limiter, const guint8 *key, gint64 now_us) {
-	p2plink_stun_bucket *bucket = g_hash_table_lookup(limiter->buckets, key);
-	if(bucket != NULL) {
-		g_queue_unlink(&limiter->lru, &bucket->link);
-		g_queue_push_tail_link(&limiter->lru, &bucket->link);
-		return bucket;
-	}
-	/* Full: forget the source seen least recently. Its next packet starts a
-	 * fresh (full) bucket, so eviction can only make us more permissive for
-	 * one source, never lock anyone out; the global bucket bounds the total. */
-	if(g_hash_table_size(limiter->buckets) >= limiter->config.max_sources) {
-		GList *oldest = g_queue_pop_head_link(&limiter->lru);
-		if(oldest != NULL) {
-			p2plink_stun_bucket *victim = oldest->data;
-			g_hash_table_remove(limiter->buckets, victim->key);
-			limiter->evictions++;
-		}
-	}
-	bucket = g_malloc0(sizeof(*bucket));
-	memcpy(bucket->key, key, P2PLINK_STUN_KEY_LEN);
-	bucket->tokens = limiter->config.burst;
-	bucket->last_us = now_us;
-	bucket->link.data = bucket;
-	g_hash_table_insert(limiter->buckets, bucket->key, bucket);
-	g_queue_push_tail_link(&limiter->lru, &bucket->link);
-	return bucket;
+	p2plink_rate_table_stats stats = { 0 };
+	if(limiter != NULL)
+		p2plink_rate_table_get_stats(limiter->table, &stats);
+	return stats.evictions;
 }
 
 p2plink_stun_verdict p2plink_stun_limiter_take(p2plink_stun_limiter *limiter,
 		const struct sockaddr *src, socklen_t srclen, gint64 now_us) {
-	guint8 key[P2PLINK_STUN_KEY_LEN];
-	p2plink_stun_bucket *bucket = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sslen = 0;
 	if(limiter == NULL)
 		return P2PLINK_STUN_REPLY_BINDING;
-	if(!p2plink_stun_limiter_key(src, srclen, key))
+	/* Port 0 or another family is no client; a dual-stack socket's ::ffff:a.b.c.d counts as the IPv4 address */
+	if(!p2plink_stun_normalize_source(src, srclen, &ss, &sslen))
 		return P2PLINK_STUN_DROP_BAD_SOURCE;
-	if(limiter->config.rate_per_sec > 0) {
-		bucket = p2plink_stun_limiter_lookup(limiter, key, now_us);
-		p2plink_stun_refill(&bucket->tokens, &bucket->last_us, now_us,
-			limiter->config.rate_per_sec, limiter->config.burst);
-		if(bucket->tokens < 1.0)
+	switch(p2plink_rate_table_check_addr(limiter->table, (const struct sockaddr *)&ss, sslen, now_us)) {
+		case P2PLINK_RATE_KEY_LIMITED:
 			return P2PLINK_STUN_DROP_RATE_LIMITED;
-	}
-	if(limiter->config.global_rate_per_sec > 0) {
-		if(!limiter->global_started) {
-			limiter->global_tokens = limiter->config.global_burst;
-			limiter->global_last_us = now_us;
-			limiter->global_started = TRUE;
-		}
-		p2plink_stun_refill(&limiter->global_tokens, &limiter->global_last_us, now_us,
-			limiter->config.global_rate_per_sec, limiter->config.global_burst);
-		if(limiter->global_tokens < 1.0)
+		case P2PLINK_RATE_TOTAL_LIMITED:
 			return P2PLINK_STUN_DROP_GLOBAL_LIMITED;
-		limiter->global_tokens -= 1.0;
+		default:
+			return P2PLINK_STUN_REPLY_BINDING;
 	}
-	/* Taken only once both buckets agreed, so a global refusal does not also
-	 * cost the source a token */
-	if(bucket != NULL)
-		bucket->tokens -= 1.0;
-	return P2PLINK_STUN_REPLY_BINDING;
 }
 
 
@@ -541,7 +435,7 @@ struct p2plink_stun_server {
 	int port;
 	int family;					/* of the socket: AF_INET6 (maybe dual-stack) or AF_INET */
 	p2plink_stun_limiter *limiter;
-	GMutex lock;				/* serializes on_readable: limiter and buffers below */
+	GMutex lock;				/* serializes on_readable: the buffers below (the limiter has its own lock) */
 	GThread *thread;
 	int wake_fd;				/* eventfd that tells the thread to stop */
 	gint stopping;

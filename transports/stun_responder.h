@@ -14,7 +14,9 @@
  *      there is no hand-written STUN parser here.
  *   2. p2plink_stun_limiter: a per-source token bucket (bounded table, LRU
  *      eviction, plus an optional global bucket) with an injected clock, so
- *      one address cannot turn the server into a reflector.
+ *      one address cannot turn the server into a reflector. It is the shared
+ *      limiter of common/ratelimit.h (p2plink_rate_table), the one every
+ *      other limit of both modules uses, with STUN's verdicts.
  *   3. p2plink_stun_server: a UDP socket plus counters that the transport
  *      drives either from its own event loop (fd + on_readable) or from a
  *      dedicated GThread (start_thread/stop_thread).
@@ -110,7 +112,8 @@ typedef struct p2plink_stun_config {
 /*! \brief Fill in the defaults (see stun_responder.c for why these numbers) */
 void p2plink_stun_config_defaults(p2plink_stun_config *config);
 
-/*! \brief Per-source token bucket table. Not thread-safe: one owner at a time. */
+/*! \brief Per-source token bucket table (a p2plink_rate_table). Thread-safe:
+ * the table has its own lock, so stats may read it while the STUN thread serves. */
 typedef struct p2plink_stun_limiter p2plink_stun_limiter;
 
 p2plink_stun_limiter *p2plink_stun_limiter_new(const p2plink_stun_config *config);

@@ -4,7 +4,8 @@
  *   {"request":"stats"}                                  -> {"p2plink":"stats", ...registry counters}
  *   {"request":"list_peers","offset":0,"limit":100}      -> {"p2plink":"peers","peers":[...],"total":N,...}
  *   {"request":"kick_peer","id":"<peer id>"}             -> {"p2plink":"kicked","id":"..."}
- * Errors: {"p2plink":"error","error_code":48x,"error":"sentence"}.
+ * Errors (p2plink_errors.h): {"p2plink":"error","error_code":48x,"code":"<stable code>","error":"sentence"}; an
+ * unknown request name is "unknown-request".
  */
 
 #include <string.h>
@@ -14,10 +15,6 @@
 
 #define DEFAULT_PAGE 100
 #define MAX_PAGE 1000
-
-static json_t *admin_error(int code, const char *cause) {
-	return json_pack("{s:s,s:i,s:s}", "p2plink", "error", "error_code", code, "error", cause);
-}
 
 /* Reads an optional non-negative integer member; FALSE if present with the wrong type or range */
 static gboolean optional_uint(json_t *message, const char *name, guint fallback, guint max, guint *out) {
@@ -45,7 +42,7 @@ static json_t *with_tag(json_t *object, const char *tag) {
 static json_t *handle_list_peers(p2plink_registry *reg, json_t *message) {
 	guint offset, limit;
 	if(!p2plink_admin_page(message, DEFAULT_PAGE, MAX_PAGE, &offset, &limit))
-		return admin_error(P2PLINK_ADMIN_ERROR_INVALID_ELEMENT,
+		return p2plink_error_admin(P2PLINK_E_INVALID_ELEMENT,
 			"offset must be a non-negative integer and limit an integer from 0 to 1000");
 	return with_tag(p2plink_registry_list_peers(reg, offset, limit), "peers");
 }
@@ -53,31 +50,49 @@ static json_t *handle_list_peers(p2plink_registry *reg, json_t *message) {
 static json_t *handle_kick_peer(p2plink_registry *reg, json_t *message) {
 	json_t *id = json_object_get(message, "id");
 	if(id == NULL)
-		return admin_error(P2PLINK_ADMIN_ERROR_MISSING_ELEMENT, "Missing element (id)");
+		return p2plink_error_admin(P2PLINK_E_MISSING_ELEMENT, "Missing element (id)");
 	if(!json_is_string(id) || !p2plink_id_is_valid(json_string_value(id)))
-		return admin_error(P2PLINK_ADMIN_ERROR_INVALID_ELEMENT, "Invalid element (id must be a peer id)");
+		return p2plink_error_admin(P2PLINK_E_INVALID_ELEMENT, "Invalid element (id must be a peer id)");
 	if(!p2plink_registry_kick_id(reg, json_string_value(id), "kicked by an administrator"))
-		return admin_error(P2PLINK_ADMIN_ERROR_NOT_FOUND, "No such peer is connected");
+		return p2plink_error_admin(P2PLINK_E_NO_SUCH_PEER, NULL);
 	return json_pack("{s:s,s:s}", "p2plink", "kicked", "id", json_string_value(id));
+}
+
+static json_t *handle_stats(p2plink_registry *reg, json_t *message) {
+	return with_tag(p2plink_registry_stats(reg), "stats");
+}
+
+typedef struct admin_request {
+	const char *name;
+	json_t *(*handler)(p2plink_registry *reg, json_t *message);
+} admin_request;
+
+static const admin_request requests[] = {
+	{ "stats", handle_stats },
+	{ "list_peers", handle_list_peers },
+	{ "kick_peer", handle_kick_peer },
+};
+
+static const admin_request *find_request(const char *name) {
+	for(size_t i = 0; name != NULL && i < G_N_ELEMENTS(requests); i++) {
+		if(!strcmp(requests[i].name, name))
+			return &requests[i];
+	}
+	return NULL;
 }
 
 json_t *p2plink_admin_handle(p2plink_registry *reg, json_t *message) {
 	if(message == NULL || !json_is_object(message))
-		return admin_error(P2PLINK_ADMIN_ERROR_INVALID_REQUEST, "The admin request must be a JSON object");
-	json_t *request = json_object_get(message, "request");
+		return p2plink_error_admin(P2PLINK_E_INVALID_REQUEST, NULL);
+	json_t *name = json_object_get(message, "request");
+	if(name == NULL)
+		return p2plink_error_admin(P2PLINK_E_MISSING_ELEMENT, "Missing element (request)");
+	if(!json_is_string(name))
+		return p2plink_error_admin(P2PLINK_E_INVALID_ELEMENT, "Invalid element (request should be a string)");
+	const admin_request *request = find_request(json_string_value(name));
 	if(request == NULL)
-		return admin_error(P2PLINK_ADMIN_ERROR_MISSING_ELEMENT, "Missing element (request)");
-	if(!json_is_string(request))
-		return admin_error(P2PLINK_ADMIN_ERROR_INVALID_ELEMENT, "Invalid element (request should be a string)");
-	const char *name = json_string_value(request);
+		return p2plink_error_admin(P2PLINK_E_UNKNOWN_REQUEST, NULL);
 	if(reg == NULL)
-		return admin_error(P2PLINK_ADMIN_ERROR_UNAVAILABLE,
-			"janus.transport.peerjs is not loaded: no peers can connect");
-	if(!strcmp(name, "stats"))
-		return with_tag(p2plink_registry_stats(reg), "stats");
-	if(!strcmp(name, "list_peers"))
-		return handle_list_peers(reg, message);
-	if(!strcmp(name, "kick_peer"))
-		return handle_kick_peer(reg, message);
-	return admin_error(P2PLINK_ADMIN_ERROR_INVALID_REQUEST, "Unknown request");
+		return p2plink_error_admin(P2PLINK_E_NO_TRANSPORT, NULL);
+	return request->handler(reg, message);
 }

@@ -10,19 +10,16 @@
 
 #include <jansson.h>
 
+#include "p2plink_errors.h"
 #include "registry.h"
-
-#define P2PLINK_ADMIN_ERROR_INVALID_REQUEST	480
-#define P2PLINK_ADMIN_ERROR_MISSING_ELEMENT	481
-#define P2PLINK_ADMIN_ERROR_INVALID_ELEMENT	482
-#define P2PLINK_ADMIN_ERROR_NOT_FOUND		483
-#define P2PLINK_ADMIN_ERROR_UNAVAILABLE		484
 
 /* "offset" and "limit" of a paged admin request (absent: 0 and default_limit). FALSE when either is present but
  * not an integer in range (offset <= G_MAXINT, limit <= max_limit); the caller answers with its own error. */
 gboolean p2plink_admin_page(json_t *message, guint default_limit, guint max_limit, guint *offset, guint *limit);
 
-/* message is borrowed (may be NULL); reg may be NULL when no transport is attached. Returns a new object. */
+/* The registry's admin requests ("stats", "list_peers", "kick_peer"), dispatched through one {name, handler} table;
+ * any other name is answered "unknown-request" (the plugin hands link requests to link_service.c first). message is
+ * borrowed (may be NULL); reg may be NULL when no transport is attached. Returns a new object. */
 json_t *p2plink_admin_handle(p2plink_registry *reg, json_t *message);
 
 #endif

@@ -21,9 +21,11 @@
  *   links/peek   {link_token}  (no id/token: the visitor may not be connected yet; uses no click)
  *       -> {"ok":true,"target","purpose","expires_at":ms|null,"clicks_left":n|null,"online":bool} | {"ok":false,..}
  *   linkonly     {id,token,enabled}                         -> {"ok":true,"link_only":true}
- * Times in answers are milliseconds since the epoch. Errors: admin {"p2plink":"error","error_code":49x,"error":..,
- * "code":..}; peers HTTP 4xx/5xx with {"error":{"code":..,"msg":..}}. A redemption's denial never names the target
- * or the rules, and is answered with HTTP 200 {"ok":false,...} because it is an answer, not a failure.
+ * Times in answers are milliseconds since the epoch. Errors come from the one list of p2plink_errors.h: admin
+ * {"p2plink":"error","error_code":49x,"code":..,"error":..}; peers HTTP 4xx/5xx with {"error":{"code":..,"msg":..}}.
+ * Both kinds of request are dispatched through {name, handler} tables; a name not in them is "unknown-request".
+ * A redemption's denial never names the target or the rules, and is answered with HTTP 200 {"ok":false,...}
+ * because it is an answer, not a failure.
  *
  * Owners: a link reaches a person, not an id string. Its owner is the hex SHA-256 of the PeerJS token of whom it
  * reaches (p2plink_peer_owner()): the creator's for links a peer makes; for admin links the "owner" the admin gave,
@@ -41,54 +43,13 @@
 
 #include "admin.h"
 #include "link_service.h"
+#include "p2plink_errors.h"
 #include "protocol.h"
 
-#define ADMIN_ERROR_INVALID		490
-#define ADMIN_ERROR_NOT_FOUND	491
-#define ADMIN_ERROR_STORE		492
-
-static json_t *admin_error(int code, const char *machine, const char *msg) {
-	return json_pack("{s:s,s:i,s:s,s:s}", "p2plink", "error", "error_code", code, "code", machine, "error", msg);
-}
-
-static json_t *peer_error(int *status, int http, const char *code, const char *msg) {
-	*status = http;
-	return json_pack("{s:{s:s,s:s}}", "error", "code", code, "msg", msg);
-}
-
-/* Store errors → (HTTP status, sentence) without leaking internals */
-static int store_error_status(const GError *error) {
-	if(error->domain != P2PLINK_STORE_ERROR)
-		return 500;
-	switch(error->code) {
-		case P2PLINK_STORE_ERROR_NOT_FOUND: return 404;
-		case P2PLINK_STORE_ERROR_LIMIT: return 429;
-		case P2PLINK_STORE_ERROR_INVALID: return 400;
-		case P2PLINK_STORE_ERROR_EXISTS: return 409;
-		default: return 503;
-	}
-}
-
-static const char *store_error_sentence(const GError *error) {
-	if(error->domain == P2PLINK_STORE_ERROR) {
-		switch(error->code) {
-			case P2PLINK_STORE_ERROR_NOT_FOUND: return "No such link";
-			case P2PLINK_STORE_ERROR_LIMIT: return "You already have the maximum number of active links";
-			case P2PLINK_STORE_ERROR_IO:
-			case P2PLINK_STORE_ERROR_READONLY:
-			case P2PLINK_STORE_ERROR_BUSY: return "Share links are unavailable right now; calls still work";
-			default: break;
-		}
-	}
-	return "Share links are unavailable right now";
-}
-
-static const char *error_code(const GError *error) {
-	if(error->domain == P2PLINK_STORE_ERROR)
-		return p2plink_store_error_code(error->code);
-	if(error->domain == P2PLINK_LINK_ERROR)
-		return p2plink_link_error_code(error->code);
-	return "internal";
+/* The sentence a GError is answered with: link-rule errors carry useful ones (e.g. "did you mean 10.0.0.0/8?");
+ * store errors are summarised by their row (the database's reason goes to the operator, not the caller) */
+static const char *gerror_sentence(const GError *error) {
+	return error->domain == P2PLINK_LINK_ERROR ? error->message : NULL;
 }
 
 static void observe(p2plink_link_service *svc, p2plink_link_event event, const char *link_id, const char *target,
@@ -169,114 +130,104 @@ static json_t *create_link(p2plink_link_service *svc, json_t *request, const cha
 
 static json_t *admin_store_error(p2plink_link_service *svc, GError *error) {
 	report_store_failure(svc, error);
-	int code = (error->domain == P2PLINK_STORE_ERROR && error->code == P2PLINK_STORE_ERROR_NOT_FOUND) ?
-		ADMIN_ERROR_NOT_FOUND : (error->domain == P2PLINK_LINK_ERROR ? ADMIN_ERROR_INVALID : ADMIN_ERROR_STORE);
-	/* Link-rule errors carry useful sentences (e.g. "did you mean 10.0.0.0/8?"); store errors are summarised */
-	json_t *answer = admin_error(code, error_code(error),
-		error->domain == P2PLINK_LINK_ERROR ? error->message : store_error_sentence(error));
+	json_t *answer = p2plink_error_admin(p2plink_error_of_gerror(error), gerror_sentence(error));
 	g_error_free(error);
 	return answer;
 }
 
-static json_t *admin_link_id(json_t *message, const char **id) {
-	*id = string_member(message, "link_id");
-	if(*id == NULL)
-		return admin_error(ADMIN_ERROR_INVALID, "bad-request", "Missing element (link_id must be a string)");
-	return NULL;
-}
+#define BAD_PAGE	"offset/limit must be non-negative integers (limit <= 1000)"
 
-gboolean p2plink_link_service_is_admin_request(const char *request) {
-	static const char *known[] = { "create_link", "list_links", "get_link", "revoke_link", "delete_link",
-		"list_clicks", "link_stats", NULL };
-	for(const char **k = known; request != NULL && *k; k++) {
-		if(strcmp(*k, request) == 0)
-			return TRUE;
-	}
-	return FALSE;
-}
-
-json_t *p2plink_link_service_admin(p2plink_link_service *svc, const char *request, json_t *message, gint64 now) {
-	if(!p2plink_link_service_is_admin_request(request))
-		return NULL;
-	if(svc->store == NULL)
-		return admin_error(ADMIN_ERROR_STORE, "store-unavailable",
-			"The link store is not available (see the Janus log); signaling is not affected");
+/* link_id is the request's "link_id" for the requests that need one (the table says which), else NULL */
+static json_t *admin_create_link(p2plink_link_service *svc, json_t *message, const char *link_id, gint64 now) {
 	GError *error = NULL;
-	const char *id = NULL;
-	json_t *bad;
-	if(!strcmp(request, "create_link")) {
-		/* Whom it reaches: the owner named, else whoever holds the target now, else the first holder to be
-		 * redeemed for (see the opening comment) */
-		json_t *named = json_object_get(message, "owner");
-		if(named != NULL && !p2plink_owner_looks_valid(json_string_value(named)))
-			return admin_error(ADMIN_ERROR_INVALID, "bad-request",
-				"owner must be 64 lowercase hex characters: the SHA-256 of the person's PeerJS token");
-		char *owner = named != NULL ? g_strdup(json_string_value(named)) :
-			(svc->registry != NULL && json_is_string(json_object_get(message, "target")) ?
-				p2plink_registry_owner_of(svc->registry, string_member(message, "target")) : NULL);
-		json_t *answer = create_link(svc, message, P2PLINK_CREATOR_ADMIN, owner, &svc->config.admin_limits, 0,
-			svc->config.public_url, now, &error);
-		g_free(owner);
-		if(answer == NULL)
-			return admin_store_error(svc, error);
-		json_object_set_new(answer, "p2plink", json_string("link"));
-		return answer;
-	}
-	if(!strcmp(request, "list_links")) {
-		p2plink_link_filter filter = { string_member(message, "target"), string_member(message, "creator"),
-			json_is_true(json_object_get(message, "include_revoked")), 0, 0, string_member(message, "owner") };
-		if(!p2plink_admin_page(message, 0, P2PLINK_STORE_MAX_LIMIT, &filter.offset, &filter.limit))
-			return admin_error(ADMIN_ERROR_INVALID, "bad-request", "offset/limit must be non-negative integers (limit <= 1000)");
-		guint64 total = 0;
-		GPtrArray *links = p2plink_store_list_links(svc->store, &filter, &total, &error);
-		if(links == NULL)
-			return admin_store_error(svc, error);
-		json_t *answer = json_pack("{s:s,s:o,s:I}", "p2plink", "links", "links", links_json(links, now),
-			"total", (json_int_t)total);
-		g_ptr_array_free(links, TRUE);
-		return answer;
-	}
-	if(!strcmp(request, "link_stats")) {
-		p2plink_store_stats stats;
-		if(!p2plink_store_stats_get(svc->store, now, &stats, &error))
-			return admin_store_error(svc, error);
-		json_t *clicks = json_object();
-		for(int o = 0; o < P2PLINK_LINK_OUTCOME_COUNT; o++)
-			json_object_set_new(clicks, p2plink_link_outcome_code(o), json_integer(stats.clicks[o]));
-		return json_pack("{s:s,s:I,s:I,s:o}", "p2plink", "link_stats", "links_total", (json_int_t)stats.links_total,
-			"links_active", (json_int_t)stats.links_active, "clicks", clicks);
-	}
-	if((bad = admin_link_id(message, &id)) != NULL)
-		return bad;
-	if(!strcmp(request, "get_link")) {
-		p2plink_link *link = p2plink_store_get_link(svc->store, id, &error);
-		if(link == NULL)
-			return admin_store_error(svc, error);
-		json_t *answer = json_pack("{s:s,s:o}", "p2plink", "link", "link", link_json(link, now));
+	/* Whom it reaches: the owner named, else whoever holds the target now, else the first holder to be redeemed
+	 * for (see the opening comment) */
+	json_t *named = json_object_get(message, "owner");
+	if(named != NULL && !p2plink_owner_looks_valid(json_string_value(named)))
+		return p2plink_error_admin(P2PLINK_E_BAD_REQUEST,
+			"owner must be 64 lowercase hex characters: the SHA-256 of the person's PeerJS token");
+	char *owner = named != NULL ? g_strdup(json_string_value(named)) :
+		(svc->registry != NULL && json_is_string(json_object_get(message, "target")) ?
+			p2plink_registry_owner_of(svc->registry, string_member(message, "target")) : NULL);
+	json_t *answer = create_link(svc, message, P2PLINK_CREATOR_ADMIN, owner, &svc->config.admin_limits, 0,
+		svc->config.public_url, now, &error);
+	g_free(owner);
+	if(answer == NULL)
+		return admin_store_error(svc, error);
+	json_object_set_new(answer, "p2plink", json_string("link"));
+	return answer;
+}
+
+static json_t *admin_list_links(p2plink_link_service *svc, json_t *message, const char *link_id, gint64 now) {
+	GError *error = NULL;
+	p2plink_link_filter filter = { string_member(message, "target"), string_member(message, "creator"),
+		json_is_true(json_object_get(message, "include_revoked")), 0, 0, string_member(message, "owner") };
+	if(!p2plink_admin_page(message, 0, P2PLINK_STORE_MAX_LIMIT, &filter.offset, &filter.limit))
+		return p2plink_error_admin(P2PLINK_E_BAD_REQUEST, BAD_PAGE);
+	guint64 total = 0;
+	GPtrArray *links = p2plink_store_list_links(svc->store, &filter, &total, &error);
+	if(links == NULL)
+		return admin_store_error(svc, error);
+	json_t *answer = json_pack("{s:s,s:o,s:I}", "p2plink", "links", "links", links_json(links, now),
+		"total", (json_int_t)total);
+	g_ptr_array_free(links, TRUE);
+	return answer;
+}
+
+static json_t *admin_link_stats(p2plink_link_service *svc, json_t *message, const char *link_id, gint64 now) {
+	GError *error = NULL;
+	p2plink_store_stats stats;
+	if(!p2plink_store_stats_get(svc->store, now, &stats, &error))
+		return admin_store_error(svc, error);
+	json_t *clicks = json_object();
+	for(int o = 0; o < P2PLINK_LINK_OUTCOME_COUNT; o++)
+		json_object_set_new(clicks, p2plink_link_outcome_code(o), json_integer(stats.clicks[o]));
+	return json_pack("{s:s,s:I,s:I,s:o}", "p2plink", "link_stats", "links_total", (json_int_t)stats.links_total,
+		"links_active", (json_int_t)stats.links_active, "clicks", clicks);
+}
+
+static json_t *admin_get_link(p2plink_link_service *svc, json_t *message, const char *link_id, gint64 now) {
+	GError *error = NULL;
+	p2plink_link *link = p2plink_store_get_link(svc->store, link_id, &error);
+	if(link == NULL)
+		return admin_store_error(svc, error);
+	json_t *answer = json_pack("{s:s,s:o}", "p2plink", "link", "link", link_json(link, now));
+	p2plink_link_free(link);
+	return answer;
+}
+
+/* revoke_link and delete_link: the same steps, another store call, event and tag */
+static json_t *admin_end_link(p2plink_link_service *svc, const char *link_id, gboolean revoke, gint64 now) {
+	GError *error = NULL;
+	p2plink_link *link = p2plink_store_get_link(svc->store, link_id, &error);
+	if(link == NULL)
+		return admin_store_error(svc, error);
+	gboolean ok = revoke ? p2plink_store_revoke_link(svc->store, link_id, NULL, now, &error) :
+		p2plink_store_delete_link(svc->store, link_id, &error);
+	if(!ok) {
 		p2plink_link_free(link);
-		return answer;
+		return admin_store_error(svc, error);
 	}
-	if(!strcmp(request, "revoke_link") || !strcmp(request, "delete_link")) {
-		gboolean revoke = !strcmp(request, "revoke_link");
-		p2plink_link *link = p2plink_store_get_link(svc->store, id, &error);
-		if(link == NULL)
-			return admin_store_error(svc, error);
-		gboolean ok = revoke ? p2plink_store_revoke_link(svc->store, id, NULL, now, &error) :
-			p2plink_store_delete_link(svc->store, id, &error);
-		if(!ok) {
-			p2plink_link_free(link);
-			return admin_store_error(svc, error);
-		}
-		observe(svc, revoke ? P2PLINK_LINK_EVENT_REVOKED : P2PLINK_LINK_EVENT_DELETED, id, link->target, NULL);
-		p2plink_link_free(link);
-		return json_pack("{s:s,s:s}", "p2plink", revoke ? "revoked" : "deleted", "link_id", id);
-	}
-	/* list_clicks */
+	observe(svc, revoke ? P2PLINK_LINK_EVENT_REVOKED : P2PLINK_LINK_EVENT_DELETED, link_id, link->target, NULL);
+	p2plink_link_free(link);
+	return json_pack("{s:s,s:s}", "p2plink", revoke ? "revoked" : "deleted", "link_id", link_id);
+}
+
+static json_t *admin_revoke_link(p2plink_link_service *svc, json_t *message, const char *link_id, gint64 now) {
+	return admin_end_link(svc, link_id, TRUE, now);
+}
+
+static json_t *admin_delete_link(p2plink_link_service *svc, json_t *message, const char *link_id, gint64 now) {
+	return admin_end_link(svc, link_id, FALSE, now);
+}
+
+static json_t *admin_list_clicks(p2plink_link_service *svc, json_t *message, const char *link_id, gint64 now) {
+	GError *error = NULL;
 	guint offset = 0, limit = 0;
 	if(!p2plink_admin_page(message, 0, P2PLINK_STORE_MAX_LIMIT, &offset, &limit))
-		return admin_error(ADMIN_ERROR_INVALID, "bad-request", "offset/limit must be non-negative integers (limit <= 1000)");
+		return p2plink_error_admin(P2PLINK_E_BAD_REQUEST, BAD_PAGE);
 	guint64 total = 0;
-	GPtrArray *clicks = p2plink_store_list_clicks(svc->store, id, offset, limit, &total, &error);
+	GPtrArray *clicks = p2plink_store_list_clicks(svc->store, link_id, offset, limit, &total, &error);
 	if(clicks == NULL)
 		return admin_store_error(svc, error);
 	json_t *array = json_array();
@@ -290,14 +241,62 @@ json_t *p2plink_link_service_admin(p2plink_link_service *svc, const char *reques
 	return json_pack("{s:s,s:o,s:I}", "p2plink", "clicks", "clicks", array, "total", (json_int_t)total);
 }
 
+typedef struct admin_link_request {
+	const char *name;
+	gboolean needs_link_id;
+	json_t *(*handler)(p2plink_link_service *svc, json_t *message, const char *link_id, gint64 now);
+} admin_link_request;
+
+static const admin_link_request admin_requests[] = {
+	{ "create_link", FALSE, admin_create_link },
+	{ "list_links", FALSE, admin_list_links },
+	{ "link_stats", FALSE, admin_link_stats },
+	{ "get_link", TRUE, admin_get_link },
+	{ "revoke_link", TRUE, admin_revoke_link },
+	{ "delete_link", TRUE, admin_delete_link },
+	{ "list_clicks", TRUE, admin_list_clicks },
+};
+
+static const admin_link_request *find_admin_request(const char *name) {
+	for(size_t i = 0; name != NULL && i < G_N_ELEMENTS(admin_requests); i++) {
+		if(!strcmp(admin_requests[i].name, name))
+			return &admin_requests[i];
+	}
+	return NULL;
+}
+
+gboolean p2plink_link_service_is_admin_request(const char *request) {
+	return find_admin_request(request) != NULL;
+}
+
+json_t *p2plink_link_service_admin(p2plink_link_service *svc, const char *request, json_t *message, gint64 now) {
+	const admin_link_request *r = find_admin_request(request);
+	if(r == NULL)
+		return NULL;
+	if(svc->store == NULL)
+		return p2plink_error_admin(P2PLINK_E_STORE_UNAVAILABLE,
+			"The link store is not available (see the Janus log); signaling is not affected");
+	const char *link_id = NULL;
+	if(r->needs_link_id && (link_id = string_member(message, "link_id")) == NULL)
+		return p2plink_error_admin(P2PLINK_E_BAD_REQUEST, "Missing element (link_id must be a string)");
+	return r->handler(svc, message, link_id, now);
+}
+
 /* ---- Peers ---- */
+
+/* One peer request as its handler sees it */
+typedef struct peer_call {
+	p2plink_peer *peer;		/* the authenticated caller; NULL for the routes without id/token (links/peek) */
+	json_t *body;			/* a JSON object (the dispatch checked) */
+	const char *client_ip, *user_agent, *base_url;
+	gint64 now;
+} peer_call;
 
 /* svc NULL: the failure was already reported (one report for a whole batch) */
 static json_t *peer_store_error(p2plink_link_service *svc, int *status, GError *error) {
 	if(svc != NULL)
 		report_store_failure(svc, error);
-	json_t *answer = peer_error(status, error->domain == P2PLINK_LINK_ERROR ? 400 : store_error_status(error),
-		error_code(error), error->domain == P2PLINK_LINK_ERROR ? error->message : store_error_sentence(error));
+	json_t *answer = p2plink_error_peer(p2plink_error_of_gerror(error), gerror_sentence(error), status);
 	g_error_free(error);
 	return answer;
 }
@@ -311,18 +310,18 @@ static gboolean create_allowed(p2plink_link_service *svc, p2plink_peer *peer, co
 	return svc->create_ip_limiter == NULL || p2plink_rate_table_take(svc->create_ip_limiter, client_ip, now);
 }
 
-static json_t *peer_create(p2plink_link_service *svc, p2plink_peer *peer, json_t *body, const char *client_ip,
-		const char *base_url, gint64 now, int *status) {
-	if(!create_allowed(svc, peer, client_ip, now))
-		return peer_error(status, 429, "too-many-links", "You are creating links too fast; try again in a minute");
+static json_t *peer_create(p2plink_link_service *svc, const peer_call *call, int *status) {
+	p2plink_peer *peer = call->peer;
+	if(!create_allowed(svc, peer, call->client_ip, call->now))
+		return p2plink_error_peer(P2PLINK_E_TOO_MANY_LINKS, NULL, status);
 	/* A peer can only make links to itself: whatever "target" it sent is replaced */
-	json_t *request = json_deep_copy(body);
+	json_t *request = json_deep_copy(call->body);
 	json_object_set_new(request, "target", json_string(p2plink_peer_id(peer)));
 	json_object_del(request, "token");
 	json_object_del(request, "id");
 	GError *error = NULL;
 	json_t *answer = create_link(svc, request, p2plink_peer_id(peer), p2plink_peer_owner(peer),
-		&svc->config.peer_limits, svc->config.max_links_per_peer, base_url, now, &error);
+		&svc->config.peer_limits, svc->config.max_links_per_peer, call->base_url, call->now, &error);
 	json_decref(request);
 	if(answer == NULL)
 		return peer_store_error(svc, status, error);
@@ -330,28 +329,27 @@ static json_t *peer_create(p2plink_link_service *svc, p2plink_peer *peer, json_t
 	return answer;
 }
 
-static json_t *peer_list(p2plink_link_service *svc, p2plink_peer *peer, const char *base_url, gint64 now,
-		int *status) {
-	(void)base_url;
+static json_t *peer_list(p2plink_link_service *svc, const peer_call *call, int *status) {
 	/* By owner, not by id: a new token holding this id later sees none of these */
-	p2plink_link_filter filter = { NULL, NULL, FALSE, 0, P2PLINK_STORE_MAX_LIMIT, p2plink_peer_owner(peer) };
+	p2plink_link_filter filter = { NULL, NULL, FALSE, 0, P2PLINK_STORE_MAX_LIMIT, p2plink_peer_owner(call->peer) };
 	GError *error = NULL;
 	GPtrArray *links = p2plink_store_list_links(svc->store, &filter, NULL, &error);
 	if(links == NULL)
 		return peer_store_error(svc, status, error);
 	*status = 200;
-	json_t *answer = json_pack("{s:o}", "links", links_json(links, now));
+	json_t *answer = json_pack("{s:o}", "links", links_json(links, call->now));
 	g_ptr_array_free(links, TRUE);
 	return answer;
 }
 
-static json_t *peer_revoke(p2plink_link_service *svc, p2plink_peer *peer, json_t *body, gint64 now, int *status) {
-	const char *link_id = string_member(body, "link_id");
+static json_t *peer_revoke(p2plink_link_service *svc, const peer_call *call, int *status) {
+	p2plink_peer *peer = call->peer;
+	const char *link_id = string_member(call->body, "link_id");
 	if(link_id == NULL)
-		return peer_error(status, 400, "bad-request", "link_id must be a string");
+		return p2plink_error_peer(P2PLINK_E_BAD_REQUEST, "link_id must be a string", status);
 	GError *error = NULL;
 	/* Only the owner may revoke: anyone else (the same id with another token included) gets not-found */
-	if(!p2plink_store_revoke_link(svc->store, link_id, p2plink_peer_owner(peer), now, &error))
+	if(!p2plink_store_revoke_link(svc->store, link_id, p2plink_peer_owner(peer), call->now, &error))
 		return peer_store_error(svc, status, error);
 	observe(svc, P2PLINK_LINK_EVENT_REVOKED, link_id, p2plink_peer_id(peer), NULL);
 	*status = 200;
@@ -375,8 +373,7 @@ static p2plink_redeem_request redeem_request(p2plink_link_service *svc, const ch
 static json_t *redeem_prepare(p2plink_link_service *svc, json_t *body, const char *client_ip, gint64 now,
 		int *status, char **hash) {
 	if(svc->redeem_limiter != NULL && !p2plink_rate_table_take(svc->redeem_limiter, client_ip, now))
-		return peer_error(status, 429, "too-many-attempts",
-			"Too many link attempts from your network; try again in a minute");
+		return p2plink_error_peer(P2PLINK_E_TOO_MANY_ATTEMPTS, NULL, status);
 	const char *token = string_member(body, "link_token");
 	/* A malformed token is looked up anyway (it matches nothing) so that the attempt is logged like any other */
 	*hash = p2plink_token_hash(token ? token : "");
@@ -422,26 +419,22 @@ static json_t *redeem_in_store(p2plink_link_service *svc, json_t *body, const ch
 	return ok ? NULL : peer_store_error(svc, status, error);
 }
 
-static json_t *peer_redeem(p2plink_link_service *svc, p2plink_peer *peer, json_t *body, const char *client_ip,
-		const char *user_agent, gint64 now, int *status) {
+static json_t *peer_redeem(p2plink_link_service *svc, const peer_call *call, int *status) {
 	p2plink_link_outcome outcome;
 	p2plink_link *link;
-	json_t *failed = redeem_in_store(svc, body, client_ip, user_agent, now, FALSE, status, &outcome, &link);
-	return failed != NULL ? failed : redeem_finish(svc, peer, outcome, link, status);
+	json_t *failed = redeem_in_store(svc, call->body, call->client_ip, call->user_agent, call->now, FALSE, status,
+		&outcome, &link);
+	return failed != NULL ? failed : redeem_finish(svc, call->peer, outcome, link, status);
 }
 
 /* What the landing page shows, without using a click: the same checks as a redemption (and the same per-IP
  * limit), logged as "preview". Never the whitelist, the creator, the owner or the click count beyond what is left.
  * A link whose person is not online is still a good link: ok with online false. */
-static json_t *peer_peek(p2plink_link_service *svc, json_t *body, const char *client_ip, const char *user_agent,
-		gint64 now, int *status) {
-	if(!json_is_object(body))
-		return peer_error(status, 400, "bad-request", "The request body must be a JSON object");
-	if(svc->store == NULL)
-		return peer_error(status, 503, "store-unavailable", "Share links are unavailable right now; calls still work");
+static json_t *peer_peek(p2plink_link_service *svc, const peer_call *call, int *status) {
 	p2plink_link_outcome outcome;
 	p2plink_link *link;
-	json_t *failed = redeem_in_store(svc, body, client_ip, user_agent, now, TRUE, status, &outcome, &link);
+	json_t *failed = redeem_in_store(svc, call->body, call->client_ip, call->user_agent, call->now, TRUE, status,
+		&outcome, &link);
 	if(failed != NULL)
 		return failed;
 	*status = 200;
@@ -459,55 +452,75 @@ static json_t *peer_peek(p2plink_link_service *svc, json_t *body, const char *cl
 	return answer;
 }
 
+static json_t *peer_link_only(p2plink_link_service *svc, const peer_call *call, int *status) {
+	json_t *enabled = json_object_get(call->body, "enabled");
+	if(!json_is_boolean(enabled))
+		return p2plink_error_peer(P2PLINK_E_BAD_REQUEST, "enabled must be true or false", status);
+	p2plink_registry_set_link_only(svc->registry, call->peer, json_is_true(enabled));
+	*status = 200;
+	return json_pack("{s:b,s:b}", "ok", TRUE, "link_only", json_is_true(enabled));
+}
+
+#define BAD_BODY	"The request body must be a JSON object"
+
 /* The caller's peer for a peer request, or NULL with *refused set to the answer */
 static p2plink_peer *authenticate(p2plink_link_service *svc, json_t *body, int *status, json_t **refused) {
 	*refused = NULL;
 	if(!json_is_object(body)) {
-		*refused = peer_error(status, 400, "bad-request", "The request body must be a JSON object");
+		*refused = p2plink_error_peer(P2PLINK_E_BAD_REQUEST, BAD_BODY, status);
 		return NULL;
 	}
 	const char *id = string_member(body, "id"), *token = string_member(body, "token");
 	if(id == NULL || token == NULL || svc->registry == NULL) {
-		*refused = peer_error(status, 401, "not-connected", "id and token of a connected peer are required");
+		*refused = p2plink_error_peer(P2PLINK_E_NOT_CONNECTED, NULL, status);
 		return NULL;
 	}
 	p2plink_peer *peer = p2plink_registry_authenticate(svc->registry, id, token);
 	if(peer == NULL)
-		*refused = peer_error(status, 401, "not-connected", "No connected peer has this id and token");
+		*refused = p2plink_error_peer(P2PLINK_E_NOT_CONNECTED, "No connected peer has this id and token", status);
 	return peer;
 }
 
+typedef struct peer_route {
+	const char *name;		/* what follows {path}{key}/ */
+	gboolean needs_peer;	/* id + token of a connected peer */
+	gboolean needs_store;
+	json_t *(*handler)(p2plink_link_service *svc, const peer_call *call, int *status);
+} peer_route;
+
+static const peer_route peer_routes[] = {
+	{ "links/create", TRUE, TRUE, peer_create },
+	{ "links/list", TRUE, TRUE, peer_list },
+	{ "links/revoke", TRUE, TRUE, peer_revoke },
+	{ "links/redeem", TRUE, TRUE, peer_redeem },
+	/* The visitor may not be connected yet; uses no click */
+	{ "links/peek", FALSE, TRUE, peer_peek },
+	{ "linkonly", TRUE, FALSE, peer_link_only },
+};
+
 json_t *p2plink_link_service_peer(p2plink_link_service *svc, const char *route, json_t *body, const char *client_ip,
 		const char *user_agent, const char *base_url, gint64 now, int *status) {
-	json_t *answer;
-	if(!strcmp(route, "links/peek"))
-		return peer_peek(svc, body, client_ip, user_agent, now, status);
-	p2plink_peer *peer = authenticate(svc, body, status, &answer);
-	if(peer == NULL)
-		return answer;
-	if(!strcmp(route, "linkonly")) {
-		json_t *enabled = json_object_get(body, "enabled");
-		if(!json_is_boolean(enabled)) {
-			answer = peer_error(status, 400, "bad-request", "enabled must be true or false");
-		} else {
-			p2plink_registry_set_link_only(svc->registry, peer, json_is_true(enabled));
-			*status = 200;
-			answer = json_pack("{s:b,s:b}", "ok", TRUE, "link_only", json_is_true(enabled));
-		}
-	} else if(svc->store == NULL) {
-		answer = peer_error(status, 503, "store-unavailable", "Share links are unavailable right now; calls still work");
-	} else if(!strcmp(route, "links/create")) {
-		answer = peer_create(svc, peer, body, client_ip, base_url, now, status);
-	} else if(!strcmp(route, "links/list")) {
-		answer = peer_list(svc, peer, base_url, now, status);
-	} else if(!strcmp(route, "links/revoke")) {
-		answer = peer_revoke(svc, peer, body, now, status);
-	} else if(!strcmp(route, "links/redeem")) {
-		answer = peer_redeem(svc, peer, body, client_ip, user_agent, now, status);
-	} else {
-		answer = peer_error(status, 404, "not-found", "No such endpoint");
+	const peer_route *r = NULL;
+	for(size_t i = 0; route != NULL && r == NULL && i < G_N_ELEMENTS(peer_routes); i++) {
+		if(!strcmp(peer_routes[i].name, route))
+			r = &peer_routes[i];
 	}
-	p2plink_peer_unref(peer);
+	if(r == NULL)
+		return p2plink_error_peer(P2PLINK_E_UNKNOWN_REQUEST, "No such endpoint", status);
+	peer_call call = { NULL, body, client_ip, user_agent, base_url, now };
+	json_t *answer = NULL;
+	if(r->needs_peer) {
+		if((call.peer = authenticate(svc, body, status, &answer)) == NULL)
+			return answer;
+	} else if(!json_is_object(body)) {
+		return p2plink_error_peer(P2PLINK_E_BAD_REQUEST, BAD_BODY, status);
+	}
+	if(r->needs_store && svc->store == NULL)
+		answer = p2plink_error_peer(P2PLINK_E_STORE_UNAVAILABLE, NULL, status);
+	else
+		answer = r->handler(svc, &call, status);
+	if(call.peer != NULL)
+		p2plink_peer_unref(call.peer);
 	return answer;
 }
 

@@ -48,15 +48,16 @@ typedef struct p2plink_link_service {
 	p2plink_rate_table *create_ip_limiter;		/* links/create per client IP; NULL = none */
 } p2plink_link_service;
 
-/* Admin requests: create_link, list_links, get_link, revoke_link, delete_link, list_clicks, link_stats.
- * Returns NULL when `request` is not one of them. is_admin_request says which requests those are, so the plugin
+/* Admin requests, one {name, handler} table: create_link, list_links, get_link, revoke_link, delete_link,
+ * list_clicks, link_stats. Returns NULL when `request` is not one of them. is_admin_request says which requests those are, so the plugin
  * opens (or waits on) the store only for them: stats, list_peers and kick_peer are answered from the registry. */
 gboolean p2plink_link_service_is_admin_request(const char *request);
 json_t *p2plink_link_service_admin(p2plink_link_service *svc, const char *request, json_t *message, gint64 now);
 
-/* Peer endpoints (route is what follows {path}{key}/): "links/create", "links/list", "links/revoke",
- * "links/redeem", "links/peek" (the only one without id/token), "linkonly". body may be NULL (not JSON). client_ip is the attested socket (or trusted proxy)
- * address. *status gets the HTTP status. Returns the JSON answer (new reference). */
+/* Peer endpoints (route is what follows {path}{key}/), one {name, handler} table: "links/create", "links/list",
+ * "links/revoke", "links/redeem", "links/peek" (the only one without id/token), "linkonly"; any other route is
+ * HTTP 404 "unknown-request". body may be NULL (not JSON). client_ip is the attested socket (or trusted proxy)
+ * address. *status gets the HTTP status. Returns the JSON answer (new reference); errors as p2plink_errors.h. */
 json_t *p2plink_link_service_peer(p2plink_link_service *svc, const char *route, json_t *body, const char *client_ip,
 	const char *user_agent, const char *base_url, gint64 now, int *status);
 

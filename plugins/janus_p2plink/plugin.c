@@ -865,9 +865,11 @@ done:
 	return janus_plugin_result_new(JANUS_PLUGIN_OK, NULL, response);
 }
 
+/* Admin requests: link requests (link_service.c's table) first, since only they open the store; everything else,
+ * an unknown name included ("unknown-request"), goes to admin.c's table. Errors in p2plink_errors.h's shape. */
 static json_t *janus_p2plink_handle_admin_message(json_t *message) {
 	if(g_atomic_int_get(&stopping) || !g_atomic_int_get(&initialized))
-		return error_response(JANUS_P2PLINK_ERROR_INVALID_REQUEST, "Shutting down");
+		return p2plink_error_admin(P2PLINK_E_SHUTTING_DOWN, NULL);
 	p2plink_registry *reg = registry_acquire();
 	json_t *response = NULL;
 	const char *request = json_is_object(message) ? json_string_value(json_object_get(message, "request")) : NULL;

@@ -4,7 +4,8 @@
  * The input is the JSON an administrator sends in "message_plugin" (Janus parses it; we get a json_t). It runs
  * against a real registry holding a few peers (through a minimal fake transport), so list_peers paging and
  * kick_peer really happen. First byte: bit 0 asks with no registry (transport not loaded).
- * Checks: the answer is always a JSON object tagged "p2plink"; an error has a code from 480..484 and a sentence;
+ * Checks: the answer is always a JSON object tagged "p2plink"; an error has an error_code from 480..484, a code
+ * from p2plink_errors.h and a sentence;
  * kicked answers name a peer that was connected and is gone afterwards; pages never exceed the limit; everything
  * is freed (LeakSanitizer).
  * What it is not for: authentication (Janus checks admin_secret before we are called).
@@ -43,6 +44,9 @@ static void check_answer(json_t *answer, p2plink_registry *reg, guint before) {
 		FUZZ_CHECK(code >= P2PLINK_ADMIN_ERROR_INVALID_REQUEST && code <= P2PLINK_ADMIN_ERROR_UNAVAILABLE);
 		const char *msg = json_string_value(json_object_get(answer, "error"));
 		FUZZ_CHECK(msg != NULL && msg[0] != '\0');
+		/* A stable code from the one list (p2plink_errors.h) */
+		const char *machine = json_string_value(json_object_get(answer, "code"));
+		FUZZ_CHECK(machine != NULL && p2plink_error_by_code(machine) != P2PLINK_E_INTERNAL);
 	} else if(!strcmp(tag, "peers")) {
 		json_t *peers = json_object_get(answer, "peers");
 		FUZZ_CHECK(json_is_array(peers));

@@ -1,5 +1,5 @@
 /*
- * fuzz_frame.c — libFuzzer harness for the PeerJS frame codec (plugins/janus_p2plink/protocol.c).
+ * fuzz_frame.c — libFuzzer harness for the PeerJS frame codec (common/protocol.c).
  *
  * What it checks, for any bytes a WebSocket client can send:
  *  - p2plink_frame_decode never crashes, leaks or reads past len (the input is an exact-size heap copy, no NUL);

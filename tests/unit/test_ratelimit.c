@@ -2,9 +2,21 @@
  * test_ratelimit.c — token buckets, client-network keys and the bounded LRU per-network table (ratelimit.c).
  */
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+
+#include "net_counter_probe.h"
 #include "ratelimit.h"
 
 #define SEC G_USEC_PER_SEC
+
+/* Keys the table tracks now, through its stats */
+static guint table_keys(p2plink_rate_table *t) {
+	p2plink_rate_table_stats stats;
+	p2plink_rate_table_get_stats(t, &stats);
+	return stats.keys;
+}
 
 static void test_bucket_allows_burst_then_refills_at_rate(void) {
 	p2plink_rate rate = { 2, 4 };
@@ -51,10 +63,10 @@ static void test_table_full_evicts_least_recently_used_not_newcomers(void) {
 	/* Full of busy keys, still a newcomer gets its own full bucket at once */
 	g_assert_true(p2plink_rate_table_take(t, "10.0.0.3", 0));
 	g_assert_true(p2plink_rate_table_take(t, "10.0.0.3", 0));
-	g_assert_cmpuint(p2plink_rate_table_size(t), ==, 2);
+	g_assert_cmpuint(table_keys(t), ==, 2);
 	/* The busy abuser was kept (still empty), the oldest idle key was the one forgotten */
 	g_assert_false(p2plink_rate_table_take(t, "10.0.0.1", 0));
-	g_assert_cmpuint(p2plink_rate_table_size(t), ==, 2);
+	g_assert_cmpuint(table_keys(t), ==, 2);
 	p2plink_rate_table_free(t);
 }
 
@@ -68,7 +80,7 @@ static void test_table_one_attacker_network_cannot_lock_out_others(void) {
 		p2plink_rate_table_take(t, ip, 0);
 	}
 	/* All of it was one key: the attacker's /64 */
-	g_assert_cmpuint(p2plink_rate_table_size(t), ==, 1);
+	g_assert_cmpuint(table_keys(t), ==, 1);
 	g_assert_false(p2plink_rate_table_take(t, "2001:db8:1:2::99", 0));
 	/* And everyone else still gets in */
 	for(int i = 0; i < 500; i++) {
@@ -90,7 +102,7 @@ static void test_table_eviction_is_constant_time(void) {
 		g_assert_true(p2plink_rate_table_take(t, ip, 0));
 	}
 	gint64 took = g_get_monotonic_time() - start;
-	g_assert_cmpuint(p2plink_rate_table_size(t), ==, 1000);
+	g_assert_cmpuint(table_keys(t), ==, 1000);
 	g_test_message("200,000 newcomers into a full table: %" G_GINT64_FORMAT " ms", took / 1000);
 	g_assert_cmpint(took, <, 20 * G_USEC_PER_SEC);
 	p2plink_rate_table_free(t);
@@ -157,14 +169,14 @@ static void test_counter_caps_each_network_and_frees_on_remove(void) {
 	g_assert_false(p2plink_net_counter_add(c, "2001:db8::ffff:3", &k3));
 	g_assert_null(k3);
 	g_assert_true(p2plink_net_counter_add(c, "2001:db8:0:1::1", &other));
-	g_assert_cmpuint(p2plink_net_counter_get(c, "2001:db8::9"), ==, 2);
+	g_assert_cmpuint(net_counter_probe(c, "2001:db8::9", 2), ==, 2);
 	p2plink_net_counter_remove(c, k1);
-	g_assert_cmpuint(p2plink_net_counter_get(c, "2001:db8::9"), ==, 1);
+	g_assert_cmpuint(net_counter_probe(c, "2001:db8::9", 2), ==, 1);
 	g_assert_true(p2plink_net_counter_add(c, "2001:db8::ffff:3", &k3));
 	p2plink_net_counter_remove(c, k2);
 	p2plink_net_counter_remove(c, k3);
 	p2plink_net_counter_remove(c, other);
-	g_assert_cmpuint(p2plink_net_counter_get(c, "2001:db8::9"), ==, 0);
+	g_assert_cmpuint(net_counter_probe(c, "2001:db8::9", 2), ==, 0);
 	g_free(k1);
 	g_free(k2);
 	g_free(k3);
@@ -186,10 +198,99 @@ static void test_counter_per_24_option_groups_ipv4_networks(void) {
 	for(int i = 0; i < 5000; i++) {
 		char *k = NULL;
 		g_assert_true(p2plink_net_counter_add(c, "192.0.2.1", &k));
+		g_assert_cmpstr(k, ==, "192.0.2.1/32");	/* counted under its network */
 		g_free(k);
 	}
-	g_assert_cmpuint(p2plink_net_counter_get(c, "192.0.2.1"), ==, 5000);
 	p2plink_net_counter_free(c);
+}
+
+static socklen_t sockaddr_of(struct sockaddr_storage *ss, const char *ip) {
+	memset(ss, 0, sizeof(*ss));
+	if(strchr(ip, ':') == NULL) {
+		struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons(3478);
+		g_assert_cmpint(inet_pton(AF_INET, ip, &a4->sin_addr), ==, 1);
+		return sizeof(*a4);
+	}
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+	a6->sin6_family = AF_INET6;
+	a6->sin6_port = htons(3478);
+	g_assert_cmpint(inet_pton(AF_INET6, ip, &a6->sin6_addr), ==, 1);
+	return sizeof(*a6);
+}
+
+static p2plink_rate_verdict check_addr(p2plink_rate_table *t, const char *ip, gint64 now) {
+	struct sockaddr_storage ss;
+	socklen_t len = sockaddr_of(&ss, ip);
+	return p2plink_rate_table_check_addr(t, (struct sockaddr *)&ss, len, now);
+}
+
+static void test_table_socket_addresses_count_per_64_like_text(void) {
+	/* What the STUN responder asks (a socket address) and what the transport and plugin ask (text) land on one
+	 * key per network: one limiter, one keying */
+	p2plink_rate rate = { 1, 1 };
+	p2plink_rate_table *t = p2plink_rate_table_new(&rate, 100);
+	g_assert_cmpint(check_addr(t, "2001:db8:0:1::1", 0), ==, P2PLINK_RATE_ALLOWED);
+	g_assert_cmpint(check_addr(t, "2001:db8:0:1:ffff:1:2:3", 0), ==, P2PLINK_RATE_KEY_LIMITED);	/* same /64 */
+	g_assert_false(p2plink_rate_table_take(t, "2001:db8:0:1:aaaa::9", 0));	/* same /64, as text */
+	g_assert_cmpint(check_addr(t, "2001:db8:0:2::1", 0), ==, P2PLINK_RATE_ALLOWED);		/* next /64 */
+	/* IPv4 as sockaddr_in, as IPv4-mapped sockaddr_in6 and as text: one key */
+	g_assert_cmpint(check_addr(t, "192.0.2.7", 0), ==, P2PLINK_RATE_ALLOWED);
+	g_assert_cmpint(check_addr(t, "::ffff:192.0.2.7", 0), ==, P2PLINK_RATE_KEY_LIMITED);
+	g_assert_false(p2plink_rate_table_take(t, "192.0.2.7", 0));
+	g_assert_cmpuint(table_keys(t), ==, 3);
+	/* The table's own prefixes apply to socket addresses too */
+	p2plink_rate_table_set_prefixes(t, 24, 48);
+	g_assert_cmpint(check_addr(t, "2001:db8:0:3::1", 0), ==, P2PLINK_RATE_ALLOWED);
+	g_assert_cmpint(check_addr(t, "2001:db8:0:4::1", 0), ==, P2PLINK_RATE_KEY_LIMITED);	/* same /48 */
+	g_assert_cmpint(check_addr(t, "198.51.100.1", 0), ==, P2PLINK_RATE_ALLOWED);
+	g_assert_cmpint(check_addr(t, "198.51.100.200", 0), ==, P2PLINK_RATE_KEY_LIMITED);	/* same /24 */
+	p2plink_rate_table_free(t);
+}
+
+static void test_table_total_cap_does_not_charge_the_key(void) {
+	/* One token per 10 s per key, one per second in total */
+	p2plink_rate rate = { 0.1, 1 }, total = { 1, 1 };
+	p2plink_rate_table *t = p2plink_rate_table_new(&rate, 100);
+	p2plink_rate_table_set_total(t, &total);
+	g_assert_cmpint(check_addr(t, "10.0.0.1", 0), ==, P2PLINK_RATE_ALLOWED);
+	g_assert_cmpint(check_addr(t, "10.0.0.2", 0), ==, P2PLINK_RATE_TOTAL_LIMITED);
+	/* 10.0.0.2 was not charged for the refusal: a second later its bucket is still full (had it been charged, it
+	 * would need 10 s) */
+	g_assert_cmpint(check_addr(t, "10.0.0.2", SEC), ==, P2PLINK_RATE_ALLOWED);
+	/* A key over its own rate is refused as such, and costs the total nothing */
+	g_assert_cmpint(check_addr(t, "10.0.0.2", 2 * SEC), ==, P2PLINK_RATE_KEY_LIMITED);
+	g_assert_cmpint(check_addr(t, "10.0.0.3", 2 * SEC), ==, P2PLINK_RATE_ALLOWED);
+	/* Text keys share the same total */
+	g_assert_cmpint(p2plink_rate_table_check(t, "owner@x", 2 * SEC), ==, P2PLINK_RATE_TOTAL_LIMITED);
+	p2plink_rate_table_free(t);
+}
+
+static void test_table_per_key_off_keeps_the_total_and_tracks_nothing(void) {
+	p2plink_rate rate = { 0, 0 }, total = { 10, 3 };
+	p2plink_rate_table *t = p2plink_rate_table_new(&rate, 1);
+	p2plink_rate_table_set_total(t, &total);
+	for(int i = 0; i < 3; i++)
+		g_assert_cmpint(check_addr(t, "10.0.0.1", 0), ==, P2PLINK_RATE_ALLOWED);
+	g_assert_cmpint(check_addr(t, "10.0.0.9", 0), ==, P2PLINK_RATE_TOTAL_LIMITED);
+	g_assert_cmpuint(table_keys(t), ==, 0);
+	p2plink_rate_table_free(t);
+}
+
+static void test_table_stats_count_evictions(void) {
+	p2plink_rate rate = { 1, 1 };
+	p2plink_rate_table *t = p2plink_rate_table_new(&rate, 10);
+	for(int i = 0; i < 25; i++) {
+		char ip[32];
+		g_snprintf(ip, sizeof(ip), "2001:db8:%x::1", i);
+		g_assert_cmpint(check_addr(t, ip, 0), ==, P2PLINK_RATE_ALLOWED);
+	}
+	p2plink_rate_table_stats stats;
+	p2plink_rate_table_get_stats(t, &stats);
+	g_assert_cmpuint(stats.keys, ==, 10);
+	g_assert_cmpuint(stats.evictions, ==, 15);
+	p2plink_rate_table_free(t);
 }
 
 int main(int argc, char **argv) {
@@ -205,5 +306,9 @@ int main(int argc, char **argv) {
 	g_test_add_func("/ratelimit/net_key/prefixes_are_configurable", test_net_key_prefixes_are_configurable);
 	g_test_add_func("/ratelimit/counter/caps_each_network_and_frees_on_remove", test_counter_caps_each_network_and_frees_on_remove);
 	g_test_add_func("/ratelimit/counter/per_24_option_groups_ipv4_networks", test_counter_per_24_option_groups_ipv4_networks);
+	g_test_add_func("/ratelimit/table/socket_addresses_count_per_64_like_text", test_table_socket_addresses_count_per_64_like_text);
+	g_test_add_func("/ratelimit/table/total_cap_does_not_charge_the_key", test_table_total_cap_does_not_charge_the_key);
+	g_test_add_func("/ratelimit/table/per_key_off_keeps_the_total_and_tracks_nothing", test_table_per_key_off_keeps_the_total_and_tracks_nothing);
+	g_test_add_func("/ratelimit/table/stats_count_evictions", test_table_stats_count_evictions);
 	return g_test_run();
 }

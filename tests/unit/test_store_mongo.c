@@ -17,9 +17,9 @@
  *
  * Build and run by hand (from the repository root):
  *   gcc -Wall -Wextra -g $(pkg-config --cflags libmongoc-1.0 glib-2.0 jansson openssl) \
- *     -Iplugins/janus_p2plink -Itests/unit tests/unit/test_store_mongo.c tests/unit/store_suite.c \
+ *     -Icommon -Iplugins/janus_p2plink -Itests/unit tests/unit/test_store_mongo.c tests/unit/store_suite.c \
  *     plugins/janus_p2plink/store_mongo.c plugins/janus_p2plink/store_mongo_bson.c \
- *     plugins/janus_p2plink/store.c plugins/janus_p2plink/links.c \
+ *     plugins/janus_p2plink/store.c common/links.c \
  *     -o /tmp/test_store_mongo $(pkg-config --libs libmongoc-1.0 glib-2.0 jansson openssl) \
  *     && P2PLINK_TEST_MONGODB_URI=mongodb://127.0.0.1:27017/ /tmp/test_store_mongo --tap
  */

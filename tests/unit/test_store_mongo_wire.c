@@ -19,8 +19,8 @@
  *
  * Build and run by hand (from the repository root):
  *   gcc -Wall -Wextra -g $(pkg-config --cflags libmongoc-1.0 glib-2.0 jansson openssl) \
- *     -Iplugins/janus_p2plink tests/unit/test_store_mongo_wire.c plugins/janus_p2plink/store_mongo.c \
- *     plugins/janus_p2plink/store_mongo_bson.c plugins/janus_p2plink/store.c plugins/janus_p2plink/links.c \
+ *     -Icommon -Iplugins/janus_p2plink tests/unit/test_store_mongo_wire.c plugins/janus_p2plink/store_mongo.c \
+ *     plugins/janus_p2plink/store_mongo_bson.c plugins/janus_p2plink/store.c common/links.c \
  *     -o /tmp/test_store_mongo_wire $(pkg-config --libs libmongoc-1.0 glib-2.0 jansson openssl) \
  *     && G_TEST_SRCDIR=$PWD/tests/unit /tmp/test_store_mongo_wire --tap
  */

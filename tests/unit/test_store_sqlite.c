@@ -8,8 +8,8 @@
  *
  * Build and run by hand (from the repository root):
  *   gcc -Wall -Wextra -O1 -g $(pkg-config --cflags glib-2.0 jansson openssl sqlite3) \
- *     -Iplugins/janus_p2plink -Itests/unit tests/unit/test_store_sqlite.c tests/unit/store_suite.c \
- *     plugins/janus_p2plink/store_sqlite.c plugins/janus_p2plink/store.c plugins/janus_p2plink/links.c \
+ *     -Icommon -Iplugins/janus_p2plink -Itests/unit tests/unit/test_store_sqlite.c tests/unit/store_suite.c \
+ *     plugins/janus_p2plink/store_sqlite.c plugins/janus_p2plink/store.c common/links.c \
  *     -o /tmp/test_store_sqlite $(pkg-config --libs glib-2.0 jansson openssl sqlite3) \
  *     && /tmp/test_store_sqlite --tap
  * Add -fsanitize=address,undefined, or run under

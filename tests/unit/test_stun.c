@@ -657,6 +657,60 @@ static void test_rate_zero_disables_limits(void) {
 	p2plink_stun_limiter_free(l);
 }
 
+/* The limiter is the shared one (common/ratelimit.c): a source cycling through the 2^64 addresses of its /64 is one
+ * key, fills nothing and evicts no one, while every other /64 keeps its own bucket */
+static void test_rate_limit_ipv6_slash64_cycling_is_one_key(void) {
+	p2plink_stun_limiter *l = limiter_new(1, 5, 100, 0, 0);
+	char ip[64];
+	int i, allowed = 0;
+	for(i = 0; i < 100000; i++) {
+		g_snprintf(ip, sizeof(ip), "2001:db8:77:1:%x:%x::1", i >> 16, i & 0xffff);
+		if(take(l, ip, 0) == ALLOWED)
+			allowed++;
+	}
+	g_assert_cmpint(allowed, ==, 5);
+	g_assert_cmpuint(p2plink_stun_limiter_size(l), ==, 1);
+	g_assert_cmpuint(p2plink_stun_limiter_evictions(l), ==, 0);
+	for(i = 0; i < 99; i++) {
+		g_snprintf(ip, sizeof(ip), "2001:db8:78:%x::1", i);
+		g_assert_cmpint(take(l, ip, 0), ==, ALLOWED);
+	}
+	g_assert_cmpuint(p2plink_stun_limiter_size(l), ==, 100);
+	g_assert_cmpuint(p2plink_stun_limiter_evictions(l), ==, 0);
+	p2plink_stun_limiter_free(l);
+}
+
+/* The STUN thread takes while stats read the table from another thread: the shared table's lock keeps it exact */
+typedef struct {
+	p2plink_stun_limiter *limiter;
+	gint allowed;
+} stun_race;
+
+static gpointer stun_race_taker(gpointer data) {
+	stun_race *race = data;
+	int i;
+	for(i = 0; i < 5000; i++) {
+		if(take(race->limiter, i % 2 ? "2001:db8:5::1" : "2001:db8:5::2", 0) == ALLOWED)
+			g_atomic_int_inc(&race->allowed);
+		if(i % 100 == 0)
+			g_assert_cmpuint(p2plink_stun_limiter_size(race->limiter), <=, 1);
+	}
+	return NULL;
+}
+
+static void test_rate_limit_is_exact_across_threads(void) {
+	int i;
+	/* One /64, a burst of 3,000 and (at a fixed clock) no refill: 4 threads x 5,000 requests */
+	stun_race race = { limiter_new(1, 3000, 16, 0, 0), 0 };
+	GThread *threads[4];
+	for(i = 0; i < 4; i++)
+		threads[i] = g_thread_new("stun-taker", stun_race_taker, &race);
+	for(i = 0; i < 4; i++)
+		g_thread_join(threads[i]);
+	g_assert_cmpint(race.allowed, ==, 3000);
+	p2plink_stun_limiter_free(race.limiter);
+}
+
 static void test_verdict_names_are_stable(void) {
 	int i;
 	g_assert_cmpstr(p2plink_stun_verdict_name(P2PLINK_STUN_REPLY_BINDING), ==, "reply-binding");
@@ -853,6 +907,8 @@ int main(int argc, char *argv[]) {
 	g_test_add_func("/stun/limiter/many-sources-bounded", test_rate_limit_many_sources_memory_stays_bounded);
 	g_test_add_func("/stun/limiter/global-cap", test_global_limit_caps_all_sources);
 	g_test_add_func("/stun/limiter/zero-disables", test_rate_zero_disables_limits);
+	g_test_add_func("/stun/limiter/ipv6-slash64-cycling-is-one-key", test_rate_limit_ipv6_slash64_cycling_is_one_key);
+	g_test_add_func("/stun/limiter/exact-across-threads", test_rate_limit_is_exact_across_threads);
 	g_test_add_func("/stun/verdict-names-stable", test_verdict_names_are_stable);
 	g_test_add_func("/stun/server/dual-stack-ipv4-and-ipv6", test_server_dual_stack_answers_ipv4_and_ipv6);
 	g_test_add_func("/stun/server/thread-answers-and-stops", test_server_thread_answers_and_stops);

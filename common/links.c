@@ -357,15 +357,6 @@ char *p2plink_token_hash(const char *token) {
 	return out;
 }
 
-gboolean p2plink_secret_equal(const char *a, const char *b) {
-	if(a == NULL || b == NULL)
-		return FALSE;
-	size_t la = strlen(a), lb = strlen(b);
-	if(la != lb)
-		return FALSE;
-	return CRYPTO_memcmp(a, b, la) == 0;
-}
-
 /* ---- Link model ---- */
 
 p2plink_link *p2plink_link_new(void) {

@@ -115,9 +115,6 @@ gboolean p2plink_token_looks_valid(const char *s);
 /* Lowercase hex SHA-256 of the token string. Links are stored and looked
  * up only by this hash, so a leaked database does not leak live tokens. */
 char *p2plink_token_hash(const char *token);
-/* Constant-time equality of two NUL-terminated strings (CRYPTO_memcmp);
- * only the lengths leak. NULL equals nothing. */
-gboolean p2plink_secret_equal(const char *a, const char *b);
 
 /* ---- Link model ---- */
 
