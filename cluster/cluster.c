@@ -234,7 +234,7 @@ static void maybe_up(p2plink_cluster *c) {
 		return;
 	c->state = CLUSTER_UP;
 	c->backoff_ms = c->cfg.reconnect_min_ms;
-	g_message("p2plink cluster: node %s connected to Redis", c->node_id);
+	g_info("p2plink cluster: node %s connected to Redis", c->node_id);
 	if(c->cb.state != NULL)
 		c->cb.state(c, TRUE, c->cb.user_data);
 	if(c->state != CLUSTER_UP)
