@@ -89,6 +89,9 @@ struct p2plink_cluster {
 	guint backoff_ms;
 	gint64 reconnect_at, next_renew, next_heartbeat;
 	gboolean heartbeat_inflight;
+	guint64 progress;		/* answers and messages read, to tell a silent Redis from a busy loop */
+	gboolean overdue;
+	guint64 overdue_progress;
 	guint claims_inflight;
 	GHashTable *leases;	/* id -> lease_entry */
 	GHashTable *view;	/* node -> incarnation, as of the last heartbeat */
@@ -331,6 +334,7 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata) {
 	cluster_call *call = privdata;
 	p2plink_cluster *c = call->cluster;
 	redisReply *reply = r;
+	c->progress++;
 	if(g_queue_peek_head(&c->inflight) == call)
 		g_queue_pop_head(&c->inflight);
 	else
@@ -431,6 +435,7 @@ static void on_message(redisAsyncContext *ac, void *r, void *privdata) {
 	const char *type = reply_str(reply, 0);
 	if(type == NULL || ac != c->sub)
 		return;
+	c->progress++;
 	if(!strcmp(type, "subscribe")) {
 		c->subscribed = TRUE;
 		maybe_up(c);
@@ -614,6 +619,7 @@ static void teardown(p2plink_cluster *c, const char *why) {
 	c->sub = NULL;
 	c->subscribed = FALSE;
 	c->setup_pending = 0;
+	c->overdue = FALSE;
 	if(was_up)
 		g_message("p2plink cluster: node %s lost Redis (%s)", c->node_id, why);
 	if(cmd != NULL)
@@ -703,12 +709,18 @@ static void on_tick(uv_timer_t *timer) {
 	if(c->state != CLUSTER_CONNECTING && c->state != CLUSTER_UP)
 		return;
 	cluster_call *oldest = g_queue_peek_head(&c->inflight);
-	if(oldest != NULL && oldest->deadline < now) {
-		teardown(c, "no answer within call_timeout_ms");
-		return;
-	}
-	if(c->state == CLUSTER_CONNECTING && !c->subscribed && now > c->sub_deadline) {
-		teardown(c, "not subscribed within call_timeout_ms");
+	gboolean overdue = (oldest != NULL && oldest->deadline < now)
+		|| (c->state == CLUSTER_CONNECTING && !c->subscribed && now > c->sub_deadline);
+	/* Overdue on two ticks in a row with nothing read in between: the loop polled the sockets meanwhile, so it is
+	 * Redis that is silent, not this loop that was busy (a burst of calls can take longer than the timeout to
+	 * make, and timers run before the poll that would read their answers) */
+	if(!overdue) {
+		c->overdue = FALSE;
+	} else if(!c->overdue || c->overdue_progress != c->progress) {
+		c->overdue = TRUE;
+		c->overdue_progress = c->progress;
+	} else {
+		teardown(c, oldest != NULL ? "no answer within call_timeout_ms" : "not subscribed within call_timeout_ms");
 		return;
 	}
 	if(c->state != CLUSTER_UP)
