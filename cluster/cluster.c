@@ -102,6 +102,22 @@ struct p2plink_cluster {
 };
 
 static void call_complete(cluster_call *call, p2plink_cluster_result result, const char *node);
+
+/* To the caller's log (JANUS_LOG in the modules), else GLib's; `important` is a warning-level event */
+G_GNUC_PRINTF(3, 4)
+static void cluster_log(p2plink_cluster *c, gboolean important, const char *fmt, ...) {
+	va_list ap;
+	va_start(ap, fmt);
+	char *text = g_strdup_vprintf(fmt, ap);
+	va_end(ap);
+	if(c->cb.log != NULL)
+		c->cb.log(c, important, text, c->cb.user_data);
+	else if(important)
+		g_message("p2plink cluster: %s", text);
+	else
+		g_info("p2plink cluster: %s", text);
+	g_free(text);
+}
 static void teardown(p2plink_cluster *c, const char *why);
 static void renew_all(p2plink_cluster *c);
 static void handle_done(p2plink_cluster *c);
@@ -237,7 +253,7 @@ static void maybe_up(p2plink_cluster *c) {
 		return;
 	c->state = CLUSTER_UP;
 	c->backoff_ms = c->cfg.reconnect_min_ms;
-	g_info("p2plink cluster: node %s connected to Redis", c->node_id);
+	cluster_log(c, FALSE, "node %s connected to Redis", c->node_id);
 	if(c->cb.state != NULL)
 		c->cb.state(c, TRUE, c->cb.user_data);
 	if(c->state != CLUSTER_UP)
@@ -345,7 +361,7 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata) {
 		return;
 	}
 	if(reply->type == REDIS_REPLY_ERROR) {
-		g_message("p2plink cluster: Redis answered an error: %s", reply->str);
+		cluster_log(c, TRUE, "Redis answered an error: %s", reply->str);
 		gboolean fatal = call->kind == CALL_SETUP || !strncmp(reply->str, "NOSCRIPT", 8)
 			|| !strncmp(reply->str, "LOADING", 7);
 		call_complete(call, P2PLINK_CLUSTER_ERROR, NULL);
@@ -445,7 +461,7 @@ static void on_message(redisAsyncContext *ac, void *r, void *privdata) {
 		return;
 	p2plink_cluster_envelope env;
 	if(!p2plink_cluster_envelope_decode(reply->element[2]->str, reply->element[2]->len, &env)) {
-		g_message("p2plink cluster: dropped a malformed message on %s", c->channel);
+		cluster_log(c, TRUE, "dropped a malformed message on %s", c->channel);
 		return;
 	}
 	if(env.kind == P2PLINK_CLUSTER_ENVELOPE_DROP) {
@@ -495,7 +511,7 @@ static redisAsyncContext *open_context(p2plink_cluster *c, const char *ip) {
 	if(ac == NULL)
 		return NULL;
 	if(ac->err) {
-		g_message("p2plink cluster: cannot connect to Redis: %s", ac->errstr);
+		cluster_log(c, TRUE, "cannot connect to Redis: %s", ac->errstr);
 		redisAsyncFree(ac);
 		return NULL;
 	}
@@ -568,16 +584,19 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 		return;
 	}
 	char ip[64] = "";
-	if(status == 0 && res != NULL) {
-		if(res->ai_family == AF_INET6)
-			uv_ip6_name((struct sockaddr_in6 *)res->ai_addr, ip, sizeof(ip));
-		else
-			uv_ip4_name((struct sockaddr_in *)res->ai_addr, ip, sizeof(ip));
-	}
+	/* An IPv4 address first: "localhost" often lists ::1 first, and Redis binds 127.0.0.1 by default */
+	struct addrinfo *pick = NULL;
+	for(struct addrinfo *ai = status == 0 ? res : NULL; ai != NULL; ai = ai->ai_next)
+		if(pick == NULL || (ai->ai_family == AF_INET && pick->ai_family != AF_INET))
+			pick = ai;
+	if(pick != NULL && pick->ai_family == AF_INET6)
+		uv_ip6_name((struct sockaddr_in6 *)pick->ai_addr, ip, sizeof(ip));
+	else if(pick != NULL)
+		uv_ip4_name((struct sockaddr_in *)pick->ai_addr, ip, sizeof(ip));
 	if(res != NULL)
 		uv_freeaddrinfo(res);
 	if(ip[0] == '\0') {
-		g_message("p2plink cluster: cannot resolve %s: %s", c->target.host, status ? uv_strerror(status) : "no address");
+		cluster_log(c, TRUE, "cannot resolve %s: %s", c->target.host, status ? uv_strerror(status) : "no address");
 		c->state = CLUSTER_CONNECTING;
 		teardown(c, "name not resolved");
 		return;
@@ -621,7 +640,7 @@ static void teardown(p2plink_cluster *c, const char *why) {
 	c->setup_pending = 0;
 	c->overdue = FALSE;
 	if(was_up)
-		g_message("p2plink cluster: node %s lost Redis (%s)", c->node_id, why);
+		cluster_log(c, TRUE, "node %s lost Redis (%s)", c->node_id, why);
 	if(cmd != NULL)
 		redisAsyncFree(cmd);
 	if(sub != NULL)

@@ -60,6 +60,8 @@ typedef struct p2plink_cluster_callbacks {
 	void (*node_down)(p2plink_cluster *cluster, const char *node, void *user_data);
 	/* Redis reachable (both connections ready, scripts loaded, subscribed) or not */
 	void (*state)(p2plink_cluster *cluster, gboolean up, void *user_data);
+	/* Connection events and Redis errors, one sentence each (NULL: GLib's g_message / g_info) */
+	void (*log)(p2plink_cluster *cluster, gboolean important, const char *text, void *user_data);
 	void *user_data;
 } p2plink_cluster_callbacks;
 

@@ -213,7 +213,7 @@ static test_node *node_new_with(uv_loop_t *loop, const char *id, p2plink_cluster
 	n->up = g_ptr_array_new_with_free_func(g_free);
 	g_free(cfg->node_id);
 	cfg->node_id = g_strdup(id);
-	p2plink_cluster_callbacks cbs = { on_frame, on_lease_lost, on_node_up, on_node_down, on_state, n };
+	p2plink_cluster_callbacks cbs = { on_frame, on_lease_lost, on_node_up, on_node_down, on_state, NULL, n };
 	char *error = NULL;
 	n->c = p2plink_cluster_new(loop, cfg, 9000, &cbs, &error);
 	g_assert_null(error);
@@ -726,6 +726,38 @@ static void test_redis_down_fails_pending_reconnects_reasserts(fixture *f, gcons
 	node_free(b);
 }
 
+/* redis_url with a password, a database and a host name (resolved off the loop): everything lands in that database;
+ * a node without the password never comes up (and keeps retrying) */
+static void test_url_password_database_host_name(fixture *f, gconstpointer data) {
+	freeReplyObject(redis_cmd("CONFIG SET requirepass s3cret"));
+	p2plink_cluster_config cfg;
+	fast_config(&cfg);
+	g_free(cfg.redis_url);
+	cfg.redis_url = g_strdup_printf("redis://:s3cret@localhost:%u/2", redis.port);
+	test_node *a = node_new_with(&f->loop, "node-a", &cfg);
+	p2plink_cluster_config_clear(&cfg);
+	test_node *x = node_new(&f->loop, "node-x");
+	bring_up(f, &a, 1);
+	g_assert_cmpint(acquire(&f->loop, a, "eve", "o", NULL), ==, P2PLINK_CLUSTER_OK);
+	run_for(&f->loop, 300);
+	g_assert_false(x->is_up);
+	g_assert_cmpint(x->ups, ==, 0);
+	redisContext *rc = redis_sync();
+	freeReplyObject(redisCommand(rc, "AUTH s3cret"));
+	freeReplyObject(redisCommand(rc, "SELECT 2"));
+	redisReply *reply = redisCommand(rc, "HGET p2plink:id:eve node");
+	g_assert_cmpint(reply->type, ==, REDIS_REPLY_STRING);
+	g_assert_cmpstr(reply->str, ==, "node-a");
+	freeReplyObject(reply);
+	freeReplyObject(redisCommand(rc, "CONFIG SET requirepass %s", ""));
+	redisFree(rc);
+	g_assert_null(lease_holder("eve"));		/* not in database 0 */
+	/* Without the password required any more, the other node comes up by itself */
+	g_assert_true(run_until(&f->loop, is_up, x, 3000));
+	node_free(a);
+	node_free(x);
+}
+
 /* Freeing a client with calls in flight completes each of them (UNAVAILABLE) before free returns */
 static void test_free_completes_pending_calls(fixture *f, gconstpointer data) {
 	test_node *a = node_new(&f->loop, "node-a");
@@ -774,6 +806,7 @@ int main(int argc, char **argv) {
 	ADD("/cluster_redis/nodes/restart_same_id_is_a_death", test_nodes_restart_same_id_is_a_death);
 	ADD("/cluster_redis/redis_down/fails_pending_reconnects_reasserts", test_redis_down_fails_pending_reconnects_reasserts);
 	ADD("/cluster_redis/free/completes_pending_calls", test_free_completes_pending_calls);
+	ADD("/cluster_redis/url/password_database_host_name", test_url_password_database_host_name);
 	int rc = g_test_run();
 	if(redis.pid != 0)
 		redis_kill();
