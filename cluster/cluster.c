@@ -516,6 +516,10 @@ static redisAsyncContext *open_context(p2plink_cluster *c, const char *ip) {
 		return NULL;
 	}
 	ac->data = c;
+	/* TCP keepalive: an idle subscribed socket that a middlebox dropped silently is noticed (no command on it
+	 * would time out) */
+	if(c->target.socket_path == NULL)
+		redisEnableKeepAlive(&ac->c);
 	if(redisLibuvAttach(ac, c->loop) != REDIS_OK) {
 		redisAsyncFree(ac);
 		return NULL;

@@ -313,6 +313,27 @@ static p2plink_cluster_result acquire(uv_loop_t *loop, test_node *n, const char 
 	return r;
 }
 
+/* Leases "<prefix>-0" .. "<prefix>-<count-1>", one after the other, each must be OK */
+static void acquire_many(uv_loop_t *loop, test_node *n, const char *prefix, int count, const char *owner) {
+	for(int i = 0; i < count; i++) {
+		char *id = g_strdup_printf("%s-%d", prefix, i);
+		g_assert_cmpint(acquire(loop, n, id, owner, NULL), ==, P2PLINK_CLUSTER_OK);
+		g_free(id);
+	}
+}
+
+/* Every one of those leases is held by `node` in Redis, with more than min_pttl ms to live */
+static void assert_held_by(const char *prefix, int count, const char *node, long long min_pttl) {
+	for(int i = 0; i < count; i++) {
+		char *id = g_strdup_printf("%s-%d", prefix, i);
+		char *holder = lease_holder(id);
+		g_assert_cmpstr(holder, ==, node);
+		g_assert_cmpint(lease_pttl(id), >, min_pttl);
+		g_free(holder);
+		g_free(id);
+	}
+}
+
 /* Each test: a fresh loop, an empty Redis */
 typedef struct fixture {
 	uv_loop_t loop;
@@ -394,27 +415,12 @@ static void test_lease_same_owner_takeover_reports_old_node(fixture *f, gconstpo
 static void test_lease_renew_keeps_alive_past_px(fixture *f, gconstpointer data) {
 	test_node *a = node_new(&f->loop, "node-a"), *b = node_new(&f->loop, "node-b");
 	bring_up(f, (test_node *[]){ a, b }, 2);
-	for(int i = 0; i < 300; i++) {
-		char id[32];
-		g_snprintf(id, sizeof(id), "peer-%d", i);
-		result_box box = { 0 };
-		p2plink_cluster_lease_acquire(a->c, id, "o", on_lease_result, &box);
-		g_assert_true(run_until(&f->loop, box_done, &box, 3000));
-		g_assert_cmpint(box.result, ==, P2PLINK_CLUSTER_OK);
-		box_clear(&box);
-	}
+	acquire_many(&f->loop, a, "peer", 300, "o");
 	g_assert_cmpint(acquire(&f->loop, b, "orphan", "o", NULL), ==, P2PLINK_CLUSTER_OK);
 	node_kill(b);		/* nobody renews "orphan" any more */
 	/* 4.5 s: one and a half lease lifetimes (3 s PX); 300 leases renewed in two batched script calls a second */
 	run_for(&f->loop, 4500);
-	for(int i = 0; i < 300; i += 37) {
-		char id[32];
-		g_snprintf(id, sizeof(id), "peer-%d", i);
-		char *holder = lease_holder(id);
-		g_assert_cmpstr(holder, ==, "node-a");
-		g_free(holder);
-		g_assert_cmpint(lease_pttl(id), >, 1000);
-	}
+	assert_held_by("peer", 300, "node-a", 1000);
 	g_assert_null(lease_holder("orphan"));
 	g_assert_cmpuint(p2plink_cluster_lease_count(a->c), ==, 300);
 	node_free(a);
@@ -653,11 +659,7 @@ static gboolean has_ups(gpointer data) {
 static void test_redis_down_fails_pending_reconnects_reasserts(fixture *f, gconstpointer data) {
 	test_node *a = node_new(&f->loop, "node-a"), *b = node_new(&f->loop, "node-b");
 	bring_up(f, (test_node *[]){ a, b }, 2);
-	for(int i = 0; i < 50; i++) {
-		char id[32];
-		g_snprintf(id, sizeof(id), "held-%d", i);
-		g_assert_cmpint(acquire(&f->loop, a, id, "oa", NULL), ==, P2PLINK_CLUSTER_OK);
-	}
+	acquire_many(&f->loop, a, "held", 50, "oa");
 	g_assert_cmpint(acquire(&f->loop, b, "peer-b", "ob", NULL), ==, P2PLINK_CLUSTER_OK);
 
 	/* 1. Redis hangs (SIGSTOP): calls in flight fail after call_timeout_ms (500 ms) + at most 200 ms, never hang */
@@ -702,13 +704,7 @@ static void test_redis_down_fails_pending_reconnects_reasserts(fixture *f, gcons
 	g_assert_true(run_until(&f->loop, has_lost, b, 3000));
 	g_assert_cmpstr(b->lost->pdata[0], ==, "dup owner-b node-a");
 	g_assert_cmpuint(a->lost->len, ==, 0);
-	for(int i = 0; i < 50; i++) {
-		char id[32];
-		g_snprintf(id, sizeof(id), "held-%d", i);
-		char *holder = lease_holder(id);
-		g_assert_cmpstr(holder, ==, "node-a");
-		g_free(holder);
-	}
+	assert_held_by("held", 50, "node-a", 0);
 	char *holder = lease_holder("dup");
 	g_assert_cmpstr(holder, ==, "node-a");
 	g_free(holder);
