@@ -649,7 +649,8 @@ static void teardown(p2plink_cluster *c, const char *why) {
 		redisAsyncFree(cmd);
 	if(sub != NULL)
 		redisAsyncFree(sub);
-	if(was_up && c->cb.state != NULL)
+	/* Not when a callback run by the frees above has just freed the client */
+	if(was_up && c->state != CLUSTER_CLOSING && c->cb.state != NULL)
 		c->cb.state(c, FALSE, c->cb.user_data);
 }
 
