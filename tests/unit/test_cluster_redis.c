@@ -229,6 +229,17 @@ static test_node *node_new(uv_loop_t *loop, const char *id) {
 	return n;
 }
 
+/* A node with fast timings on another redis_url (printf format; the port is its one argument) */
+static test_node *node_new_url(uv_loop_t *loop, const char *id, const char *url_format) {
+	p2plink_cluster_config cfg;
+	fast_config(&cfg);
+	g_free(cfg.redis_url);
+	cfg.redis_url = g_strdup_printf(url_format, redis.port);
+	test_node *n = node_new_with(loop, id, &cfg);
+	p2plink_cluster_config_clear(&cfg);
+	return n;
+}
+
 /* Free the client now (as a process that dies: nothing released); the record stays for assertions */
 static void node_kill(test_node *n) {
 	p2plink_cluster_free(n->c);
@@ -731,12 +742,7 @@ static void test_redis_down_fails_pending_reconnects_reasserts(fixture *f, gcons
  * a node without the password never comes up (and keeps retrying) */
 static void test_url_password_database_host_name(fixture *f, gconstpointer data) {
 	freeReplyObject(redis_cmd("CONFIG SET requirepass s3cret"));
-	p2plink_cluster_config cfg;
-	fast_config(&cfg);
-	g_free(cfg.redis_url);
-	cfg.redis_url = g_strdup_printf("redis://:s3cret@localhost:%u/2", redis.port);
-	test_node *a = node_new_with(&f->loop, "node-a", &cfg);
-	p2plink_cluster_config_clear(&cfg);
+	test_node *a = node_new_url(&f->loop, "node-a", "redis://:s3cret@localhost:%u/2");
 	test_node *x = node_new(&f->loop, "node-x");
 	bring_up(f, &a, 1);
 	g_assert_cmpint(acquire(&f->loop, a, "eve", "o", NULL), ==, P2PLINK_CLUSTER_OK);
@@ -782,12 +788,7 @@ static void test_free_completes_pending_calls(fixture *f, gconstpointer data) {
 	node_free(a);
 	/* Freed while its host name is still being resolved (a thread-pool request): the lookup is cancelled or
 	 * finishes, and only then is the memory returned (the fixture checks the loop closes with nothing left) */
-	p2plink_cluster_config cfg;
-	fast_config(&cfg);
-	g_free(cfg.redis_url);
-	cfg.redis_url = g_strdup_printf("redis://localhost:%u", redis.port);
-	test_node *b = node_new_with(&f->loop, "node-b", &cfg);
-	p2plink_cluster_config_clear(&cfg);
+	test_node *b = node_new_url(&f->loop, "node-b", "redis://localhost:%u");
 	result_box box = { 0 };
 	p2plink_cluster_route(b->c, "x", "{}", 2, on_route_result, &box);
 	node_kill(b);
