@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
 	gcc make autoconf automake libtool pkg-config
 	janus janus-dev libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libjansson-dev libyajl-dev libglib2.0-dev libssl-dev libsqlite3-dev
-	libmongoc-dev libbson-dev libnice-dev
+	libmongoc-dev libbson-dev libnice-dev libhiredis-dev redis-server haproxy
 	openssl ca-certificates curl chromium python3 python3-mockupdb
 	clang libclang-rt-14-dev valgrind stun-client coturn
 	iproute2 iptables
@@ -32,6 +32,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 	# coturn is installed for its turnutils_stunclient (a third-party STUN client for our tests); its TURN server
 	# must never run here: we do not relay, and it would take the STUN port
 	if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now coturn >/dev/null 2>&1 || true; fi
+	# redis-server and haproxy are for the cluster tests, which start their own on free loopback ports: the
+	# packages' system services are not used
+	if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now redis-server haproxy >/dev/null 2>&1 || true; fi
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
