@@ -140,6 +140,35 @@ static void test_server_frames_match_reference(void) {
 }
 
 /* yajl lets these through; we refuse them before anything else reads the frame */
+/* The ASCII run is skipped a word at a time: a bad sequence at every offset (so at every alignment and on both
+ * sides of the 8-byte steps), after ASCII with NULs in it, is still found, and good text around it is still good */
+static void test_utf8_after_ascii_runs_at_every_offset(void) {
+	static const char *const bad[] = { "\xC0\xAF", "\xED\xA0\x80", "\xF4\x90\x80\x80", "\xC3", "\xFF", "\x80" };
+	static const char *const good[] = { "\xC3\xA9", "\xE2\x82\xAC", "\xF0\x9F\x98\x80" };
+	char buf[64];
+	for(size_t at = 0; at < 40; at++) {
+		for(size_t i = 0; i < at; i++)
+			buf[i] = i % 7 == 3 ? '\0' : (char)('a' + i % 26);
+		for(guint b = 0; b < G_N_ELEMENTS(bad); b++) {
+			size_t n = strlen(bad[b]);
+			memcpy(buf + at, bad[b], n);
+			memset(buf + at + n, 'z', 12);
+			g_assert_false(p2plink_text_is_utf8(buf, at + n + 12));
+			/* cut right after the bad bytes too (the tail shorter than a word) */
+			g_assert_false(p2plink_text_is_utf8(buf, at + n));
+		}
+		for(guint g = 0; g < G_N_ELEMENTS(good); g++) {
+			size_t n = strlen(good[g]);
+			memcpy(buf + at, good[g], n);
+			memset(buf + at + n, 'z', 12);
+			g_assert_true(p2plink_text_is_utf8(buf, at + n + 12));
+			/* a multi-byte character cut short at the end of the text is not UTF-8 */
+			g_assert_false(p2plink_text_is_utf8(buf, at + n - 1));
+		}
+		g_assert_true(p2plink_text_is_utf8(buf, at));
+	}
+}
+
 static void test_decode_refuses_invalid_utf8(void) {
 	static const char *const bad[] = { "\xC0\xAF", "\xED\xA0\x80", "\xF4\x90\x80\x80", "\xC3", "\xE2\x82", "\xFF" };
 	for(guint i = 0; i < G_N_ELEMENTS(bad); i++) {
@@ -193,6 +222,7 @@ int main(int argc, char **argv) {
 	g_test_add_func("/protocol/ids/rule_matches_stock_client", test_id_rule_matches_stock_client);
 	g_test_add_func("/protocol/ids/token_rule", test_token_rule);
 	g_test_add_func("/protocol/decode/refuses_invalid_utf8", test_decode_refuses_invalid_utf8);
+	g_test_add_func("/protocol/utf8_after_ascii_runs_at_every_offset", test_utf8_after_ascii_runs_at_every_offset);
 	g_test_add_func("/protocol/decode/invalid_dst_keeps_the_frame_type", test_invalid_dst_keeps_the_frame_type);
 	g_test_add_func("/protocol/encode/refused", test_encode_refused);
 	return g_test_run();
