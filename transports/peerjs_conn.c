@@ -190,14 +190,32 @@ void peerjs_conn_armed(p2plink_conn *conn, gboolean *closing, gboolean *abort) {
 }
 
 void peerjs_conn_next_out(p2plink_conn *conn, gboolean take, peerjs_conn_next *next) {
+	peerjs_conn_batch batch;
+	peerjs_conn_take_out(conn, take ? 1 : 0, 0, &batch);
+	next->frame = batch.count > 0 ? batch.frames[0] : NULL;
+	next->abort = batch.abort;
+	next->closing = batch.closing;
+	next->more = batch.more;
+	g_strlcpy(next->reason, batch.reason, sizeof(next->reason));
+}
+
+void peerjs_conn_take_out(p2plink_conn *conn, guint max_frames, gsize max_bytes, peerjs_conn_batch *batch) {
+	max_frames = MIN(max_frames, PEERJS_CONN_TAKE_MAX);
 	g_mutex_lock(&conn->mutex);
-	next->abort = conn->abort;
-	next->frame = take && !conn->abort ? g_queue_pop_head(&conn->out) : NULL;
-	if(next->frame != NULL)
-		conn->out_bytes -= next->frame->len;
-	next->more = conn->out.length > 0;
-	next->closing = conn->state == PEERJS_CONN_CLOSING;
-	g_strlcpy(next->reason, conn->close_reason, sizeof(next->reason));
+	batch->abort = conn->abort;
+	batch->count = 0;
+	batch->bytes = 0;
+	peerjs_out_frame *head;
+	while(!conn->abort && batch->count < max_frames && (head = g_queue_peek_head(&conn->out)) != NULL &&
+			(batch->count == 0 || batch->bytes + head->len <= max_bytes)) {
+		g_queue_pop_head(&conn->out);
+		conn->out_bytes -= head->len;
+		batch->bytes += head->len;
+		batch->frames[batch->count++] = head;
+	}
+	batch->more = conn->out.length > 0;
+	batch->closing = conn->state == PEERJS_CONN_CLOSING;
+	g_strlcpy(batch->reason, conn->close_reason, sizeof(batch->reason));
 	g_mutex_unlock(&conn->mutex);
 }
 

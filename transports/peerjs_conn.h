@@ -122,6 +122,21 @@ typedef struct peerjs_conn_next {
 } peerjs_conn_next;
 /* take FALSE (the pipe is choked): only the flags */
 void peerjs_conn_next_out(p2plink_conn *conn, gboolean take, peerjs_conn_next *next);
+
+/* Frames taken by one peerjs_conn_take_out at most */
+#define PEERJS_CONN_TAKE_MAX 16
+/* Several frames in one lock, for one write (the writable callback coalesces them into one TLS record) */
+typedef struct peerjs_conn_batch {
+	peerjs_out_frame *frames[PEERJS_CONN_TAKE_MAX];	/* the caller's to free (g_free) */
+	guint count;				/* 0 when nothing was taken */
+	gsize bytes;				/* text bytes in frames, together */
+	gboolean abort, closing;
+	gboolean more;				/* frames are still queued after these */
+	char reason[64];
+} peerjs_conn_batch;
+/* Takes queued frames in order, up to max_frames (≤ PEERJS_CONN_TAKE_MAX) and while their text stays within
+ * max_bytes together; the first frame is always taken, whatever its size. max_frames 0: only the flags */
+void peerjs_conn_take_out(p2plink_conn *conn, guint max_frames, gsize max_bytes, peerjs_conn_batch *batch);
 /* What is queued: frames and bytes (either may be NULL) */
 void peerjs_conn_queued(p2plink_conn *conn, gsize *frames, gsize *bytes);
 

@@ -287,6 +287,52 @@ static int write_fail_close(struct lws *wsi, p2plink_conn *conn) {
 	return 0;
 }
 
+/* Frames waiting for one socket go out in one lws_write: their WebSocket headers written here (server frames are
+ * unmasked: FIN + text opcode, then the 7-, 16- or 64-bit length of RFC 6455 5.2) and the lot written raw, so one
+ * TLS record, one write() and one wake-up of the reader carry them all instead of one each. Kept under one TLS
+ * record's plaintext (16 KiB) so that a batch never costs more records than its frames would alone. */
+#define COALESCE_BYTES (16384 - PEERJS_CONN_TAKE_MAX * 10)
+static unsigned char coalesce_buf[LWS_PRE + COALESCE_BYTES + PEERJS_CONN_TAKE_MAX * 10];
+
+static size_t ws_header(unsigned char *p, size_t len) {
+	p[0] = 0x81;
+	if(len < 126) {
+		p[1] = (unsigned char)len;
+		return 2;
+	}
+	if(len <= 0xffff) {
+		p[1] = 126;
+		p[2] = (unsigned char)(len >> 8);
+		p[3] = (unsigned char)len;
+		return 4;
+	}
+	p[1] = 127;
+	for(int i = 0; i < 8; i++)
+		p[2 + i] = (unsigned char)((guint64)len >> (56 - 8 * i));
+	return 10;
+}
+
+/* Writes the batch and frees its frames: one frame as it is (its headroom is lws's), several coalesced */
+static int write_batch(struct lws *wsi, peerjs_conn_batch *batch) {
+	int written;
+	if(batch->count == 1) {
+		written = lws_write(wsi, batch->frames[0]->data + LWS_PRE, batch->frames[0]->len, LWS_WRITE_TEXT);
+	} else {
+		/* Service thread only, and lws_write is done with the buffer when it returns (a partial write is copied
+		 * into lws's own buflist), so one static buffer serves every connection */
+		unsigned char *p = coalesce_buf + LWS_PRE;
+		for(guint i = 0; i < batch->count; i++) {
+			p += ws_header(p, batch->frames[i]->len);
+			memcpy(p, batch->frames[i]->data + LWS_PRE, batch->frames[i]->len);
+			p += batch->frames[i]->len;
+		}
+		written = lws_write(wsi, coalesce_buf + LWS_PRE, (size_t)(p - coalesce_buf - LWS_PRE), LWS_WRITE_RAW);
+	}
+	for(guint i = 0; i < batch->count; i++)
+		g_free(batch->frames[i]);
+	return written < 0 ? -1 : 0;
+}
+
 int peerjs_ws_writeable(struct lws *wsi, p2plink_conn *conn) {
 	if(conn == NULL)
 		return -1;
@@ -294,31 +340,31 @@ int peerjs_ws_writeable(struct lws *wsi, p2plink_conn *conn) {
 		return 0;
 	if(conn->fail_status != 0)
 		return write_fail_close(wsi, conn);
-	for(int n = 0; n < WRITES_PER_CALLBACK; n++) {
+	guint budget = WRITES_PER_CALLBACK;
+	while(budget > 0) {
 		/* A partial write leaves lws holding the rest: then the pipe reads as choked and we wait for POLLOUT */
-		peerjs_conn_next next;
-		peerjs_conn_next_out(conn, !lws_send_pipe_choked(wsi), &next);
-		if(next.abort) {
+		peerjs_conn_batch batch;
+		peerjs_conn_take_out(conn, lws_send_pipe_choked(wsi) ? 0 : budget, COALESCE_BYTES, &batch);
+		if(batch.abort) {
 			lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)"slow consumer", 13);
 			return -1;
 		}
-		if(next.frame == NULL) {
-			if(next.closing && !next.more) {
-				lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, (unsigned char *)next.reason, strlen(next.reason));
+		if(batch.count == 0) {
+			if(batch.closing && !batch.more) {
+				lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, (unsigned char *)batch.reason, strlen(batch.reason));
 				return -1;
 			}
 			/* Nothing queued: ask for nothing. (lws calls us once more after it finished a partially written frame;
 			 * re-arming here with an empty queue made the service thread spin at a full core after any frame
 			 * larger than ~4 KiB: tests/integration/writable.test.mjs) */
-			if(!next.more && !next.closing)
+			if(!batch.more && !batch.closing)
 				return 0;
 			break;
 		}
-		int written = lws_write(wsi, next.frame->data + LWS_PRE, next.frame->len, LWS_WRITE_TEXT);
-		g_free(next.frame);
-		if(written < 0)
+		budget -= batch.count;
+		if(write_batch(wsi, &batch) < 0)
 			return -1;
-		if(!next.more && !next.closing)
+		if(!batch.more && !batch.closing)
 			return 0;
 	}
 	/* Come back for the rest, or for the pending close */

@@ -136,6 +136,47 @@ static void test_conn_frames_come_out_in_order_with_headroom(void) {
 	peerjs_conn_unref(conn);
 }
 
+/* One lock takes several frames for one coalesced write: in order, within the byte budget, but the first frame
+ * always (a frame larger than the budget goes out alone), and nothing at all when aborting or choked */
+static void test_conn_take_out_batches_in_order_within_budget(void) {
+	p2plink_conn *conn = new_conn();
+	peerjs_conn_send(conn, "aa", 2);
+	peerjs_conn_send(conn, "bbb", 3);
+	peerjs_conn_send(conn, "cccc", 4);
+	peerjs_conn_batch batch;
+	peerjs_conn_take_out(conn, 0, 100, &batch);
+	g_assert_cmpuint(batch.count, ==, 0);
+	g_assert_true(batch.more);
+	peerjs_conn_take_out(conn, PEERJS_CONN_TAKE_MAX, 6, &batch);
+	g_assert_cmpuint(batch.count, ==, 2);
+	g_assert_cmpuint(batch.bytes, ==, 5);
+	g_assert_cmpint(memcmp(batch.frames[0]->data + env.headroom, "aa", 2), ==, 0);
+	g_assert_cmpint(memcmp(batch.frames[1]->data + env.headroom, "bbb", 3), ==, 0);
+	g_assert_true(batch.more);
+	g_assert_cmpuint(queued_bytes(conn), ==, 4);
+	g_free(batch.frames[0]);
+	g_free(batch.frames[1]);
+	/* Larger than the budget: taken alone */
+	peerjs_conn_take_out(conn, PEERJS_CONN_TAKE_MAX, 1, &batch);
+	g_assert_cmpuint(batch.count, ==, 1);
+	g_assert_cmpuint(batch.frames[0]->len, ==, 4);
+	g_assert_false(batch.more);
+	g_assert_cmpuint(queued_frames(conn), ==, 0);
+	g_free(batch.frames[0]);
+	/* More than PEERJS_CONN_TAKE_MAX asked for: capped */
+	peerjs_conn_send(conn, "d", 1);
+	peerjs_conn_take_out(conn, PEERJS_CONN_TAKE_MAX + 5, 100, &batch);
+	g_assert_cmpuint(batch.count, ==, 1);
+	g_free(batch.frames[0]);
+	/* A full queue aborts: nothing is handed out any more */
+	for(guint i = 0; i <= env.max_frames; i++)
+		peerjs_conn_send(conn, "e", 1);
+	peerjs_conn_take_out(conn, PEERJS_CONN_TAKE_MAX, 100, &batch);
+	g_assert_true(batch.abort);
+	g_assert_cmpuint(batch.count, ==, 0);
+	peerjs_conn_unref(conn);
+}
+
 static void test_conn_wake_hook_called_once_per_arm(void) {
 	p2plink_conn *conn = new_conn();
 	peerjs_conn_send(conn, "a", 1);
@@ -252,6 +293,8 @@ int main(int argc, char **argv) {
 	g_test_add_func("/peerjs_conn/queue_bound_in_frames", test_conn_queue_bound_in_frames);
 	g_test_add_func("/peerjs_conn/queue_bound_in_bytes", test_conn_queue_bound_in_bytes);
 	g_test_add_func("/peerjs_conn/frames_come_out_in_order_with_headroom", test_conn_frames_come_out_in_order_with_headroom);
+	g_test_add_func("/peerjs_conn/take_out_batches_in_order_within_budget",
+		test_conn_take_out_batches_in_order_within_budget);
 	g_test_add_func("/peerjs_conn/wake_hook_called_once_per_arm", test_conn_wake_hook_called_once_per_arm);
 	g_test_add_func("/peerjs_conn/closing_queues_nothing_more", test_conn_closing_queues_nothing_more);
 	g_test_add_func("/peerjs_conn/gone_once_and_never_woken", test_conn_gone_once_and_never_woken);
