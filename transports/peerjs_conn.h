@@ -81,7 +81,6 @@ struct p2plink_conn {
 	gsize held_bytes;
 	gboolean paced;			/* the plugin asked for a pause that is not over yet */
 	int fail_status;		/* ws_fail: the close code to send from the writable callback (0: none, -1: sent) */
-	gboolean writable_seen;	/* lws called the writable callback once: frames may be written directly (conn_arm) */
 	const char *fail_reason;
 	gint64 last_keepalive;
 	/* Written on the service thread before the Janus session exists, read by the core threads afterwards */

@@ -33,8 +33,6 @@ const p2plink_transport_ops peerjs_ws_transport_ops = {
  * writable again, so closes cannot rely on the writable callback alone: an abort (slow consumer) is killed right
  * away, a close gets PEERJS_CLOSE_FLUSH_TIMEOUT seconds to flush. wsi is only cleared on this thread: checking it
  * is safe. */
-static gboolean write_direct(p2plink_conn *conn);
-
 static void conn_arm(void *item) {
 	p2plink_conn *conn = item;
 	gboolean closing = FALSE, abort = FALSE;
@@ -45,7 +43,7 @@ static void conn_arm(void *item) {
 		lws_set_timeout(conn->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 	else if(closing)
 		lws_set_timeout(conn->wsi, PENDING_TIMEOUT_CLOSE_SEND, PEERJS_CLOSE_FLUSH_TIMEOUT);
-	if(!abort && (closing || !write_direct(conn)))
+	if(!abort)
 		lws_callback_on_writable(conn->wsi);
 }
 
@@ -335,29 +333,24 @@ static int write_batch(struct lws *wsi, peerjs_conn_batch *batch) {
 	return written < 0 ? -1 : 0;
 }
 
-/* Writes what is queued, WRITES_PER_CALLBACK frames at most: 1 when nothing is left to do, 0 when lws must call
- * the writable callback again (more frames, the pipe choked, a close pending), -1 when the connection must close
- * now (its close reason set). direct: called outside the writable callback (conn_arm), where closing a connection
- * is not ours to do: an abort or a close is left to the writable callback (0), only a failed write is -1. */
-static int write_queued(struct lws *wsi, p2plink_conn *conn, gboolean direct) {
+int peerjs_ws_writeable(struct lws *wsi, p2plink_conn *conn) {
+	if(conn == NULL)
+		return -1;
+	if(conn->fail_status == -1)
+		return 0;
+	if(conn->fail_status != 0)
+		return write_fail_close(wsi, conn);
 	guint budget = WRITES_PER_CALLBACK;
 	while(budget > 0) {
-		/* A partial write leaves lws holding the rest: then the pipe reads as choked and we wait for POLLOUT.
-		 * Directly, only lws's own buffer counts (lws_partial_buffered, no poll() syscall): a socket whose kernel
-		 * buffer is full takes what it can and lws buffers the rest itself, as for any partial write */
-		gboolean choked = direct ? lws_partial_buffered(wsi) : lws_send_pipe_choked(wsi);
+		/* A partial write leaves lws holding the rest: then the pipe reads as choked and we wait for POLLOUT */
 		peerjs_conn_batch batch;
-		peerjs_conn_take_out(conn, choked ? 0 : budget, COALESCE_BYTES, &batch);
+		peerjs_conn_take_out(conn, lws_send_pipe_choked(wsi) ? 0 : budget, COALESCE_BYTES, &batch);
 		if(batch.abort) {
-			if(direct)
-				return 0;
 			lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)"slow consumer", 13);
 			return -1;
 		}
 		if(batch.count == 0) {
 			if(batch.closing && !batch.more) {
-				if(direct)
-					return 0;
 				lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, (unsigned char *)batch.reason, strlen(batch.reason));
 				return -1;
 			}
@@ -365,49 +358,18 @@ static int write_queued(struct lws *wsi, p2plink_conn *conn, gboolean direct) {
 			 * re-arming here with an empty queue made the service thread spin at a full core after any frame
 			 * larger than ~4 KiB: tests/integration/writable.test.mjs) */
 			if(!batch.more && !batch.closing)
-				return 1;
-			return 0;
+				return 0;
+			break;
 		}
 		budget -= batch.count;
 		if(write_batch(wsi, &batch) < 0)
 			return -1;
 		if(!batch.more && !batch.closing)
-			return 1;
+			return 0;
 	}
-	return 0;
-}
-
-int peerjs_ws_writeable(struct lws *wsi, p2plink_conn *conn) {
-	if(conn == NULL)
-		return -1;
-	conn->writable_seen = TRUE;
-	if(conn->fail_status == -1)
-		return 0;
-	if(conn->fail_status != 0)
-		return write_fail_close(wsi, conn);
-	int r = write_queued(wsi, conn, FALSE);
-	if(r < 0)
-		return -1;
 	/* Come back for the rest, or for the pending close */
-	if(r == 0)
-		lws_callback_on_writable(wsi);
+	lws_callback_on_writable(wsi);
 	return 0;
-}
-
-/* conn_arm on the service thread: write first, and ask lws for POLLOUT only when something is left (a partial
- * write, more than one callback's worth, a close). Arming for every frame cost two epoll_ctl() (POLLOUT on, then
- * off) and one more loop iteration per relayed frame. Only once lws has called the writable callback for this
- * connection (it is established, its handshake answer is out), never for a failed one. */
-static gboolean write_direct(p2plink_conn *conn) {
-	if(!conn->writable_seen || conn->fail_status != 0)
-		return FALSE;
-	int r = write_queued(conn->wsi, conn, TRUE);
-	if(r < 0) {
-		/* The socket failed under us: lws closes it (and the teardown runs) from its own loop */
-		lws_set_timeout(conn->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-		return TRUE;
-	}
-	return r > 0;
 }
 
 void peerjs_ws_teardown(p2plink_conn *conn) {
