@@ -26,6 +26,7 @@
 #include <utils.h>
 
 #include "../../common/jcfg_values.h"
+#include "p2plink_config.h"
 #include "admin.h"
 #include "counters.h"
 #include "link_service.h"
@@ -103,7 +104,8 @@ static struct janus_json_parameter bind_parameters[] = {
 
 static volatile gint initialized = 0, stopping = 0;
 static janus_callbacks *gateway = NULL;
-static gboolean notify_events = TRUE;
+/* Every option as read at init (p2plink_config.h); fixed until destroy */
+static p2plink_plugin_config plugin_config;
 static p2plink_registry_config registry_config;
 
 /* The registry exists while a transport is attached: it needs the transport's send/close to do anything.
@@ -115,9 +117,6 @@ static GRWLock registry_lock;
 /* Share links: the store (opened at init, re-tried lazily while unavailable), its rules, and the worker pool that
  * runs peer requests off the transport's event loop */
 static p2plink_link_service link_defaults;
-static char *store_kind = NULL, *store_folder = NULL, *public_url = NULL;
-static char *mongo_uri = NULL, *mongo_database = NULL;
-static gint64 mongo_timeout_ms = P2PLINK_MONGO_DEFAULT_TIMEOUT_MS;
 static p2plink_store *store = NULL;
 static janus_mutex store_mutex = JANUS_MUTEX_INITIALIZER;
 static gint64 store_last_attempt = 0;
@@ -137,9 +136,8 @@ static p2plink_rate_table *create_owner_limiter = NULL, *create_ip_limiter = NUL
  * click rows hold the store for ~15 ms, and redemptions queue behind a batch no longer than that. */
 #define PRUNE_BATCH 200
 static p2plink_prune_policy prune_policy;
-static gint64 prune_last = 0, prune_interval_s = 60;
+static gint64 prune_last = 0;
 static gint prune_running = 0, prune_more = 0;
-static gint64 link_retention_s = 0, click_retention_s = 0;
 
 /* Sweeper: EXPIRE for stale queues and alive_timeout, every SWEEP_INTERVAL */
 #define SWEEP_INTERVAL (250 * G_TIME_SPAN_MILLISECOND)
@@ -197,24 +195,28 @@ static p2plink_store *store_get(void) {
 		store_ever_tried = TRUE;
 		store_last_attempt = now;
 		GError *error = NULL;
-		gboolean mongo = !strcmp(store_kind, "mongodb");
+		gboolean mongo = plugin_config.store == P2PLINK_STORE_MONGODB;
 		if(mongo) {
-			p2plink_store_mongo_options options = { mongo_uri, mongo_database, (guint)mongo_timeout_ms,
-				(guint32)MIN(link_retention_s, G_MAXINT32), (guint32)MIN(click_retention_s, G_MAXINT32) };
+			p2plink_store_mongo_options options = { plugin_config.mongodb_uri, plugin_config.mongodb_database,
+				(guint)plugin_config.mongodb_timeout_ms,
+				(guint32)MIN(plugin_config.link_retention_s, G_MAXINT32),
+				(guint32)MIN(plugin_config.click_retention_s, G_MAXINT32) };
 			store = p2plink_store_mongo_open(&options, &error);
 		} else {
 			/* Only this process uses the file: an exclusive lock saves two fcntl() per redemption */
-			p2plink_store_sqlite_options options = { store_folder, 0, TRUE };
+			p2plink_store_sqlite_options options = { plugin_config.store_folder, 0, TRUE };
 			store = p2plink_store_sqlite_open(&options, &error);
 		}
 		/* The URI may carry credentials: log only the store kind and database or folder */
-		const char *where = mongo ? mongo_database : store_folder;
+		const char *where = mongo ? plugin_config.mongodb_database : plugin_config.store_folder;
 		if(store == NULL) {
 			JANUS_LOG(LOG_ERR, "[%s] Link store (%s, %s) unavailable: %s; signaling goes on, link operations "
-				"fail until it is back\n", JANUS_P2PLINK_NAME, store_kind, where, error ? error->message : "?");
+				"fail until it is back\n", JANUS_P2PLINK_NAME,
+				plugin_config.store_name, where, error ? error->message : "?");
 			g_clear_error(&error);
 		} else {
-			JANUS_LOG(LOG_INFO, "[%s] Link store: %s, %s\n", JANUS_P2PLINK_NAME, store_kind, where);
+			JANUS_LOG(LOG_INFO, "[%s] Link store: %s, %s\n", JANUS_P2PLINK_NAME,
+				plugin_config.store_name, where);
 		}
 	}
 	p2plink_store *current = store;
@@ -250,7 +252,7 @@ static void janus_p2plink_link_observe(p2plink_link_event event, const char *lin
 	(void)data;
 	if(event == P2PLINK_LINK_EVENT_STORE_FAILED)
 		log_store_failure(outcome);
-	if(!notify_events || gateway == NULL || !gateway->events_is_enabled())
+	if(!plugin_config.events || gateway == NULL || !gateway->events_is_enabled())
 		return;
 	static const char *names[] = { "link-created", "link-redeemed", "link-denied", "link-revoked", "link-deleted",
 		"link-store-failed" };
@@ -322,7 +324,8 @@ static void run_link_jobs(link_job **jobs, guint n) {
  * One worker at a time; stores that prune by themselves (MongoDB TTL) have no prune op. */
 static void maybe_prune(void) {
 	gint64 now = janus_get_monotonic_time();
-	if(!g_atomic_int_get(&prune_more) && prune_last != 0 && now - prune_last < prune_interval_s * G_USEC_PER_SEC)
+	if(!g_atomic_int_get(&prune_more) && prune_last != 0 && now - prune_last <
+		plugin_config.prune_interval_s * G_USEC_PER_SEC)
 		return;
 	if(!g_atomic_int_compare_and_exchange(&prune_running, 0, 1))
 		return;
@@ -354,7 +357,7 @@ static gpointer link_worker(gpointer data) {
 		guint n = 0;
 		maybe_prune();
 		link_job *job = g_atomic_int_get(&prune_more) ? g_async_queue_try_pop(link_queue) :
-			g_async_queue_timeout_pop(link_queue, prune_interval_s * G_USEC_PER_SEC);
+			g_async_queue_timeout_pop(link_queue, plugin_config.prune_interval_s * G_USEC_PER_SEC);
 		while(job != NULL) {
 			if(job->route == NULL) {
 				link_job_free(job);
@@ -373,7 +376,7 @@ static gpointer link_worker(gpointer data) {
 /* Events for Janus event handlers: connection lifecycle only, never payloads */
 static void janus_p2plink_observe(p2plink_registry_event event, const char *id, const char *other, void *data) {
 	(void)data;
-	if(!notify_events || gateway == NULL || !gateway->events_is_enabled())
+	if(!plugin_config.events || gateway == NULL || !gateway->events_is_enabled())
 		return;
 	static const char *names[] = { "peer-open", "peer-close", "peer-timeout", "expire" };
 	json_t *info = json_pack("{s:s,s:s}", "event", names[event], "id", id);
@@ -491,128 +494,61 @@ static gpointer janus_p2plink_sweeper(gpointer data) {
 	return NULL;
 }
 
-/* A TTL option in the link grammar ("1d", "5min", ...) */
-static gboolean ttl_option(janus_config *config, janus_config_category *cat, const char *name, const char *fallback,
-		gint64 *seconds) {
-	const char *text = p2plink_jcfg_string(config, cat, name, fallback);
-	GError *error = NULL;
-	if(!p2plink_ttl_parse(text, P2PLINK_TTL_HARD_MAX_SECONDS, seconds, &error)) {
-		JANUS_LOG(LOG_ERR, "Invalid links.%s '%s': %s\n", name, text, error->message);
-		g_error_free(error);
-		return FALSE;
-	}
-	return TRUE;
+/* A token bucket of n per minute (burst n) per key; NULL (no limit) for 0 */
+static p2plink_rate_table *per_minute_limiter(gint64 n) {
+	if(n <= 0)
+		return NULL;
+	p2plink_rate rate = { n / 60.0, (double)n };
+	return p2plink_rate_table_new(&rate, 65536);
 }
 
-/* [links]: store and rules. Also the defaults when the file or the category is absent (config may be NULL). */
-static gboolean load_link_config(janus_config *config, janus_config_category *links) {
-	store_kind = g_strdup(p2plink_jcfg_string(config, links, "store", "sqlite"));
-	store_folder = g_strdup(p2plink_jcfg_string(config, links, "store_folder", "/var/lib/p2plink"));
-	mongo_uri = g_strdup(p2plink_jcfg_string(config, links, "mongodb_uri", "mongodb://127.0.0.1:27017"));
-	mongo_database = g_strdup(p2plink_jcfg_string(config, links, "mongodb_database", "p2plink"));
-	const char *url = p2plink_jcfg_string(config, links, "public_url", NULL);
-	public_url = url && *url ? g_strdup(url) : NULL;
-	if(public_url != NULL && g_str_has_suffix(public_url, "/"))
-		public_url[strlen(public_url) - 1] = '\0';
-	gint64 max_per_peer = 20, redeem_per_minute = 30, create_per_peer = 10, create_per_ip = 30;
+/* [links] settings into the link service and its rate tables */
+static void apply_link_config(void) {
 	memset(&link_defaults, 0, sizeof(link_defaults));
-	p2plink_link_service_config *lc = &link_defaults.config;
-	gboolean ok = ttl_option(config, links, "admin_max_ttl", "30d", &lc->admin_limits.max_ttl_seconds) &&
-		ttl_option(config, links, "admin_default_ttl", "1d", &lc->admin_limits.default_ttl_seconds) &&
-		ttl_option(config, links, "peer_max_ttl", "1d", &lc->peer_limits.max_ttl_seconds) &&
-		ttl_option(config, links, "peer_default_ttl", "1h", &lc->peer_limits.default_ttl_seconds) &&
-		p2plink_jcfg_int(config, links, "max_links_per_peer", 0, 100000, &max_per_peer) &&
-		p2plink_jcfg_int(config, links, "mongodb_timeout_ms", 100, 600000, &mongo_timeout_ms) &&
-		p2plink_jcfg_int(config, links, "redeem_attempts_per_minute", 0, 1000000, &redeem_per_minute) &&
-		p2plink_jcfg_int(config, links, "create_per_minute_per_peer", 0, 1000000, &create_per_peer) &&
-		p2plink_jcfg_int(config, links, "create_per_minute_per_ip", 0, 1000000, &create_per_ip) &&
-		ttl_option(config, links, "link_retention", "7d", &link_retention_s) &&
-		ttl_option(config, links, "click_retention", "30d", &click_retention_s) &&
-		ttl_option(config, links, "prune_interval", "1min", &prune_interval_s);
-	lc->private_click_ips = p2plink_jcfg_bool(config, links, "click_ip_privacy", FALSE);
-	prune_policy.link_retention = link_retention_s * G_USEC_PER_SEC;
-	prune_policy.click_retention = click_retention_s * G_USEC_PER_SEC;
+	p2plink_plugin_config_links(&plugin_config, &link_defaults.config);
+	prune_policy.link_retention = plugin_config.link_retention_s * G_USEC_PER_SEC;
+	prune_policy.click_retention = plugin_config.click_retention_s * G_USEC_PER_SEC;
 	prune_policy.batch = PRUNE_BATCH;
-	if(strcmp(store_kind, "sqlite") != 0 && strcmp(store_kind, "mongodb") != 0) {
-		JANUS_LOG(LOG_ERR, "Invalid links.store '%s' (supported: \"sqlite\", \"mongodb\")\n", store_kind);
-		ok = FALSE;
-	}
-	lc->max_links_per_peer = max_per_peer;
 	/* Token guessing: a 256-bit token cannot be guessed, but each attempt costs a store write (the click log) */
-	if(redeem_per_minute > 0) {
-		p2plink_rate rate = { redeem_per_minute / 60.0, (double)redeem_per_minute };
-		redeem_limiter = p2plink_rate_table_new(&rate, 65536);
-	}
+	redeem_limiter = per_minute_limiter(plugin_config.redeem_attempts_per_minute);
 	link_defaults.redeem_limiter = redeem_limiter;
 	/* Creation: per owner and per client IP (new tokens cost nothing, addresses do); see SECURITY.md */
-	if(create_per_peer > 0) {
-		p2plink_rate rate = { create_per_peer / 60.0, (double)create_per_peer };
-		create_owner_limiter = p2plink_rate_table_new(&rate, 65536);
-	}
-	if(create_per_ip > 0) {
-		p2plink_rate rate = { create_per_ip / 60.0, (double)create_per_ip };
-		create_ip_limiter = p2plink_rate_table_new(&rate, 65536);
-	}
+	create_owner_limiter = per_minute_limiter(plugin_config.create_per_minute_per_peer);
+	create_ip_limiter = per_minute_limiter(plugin_config.create_per_minute_per_ip);
 	link_defaults.create_owner_limiter = create_owner_limiter;
 	link_defaults.create_ip_limiter = create_ip_limiter;
-	lc->public_url = public_url;
 	link_defaults.observer = janus_p2plink_link_observe;
-	return ok;
 }
 
+/* Every option through the table (p2plink_config.c): all bad ones are logged, then the plugin refuses to start */
 static gboolean load_config(const char *config_path) {
-	p2plink_registry_config_defaults(&registry_config);
 	char filename[255];
 	g_snprintf(filename, sizeof(filename), "%s/%s.jcfg", config_path, JANUS_P2PLINK_PACKAGE);
 	janus_config *config = janus_config_parse(filename);
-	if(config == NULL) {
+	if(config == NULL)
 		JANUS_LOG(LOG_WARN, "No %s, using defaults\n", filename);
-		return load_link_config(NULL, NULL);
-	}
-	janus_config_print(config);
-	janus_config_category *general = janus_config_get_create(config, NULL, janus_config_type_category, "general");
-	gint64 expire_ms = registry_config.expire_timeout / 1000, alive_ms = registry_config.alive_timeout / 1000;
-	gint64 limit = registry_config.concurrent_limit, qmsgs = registry_config.queue_max_messages;
-	gint64 qbytes = registry_config.queue_max_bytes, qtotal = registry_config.queue_total_bytes;
-	gint64 counterparts = registry_config.max_counterparts;
-	gint64 frame_rate = (gint64)registry_config.frame_rate.per_second, frame_burst = (gint64)registry_config.frame_rate.burst;
-	gint64 flood_ms = registry_config.flood_after / 1000, grace_ms = registry_config.id_grace / 1000;
-	gint64 sdp = registry_config.max_sdp_bytes;
-	gint64 candidate = registry_config.max_candidate_bytes;
-	gboolean ok = p2plink_jcfg_int(config, general, "expire_timeout", 100, 3600000, &expire_ms) &&
-		p2plink_jcfg_int(config, general, "alive_timeout", 1000, 86400000, &alive_ms) &&
-		p2plink_jcfg_int(config, general, "concurrent_limit", 1, 10000000, &limit) &&
-		p2plink_jcfg_int(config, general, "queue_max_messages", 1, 100000, &qmsgs) &&
-		p2plink_jcfg_int(config, general, "queue_max_bytes", 1024, G_GINT64_CONSTANT(1) << 30, &qbytes) &&
-		p2plink_jcfg_int(config, general, "queue_total_bytes", 1024, G_GINT64_CONSTANT(1) << 40, &qtotal) &&
-		p2plink_jcfg_int(config, general, "max_counterparts", 1, 100000, &counterparts) &&
-		p2plink_jcfg_int(config, general, "frame_rate", 0, 1000000, &frame_rate) &&
-		p2plink_jcfg_int(config, general, "frame_burst", 1, 1000000, &frame_burst) &&
-		p2plink_jcfg_int(config, general, "flood_after", 0, 3600000, &flood_ms) &&
-		p2plink_jcfg_int(config, general, "id_grace", 0, 86400000, &grace_ms) &&
-		p2plink_jcfg_int(config, general, "max_sdp_bytes", 256, 16 * 1024 * 1024, &sdp) &&
-		p2plink_jcfg_int(config, general, "max_candidate_bytes", 256, 16 * 1024 * 1024, &candidate);
-	registry_config.expire_timeout = expire_ms * 1000;
-	registry_config.alive_timeout = alive_ms * 1000;
-	registry_config.concurrent_limit = limit;
-	registry_config.queue_max_messages = qmsgs;
-	registry_config.queue_max_bytes = qbytes;
-	registry_config.queue_total_bytes = qtotal;
-	registry_config.max_counterparts = counterparts;
-	registry_config.frame_rate.per_second = frame_rate;
-	registry_config.frame_rate.burst = frame_burst;
-	registry_config.flood_after = flood_ms * 1000;
-	registry_config.id_grace = grace_ms * 1000;
-	if(p2plink_jcfg_string(config, general, "flood_close_after", NULL) != NULL)
+	else
+		janus_config_print(config);
+	GPtrArray *errors = g_ptr_array_new_with_free_func(g_free);
+	guint bad = p2plink_plugin_config_load(&plugin_config, p2plink_jcfg_lookup, config, errors);
+	if(p2plink_jcfg_lookup(config, "general", "flood_close_after") != NULL)
 		JANUS_LOG(LOG_WARN, "[%s] general.flood_close_after is obsolete and ignored: frames over frame_rate are "
 			"paced now, never refused; see flood_after\n", JANUS_P2PLINK_NAME);
-	registry_config.max_sdp_bytes = sdp;
-	registry_config.max_candidate_bytes = candidate;
-	notify_events = p2plink_jcfg_bool(config, general, "events", TRUE);
-	janus_config_category *links = janus_config_get_create(config, NULL, janus_config_type_category, "links");
-	ok = load_link_config(config, links) && ok;
-	janus_config_destroy(config);
-	return ok;
+	if(config != NULL)
+		janus_config_destroy(config);
+	for(guint i = 0; i < errors->len; i++)
+		JANUS_LOG(LOG_ERR, "[%s] Invalid option %s\n", JANUS_P2PLINK_NAME, (char *)g_ptr_array_index(errors, i));
+	g_ptr_array_free(errors, TRUE);
+	if(bad > 0) {
+		JANUS_LOG(LOG_FATAL, "[%s] %u bad option%s in %s: not starting\n", JANUS_P2PLINK_NAME, bad,
+			bad == 1 ? "" : "s", filename);
+		p2plink_plugin_config_clear(&plugin_config);
+		return FALSE;
+	}
+	p2plink_registry_config_defaults(&registry_config);
+	p2plink_plugin_config_registry(&plugin_config, &registry_config);
+	apply_link_config();
+	return TRUE;
 }
 
 static int janus_p2plink_init(janus_callbacks *callback, const char *config_path) {
@@ -640,7 +576,7 @@ static int janus_p2plink_init(janus_callbacks *callback, const char *config_path
 	 * context switches were a quarter of the CPU per redemption with four). MongoDB calls wait on the network, so
 	 * there a few in flight at once pay off. */
 	link_queue = g_async_queue_new();
-	guint workers = strcmp(store_kind, "mongodb") ? 1 : LINK_WORKERS_MAX;
+	guint workers = plugin_config.store != P2PLINK_STORE_MONGODB ? 1 : LINK_WORKERS_MAX;
 	for(guint i = 0; i < workers; i++) {
 		link_workers[link_worker_count] = g_thread_try_new("p2plink links", link_worker, NULL, &error);
 		if(link_workers[link_worker_count] == NULL) {
@@ -687,15 +623,11 @@ static void janus_p2plink_destroy(void) {
 	janus_mutex_unlock(&store_mutex);
 	/* libmongoc's process-wide state, once every MongoDB store is closed */
 	p2plink_store_mongo_shutdown();
-	g_clear_pointer(&mongo_uri, g_free);
-	g_clear_pointer(&mongo_database, g_free);
 	g_clear_pointer(&redeem_limiter, p2plink_rate_table_free);
 	g_clear_pointer(&create_owner_limiter, p2plink_rate_table_free);
 	g_clear_pointer(&create_ip_limiter, p2plink_rate_table_free);
 	prune_last = 0;
-	g_clear_pointer(&store_kind, g_free);
-	g_clear_pointer(&store_folder, g_free);
-	g_clear_pointer(&public_url, g_free);
+	p2plink_plugin_config_clear(&plugin_config);
 	g_atomic_int_set(&initialized, 0);
 	JANUS_LOG(LOG_INFO, "%s destroyed!\n", JANUS_P2PLINK_NAME);
 }
