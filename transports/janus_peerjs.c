@@ -214,11 +214,9 @@ static gboolean load_config(const char *config_path) {
 		JANUS_LOG(LOG_FATAL, "%s: %u bad option%s in %s: not starting\n", JANUS_PEERJS_NAME, bad, bad == 1 ? "" : "s",
 			filename);
 	g_ptr_array_free(errors, TRUE);
-	/* metrics_endpoint.c and tls_reload.c read their own options ([metrics], certificates.reload_interval; the
-	 * table checks them too, so the sample test covers them) */
-	janus_config_category *certs = config ?
-		janus_config_get_create(config, NULL, janus_config_type_category, "certificates") : NULL;
-	gboolean more_ok = peerjs_metrics_config(config) && peerjs_tls_reload_config(config, certs);
+	/* [metrics] and certificates.reload_interval are rows of the table too */
+	peerjs_metrics_config(&peerjs.config);
+	peerjs_tls_reload_config(&peerjs.config);
 	if(config != NULL)
 		janus_config_destroy(config);
 	const peerjs_config *c = &peerjs.config;
@@ -235,7 +233,7 @@ static gboolean load_config(const char *config_path) {
 	if(!c->secure)
 		JANUS_LOG(LOG_WARN, "%s: plain HTTP/WS on port %d, as configured (secure = false)\n", JANUS_PEERJS_NAME,
 			(int)c->port);
-	return bad == 0 && more_ok;
+	return bad == 0;
 }
 
 static gboolean listen_vhost(void) {

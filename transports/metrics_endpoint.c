@@ -15,7 +15,6 @@
 
 #include <debug.h>
 
-#include "../common/jcfg_values.h"
 #include "metrics.h"
 #include "metrics_endpoint.h"
 
@@ -40,9 +39,9 @@ static const char *refusal_names[PEERJS_REFUSAL_COUNT] = {
 	[PEERJS_REFUSED_UNAVAILABLE] = "unavailable",
 };
 
-/* Configuration */
+/* Configuration (the rows and their defaults: peerjs_config.c) */
 static gboolean metrics_enabled = FALSE;
-static int metrics_port = 9464;		/* the port Prometheus' registry lists for exporters of this kind */
+static int metrics_port = 9464;
 static char *metrics_iface = NULL;
 
 /* State */
@@ -91,14 +90,10 @@ static gboolean is_loopback(const char *iface) {
 	return inet_pton(AF_INET6, iface, &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
 }
 
-gboolean peerjs_metrics_config(janus_config *config) {
-	janus_config_category *cat = config ?
-		janus_config_get_create(config, NULL, janus_config_type_category, "metrics") : NULL;
-	gint64 port = metrics_port;
-	gboolean ok = p2plink_jcfg_int(config, cat, "port", 1, 65535, &port);
-	metrics_port = (int)port;
-	metrics_enabled = p2plink_jcfg_bool(config, cat, "enabled", FALSE);
-	const char *iface = p2plink_jcfg_string(config, cat, "interface", "127.0.0.1");
+void peerjs_metrics_config(const peerjs_config *cfg) {
+	metrics_port = (int)cfg->metrics_port;
+	metrics_enabled = cfg->metrics_enabled;
+	const char *iface = cfg->metrics_interface;
 	g_clear_pointer(&metrics_iface, g_free);
 	metrics_iface = g_strdup(iface && *iface ? iface : "127.0.0.1");
 	if(metrics_enabled && !is_loopback(metrics_iface)) {
@@ -107,7 +102,6 @@ gboolean peerjs_metrics_config(janus_config *config) {
 			metrics_iface);
 		metrics_enabled = FALSE;
 	}
-	return ok;
 }
 
 /* ---- What a scrape sees ---- */

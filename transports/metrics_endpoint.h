@@ -18,7 +18,7 @@
 
 #include <libwebsockets.h>
 
-#include <config.h>
+#include "peerjs_config.h"
 
 #include "p2plink_hotpath.h"
 #include "stun_responder.h"
@@ -41,9 +41,9 @@ typedef enum peerjs_refusal {
 	PEERJS_REFUSAL_COUNT
 } peerjs_refusal;
 
-/* Reads the [metrics] category (enabled, port, interface). FALSE only for values out of range; a non-loopback
- * interface is logged and leaves metrics off, the transport itself still starts. */
-gboolean peerjs_metrics_config(janus_config *config);
+/* Takes the [metrics] rows (enabled, port, interface) as the option table read and checked them (ranges:
+ * peerjs_config.c). A non-loopback interface is logged and leaves metrics off, the transport itself still starts. */
+void peerjs_metrics_config(const peerjs_config *cfg);
 /* After the context exists: the metrics vhost (when enabled) and the lag probe. FALSE when the port cannot be
  * bound. stun may be NULL (no responder). */
 gboolean peerjs_metrics_start(struct lws_context *context, const p2plink_hotpath *hotpath,

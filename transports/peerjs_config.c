@@ -45,9 +45,10 @@ const p2plink_config_option peerjs_config_options[] = {
 	ROW_EXAMPLE("certificates", "cert_pem", cert_pem),
 	ROW_EXAMPLE("certificates", "cert_key", cert_key),
 	ROW_EXAMPLE("certificates", "cert_pwd", cert_pwd),
-	/* Also read by tls_reload.c and metrics_endpoint.c themselves: the rows check them and keep the sample true */
+	/* Applied by tls_reload.c and metrics_endpoint.c (peerjs_tls_reload_config, peerjs_metrics_config) */
 	ROW_INT("certificates", "reload_interval", 0, 86400, "60", reload_interval),
 	ROW_BOOL("metrics", "enabled", "false", metrics_enabled),
+	/* 9464: the port Prometheus' registry lists for exporters of this kind */
 	ROW_INT("metrics", "port", 1, 65535, "9464", metrics_port),
 	ROW_STRING("metrics", "interface", "127.0.0.1", metrics_interface),
 	ROW_EXAMPLE("ice", "stun_urls", stun_urls),

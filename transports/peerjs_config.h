@@ -43,7 +43,7 @@ typedef struct peerjs_config {
 	gint64 stun_port;
 	char *stun_interface;
 	gint64 stun_rate_per_source, stun_burst_per_source, stun_global_rate, stun_global_burst;
-	/* Checked here, applied by metrics_endpoint.c and tls_reload.c, which read them themselves */
+	/* Applied by metrics_endpoint.c and tls_reload.c */
 	gint64 reload_interval;
 	gboolean metrics_enabled;
 	gint64 metrics_port;

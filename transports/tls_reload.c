@@ -14,22 +14,20 @@
 
 #include <debug.h>
 
-#include "../common/jcfg_values.h"
 #include "tls_pair.h"
 #include "tls_reload.h"
 
 #define RELOAD_NAME "JANUS PeerJS transport"
 
-static gint64 reload_interval = 60;		/* seconds; 0: never */
+static gint64 reload_interval = 60;		/* seconds; 0: never (the row's default, peerjs_config.c) */
 static SSL_CTX *listener_ctx = NULL;
 static struct lws_context *reload_context = NULL;
 static char *reload_cert = NULL, *reload_key = NULL, *reload_password = NULL;
 static peerjs_tls_files last_seen;		/* the files as they were when last loaded or last tried */
 static lws_sorted_usec_list_t reload_sul;
 
-gboolean peerjs_tls_reload_config(janus_config *config, janus_config_category *certs) {
-	reload_interval = 60;
-	return p2plink_jcfg_int(config, certs, "reload_interval", 0, 86400, &reload_interval);
+void peerjs_tls_reload_config(const peerjs_config *cfg) {
+	reload_interval = cfg->reload_interval;
 }
 
 void peerjs_tls_reload_capture(SSL_CTX *ctx) {

@@ -17,10 +17,11 @@
 #include <libwebsockets.h>
 #include <openssl/ssl.h>
 
-#include <config.h>
+#include "peerjs_config.h"
 
-/* certificates.reload_interval: seconds between two looks at the files (0: never reload; default 60) */
-gboolean peerjs_tls_reload_config(janus_config *config, janus_config_category *certs);
+/* certificates.reload_interval, as read and checked by the option table: seconds between two looks at the files
+ * (0: never reload; default 60) */
+void peerjs_tls_reload_config(const peerjs_config *cfg);
 /* LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS: the listener's SSL_CTX, while lws sets the vhost up */
 void peerjs_tls_reload_capture(SSL_CTX *ctx);
 /* After the vhost exists: remember the files as they are now and start looking. password may be NULL. */
