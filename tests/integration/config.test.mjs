@@ -1,6 +1,7 @@
-// The transport's option table inside the real Janus: every bad option of janus.transport.peerjs.jcfg is named in
-// the log at start-up (all of them, not only the first), and then the transport does not start. The table itself
-// and the sample are checked by tests/unit/test_peerjs_config.c.
+// The option tables inside the real Janus: every bad option of janus.transport.peerjs.jcfg and of
+// janus.plugin.p2plink.jcfg is named in the log at start-up (all of them, not only the first), and then that module
+// does not start. The tables themselves and the samples are checked by tests/unit/test_peerjs_config.c and
+// test_p2plink_config.c.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -11,12 +12,10 @@ import { writeJanusConfig } from '../lib/janus.mjs';
 
 const janusBin = process.env.P2PLINK_JANUS || '/usr/bin/janus';
 
-test('every bad transport option is logged, then the transport does not start', async () => {
+// Starts Janus with these options, waits until the log says `done` (or 20 s), checks the log, stops Janus
+async function startupLog(options, done, check) {
 	const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'p2plink-janus-'));
-	const { args } = await writeJanusConfig(dir, {
-		transport: { max_frame_size: 'big', event_loop: 'epoll', trusted_proxies: '10.0.0.0/8, nonsense' },
-		stun: { port: 70000 },
-	});
+	const { args } = await writeJanusConfig(dir, options);
 	const logFile = path.join(dir, 'janus.log');
 	const log = fs.openSync(logFile, 'w');
 	const child = spawn(janusBin, args, { stdio: ['ignore', log, log] });
@@ -24,15 +23,9 @@ test('every bad transport option is logged, then the transport does not start', 
 	const read = () => fs.readFileSync(logFile, 'utf8');
 	try {
 		const deadline = Date.now() + 20000;
-		while (!/bad options? in .*janus\.transport\.peerjs\.jcfg: not starting/.test(read()) && Date.now() < deadline)
+		while (!done.test(read()) && Date.now() < deadline)
 			await new Promise((r) => setTimeout(r, 100));
-		const text = read();
-		assert.match(text, /4 bad options in .*janus\.transport\.peerjs\.jcfg: not starting/);
-		assert.match(text, /general\.max_frame_size = 'big': expected an integer between 1024 and 16777216/);
-		assert.match(text, /general\.event_loop = 'epoll': expected one of "poll", "libuv"/);
-		assert.match(text, /general\.trusted_proxies entry 'nonsense' is not an address or CIDR/);
-		assert.match(text, /stun\.port = '70000': expected an integer between 0 and 65535/);
-		assert.doesNotMatch(text, /JANUS PeerJS transport listening on/);
+		check(read());
 	} finally {
 		child.kill('SIGTERM');
 		const timer = setTimeout(() => child.kill('SIGKILL'), 10000);
@@ -40,4 +33,36 @@ test('every bad transport option is logged, then the transport does not start', 
 		clearTimeout(timer);
 		fs.closeSync(log);
 	}
+}
+
+test('every bad transport option is logged, then the transport does not start', async () => {
+	await startupLog({
+		transport: { max_frame_size: 'big', event_loop: 'epoll', trusted_proxies: '10.0.0.0/8, nonsense' },
+		stun: { port: 70000 },
+	}, /bad options? in .*janus\.transport\.peerjs\.jcfg: not starting/, (text) => {
+		assert.match(text, /4 bad options in .*janus\.transport\.peerjs\.jcfg: not starting/);
+		assert.match(text, /general\.max_frame_size = 'big': expected an integer between 1024 and 16777216/);
+		assert.match(text, /general\.event_loop = 'epoll': expected one of "poll", "libuv"/);
+		assert.match(text, /general\.trusted_proxies entry 'nonsense' is not an address or CIDR/);
+		assert.match(text, /stun\.port = '70000': expected an integer between 0 and 65535/);
+		assert.doesNotMatch(text, /JANUS PeerJS transport listening on/);
+	});
+});
+
+// Before the table the plugin named only the first bad option, and took any word for a boolean as false
+test('every bad plugin option is logged, then the plugin does not start', async () => {
+	await startupLog({
+		plugin: { expire_timeout: 50, concurrent_limit: 'many', events: 'maybe' },
+		links: { store: 'redis', admin_max_ttl: 'forever', click_ip_privacy: 'sometimes' },
+	}, /bad options? in .*janus\.plugin\.p2plink\.jcfg: not starting/, (text) => {
+		assert.match(text, /6 bad options in .*janus\.plugin\.p2plink\.jcfg: not starting/);
+		assert.match(text, /general\.expire_timeout = '50': expected an integer between 100 and 3600000/);
+		assert.match(text, /general\.concurrent_limit = 'many': expected an integer between 1 and 10000000/);
+		assert.match(text, /general\.events = 'maybe': expected true or false/);
+		assert.match(text, /links\.store = 'redis': expected one of "sqlite", "mongodb"/);
+		assert.match(text, /links\.admin_max_ttl = 'forever': /);
+		assert.match(text, /links\.click_ip_privacy = 'sometimes': expected true or false/);
+		assert.doesNotMatch(text, /p2plink initialized \(/);
+		assert.match(text, /The 'janus\.plugin\.p2plink' plugin could not be initialized/);
+	});
 });
