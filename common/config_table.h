@@ -4,7 +4,8 @@
  * an option is declared once (its range and default next to its name) and every bad value is reported, not only
  * the first, before the module refuses to start. The values come through a lookup callback, so the code is pure:
  * the Janus glue feeds it janus_config items (p2plink_config_jcfg_lookup in jcfg_values.h), a unit test a table of
- * strings or the sample .jcfg (tests/unit/test_peerjs_config.c checks the sample against the rows).
+ * strings or the sample .jcfg (tests/unit/test_peerjs_config.c and test_p2plink_config.c check the samples against
+ * the rows, with the reader in tests/unit/jcfg_sample.h).
  * What it is not for: checks that involve several options or parse a value's contents (CIDR lists, "secure needs
  * a certificate"): those stay with the module, after p2plink_config_apply, adding to the same error list.
  *
