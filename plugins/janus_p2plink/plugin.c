@@ -4,7 +4,8 @@
  * sweeper thread, exposes the in-process hot path to janus.transport.peerjs, binds each PeerJS connection to the
  * Janus session its transport created (so peers show up in the admin API and time out the Janus way), answers
  * admin requests and feeds event handlers.
- * What it is not for: routing rules (registry.c), the wire format (protocol.c), sockets (the transport).
+ * What it is not for: routing rules (registry.c), the wire format (protocol.c), sockets (the transport), the
+ * options' names, ranges and defaults (p2plink_config.c: this file only applies them).
  *
  * This plugin never relays media: a request carrying a JSEP is refused and the PeerConnection the core started for
  * it is closed. PeerJS SDP travels inside frame payloads, which only ever pass through the hot path.
