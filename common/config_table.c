@@ -106,15 +106,20 @@ guint p2plink_config_apply(const p2plink_config_option *table, guint rows, void 
 		const char *text = lookup != NULL ? lookup(ctx, row->category, row->name) : NULL;
 		if(text == NULL || set_value(row, target, text))
 			continue;
-		bad++;
-		if(errors != NULL) {
-			char *want = expected(row);
-			g_ptr_array_add(errors, g_strdup_printf("%s.%s = '%s': expected %s", row->category, row->name, text,
-				want));
-			g_free(want);
-		}
+		char *want = expected(row);
+		bad += p2plink_config_report(errors, g_strdup_printf("%s.%s = '%s': expected %s", row->category, row->name,
+			text, want));
+		g_free(want);
 	}
 	return bad;
+}
+
+guint p2plink_config_report(GPtrArray *errors, char *sentence) {
+	if(errors != NULL)
+		g_ptr_array_add(errors, sentence);
+	else
+		g_free(sentence);
+	return 1;
 }
 
 void p2plink_config_clear(const p2plink_config_option *table, guint rows, void *target) {

@@ -56,6 +56,9 @@ typedef const char *(*p2plink_config_lookup)(void *ctx, const char *category, co
  * default. Returns the number of such errors. */
 guint p2plink_config_apply(const p2plink_config_option *table, guint rows, void *target,
 	p2plink_config_lookup lookup, void *ctx, GPtrArray *errors);
+/* Adds one bad-option sentence (taken, freed when errors is NULL) to errors: the one way p2plink_config_apply and
+ * the modules' checks after it report a bad value. Returns 1, for a caller's count of bad options. */
+guint p2plink_config_report(GPtrArray *errors, char *sentence);
 /* Frees the strings the table put into target */
 void p2plink_config_clear(const p2plink_config_option *table, guint rows, void *target);
 /* The row for category.name, or NULL */

@@ -87,14 +87,6 @@ static char *non_empty(const char *text) {
 	return text != NULL && *text != '\0' ? g_strdup(text) : NULL;
 }
 
-static guint add_error(GPtrArray *errors, char *sentence) {
-	if(errors != NULL)
-		g_ptr_array_add(errors, sentence);
-	else
-		g_free(sentence);
-	return 1;
-}
-
 guint peerjs_config_load(peerjs_config *cfg, p2plink_config_lookup lookup, void *ctx, GPtrArray *errors) {
 	memset(cfg, 0, sizeof(*cfg));
 	guint bad = p2plink_config_apply(peerjs_config_options, peerjs_config_option_count, cfg, lookup, ctx, errors);
@@ -108,11 +100,11 @@ guint peerjs_config_load(peerjs_config *cfg, p2plink_config_lookup lookup, void 
 	for(char **p = cfg->proxies; p != NULL && *p; p++) {
 		p2plink_cidr cidr;
 		if(!p2plink_cidr_parse(*p, &cidr, NULL))
-			bad += add_error(errors, g_strdup_printf("general.trusted_proxies entry '%s' is not an address or CIDR",
-				*p));
+			bad += p2plink_config_report(errors,
+				g_strdup_printf("general.trusted_proxies entry '%s' is not an address or CIDR", *p));
 	}
 	if(cfg->secure && (cfg->cert_pem == NULL || cfg->cert_key == NULL))
-		bad += add_error(errors, g_strdup("secure = true needs certificates.cert_pem and cert_key "
+		bad += p2plink_config_report(errors, g_strdup("secure = true needs certificates.cert_pem and cert_key "
 			"(set secure = false only behind a trusted TLS proxy)"));
 	/* No STUN on a LAN without internet: host candidates only */
 	if(cfg->lan_only)

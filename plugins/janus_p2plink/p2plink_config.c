@@ -64,8 +64,7 @@ static guint parse_ttl(const char *name, const char *text, gint64 *seconds, GPtr
 	GError *error = NULL;
 	if(p2plink_ttl_parse(text, P2PLINK_TTL_HARD_MAX_SECONDS, seconds, &error))
 		return 0;
-	if(errors != NULL)
-		g_ptr_array_add(errors, g_strdup_printf("links.%s = '%s': %s", name, text, error->message));
+	p2plink_config_report(errors, g_strdup_printf("links.%s = '%s': %s", name, text, error->message));
 	g_error_free(error);
 	/* A bad value leaves the default, as for every other row */
 	const p2plink_config_option *row = p2plink_config_find(p2plink_plugin_config_options,
