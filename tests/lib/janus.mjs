@@ -175,6 +175,8 @@ export async function writeJanusConfig(dir, opts = {}) {
 		// Port 0: every test server gets its own free UDP port for the STUN responder
 		stun: { port: 0, ...(opts.stun || {}) },
 		ice: { ...(opts.ice || {}) },
+		// Cluster mode (docs/cluster.md): opts.cluster = { redis_url, node_id, lease_ms, ... } turns it on
+		cluster: opts.cluster ? { enabled: true, ...opts.cluster } : {},
 	}));
 	fs.writeFileSync(path.join(confDir, 'janus.plugin.p2plink.jcfg'), jcfg({
 		general: { ...(opts.plugin || {}) },
