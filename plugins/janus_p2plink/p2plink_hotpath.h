@@ -23,9 +23,10 @@
 #include <glib.h>
 #include <jansson.h>
 
-/* 3: metrics_snapshot (GET /metrics). Any change to a struct below bumps it: the two modules are built together,
+/* 4: cluster mode (the remote_* members of both tables, peer_precheck, peer_count). 3: metrics_snapshot (GET
+ * /metrics). Any change to a struct below bumps it: the two modules are built together,
  * and a transport refusing a plugin of another version is better than one calling past the end of its table */
-#define P2PLINK_HOTPATH_VERSION 3
+#define P2PLINK_HOTPATH_VERSION 4
 #define P2PLINK_HOTPATH_SYMBOL "janus_p2plink_hotpath_get"
 
 /* A transport connection (one WebSocket), opaque to the plugin */
@@ -43,7 +44,27 @@ typedef struct p2plink_transport_ops {
 	/* The plugin holds a reference on every connection it can still send to. */
 	void (*ref)(p2plink_conn *conn);
 	void (*unref)(p2plink_conn *conn);
+	/* Cluster mode (docs/cluster.md); all NULL when it is off, and then nothing below is ever called.
+	 * remote_route: send `body` (a remote_frame.h body, ownership passes) to the node holding `dst`; the answer
+	 * comes back through p2plink_hotpath.remote_routed with the same body. Any thread, never blocks; called with
+	 * the registry lock held, so it only queues (or calls into the cluster client, which never calls back inline).
+	 * remote_release: the id is free here (its owner's socket and grace period are over): release its lease.
+	 * remote_owner_of: the owner (token hash) of whoever holds `id` on another node, g_malloc'd, or NULL; blocks
+	 * up to the cluster's call timeout, so never from the transport thread (link workers and admin threads ask).
+	 * remote_stats: {"node", "up", "nodes": [...]} for the admin API. node: this node's id. */
+	void (*remote_route)(const char *dst, char *body, size_t len);
+	void (*remote_release)(const char *id, const char *owner);
+	char *(*remote_owner_of)(const char *id);
+	json_t *(*remote_stats)(void);
+	const char *node;
 } p2plink_transport_ops;
+
+/* The answer to a remote_route */
+typedef enum p2plink_remote_result {
+	P2PLINK_REMOTE_DELIVERED = 0,	/* published to the node holding dst */
+	P2PLINK_REMOTE_NOT_HELD,		/* nobody holds dst (or this node does, with nobody connected): queue it */
+	P2PLINK_REMOTE_UNREACHABLE,		/* Redis or dst's node cannot be reached: EXPIRE to the sender */
+} p2plink_remote_result;
 
 /* Outcome of peer_open: the transport has already sent the matching frame when it is not OPENED. */
 typedef enum p2plink_open_result {
@@ -97,6 +118,23 @@ typedef struct p2plink_hotpath {
 	/* GET /metrics (version 3): the registry's stats answer plus the hot-path counters (counters.h), as one JSON
 	 * object the caller owns. Transport thread; costs the registry lock once, never one per frame. */
 	json_t *(*metrics_snapshot)(void);
+	/* Version 4, cluster mode; transport thread only. peer_precheck: peer_open's checks without registering
+	 * anything, so the transport knows whether to take the id's lease first (P2PLINK_OPEN_OK and *held_here FALSE)
+	 * or can open at once (held here by the same token: the lease is ours already); *owner_out: the token's hash,
+	 * g_malloc'd (the lease names the owner, never the token). Other results: peer_open will refuse the same way. */
+	p2plink_open_result (*peer_precheck)(const char *id, const char *token, char **owner_out, gboolean *held_here);
+	/* What another node sent for the local peer dst (body: remote_frame.h, untrusted, validated here) */
+	void (*remote_deliver)(const char *src_node, const char *dst, const char *body, size_t len);
+	/* The answer to remote_route; `node` is dst's node (DELIVERED) or NULL */
+	void (*remote_routed)(const char *dst, const char *body, size_t len, p2plink_remote_result result,
+		const char *node);
+	/* The lease of id (for owner) went to another node: drop the local copy without releasing it, no LEAVE */
+	void (*remote_lost)(const char *id, const char *owner);
+	/* A node died: LEAVE to every local peer that signaled with one of its peers */
+	void (*remote_node_down)(const char *node);
+	/* Route again what waits in offline queues for ids not held here (they may have connected elsewhere) */
+	void (*remote_retry)(void);
+	guint (*peer_count)(void);
 } p2plink_hotpath;
 
 typedef const p2plink_hotpath *(*p2plink_hotpath_get_fn)(void);

@@ -22,73 +22,7 @@
 
 #include "counters.h"
 #include "links.h"
-#include "registry.h"
-
-struct p2plink_peer {
-	gatomicrefcount ref;
-	char *id;
-	char *token;
-	char *owner;	/* hex SHA-256 of token: the identity links and grants are bound to */
-	char *ip;
-	char nonce[P2PLINK_BIND_NONCE_LEN + 1];
-	/* Everything below is guarded by the registry mutex */
-	p2plink_conn *conn;
-	gboolean registered;
-	gint64 connected_at;
-	gint64 connected_wall;	/* real time, for people reading the admin API */
-	gint64 last_seen;
-	GList *alive;				/* its node in the registry's alive queue while registered */
-	GHashTable *counterparts;	/* ids this peer signaled with (set), for LEAVE on disconnect */
-	GHashTable *contacted;		/* ids this peer sent frames to first (set): they may answer a link-only peer */
-	GHashTable *grants;			/* target id → owner hash, for each share link this peer redeemed */
-	gboolean link_only;
-	gboolean reserved;			/* in the reserved table: the socket went, the id waits for its owner */
-	gint64 reserved_until;
-	GList *reservation;			/* its node in the registry's reservations queue */
-	/* Only the transport thread touches these (all frames of a peer arrive there) */
-	p2plink_bucket frames;
-	gboolean pacing;			/* in a pacing episode: the bucket emptied and has not been half refilled since */
-	gint64 paced_since;
-	guint64 frames_in;
-};
-
-typedef struct queued_frame {
-	char *src;
-	char *src_owner;	/* who sent it: at delivery the gate checks that owner, not whoever holds src by then */
-	p2plink_msg_type type;
-	char *text;
-	size_t len;
-} queued_frame;
-
-/* Frames for a destination that is not connected (yet) */
-typedef struct offline_queue {
-	char *dst;
-	gint64 created;
-	GList *order;		/* its node in the registry's queue_order */
-	GQueue frames;
-	gsize bytes;
-} offline_queue;
-
-struct p2plink_registry {
-	p2plink_registry_config cfg;
-	p2plink_transport_ops ops;
-	p2plink_registry_observer observer;
-	void *observer_data;
-	GMutex mutex;
-	GHashTable *peers;		/* id (owned by the peer) → peer */
-	GHashTable *binds;		/* nonce (owned by the peer) → peer */
-	GHashTable *queues;		/* dst (owned by the queue) → offline_queue */
-	GHashTable *reserved;	/* id (owned by the peer) → reserved peer (one reference) */
-	GQueue reservations;	/* the same peers, oldest first (= in expiry order: id_grace is one constant) */
-	GQueue alive;			/* registered peers, least recently seen first: the sweeper looks at the head only */
-	GQueue queue_order;		/* offline queues, oldest first: the sweeper looks at the head only */
-	GQueue events;			/* observer events waiting for delivery outside the lock, oldest first */
-	GMutex delivery;		/* one deliverer at a time, so events reach the observer in the order they happened */
-	gsize queued_bytes;
-	guint64 queued_frames;	/* frames in all offline queues: the queue depth /metrics reports */
-	/* Counters for stats */
-	guint64 relayed, queued, expired, rejected, timeouts, opened, paced, floods;
-};
+#include "registry_private.h"
 
 void p2plink_registry_config_defaults(p2plink_registry_config *config) {
 	config->concurrent_limit = 5000;
@@ -175,7 +109,7 @@ static p2plink_peer *peer_new(p2plink_conn *conn, const char *id, const char *to
 	peer->connected_at = now;
 	peer->connected_wall = g_get_real_time();
 	peer->last_seen = now;
-	peer->counterparts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	peer->counterparts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	peer->contacted = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	peer->grants = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	/* The bind nonce is a capability: 128 bits from the CSPRNG, never sent to any client */
@@ -208,7 +142,7 @@ static void copy_map(GHashTable *to, GHashTable *from) {
 }
 
 /* Bounded set insert: FALSE when full (the caller decides what a full set means) */
-static gboolean set_add_bounded(GHashTable *set, const char *key, guint max) {
+gboolean set_add_bounded(GHashTable *set, const char *key, guint max) {
 	if(g_hash_table_contains(set, key))
 		return TRUE;
 	if(g_hash_table_size(set) >= max)
@@ -223,6 +157,7 @@ p2plink_registry *p2plink_registry_new(const p2plink_registry_config *config, co
 	p2plink_registry *reg = g_new0(p2plink_registry, 1);
 	reg->cfg = *config;
 	reg->ops = *ops;
+	reg->cluster = ops->remote_route != NULL;
 	g_mutex_init(&reg->mutex);
 	g_mutex_init(&reg->delivery);
 	reg->peers = g_hash_table_new(g_str_hash, g_str_equal);
@@ -247,7 +182,7 @@ typedef struct pending_event {
 	char *id, *other;
 } pending_event;
 
-static void notify(p2plink_registry *reg, p2plink_registry_event event, const char *id, const char *other) {
+void notify(p2plink_registry *reg, p2plink_registry_event event, const char *id, const char *other) {
 	if(reg->observer == NULL)
 		return;
 	pending_event *e = g_new0(pending_event, 1);
@@ -266,7 +201,7 @@ static void pending_event_free(pending_event *e) {
 /* Releases the registry lock, then delivers the events recorded so far. Deliverers take turns on reg->delivery
  * and each takes everything pending at once, so events from several threads still arrive in the order they were
  * recorded; the registry lock is held only to take the list. */
-static void unlock_and_deliver(p2plink_registry *reg) {
+void unlock_and_deliver(p2plink_registry *reg) {
 	gboolean pending = reg->events.length > 0;
 	g_mutex_unlock(&reg->mutex);
 	if(!pending)
@@ -309,7 +244,7 @@ static void alive_touch_locked(p2plink_registry *reg, p2plink_peer *peer, gint64
 	}
 }
 
-static void alive_forget_locked(p2plink_registry *reg, p2plink_peer *peer) {
+void alive_forget_locked(p2plink_registry *reg, p2plink_peer *peer) {
 	if(peer->alive == NULL)
 		return;
 	g_queue_unlink(&reg->alive, peer->alive);
@@ -317,12 +252,14 @@ static void alive_forget_locked(p2plink_registry *reg, p2plink_peer *peer) {
 	peer->alive = NULL;
 }
 
-static void queue_free(p2plink_registry *reg, offline_queue *q) {
+void queue_free(p2plink_registry *reg, offline_queue *q) {
 	queued_frame *f;
 	reg->queued_frames -= q->frames.length;
 	while((f = g_queue_pop_head(&q->frames)) != NULL) {
 		g_free(f->src);
 		g_free(f->src_owner);
+		g_free(f->src_node);
+		g_free(f->grant);
 		g_free(f->text);
 		g_free(f);
 	}
@@ -334,14 +271,14 @@ static void queue_free(p2plink_registry *reg, offline_queue *q) {
 }
 
 /* Forget the peer's connection: after this the plugin never sends to it again */
-static void peer_release_conn_locked(p2plink_registry *reg, p2plink_peer *peer) {
+void peer_release_conn_locked(p2plink_registry *reg, p2plink_peer *peer) {
 	if(peer->conn == NULL)
 		return;
 	reg->ops.unref(peer->conn);
 	peer->conn = NULL;
 }
 
-static void send_text_locked(p2plink_registry *reg, p2plink_peer *peer, const char *text, size_t len) {
+void send_text_locked(p2plink_registry *reg, p2plink_peer *peer, const char *text, size_t len) {
 	if(peer->conn != NULL)
 		reg->ops.send(peer->conn, text, len);
 }
@@ -351,7 +288,7 @@ static void send_text_locked(p2plink_registry *reg, p2plink_peer *peer, const ch
  * DataConnection or call it started fails instead of hanging) and always our P2PLINK-REFUSED frame with the code
  * and the sentence (ignored by the stock client, read by our app). A refused LEAVE or EXPIRE gets no EXPIRE back:
  * the stock client would report a connection it is closing anyway as unavailable. */
-static void refuse_locked(p2plink_registry *reg, p2plink_peer *peer, const char *dst, p2plink_msg_type type,
+void refuse_locked(p2plink_registry *reg, p2plink_peer *peer, const char *dst, p2plink_msg_type type,
 		const char *code, const char *msg) {
 	size_t len;
 	if(dst != NULL && type != P2PLINK_MSG_LEAVE && type != P2PLINK_MSG_EXPIRE) {
@@ -366,16 +303,14 @@ static void refuse_locked(p2plink_registry *reg, p2plink_peer *peer, const char 
 	p2plink_counters_refused(type, code);
 }
 
-#define LINK_REQUIRED_MSG "This peer only accepts connections through a share link: ask them for one"
-
 /* Whoever holds an id: connected, or reserved for its owner */
-static p2plink_peer *held_locked(p2plink_registry *reg, const char *id) {
+p2plink_peer *held_locked(p2plink_registry *reg, const char *id) {
 	p2plink_peer *peer = g_hash_table_lookup(reg->peers, id);
 	return peer != NULL ? peer : g_hash_table_lookup(reg->reserved, id);
 }
 
 /* End a reservation: the id is free (drops the reserved table's reference) */
-static void unreserve_locked(p2plink_registry *reg, p2plink_peer *peer) {
+void unreserve_locked(p2plink_registry *reg, p2plink_peer *peer) {
 	g_hash_table_remove(reg->reserved, peer->id);
 	g_queue_delete_link(&reg->reservations, peer->reservation);
 	peer->reservation = NULL;
@@ -386,8 +321,11 @@ static void unreserve_locked(p2plink_registry *reg, p2plink_peer *peer) {
 /* Keep a dropped peer's id for its owner; takes over the peers table's reference */
 static void reserve_locked(p2plink_registry *reg, p2plink_peer *peer, gint64 now) {
 	/* Bounded: when full the oldest reservation ends early, so a mass disconnect cannot grow memory */
-	while(g_hash_table_size(reg->reserved) >= MAX(reg->cfg.concurrent_limit, 1))
-		unreserve_locked(reg, g_queue_peek_head(&reg->reservations));
+	while(g_hash_table_size(reg->reserved) >= MAX(reg->cfg.concurrent_limit, 1)) {
+		p2plink_peer *oldest = g_queue_peek_head(&reg->reservations);
+		cluster_release_locked(reg, oldest);
+		unreserve_locked(reg, oldest);
+	}
 	peer->reserved = TRUE;
 	peer->reserved_until = now + reg->cfg.id_grace;
 	g_hash_table_insert(reg->reserved, peer->id, peer);
@@ -413,12 +351,16 @@ static void peer_drop_locked(p2plink_registry *reg, p2plink_peer *peer, p2plink_
 	g_hash_table_iter_init(&iter, peer->counterparts);
 	while(g_hash_table_iter_next(&iter, &key, NULL)) {
 		p2plink_peer *other = g_hash_table_lookup(reg->peers, key);
-		if(other == NULL)
-			continue;
-		g_hash_table_remove(other->counterparts, peer->id);
 		size_t len;
-		char *text = p2plink_frame_encode_relay(P2PLINK_MSG_LEAVE, peer->id, other->id, NULL, 0, &len);
-		send_text_locked(reg, other, text, len);
+		char *text = p2plink_frame_encode_relay(P2PLINK_MSG_LEAVE, peer->id, key, NULL, 0, &len);
+		if(other != NULL) {
+			g_hash_table_remove(other->counterparts, peer->id);
+			send_text_locked(reg, other, text, len);
+		} else if(reg->cluster) {
+			/* Wherever it is now: its node finds it through its lease */
+			cluster_notice_locked(reg, P2PLINK_REMOTE_LEAVE, key, peer->id, text, len);
+			continue;
+		}
 		g_free(text);
 	}
 	notify(reg, why, peer->id, NULL);
@@ -427,14 +369,23 @@ static void peer_drop_locked(p2plink_registry *reg, p2plink_peer *peer, p2plink_
 		reserve_locked(reg, peer, now);
 		return;
 	}
+	cluster_release_locked(reg, peer);
 	g_hash_table_remove_all(peer->counterparts);
 	p2plink_peer_unref(peer);	/* the peers table's reference */
 }
 
+/* Bounded: a peer that signals thousands of ids cannot grow this map (it only loses LEAVE-on-disconnect). A known
+ * counterpart's node is updated: the peer may have moved to another node since */
+void counterpart_add_locked(p2plink_registry *reg, p2plink_peer *peer, const char *id, const char *node) {
+	if(!g_hash_table_contains(peer->counterparts, id) &&
+			g_hash_table_size(peer->counterparts) >= reg->cfg.max_counterparts)
+		return;
+	g_hash_table_insert(peer->counterparts, g_strdup(id), g_strdup(node));
+}
+
 static void remember_counterparts_locked(p2plink_registry *reg, p2plink_peer *a, p2plink_peer *b) {
-	/* Bounded: a peer that signals thousands of ids cannot grow this set (it only loses LEAVE-on-disconnect) */
-	set_add_bounded(a->counterparts, b->id, reg->cfg.max_counterparts);
-	set_add_bounded(b->counterparts, a->id, reg->cfg.max_counterparts);
+	counterpart_add_locked(reg, a, b->id, NULL);
+	counterpart_add_locked(reg, b, a->id, NULL);
 }
 
 /* Gated signaling: may `from` send this frame to a link-only `to`? (to may be reserved: the gate holds while its
@@ -468,13 +419,28 @@ static void reject_conn(p2plink_registry *reg, p2plink_conn *conn, char *text, c
  * again here (the frame may have been queued before the id was known to be link-only, or the grant is gone): a
  * frame that fails it is dropped and its sender, if connected, told once (EXPIRE + link-required). Delivery never
  * adds to `contacted`: only the link-only peer's own frames open its gate. */
-static void flush_queue_locked(p2plink_registry *reg, p2plink_peer *peer) {
+void flush_queue_locked(p2plink_registry *reg, p2plink_peer *peer) {
 	offline_queue *q = NULL;
 	if(!g_hash_table_steal_extended(reg->queues, peer->id, NULL, (gpointer *)&q))
 		return;
 	GHashTable *told = NULL;
 	for(GList *l = q->frames.head; l != NULL; l = l->next) {
 		queued_frame *f = l->data;
+		if(f->src_node != NULL) {
+			/* From a peer on another node: its grant came with the frame, the refusal goes back there */
+			if(peer->link_only && !remote_gate_allows_locked(f->src, f->grant, peer)) {
+				if(told == NULL)
+					told = g_hash_table_new(g_str_hash, g_str_equal);
+				if(!g_hash_table_contains(told, f->src)) {
+					g_hash_table_add(told, f->src);
+					cluster_refuse_remote_locked(reg, f->src, peer->id, f->type, "link-required", LINK_REQUIRED_MSG);
+				}
+				continue;
+			}
+			send_text_locked(reg, peer, f->text, f->len);
+			counterpart_add_locked(reg, peer, f->src, f->src_node);
+			continue;
+		}
 		p2plink_peer *held = held_locked(reg, f->src);
 		/* The id may have changed hands since: the sender is the owner that queued the frame, or nobody */
 		p2plink_peer *sender = held != NULL && strcmp(held->owner, f->src_owner) == 0 ? held : NULL;
@@ -500,7 +466,7 @@ static void flush_queue_locked(p2plink_registry *reg, p2plink_peer *peer) {
 
 /* The owner is back: its new peer object takes over what the old one (connected or reserved) held */
 static void take_over_locked(p2plink_registry *reg, p2plink_peer *peer, p2plink_peer *old) {
-	copy_set(peer->counterparts, old->counterparts);
+	copy_map(peer->counterparts, old->counterparts);
 	copy_set(peer->contacted, old->contacted);
 	copy_map(peer->grants, old->grants);
 	peer->link_only = old->link_only;
@@ -517,9 +483,30 @@ static void take_over_locked(p2plink_registry *reg, p2plink_peer *peer, p2plink_
 	while(g_hash_table_iter_next(&iter, &key, NULL)) {
 		p2plink_peer *other = g_hash_table_lookup(reg->peers, key);
 		if(other != NULL)
-			set_add_bounded(other->counterparts, peer->id, reg->cfg.max_counterparts);
+			counterpart_add_locked(reg, other, peer->id, NULL);
 	}
 	unreserve_locked(reg, old);
+}
+
+p2plink_open_result p2plink_registry_precheck(p2plink_registry *reg, const char *id, const char *token,
+		char **owner_out, gboolean *held_here) {
+	*owner_out = NULL;
+	*held_here = FALSE;
+	if(!p2plink_id_is_valid(id) || !p2plink_token_is_valid(token))
+		return P2PLINK_OPEN_INVALID;
+	g_mutex_lock(&reg->mutex);
+	p2plink_peer *existing = g_hash_table_lookup(reg->peers, id);
+	p2plink_peer *held = existing != NULL ? existing : g_hash_table_lookup(reg->reserved, id);
+	p2plink_open_result result = P2PLINK_OPEN_OK;
+	if(held != NULL && !tokens_equal(held->token, token))
+		result = P2PLINK_OPEN_ID_TAKEN;
+	else if(existing == NULL && g_hash_table_size(reg->peers) >= reg->cfg.concurrent_limit)
+		result = P2PLINK_OPEN_LIMIT;
+	*held_here = held != NULL;
+	g_mutex_unlock(&reg->mutex);
+	if(result == P2PLINK_OPEN_OK && (*owner_out = p2plink_token_hash(token)) == NULL)
+		result = P2PLINK_OPEN_UNAVAILABLE;
+	return result;
 }
 
 p2plink_peer *p2plink_registry_open(p2plink_registry *reg, p2plink_conn *conn, const char *id, const char *token,
@@ -591,8 +578,8 @@ p2plink_peer *p2plink_registry_open(p2plink_registry *reg, p2plink_conn *conn, c
 }
 
 /* Queue a frame for a destination that is not connected; FALSE when a bound says no */
-static gboolean enqueue_locked(p2plink_registry *reg, p2plink_peer *src, const char *dst, p2plink_msg_type type,
-		char *text, size_t len, gint64 now) {
+gboolean enqueue_locked(p2plink_registry *reg, const char *dst, const char *src, const char *src_owner,
+		const char *src_node, const char *grant, p2plink_msg_type type, char *text, size_t len, gint64 now) {
 	offline_queue *q = g_hash_table_lookup(reg->queues, dst);
 	if(q != NULL && (q->frames.length >= reg->cfg.queue_max_messages || q->bytes + len > reg->cfg.queue_max_bytes))
 		return FALSE;
@@ -617,8 +604,10 @@ static gboolean enqueue_locked(p2plink_registry *reg, p2plink_peer *src, const c
 		}
 	}
 	queued_frame *f = g_new0(queued_frame, 1);
-	f->src = g_strdup(src->id);
-	f->src_owner = g_strdup(src->owner);
+	f->src = g_strdup(src);
+	f->src_owner = g_strdup(src_owner);
+	f->src_node = g_strdup(src_node);
+	f->grant = grant != NULL && *grant != '\0' ? g_strdup(grant) : NULL;
 	f->type = type;
 	f->text = text;
 	f->len = len;
@@ -653,6 +642,12 @@ static p2plink_frame_result route(p2plink_registry *reg, p2plink_peer *peer, p2p
 		g_mutex_unlock(&reg->mutex);
 		return P2PLINK_FRAME_REFUSED;
 	}
+	if(held == NULL && reg->cluster) {
+		/* Maybe on another node: the answer (delivered, queue it, unreachable) comes back in remote_routed */
+		cluster_route_locked(reg, peer, frame->dst, frame->type, text, len, now);
+		g_mutex_unlock(&reg->mutex);
+		return P2PLINK_FRAME_ROUTED;
+	}
 	if(dst != NULL && dst->conn != NULL) {
 		send_text_locked(reg, dst, text, len);
 		if(frame->type != P2PLINK_MSG_LEAVE && frame->type != P2PLINK_MSG_EXPIRE &&
@@ -668,7 +663,7 @@ static p2plink_frame_result route(p2plink_registry *reg, p2plink_peer *peer, p2p
 	} else if(frame->type == P2PLINK_MSG_LEAVE || frame->type == P2PLINK_MSG_EXPIRE) {
 		/* Like the reference: nobody to tell, nothing to keep */
 		g_free(text);
-	} else if(!enqueue_locked(reg, peer, frame->dst, frame->type, text, len, now)) {
+	} else if(!enqueue_locked(reg, frame->dst, peer->id, peer->owner, NULL, NULL, frame->type, text, len, now)) {
 		g_free(text);
 		refuse_locked(reg, peer, frame->dst, frame->type, "queue-full",
 			"Too many messages are waiting for a peer that is not connected");
@@ -795,12 +790,16 @@ static void expire_queue_locked(p2plink_registry *reg, offline_queue *q) {
 			continue;
 		g_hash_table_add(told, f->src);
 		p2plink_peer *src = g_hash_table_lookup(reg->peers, f->src);
-		if(src == NULL)
+		if(src == NULL && f->src_node == NULL)
 			continue;
 		size_t len;
 		char *text = p2plink_frame_encode_relay(P2PLINK_MSG_EXPIRE, q->dst, f->src, NULL, 0, &len);
-		send_text_locked(reg, src, text, len);
-		g_free(text);
+		if(src != NULL) {
+			send_text_locked(reg, src, text, len);
+			g_free(text);
+		} else {
+			cluster_notice_locked(reg, P2PLINK_REMOTE_NOTICE, f->src, q->dst, text, len);
+		}
 		reg->expired++;
 		notify(reg, P2PLINK_EVENT_EXPIRE, f->src, q->dst);
 	}
@@ -837,6 +836,7 @@ guint p2plink_registry_sweep(p2plink_registry *reg, gint64 now) {
 		visited++;
 		if(oldest->reserved_until > now)
 			break;
+		cluster_release_locked(reg, oldest);
 		unreserve_locked(reg, oldest);
 		done++;
 	}
@@ -874,7 +874,7 @@ p2plink_peer *p2plink_registry_bind(p2plink_registry *reg, const char *nonce) {
 	return NULL;
 }
 
-static gboolean kick_locked(p2plink_registry *reg, p2plink_peer *peer, const char *reason, gboolean reserve,
+gboolean kick_locked(p2plink_registry *reg, p2plink_peer *peer, const char *reason, gboolean reserve,
 		gint64 now) {
 	gboolean connected = peer->conn != NULL;
 	if(connected)
@@ -900,6 +900,7 @@ gboolean p2plink_registry_kick_id(p2plink_registry *reg, const char *id, const c
 	} else if((peer = g_hash_table_lookup(reg->reserved, id)) != NULL) {
 		/* An admin kick frees the id: a reservation ends too */
 		held = TRUE;
+		cluster_release_locked(reg, peer);
 		unreserve_locked(reg, peer);
 	}
 	unlock_and_deliver(reg);
@@ -934,6 +935,9 @@ char *p2plink_registry_owner_of(p2plink_registry *reg, const char *id) {
 	p2plink_peer *peer = id != NULL ? held_locked(reg, id) : NULL;
 	char *owner = peer != NULL && (peer->conn != NULL || peer->reserved) ? g_strdup(peer->owner) : NULL;
 	g_mutex_unlock(&reg->mutex);
+	/* Cluster: whoever holds it on another node (the lease names its owner); blocks, never on the transport thread */
+	if(owner == NULL && id != NULL && reg->ops.remote_owner_of != NULL)
+		owner = reg->ops.remote_owner_of(id);
 	return owner;
 }
 
@@ -998,6 +1002,8 @@ json_t *p2plink_registry_stats(p2plink_registry *reg) {
 		"paced", (json_int_t)reg->paced,
 		"floods", (json_int_t)reg->floods);
 	g_mutex_unlock(&reg->mutex);
+	if(reg->ops.remote_stats != NULL)
+		json_object_set_new(stats, "cluster", reg->ops.remote_stats());
 	return stats;
 }
 

@@ -107,6 +107,24 @@ const char *p2plink_peer_owner(const p2plink_peer *peer);
 char *p2plink_registry_owner_of(p2plink_registry *reg, const char *id);
 void p2plink_registry_set_link_only(p2plink_registry *reg, p2plink_peer *peer, gboolean link_only);
 
+/* Cluster mode (registry_cluster.c; ops.remote_route set). precheck: p2plink_hotpath.peer_precheck.
+ * remote_deliver: a remote_frame.h body another node routed to the local id dst; FALSE when it is malformed
+ * (nothing done). remote_routed: the answer to an ops.remote_route. remote_lost: the id's lease went to another
+ * node with the same owner: the local copy goes without a LEAVE and without a release. remote_node_down: LEAVE to
+ * local peers from their counterparts on that node. remote_retry: routes again every offline queue whose id is
+ * not held here, in order (returns frames routed). kick_remote: an admin kick for an id held elsewhere. */
+p2plink_open_result p2plink_registry_precheck(p2plink_registry *reg, const char *id, const char *token,
+	char **owner_out, gboolean *held_here);
+gboolean p2plink_registry_remote_deliver(p2plink_registry *reg, const char *dst, const char *body, size_t len,
+	gint64 now);
+void p2plink_registry_remote_routed(p2plink_registry *reg, const char *dst, const char *body, size_t len,
+	p2plink_remote_result result, const char *node, gint64 now);
+void p2plink_registry_remote_lost(p2plink_registry *reg, const char *id, const char *owner, gint64 now);
+void p2plink_registry_remote_node_down(p2plink_registry *reg, const char *node);
+guint p2plink_registry_remote_retry(p2plink_registry *reg, gint64 now);
+void p2plink_registry_kick_remote(p2plink_registry *reg, const char *id);
+guint p2plink_registry_peer_count(p2plink_registry *reg);
+
 /* Introspection for the admin API; new references */
 json_t *p2plink_registry_peer_info(p2plink_registry *reg, p2plink_peer *peer);
 json_t *p2plink_registry_list_peers(p2plink_registry *reg, guint offset, guint limit);

@@ -1,0 +1,296 @@
+/*
+ * registry_cluster.c — the registry's rules when the other end of a frame is on another node (cluster mode).
+ *
+ * What it is for: a single node's behaviour, kept when the sender and the receiver of a frame are connected to
+ * different nodes. The sender's node routes the frame with what the receiver's node needs to apply the rules
+ * (remote_frame.h: sender id and token hash, its share-link grant for the receiver, its node); the receiver's
+ * node gates, delivers or queues it exactly as for a local sender, and every refusal goes back to the sender as
+ * the same EXPIRE / P2PLINK-REFUSED frames a single node writes. The answer to each route comes back here
+ * (remote_routed): delivered → counterparts recorded; nobody holds the id → the frame waits in the sender's
+ * node's offline queue (routed again every retry, EXPIRE after expire_timeout as today); unreachable → EXPIRE +
+ * P2PLINK-REFUSED "cluster-unavailable", never ERROR, never silently lost.
+ * What it is not for: Redis, leases or sockets (the transport's peerjs_cluster.c does those through the
+ * remote_* members of p2plink_transport_ops). Pure like registry.c: unit-tested with a recording remote.
+ *
+ * Ordering: the transport sends every route on one Redis connection, so routes leave in the order they were
+ * made and their answers come back in that order. A frame for an id with a local queue goes behind the queue
+ * (not routed ahead of it); the retry takes a queue out whole and routes it in order.
+ */
+
+#include <string.h>
+
+#include "counters.h"
+#include "registry_private.h"
+
+#define UNAVAILABLE_MSG "The server this peer is connected to cannot be reached right now"
+
+static void route_body_locked(p2plink_registry *reg, const char *dst, const p2plink_remote_frame *f) {
+	size_t len;
+	char *body = p2plink_remote_frame_encode(f, &len);
+	reg->ops.remote_route(dst, body, len);
+}
+
+void cluster_route_locked(p2plink_registry *reg, p2plink_peer *peer, const char *dst, p2plink_msg_type type,
+		char *text, size_t len, gint64 now) {
+	if(g_hash_table_contains(reg->queues, dst)) {
+		/* Behind what already waits for it: the retry routes the queue in order */
+		if(type == P2PLINK_MSG_LEAVE || type == P2PLINK_MSG_EXPIRE)
+			g_free(text);
+		else if(!enqueue_locked(reg, dst, peer->id, peer->owner, NULL, NULL, type, text, len, now)) {
+			g_free(text);
+			refuse_locked(reg, peer, dst, type, "queue-full",
+				"Too many messages are waiting for a peer that is not connected");
+		}
+		return;
+	}
+	const char *grant = g_hash_table_lookup(peer->grants, dst);
+	p2plink_remote_frame f = { P2PLINK_REMOTE_RELAY, type, peer->id, peer->owner, (char *)(grant ? grant : ""),
+		(char *)reg->ops.node, 0, text, len };
+	route_body_locked(reg, dst, &f);
+	g_free(text);
+}
+
+void cluster_notice_locked(p2plink_registry *reg, p2plink_remote_kind kind, const char *dst, const char *src,
+		char *text, size_t len) {
+	p2plink_remote_frame f = { kind, kind == P2PLINK_REMOTE_LEAVE ? P2PLINK_MSG_LEAVE : P2PLINK_MSG_UNKNOWN,
+		(char *)(src ? src : ""), "", "", (char *)reg->ops.node, 0, text, len };
+	route_body_locked(reg, dst, &f);
+	g_free(text);
+}
+
+void cluster_release_locked(p2plink_registry *reg, p2plink_peer *peer) {
+	if(reg->cluster && !peer->lease_lost)
+		reg->ops.remote_release(peer->id, peer->owner);
+}
+
+void cluster_refuse_remote_locked(p2plink_registry *reg, const char *src, const char *dst, p2plink_msg_type type,
+		const char *code, const char *msg) {
+	size_t len;
+	if(type != P2PLINK_MSG_LEAVE && type != P2PLINK_MSG_EXPIRE) {
+		char *expire = p2plink_frame_encode_relay(P2PLINK_MSG_EXPIRE, dst, src, NULL, 0, &len);
+		cluster_notice_locked(reg, P2PLINK_REMOTE_NOTICE, src, dst, expire, len);
+	}
+	char *text = p2plink_frame_encode_refused(dst, src, code, msg, type, &len);
+	cluster_notice_locked(reg, P2PLINK_REMOTE_NOTICE, src, dst, text, len);
+	reg->rejected++;
+	p2plink_counters_refused(type, code);
+}
+
+gboolean remote_gate_allows_locked(const char *src, const char *grant, p2plink_peer *to) {
+	if(!to->link_only)
+		return TRUE;
+	return (grant != NULL && *grant != '\0' && strcmp(grant, to->owner) == 0) ||
+		g_hash_table_contains(to->contacted, src);
+}
+
+/* A peer's frame from another node, for a local id */
+static void deliver_relay_locked(p2plink_registry *reg, const char *dst, p2plink_remote_frame *f, gint64 now) {
+	p2plink_peer *peer = g_hash_table_lookup(reg->peers, dst);
+	p2plink_peer *held = peer != NULL ? peer : g_hash_table_lookup(reg->reserved, dst);
+	if(held != NULL && !remote_gate_allows_locked(f->src, f->grant, held)) {
+		cluster_refuse_remote_locked(reg, f->src, dst, f->type, "link-required", LINK_REQUIRED_MSG);
+		return;
+	}
+	if(peer != NULL && peer->conn != NULL) {
+		send_text_locked(reg, peer, f->text, f->len);
+		if(f->type == P2PLINK_MSG_LEAVE)
+			g_hash_table_remove(peer->counterparts, f->src);
+		else	/* the sender may be here by now: a frame routed again by the node that queued it */
+			counterpart_add_locked(reg, peer, f->src, strcmp(f->origin, reg->ops.node) != 0 ? f->origin : NULL);
+		reg->relayed++;
+		p2plink_counters_relayed(f->type);
+		return;
+	}
+	if(f->type == P2PLINK_MSG_LEAVE || f->type == P2PLINK_MSG_EXPIRE)
+		return;
+	/* Reserved for its owner (back soon, here or elsewhere: the retry follows it), or just gone: queued as for a
+	 * local sender, EXPIRE to the sender's node after expire_timeout */
+	char *text = g_steal_pointer(&f->text);
+	const char *origin = strcmp(f->origin, reg->ops.node) != 0 ? f->origin : NULL;
+	if(!enqueue_locked(reg, dst, f->src, f->src_owner, origin, f->grant, f->type, text, f->len, now)) {
+		g_free(text);
+		cluster_refuse_remote_locked(reg, f->src, dst, f->type, "queue-full",
+			"Too many messages are waiting for a peer that is not connected");
+	}
+}
+
+gboolean p2plink_registry_remote_deliver(p2plink_registry *reg, const char *dst, const char *body, size_t len,
+		gint64 now) {
+	p2plink_remote_frame f;
+	if(!reg->cluster || dst == NULL || !p2plink_remote_frame_decode(body, len, &f))
+		return FALSE;
+	g_mutex_lock(&reg->mutex);
+	p2plink_peer *peer = g_hash_table_lookup(reg->peers, dst);
+	switch(f.kind) {
+		case P2PLINK_REMOTE_RELAY:
+			deliver_relay_locked(reg, dst, &f, now);
+			break;
+		case P2PLINK_REMOTE_LEAVE:
+			if(peer != NULL && g_hash_table_remove(peer->counterparts, f.src))
+				send_text_locked(reg, peer, f.text, f.len);
+			break;
+		case P2PLINK_REMOTE_NOTICE:
+			if(peer != NULL)
+				send_text_locked(reg, peer, f.text, f.len);
+			break;
+		case P2PLINK_REMOTE_KICK:
+			if(peer != NULL) {
+				kick_locked(reg, peer, "kicked by the administrator", FALSE, now);
+			} else if((peer = g_hash_table_lookup(reg->reserved, dst)) != NULL) {
+				cluster_release_locked(reg, peer);
+				unreserve_locked(reg, peer);
+			}
+			break;
+	}
+	unlock_and_deliver(reg);
+	p2plink_remote_frame_clear(&f);
+	return TRUE;
+}
+
+void p2plink_registry_remote_routed(p2plink_registry *reg, const char *dst, const char *body, size_t len,
+		p2plink_remote_result result, const char *node, gint64 now) {
+	p2plink_remote_frame f;
+	/* Only a peer's own frames have an answer that matters: a notice, LEAVE or kick that finds nobody is moot */
+	if(!reg->cluster || !p2plink_remote_frame_decode(body, len, &f))
+		return;
+	if(f.kind != P2PLINK_REMOTE_RELAY) {
+		p2plink_remote_frame_clear(&f);
+		return;
+	}
+	gboolean control = f.type == P2PLINK_MSG_LEAVE || f.type == P2PLINK_MSG_EXPIRE;
+	g_mutex_lock(&reg->mutex);
+	/* The sender, if it is still the same owner connected here (a frame routed again may be another node's) */
+	p2plink_peer *src = g_hash_table_lookup(reg->peers, f.src);
+	if(src != NULL && (src->conn == NULL || strcmp(src->owner, f.src_owner) != 0))
+		src = NULL;
+	gboolean mine = strcmp(f.origin, reg->ops.node) == 0;
+	if(result == P2PLINK_REMOTE_DELIVERED) {
+		if(src != NULL && mine) {
+			if(f.type == P2PLINK_MSG_LEAVE) {
+				g_hash_table_remove(src->counterparts, dst);
+			} else {
+				/* First contact opens the sender's own link-only gate for dst's answers, as on one node; a
+				 * counterpart already known reached us first, or was reached before */
+				if(!control && !g_hash_table_contains(src->counterparts, dst))
+					set_add_bounded(src->contacted, dst, reg->cfg.max_counterparts);
+				counterpart_add_locked(reg, src, dst, node);
+			}
+		}
+		reg->relayed++;
+		p2plink_counters_relayed(f.type);
+	} else if(result == P2PLINK_REMOTE_NOT_HELD && !control) {
+		/* Nobody holds dst: it waits here, as it would on one node, and the retry looks for it again */
+		char *text = g_steal_pointer(&f.text);
+		if(!enqueue_locked(reg, dst, f.src, f.src_owner, mine ? NULL : f.origin, mine ? NULL : f.grant, f.type,
+				text, f.len, f.queued_since > 0 ? f.queued_since : now)) {
+			g_free(text);
+			if(src != NULL)
+				refuse_locked(reg, src, dst, f.type, "queue-full",
+					"Too many messages are waiting for a peer that is not connected");
+		}
+		/* dst connected here while the route was out: it would otherwise wait for the next retry */
+		p2plink_peer *here = g_hash_table_lookup(reg->peers, dst);
+		if(here != NULL && here->conn != NULL)
+			flush_queue_locked(reg, here);
+	} else if(result == P2PLINK_REMOTE_UNREACHABLE && !control && src != NULL) {
+		refuse_locked(reg, src, dst, f.type, "cluster-unavailable", UNAVAILABLE_MSG);
+	}
+	unlock_and_deliver(reg);
+	p2plink_remote_frame_clear(&f);
+}
+
+void p2plink_registry_remote_lost(p2plink_registry *reg, const char *id, const char *owner, gint64 now) {
+	g_mutex_lock(&reg->mutex);
+	p2plink_peer *peer = id != NULL && owner != NULL ? held_locked(reg, id) : NULL;
+	if(peer != NULL && strcmp(peer->owner, owner) == 0) {
+		/* The owner is connected to another node now: nothing to release, and nobody to tell it left (those
+		 * it signaled with reach it there; their LEAVE when they go is routed to it through its lease) */
+		peer->lease_lost = TRUE;
+		if(peer->reserved) {
+			unreserve_locked(reg, peer);
+		} else {
+			g_hash_table_remove_all(peer->counterparts);
+			kick_locked(reg, peer, "the id moved to another node", FALSE, now);
+		}
+	}
+	unlock_and_deliver(reg);
+}
+
+void p2plink_registry_remote_node_down(p2plink_registry *reg, const char *node) {
+	if(node == NULL)
+		return;
+	g_mutex_lock(&reg->mutex);
+	/* Once per node death: every local peer's counterparts are looked at (bounded by max_counterparts each) */
+	GHashTableIter peers;
+	gpointer value;
+	g_hash_table_iter_init(&peers, reg->peers);
+	while(g_hash_table_iter_next(&peers, NULL, &value)) {
+		p2plink_peer *peer = value;
+		GHashTableIter iter;
+		gpointer key, where;
+		g_hash_table_iter_init(&iter, peer->counterparts);
+		while(g_hash_table_iter_next(&iter, &key, &where)) {
+			if(where == NULL || strcmp(where, node) != 0)
+				continue;
+			size_t len;
+			char *text = p2plink_frame_encode_relay(P2PLINK_MSG_LEAVE, key, peer->id, NULL, 0, &len);
+			send_text_locked(reg, peer, text, len);
+			g_free(text);
+			g_hash_table_iter_remove(&iter);
+		}
+	}
+	g_mutex_unlock(&reg->mutex);
+}
+
+guint p2plink_registry_remote_retry(p2plink_registry *reg, gint64 now) {
+	(void)now;
+	guint routed = 0;
+	g_mutex_lock(&reg->mutex);
+	if(!reg->cluster || g_hash_table_size(reg->queues) == 0) {
+		g_mutex_unlock(&reg->mutex);
+		return 0;
+	}
+	/* Oldest first; a queue for an id held here waits for its owner (flushed on OPEN) */
+	GSList *away = NULL;
+	for(GList *l = reg->queue_order.head; l != NULL; l = l->next) {
+		offline_queue *q = l->data;
+		if(held_locked(reg, q->dst) == NULL)
+			away = g_slist_prepend(away, q);
+	}
+	away = g_slist_reverse(away);
+	for(GSList *l = away; l != NULL; l = l->next) {
+		offline_queue *q = l->data;
+		g_hash_table_steal(reg->queues, q->dst);
+		for(GList *fl = q->frames.head; fl != NULL; fl = fl->next) {
+			queued_frame *qf = fl->data;
+			const char *grant = qf->grant;
+			if(qf->src_node == NULL) {
+				p2plink_peer *src = g_hash_table_lookup(reg->peers, qf->src);
+				grant = src != NULL ? g_hash_table_lookup(src->grants, q->dst) : NULL;
+			}
+			p2plink_remote_frame f = { P2PLINK_REMOTE_RELAY, qf->type, qf->src, qf->src_owner,
+				(char *)(grant ? grant : ""), (char *)(qf->src_node ? qf->src_node : reg->ops.node), q->created,
+				qf->text, qf->len };
+			route_body_locked(reg, q->dst, &f);
+			routed++;
+		}
+		queue_free(reg, q);
+	}
+	g_slist_free(away);
+	g_mutex_unlock(&reg->mutex);
+	return routed;
+}
+
+void p2plink_registry_kick_remote(p2plink_registry *reg, const char *id) {
+	g_mutex_lock(&reg->mutex);
+	if(reg->cluster && id != NULL && p2plink_id_is_valid(id))
+		cluster_notice_locked(reg, P2PLINK_REMOTE_KICK, id, "", NULL, 0);
+	g_mutex_unlock(&reg->mutex);
+}
+
+guint p2plink_registry_peer_count(p2plink_registry *reg) {
+	g_mutex_lock(&reg->mutex);
+	guint n = g_hash_table_size(reg->peers);
+	g_mutex_unlock(&reg->mutex);
+	return n;
+}
