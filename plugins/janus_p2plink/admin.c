@@ -53,8 +53,16 @@ static json_t *handle_kick_peer(p2plink_registry *reg, json_t *message) {
 		return p2plink_error_admin(P2PLINK_E_MISSING_ELEMENT, "Missing element (id)");
 	if(!json_is_string(id) || !p2plink_id_is_valid(json_string_value(id)))
 		return p2plink_error_admin(P2PLINK_E_INVALID_ELEMENT, "Invalid element (id must be a peer id)");
-	if(!p2plink_registry_kick_id(reg, json_string_value(id), "kicked by an administrator"))
-		return p2plink_error_admin(P2PLINK_E_NO_SUCH_PEER, NULL);
+	const char *target = json_string_value(id);
+	if(!p2plink_registry_kick_id(reg, target, "kicked by an administrator")) {
+		/* Cluster: held on another node (its lease names an owner)? That node kicks it */
+		char *owner = p2plink_registry_owner_of(reg, target);
+		if(owner == NULL)
+			return p2plink_error_admin(P2PLINK_E_NO_SUCH_PEER, NULL);
+		g_free(owner);
+		p2plink_registry_kick_remote(reg, target);
+		return json_pack("{s:s,s:s,s:b}", "p2plink", "kicked", "id", target, "remote", TRUE);
+	}
 	return json_pack("{s:s,s:s}", "p2plink", "kicked", "id", json_string_value(id));
 }
 

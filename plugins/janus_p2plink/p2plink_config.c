@@ -37,6 +37,9 @@ const p2plink_config_option p2plink_plugin_config_options[] = {
 	ROW_BOOL("general", "events", "true", events),
 	P2PLINK_CONFIG_ENUM_ROW("links", "store", store_kinds, "sqlite", p2plink_plugin_config, store),
 	ROW_STRING("links", "store_folder", "/var/lib/p2plink", store_folder),
+	/* Cluster mode needs one store for all nodes (MongoDB); SQLite only when each node keeping its own links is
+	 * what the operator wants (a link then works only through the node it was made on) */
+	ROW_BOOL("links", "per_node_links", "false", per_node_links),
 	ROW_STRING("links", "mongodb_uri", "mongodb://127.0.0.1:27017", mongodb_uri),
 	ROW_STRING("links", "mongodb_database", "p2plink", mongodb_database),
 	ROW_INT("links", "mongodb_timeout_ms", 100, 600000, G_STRINGIFY(P2PLINK_MONGO_DEFAULT_TIMEOUT_MS),

@@ -31,6 +31,7 @@ typedef struct p2plink_plugin_config {
 	/* links */
 	int store;		/* p2plink_store_kind */
 	char *store_folder, *mongodb_uri, *mongodb_database;
+	gboolean per_node_links;	/* cluster mode with the SQLite store: accepted only when TRUE */
 	gint64 mongodb_timeout_ms;
 	char *admin_max_ttl, *admin_default_ttl, *peer_max_ttl, *peer_default_ttl;	/* TTL grammar */
 	char *link_retention, *click_retention, *prune_interval;					/* TTL grammar */

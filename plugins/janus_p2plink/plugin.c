@@ -114,6 +114,8 @@ static p2plink_registry_config registry_config;
  * detach write. A reader that waits on a slow store therefore never holds up another reader. */
 static p2plink_registry *registry = NULL;
 static GRWLock registry_lock;
+/* Cluster mode: this node's id, for event-handler events (set when the transport attaches; NULL: one node) */
+static char *cluster_node = NULL;
 
 /* Share links: the store (opened at init, re-tried lazily while unavailable), its rules, and the worker pool that
  * runs peer requests off the transport's event loop */
@@ -381,6 +383,8 @@ static void janus_p2plink_observe(p2plink_registry_event event, const char *id, 
 		return;
 	static const char *names[] = { "peer-open", "peer-close", "peer-timeout", "expire" };
 	json_t *info = json_pack("{s:s,s:s}", "event", names[event], "id", id);
+	if(cluster_node != NULL)
+		json_object_set_new(info, "node", json_string(cluster_node));
 	if(other != NULL)
 		json_object_set_new(info, event == P2PLINK_EVENT_EXPIRE ? "unreachable" : "ip", json_string(other));
 	gateway->notify_event(&janus_p2plink_plugin, NULL, info);
@@ -390,12 +394,22 @@ static void janus_p2plink_observe(p2plink_registry_event event, const char *id, 
  * transport detaches (and stops calling) before the plugin is destroyed: Janus destroys transports first. */
 
 static int janus_p2plink_attach_transport(const p2plink_transport_ops *ops) {
+	/* One store for the whole cluster, or links that only work on the node they were made on: the operator
+	 * must say which (a link made through node A and redeemed through node B would otherwise just fail) */
+	if(ops->remote_route != NULL && plugin_config.store == P2PLINK_STORE_SQLITE && !plugin_config.per_node_links) {
+		JANUS_LOG(LOG_FATAL, "[%s] Cluster mode needs a link store shared by every node: set links.store = "
+			"\"mongodb\" (or links.per_node_links = true to keep a SQLite store per node, whose links work only "
+			"through the node they were made on)\n", JANUS_P2PLINK_NAME);
+		return -1;
+	}
 	g_rw_lock_writer_lock(&registry_lock);
 	if(registry != NULL) {
 		g_rw_lock_writer_unlock(&registry_lock);
 		JANUS_LOG(LOG_ERR, "A transport is already attached to %s\n", JANUS_P2PLINK_NAME);
 		return -1;
 	}
+	g_free(cluster_node);
+	cluster_node = g_strdup(ops->node);
 	registry = p2plink_registry_new(&registry_config, ops);
 	p2plink_registry_set_observer(registry, janus_p2plink_observe, NULL);
 	g_rw_lock_writer_unlock(&registry_lock);
@@ -409,6 +423,7 @@ static void janus_p2plink_detach_transport(void) {
 	registry = NULL;
 	g_rw_lock_writer_unlock(&registry_lock);
 	p2plink_registry_free(old);
+	g_clear_pointer(&cluster_node, g_free);
 }
 
 static p2plink_peer *janus_p2plink_peer_open(p2plink_conn *conn, const char *id, const char *token,
@@ -451,6 +466,46 @@ static void janus_p2plink_peer_http(const char *route, const char *body, size_t 
 
 /* GET /metrics, on the transport's thread (attached, so registry is stable, like peer_open): the registry's counts
  * (its lock once per scrape) and the hot-path counters (lock-free) */
+/* Cluster mode, on the transport's thread (attached, so registry is stable) */
+static p2plink_open_result janus_p2plink_peer_precheck(const char *id, const char *token, char **owner_out,
+		gboolean *held_here) {
+	return p2plink_registry_precheck(registry, id, token, owner_out, held_here);
+}
+
+static void janus_p2plink_remote_deliver(const char *src_node, const char *dst, const char *body, size_t len) {
+	if(p2plink_registry_remote_deliver(registry, dst, body, len, janus_get_monotonic_time()))
+		return;
+	/* Only a node of another build (or something else publishing on our channel) sends these: say so, rarely */
+	static gint64 last = 0;
+	gint64 now = janus_get_monotonic_time();
+	if(now - last >= 10 * G_USEC_PER_SEC) {
+		last = now;
+		JANUS_LOG(LOG_WARN, "[%s] Dropped a malformed frame node %s routed to %s\n", JANUS_P2PLINK_NAME,
+			src_node ? src_node : "?", dst ? dst : "?");
+	}
+}
+
+static void janus_p2plink_remote_routed(const char *dst, const char *body, size_t len, p2plink_remote_result result,
+		const char *node) {
+	p2plink_registry_remote_routed(registry, dst, body, len, result, node, janus_get_monotonic_time());
+}
+
+static void janus_p2plink_remote_lost(const char *id, const char *owner) {
+	p2plink_registry_remote_lost(registry, id, owner, janus_get_monotonic_time());
+}
+
+static void janus_p2plink_remote_node_down(const char *node) {
+	p2plink_registry_remote_node_down(registry, node);
+}
+
+static void janus_p2plink_remote_retry(void) {
+	p2plink_registry_remote_retry(registry, janus_get_monotonic_time());
+}
+
+static guint janus_p2plink_peer_count(void) {
+	return p2plink_registry_peer_count(registry);
+}
+
 static json_t *janus_p2plink_metrics_snapshot(void) {
 	json_t *snapshot = p2plink_counters_snapshot();
 	json_t *stats = p2plink_registry_stats(registry);
@@ -469,6 +524,13 @@ static const p2plink_hotpath janus_p2plink_hotpath = {
 	.discoverable_ids_json = janus_p2plink_discoverable_ids_json,
 	.peer_http = janus_p2plink_peer_http,
 	.metrics_snapshot = janus_p2plink_metrics_snapshot,
+	.peer_precheck = janus_p2plink_peer_precheck,
+	.remote_deliver = janus_p2plink_remote_deliver,
+	.remote_routed = janus_p2plink_remote_routed,
+	.remote_lost = janus_p2plink_remote_lost,
+	.remote_node_down = janus_p2plink_remote_node_down,
+	.remote_retry = janus_p2plink_remote_retry,
+	.peer_count = janus_p2plink_peer_count,
 };
 
 /* Resolved by the transport with dlsym(RTLD_DEFAULT, P2PLINK_HOTPATH_SYMBOL) */
