@@ -44,6 +44,7 @@ typedef enum call_kind {
 	CALL_RELEASE,
 	CALL_ROUTE,
 	CALL_HEARTBEAT,
+	CALL_LOOKUP,	/* who holds an id (owner, node) */
 } call_kind;
 
 typedef struct lease_entry {
@@ -66,6 +67,7 @@ typedef struct cluster_call {
 	GPtrArray *batch;	/* CALL_CLAIM: claim_item */
 	p2plink_cluster_lease_cb lease_cb;
 	p2plink_cluster_route_cb route_cb;
+	p2plink_cluster_lookup_cb lookup_cb;
 	void *user_data;
 } cluster_call;
 
@@ -391,6 +393,15 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata) {
 		case CALL_ROUTE:
 			route_reply(call, reply);
 			return;
+		case CALL_LOOKUP: {
+			const char *owner = reply_str(reply, 0), *node = reply_str(reply, 1);
+			if(call->lookup_cb != NULL)
+				call->lookup_cb(c, owner != NULL ? P2PLINK_CLUSTER_OK : P2PLINK_CLUSTER_NOT_HELD, owner, node,
+					call->user_data);
+			call->lookup_cb = NULL;
+			call_free(call);
+			return;
+		}
 		case CALL_HEARTBEAT:
 			publish_nodes(c, reply);
 			break;
@@ -419,6 +430,10 @@ static void call_complete(cluster_call *call, p2plink_cluster_result result, con
 		case CALL_ROUTE:
 			if(call->route_cb != NULL)
 				call->route_cb(c, result, node, call->user_data);
+			break;
+		case CALL_LOOKUP:
+			if(call->lookup_cb != NULL)
+				call->lookup_cb(c, result, NULL, NULL, call->user_data);
 			break;
 	}
 	call_free(call);
@@ -921,6 +936,16 @@ void p2plink_cluster_route(p2plink_cluster *c, const char *dst_id, const char *f
 	call_send(c, call, 7, argv, lens);
 	g_free(key);
 	g_free(env);
+}
+
+void p2plink_cluster_lease_lookup(p2plink_cluster *c, const char *id, p2plink_cluster_lookup_cb cb, void *user_data) {
+	cluster_call *call = call_new(c, CALL_LOOKUP);
+	call->lookup_cb = cb;
+	call->user_data = user_data;
+	char *key = lease_key(c, id);
+	const char *argv[] = { "HMGET", key, "owner", "node" };
+	call_send(c, call, 4, argv, NULL);
+	g_free(key);
 }
 
 void p2plink_cluster_set_peer_count(p2plink_cluster *c, guint peers) {

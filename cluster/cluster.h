@@ -96,6 +96,12 @@ gboolean p2plink_cluster_lease_held(const p2plink_cluster *cluster, const char *
 void p2plink_cluster_route(p2plink_cluster *cluster, const char *dst_id, const char *frame, size_t len,
 	p2plink_cluster_route_cb cb, void *user_data);
 
+/* Who holds `id`: OK with its owner (the opaque hash given to acquire) and node, NOT_HELD, or a failure */
+typedef void (*p2plink_cluster_lookup_cb)(p2plink_cluster *cluster, p2plink_cluster_result result, const char *owner,
+	const char *node, void *user_data);
+void p2plink_cluster_lease_lookup(p2plink_cluster *cluster, const char *id, p2plink_cluster_lookup_cb cb,
+	void *user_data);
+
 /* The local peer count published with this node's liveness key (admin stats) */
 void p2plink_cluster_set_peer_count(p2plink_cluster *cluster, guint peers);
 /* [{"node": id, "peers": n, "self": bool}, ...] as of the last heartbeat, any thread; new reference */

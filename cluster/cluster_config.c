@@ -58,6 +58,14 @@ void p2plink_cluster_config_copy(p2plink_cluster_config *dst, const p2plink_clus
 	dst->key_prefix = g_strdup(src->key_prefix);
 }
 
+const char *p2plink_cluster_config_name(guint i) {
+	static const char * const strings[] = { "redis_url", "node_id", "key_prefix" };
+	if(i < G_N_ELEMENTS(strings))
+		return strings[i];
+	i -= G_N_ELEMENTS(strings);
+	return i < CLUSTER_OPTIONS ? cluster_options[i].name : NULL;
+}
+
 gboolean p2plink_cluster_config_set(p2plink_cluster_config *cfg, const char *name, const char *value, char **error) {
 	char **text = NULL;
 	if(!strcmp(name, "redis_url"))

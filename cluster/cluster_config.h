@@ -35,6 +35,8 @@ void p2plink_cluster_config_defaults(p2plink_cluster_config *cfg);
 /* Copies of the strings are owned by the struct; free them with this (the struct itself is the caller's) */
 void p2plink_cluster_config_clear(p2plink_cluster_config *cfg);
 void p2plink_cluster_config_copy(p2plink_cluster_config *dst, const p2plink_cluster_config *src);
+/* The i-th option's .jcfg name, NULL past the last (the Janus glue reads each one) */
+const char *p2plink_cluster_config_name(guint i);
 /* Set one option by its .jcfg name from text ("lease_ms", "15000"); FALSE with *error set when unknown or invalid */
 gboolean p2plink_cluster_config_set(p2plink_cluster_config *cfg, const char *name, const char *value, char **error);
 /* Ranges and cross-field rules (renew_ms <= lease_ms / 3, heartbeat_ms <= liveness_ms / 3, max >= min, URL and node

@@ -24,6 +24,7 @@
 
 #include "../common/jcfg_values.h"
 #include "metrics_endpoint.h"
+#include "peerjs_cluster.h"
 #include "peerjs_http.h"
 #include "peerjs_limits.h"
 #include "peerjs_loop.h"
@@ -208,6 +209,7 @@ static gboolean load_config(const char *config_path) {
 		janus_config_print(config);
 	GPtrArray *errors = g_ptr_array_new_with_free_func(g_free);
 	guint bad = peerjs_config_load(&peerjs.config, p2plink_jcfg_lookup, config, errors);
+	bad += peerjs_cluster_load(&peerjs.config, peerjs.config.event_loop == PEERJS_LOOP_LIBUV, errors);
 	for(guint i = 0; i < errors->len; i++)
 		JANUS_LOG(LOG_ERR, "%s: %s\n", JANUS_PEERJS_NAME, (const char *)g_ptr_array_index(errors, i));
 	if(bad > 0)
@@ -314,12 +316,14 @@ static gboolean resolve_hotpath(void) {
 /* What init set up, undone: a failed init (the STUN thread too, which a failed init once left running, answering
  * on its port with Janus believing the transport was never loaded) and destroy */
 static void state_free(void) {
+	peerjs_cluster_stop();
 	peerjs_loop_unwakeable();
 	peerjs_tls_reload_stop();
 	peerjs_metrics_stop();
 	peerjs_loop_destroy();
 	g_clear_pointer(&peerjs.stun_server, p2plink_stun_server_free);	/* stops its thread first */
 	peerjs_limits_free();
+	peerjs_cluster_clear_config();
 	peerjs_config_clear(&peerjs.config);
 	memset(&peerjs, 0, sizeof(peerjs));
 }
@@ -357,7 +361,14 @@ static int janus_peerjs_init(janus_transport_callbacks *callback, const char *co
 	if(peerjs.config.secure)
 		peerjs_tls_reload_start(peerjs_loop_context(), peerjs.config.cert_pem, peerjs.config.cert_key,
 			peerjs.config.cert_pwd);
-	if(peerjs.hotpath->attach_transport(&peerjs_ws_transport_ops) < 0) {
+	/* Cluster mode: the Redis client on the loop, and the remote_* ops the registry routes through */
+	p2plink_transport_ops ops = peerjs_ws_transport_ops;
+	if(!peerjs_cluster_start((guint)peerjs.config.port)) {
+		state_free();
+		return -1;
+	}
+	peerjs_cluster_fill_ops(&ops);
+	if(peerjs.hotpath->attach_transport(&ops) < 0) {
 		state_free();
 		return -1;
 	}
@@ -381,6 +392,8 @@ static void janus_peerjs_destroy(void) {
 		return;
 	g_atomic_int_set(&stopping, 1);
 	peerjs_loop_stop();
+	/* The loop is ours now (the service thread is gone): this node's leases are released while it runs */
+	peerjs_cluster_stop();
 	/* The plugin's sweeper and link workers still run: they must stop waking a context we destroy now
 	 * (peerjs_loop_destroy makes the loop unwakeable first, then closes every socket on this thread) */
 	const p2plink_hotpath *hotpath = peerjs.hotpath;

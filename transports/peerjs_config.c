@@ -61,6 +61,19 @@ const p2plink_config_option peerjs_config_options[] = {
 	ROW_INT("stun", "burst_per_source", 1, 1000000, "200", stun_burst_per_source),
 	ROW_INT("stun", "global_rate", 1, 10000000, "20000", stun_global_rate),
 	ROW_INT("stun", "global_burst", 1, 10000000, "40000", stun_global_burst),
+	ROW_BOOL("cluster", "enabled", "false", cluster_enabled),
+	/* Checked by cluster_config.c (p2plink_cluster_config_set: one table of defaults and ranges), so the sample
+	 * shows them as examples; every other "cluster" row is one of its options, by the same name */
+	ROW_EXAMPLE("cluster", "redis_url", cluster_redis_url),
+	ROW_EXAMPLE("cluster", "node_id", cluster_node_id),
+	ROW_EXAMPLE("cluster", "key_prefix", cluster_key_prefix),
+	ROW_EXAMPLE("cluster", "lease_ms", cluster_lease_ms),
+	ROW_EXAMPLE("cluster", "renew_ms", cluster_renew_ms),
+	ROW_EXAMPLE("cluster", "liveness_ms", cluster_liveness_ms),
+	ROW_EXAMPLE("cluster", "heartbeat_ms", cluster_heartbeat_ms),
+	ROW_EXAMPLE("cluster", "call_timeout_ms", cluster_call_timeout_ms),
+	ROW_EXAMPLE("cluster", "reconnect_min_ms", cluster_reconnect_min_ms),
+	ROW_EXAMPLE("cluster", "reconnect_max_ms", cluster_reconnect_max_ms),
 };
 const guint peerjs_config_option_count = G_N_ELEMENTS(peerjs_config_options);
 

@@ -48,6 +48,12 @@ typedef struct peerjs_config {
 	gboolean metrics_enabled;
 	gint64 metrics_port;
 	char *metrics_interface;
+	/* cluster: the switch, then the texts cluster/cluster_config.c checks and turns into numbers (its table holds
+	 * their defaults and ranges); NULL when unset. Applied by peerjs_cluster.c */
+	gboolean cluster_enabled;
+	char *cluster_redis_url, *cluster_node_id, *cluster_key_prefix, *cluster_lease_ms, *cluster_renew_ms;
+	char *cluster_liveness_ms, *cluster_heartbeat_ms, *cluster_call_timeout_ms, *cluster_reconnect_min_ms;
+	char *cluster_reconnect_max_ms;
 
 	/* Derived by peerjs_config_load: NULL lists and NULL strings where the option is unset or empty */
 	char *mount_path;		/* path with a leading and a trailing slash */

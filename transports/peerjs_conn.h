@@ -80,6 +80,7 @@ struct p2plink_conn {
 	GQueue held;			/* pacing: whole messages read while paced, processed by the TIMER callback */
 	gsize held_bytes;
 	gboolean paced;			/* the plugin asked for a pause that is not over yet */
+	gboolean leasing;		/* cluster mode: the id's lease is being taken; frames wait in held until OPEN */
 	int fail_status;		/* ws_fail: the close code to send from the writable callback (0: none, -1: sent) */
 	const char *fail_reason;
 	gint64 last_keepalive;

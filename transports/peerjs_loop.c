@@ -138,6 +138,10 @@ static gpointer service_run(gpointer data) {
 	return NULL;
 }
 
+struct uv_loop_s *peerjs_loop_uv(void) {
+	return uv_loop;
+}
+
 gboolean peerjs_loop_start(void) {
 	GError *error = NULL;
 	service_thread = g_thread_try_new("peerjs lws", service_run, NULL, &error);

@@ -21,6 +21,8 @@ extern __thread gboolean peerjs_on_service_thread;
 gboolean peerjs_loop_create(peerjs_event_loop loop);
 struct lws_context *peerjs_loop_context(void);
 gboolean peerjs_loop_is_libuv(void);
+/* The libuv loop lws runs on (NULL with the poll loop): cluster mode's Redis client runs on it too */
+struct uv_loop_s *peerjs_loop_uv(void);
 /* Starts the service thread; FALSE (logged) when it cannot */
 gboolean peerjs_loop_start(void);
 /* LWS_CALLBACK_EVENT_WAIT_CANCELLED: arm everything other threads queued; leaves uv_run when stopping */

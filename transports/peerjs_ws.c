@@ -16,6 +16,7 @@
 
 #include "metrics_endpoint.h"
 #include "protocol.h"
+#include "peerjs_cluster.h"
 #include "peerjs_limits.h"
 #include "peerjs_loop.h"
 #include "peerjs_session.h"
@@ -102,20 +103,39 @@ p2plink_conn *peerjs_ws_established(struct lws *wsi) {
 	} else if(strcmp(k, peerjs.config.key) != 0) {
 		peerjs_metrics_refused(PEERJS_REFUSED_BAD_KEY);
 		send_error_and_close(conn, NULL, "Invalid key provided");
+	} else if(peerjs_cluster_enabled()) {
+		/* The id's lease first (it keeps its own copy of the token until then) */
+		peerjs_cluster_open(conn, i, t);
 	} else {
-		p2plink_open_result result;
-		/* NULL: the plugin already queued ID-TAKEN or ERROR and asked for the close */
-		conn->peer = peerjs.hotpath->peer_open(conn, i, t, conn->ip, conn->nonce, &result);
-		peerjs_metrics_open_result(result);
+		peerjs_ws_open_peer(conn, i, t);
 	}
 	/* Our copy of the token is not needed past peer_open (the plugin keeps its own): wipe it off the stack.
 	 * lws_get_urlarg_by_name copies "token=<token>" whole, and t may be NULL, so the whole buffer goes */
 	OPENSSL_cleanse(token, sizeof(token));
+	return conn;
+}
+
+gboolean peerjs_ws_open_peer(p2plink_conn *conn, const char *id, const char *token) {
+	p2plink_open_result result;
+	/* NULL: the plugin already queued ID-TAKEN or ERROR and asked for the close */
+	conn->peer = peerjs.hotpath->peer_open(conn, id, token, conn->ip, conn->nonce, &result);
+	peerjs_metrics_open_result(result);
 	if(conn->peer == NULL)
-		return conn;
+		return FALSE;
 	conn->last_keepalive = janus_get_monotonic_time();
 	janus_session_start(conn);
-	return conn;
+	/* Cluster mode: what the client sent while the lease was being taken waited in held */
+	if(conn->paced)
+		peerjs_ws_resume(conn->wsi, conn);
+	return TRUE;
+}
+
+void peerjs_ws_refuse_id_taken(p2plink_conn *conn) {
+	char *text = p2plink_frame_encode_id_taken(NULL);
+	peerjs_conn_send(conn, text, strlen(text));
+	peerjs_conn_close(conn, "id taken");
+	g_free(text);
+	peerjs_metrics_open_result(P2PLINK_OPEN_ID_TAKEN);
 }
 
 /* After OPEN a protocol violation fails the WebSocket with a close code and reason (RFC 6455 7.4.1), never an
@@ -215,7 +235,7 @@ int peerjs_ws_resume(struct lws *wsi, p2plink_conn *conn) {
 }
 
 int peerjs_ws_receive(struct lws *wsi, p2plink_conn *conn, const void *in, size_t len) {
-	if(conn == NULL || conn->peer == NULL)
+	if(conn == NULL || (conn->peer == NULL && !conn->leasing))
 		return 0;	/* handshake was refused: the close is on its way */
 	if(conn->fail_status != 0)
 		return 0;	/* failed: its close frame is on its way, nothing more of it is read */

@@ -135,6 +135,9 @@ typedef struct p2plink_hotpath {
 	/* Route again what waits in offline queues for ids not held here (they may have connected elsewhere) */
 	void (*remote_retry)(void);
 	guint (*peer_count)(void);
+	/* Does this node hold id (connected or reserved) for owner? A release is skipped when it does: the owner came
+	 * back here between the registry's release and the transport acting on it */
+	gboolean (*peer_held)(const char *id, const char *owner);
 } p2plink_hotpath;
 
 typedef const p2plink_hotpath *(*p2plink_hotpath_get_fn)(void);

@@ -502,6 +502,10 @@ static void janus_p2plink_remote_retry(void) {
 	p2plink_registry_remote_retry(registry, janus_get_monotonic_time());
 }
 
+static gboolean janus_p2plink_peer_held(const char *id, const char *owner) {
+	return p2plink_registry_holds(registry, id, owner);
+}
+
 static guint janus_p2plink_peer_count(void) {
 	return p2plink_registry_peer_count(registry);
 }
@@ -531,6 +535,7 @@ static const p2plink_hotpath janus_p2plink_hotpath = {
 	.remote_node_down = janus_p2plink_remote_node_down,
 	.remote_retry = janus_p2plink_remote_retry,
 	.peer_count = janus_p2plink_peer_count,
+	.peer_held = janus_p2plink_peer_held,
 };
 
 /* Resolved by the transport with dlsym(RTLD_DEFAULT, P2PLINK_HOTPATH_SYMBOL) */

@@ -124,6 +124,7 @@ void p2plink_registry_remote_node_down(p2plink_registry *reg, const char *node);
 guint p2plink_registry_remote_retry(p2plink_registry *reg, gint64 now);
 void p2plink_registry_kick_remote(p2plink_registry *reg, const char *id);
 guint p2plink_registry_peer_count(p2plink_registry *reg);
+gboolean p2plink_registry_holds(p2plink_registry *reg, const char *id, const char *owner);
 
 /* Introspection for the admin API; new references */
 json_t *p2plink_registry_peer_info(p2plink_registry *reg, p2plink_peer *peer);

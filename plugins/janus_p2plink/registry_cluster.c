@@ -288,6 +288,14 @@ void p2plink_registry_kick_remote(p2plink_registry *reg, const char *id) {
 	g_mutex_unlock(&reg->mutex);
 }
 
+gboolean p2plink_registry_holds(p2plink_registry *reg, const char *id, const char *owner) {
+	g_mutex_lock(&reg->mutex);
+	p2plink_peer *peer = id != NULL && owner != NULL ? held_locked(reg, id) : NULL;
+	gboolean holds = peer != NULL && !peer->lease_lost && strcmp(peer->owner, owner) == 0;
+	g_mutex_unlock(&reg->mutex);
+	return holds;
+}
+
 guint p2plink_registry_peer_count(p2plink_registry *reg) {
 	g_mutex_lock(&reg->mutex);
 	guint n = g_hash_table_size(reg->peers);
