@@ -45,7 +45,7 @@ void cluster_route_locked(p2plink_registry *reg, p2plink_peer *peer, const char 
 	}
 	const char *grant = g_hash_table_lookup(peer->grants, dst);
 	p2plink_remote_frame f = { P2PLINK_REMOTE_RELAY, type, peer->id, peer->owner, (char *)(grant ? grant : ""),
-		(char *)reg->ops.node, 0, text, len };
+		(char *)reg->ops.node, now, text, len };
 	route_body_locked(reg, dst, &f);
 	g_free(text);
 }
@@ -126,8 +126,13 @@ gboolean p2plink_registry_remote_deliver(p2plink_registry *reg, const char *dst,
 			deliver_relay_locked(reg, dst, &f, now);
 			break;
 		case P2PLINK_REMOTE_LEAVE:
-			if(peer != NULL && g_hash_table_remove(peer->counterparts, f.src))
+			/* Sent only to the leaver's counterparts; this copy of dst may not know it as one (dst moved here
+			 * from another node, whose state stayed there), and a LEAVE for a peer a client has no connection
+			 * with changes nothing for it */
+			if(peer != NULL) {
+				g_hash_table_remove(peer->counterparts, f.src);
 				send_text_locked(reg, peer, f.text, f.len);
+			}
 			break;
 		case P2PLINK_REMOTE_NOTICE:
 			if(peer != NULL)
@@ -179,10 +184,11 @@ void p2plink_registry_remote_routed(p2plink_registry *reg, const char *dst, cons
 		reg->relayed++;
 		p2plink_counters_relayed(f.type);
 	} else if(result == P2PLINK_REMOTE_NOT_HELD && !control) {
-		/* Nobody holds dst: it waits here, as it would on one node, and the retry looks for it again */
+		/* Nobody holds dst: it waits here, as it would on one node, and the retry looks for it again. Its queue's
+		 * age is this node's clock at the first try (queued_since), so EXPIRE comes when it would on one node */
 		char *text = g_steal_pointer(&f.text);
 		if(!enqueue_locked(reg, dst, f.src, f.src_owner, mine ? NULL : f.origin, mine ? NULL : f.grant, f.type,
-				text, f.len, f.queued_since > 0 ? f.queued_since : now)) {
+				text, f.len, f.queued_since)) {
 			g_free(text);
 			if(src != NULL)
 				refuse_locked(reg, src, dst, f.type, "queue-full",

@@ -30,7 +30,8 @@ typedef struct p2plink_remote_frame {
 	char *src_owner;		/* its token hash, so a queued frame is attributed to that owner only */
 	char *grant;			/* the owner hash the sender's share-link grant for dst names, or "" */
 	char *origin;			/* the node the sender is connected to (a node routing a frame again is not it) */
-	gint64 queued_since;	/* the sending node's clock when its queue for dst began (0: not queued) */
+	gint64 queued_since;	/* the routing node's clock at the frame's first try (its offline queue's age when
+							 * nobody holds dst: only that node reads it, in the answer to its own route) */
 	char *text;				/* the frame as written to the destination's socket */
 	size_t len;
 } p2plink_remote_frame;
