@@ -45,11 +45,13 @@ typedef enum call_kind {
 	CALL_ROUTE,
 	CALL_HEARTBEAT,
 	CALL_LOOKUP,	/* who holds an id (owner, node) */
+	CALL_FLAG,		/* link-only mark (fire and forget: re-sent with every acquire it matters for) */
 } call_kind;
 
 typedef struct lease_entry {
 	char *owner;
 	gint64 since;		/* µs, as in Redis */
+	gboolean link_only;	/* the lease's link-only mark when acquired (a same-owner take-over keeps it) */
 } lease_entry;
 
 /* What a CLAIM batch sent for one id, to recognise a local entry that changed while the call was out */
@@ -297,6 +299,9 @@ static void acquire_reply(p2plink_cluster *c, cluster_call *call, redisReply *re
 		return;
 	}
 	lease_store(c, call->id, call->owner, parse_since(reply_str(reply, 2)));
+	const char *mark = reply_str(reply, 3);
+	lease_entry *e = g_hash_table_lookup(c->leases, call->id);
+	e->link_only = mark != NULL && !strcmp(mark, "1");
 	if(!strcmp(decision, "take"))
 		call_complete(call, P2PLINK_CLUSTER_MOVED, holder);
 	else
@@ -405,6 +410,8 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata) {
 		case CALL_HEARTBEAT:
 			publish_nodes(c, reply);
 			break;
+		case CALL_FLAG:
+			break;
 	}
 	call_complete(call, P2PLINK_CLUSTER_OK, NULL);
 }
@@ -417,6 +424,8 @@ static void call_complete(cluster_call *call, p2plink_cluster_result result, con
 			break;
 		case CALL_HEARTBEAT:
 			c->heartbeat_inflight = FALSE;
+			break;
+		case CALL_FLAG:
 			break;
 		case CALL_CLAIM:
 			if(c->claims_inflight > 0)
@@ -912,6 +921,24 @@ void p2plink_cluster_release_all(p2plink_cluster *c) {
 		g_free(owner);
 	}
 	g_list_free(ids);
+}
+
+gboolean p2plink_cluster_lease_link_only(const p2plink_cluster *c, const char *id) {
+	lease_entry *e = g_hash_table_lookup(c->leases, id);
+	return e != NULL && e->link_only;
+}
+
+void p2plink_cluster_lease_mark(p2plink_cluster *c, const char *id, const char *owner, gboolean link_only) {
+	lease_entry *e = g_hash_table_lookup(c->leases, id);
+	if(e == NULL || strcmp(e->owner, owner) != 0)
+		return;
+	e->link_only = link_only;
+	cluster_call *call = call_new(c, CALL_FLAG);
+	char *key = lease_key(c, id);
+	const char *argv[] = { "EVALSHA", p2plink_cluster_script_sha(P2PLINK_SCRIPT_FLAG), "1", key, c->node_id, owner,
+		link_only ? "1" : "" };
+	call_send(c, call, 7, argv, NULL);
+	g_free(key);
 }
 
 guint p2plink_cluster_lease_count(const p2plink_cluster *c) {

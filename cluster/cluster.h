@@ -90,6 +90,10 @@ void p2plink_cluster_lease_release(p2plink_cluster *cluster, const char *id, con
 /* Release every local lease (a clean shutdown); one script call per lease, all pipelined */
 void p2plink_cluster_release_all(p2plink_cluster *cluster);
 guint p2plink_cluster_lease_count(const p2plink_cluster *cluster);
+/* The link-only mark: set by the holder (for the lease's owner only) whenever its peer turns link-only on or off;
+ * read after an acquire (MOVED: the peer was link-only on its old node, and is again before its OPEN) */
+void p2plink_cluster_lease_mark(p2plink_cluster *cluster, const char *id, const char *owner, gboolean link_only);
+gboolean p2plink_cluster_lease_link_only(const p2plink_cluster *cluster, const char *id);
 gboolean p2plink_cluster_lease_held(const p2plink_cluster *cluster, const char *id);
 
 /* Send `frame` to the node holding `dst_id` */

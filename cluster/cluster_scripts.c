@@ -30,7 +30,9 @@
  * Applies the rule of cluster_lease.h to each key. New or taken leases are written as a hash {node, owner, since}
  * with PX; a taken lease's previous holder gets a drop envelope ('D', see cluster_envelope.h) on its channel.
  * Reply: three entries per key: decision ("new" | "mine" | "take" | "lose"), the previous (or, for "lose", the
- * current) holder node ("" when none), and the lease's since after the call. */
+ * current) holder node ("" when none), and the lease's since after the call; in acquire mode then one more: "1"
+ * when the lease is marked link-only (a same-owner take-over keeps the mark: the peer stays hidden on its new
+ * node), else "". A lease taken from another owner loses the mark. */
 static const char script_claim[] = LUA_HELPERS
 	"local mode, node, px, prefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4]\n"
 	"local t = redis.call('TIME')\n"
@@ -57,6 +59,7 @@ static const char script_claim[] = LUA_HELPERS
 	"  local s = string.format('%d', since)\n"
 	"  if d == 'new' or d == 'take' then\n"
 	"    redis.call('HSET', key, 'node', node, 'owner', owner, 'since', s)\n"
+	"    if cowner and cowner ~= owner then redis.call('HDEL', key, 'lo') end\n"
 	"    redis.call('PEXPIRE', key, px)\n"
 	"    if d == 'take' then\n"
 	"      local body = string.format('%d', csince) .. ' ' .. cowner\n"
@@ -70,7 +73,16 @@ static const char script_claim[] = LUA_HELPERS
 	"    out[#out + 1] = d; out[#out + 1] = cnode; out[#out + 1] = string.format('%d', csince)\n"
 	"  end\n"
 	"end\n"
+	"if mode == 'acquire' then out[#out + 1] = redis.call('HGET', KEYS[1], 'lo') or '' end\n"
 	"return out\n";
+
+/* FLAG — KEYS[1]: the lease. ARGV: node, owner, "1" (link-only) or "" (not). Only the holder marks its lease.
+ * Reply: 1 marked, 0 not this node's and owner's. */
+static const char script_flag[] =
+	"local cur = redis.call('HMGET', KEYS[1], 'node', 'owner')\n"
+	"if cur[1] ~= ARGV[1] or cur[2] ~= ARGV[2] then return 0 end\n"
+	"if ARGV[3] == '1' then redis.call('HSET', KEYS[1], 'lo', '1') else redis.call('HDEL', KEYS[1], 'lo') end\n"
+	"return 1\n";
 
 /* RELEASE — KEYS[1]: the lease. ARGV: node, owner. Deletes it only if it is still this node's and this owner's.
  * Reply: 1 deleted, 0 not ours (expired, or taken over since). */
@@ -111,6 +123,7 @@ static const char *const script_texts[P2PLINK_SCRIPT_COUNT] = {
 	[P2PLINK_SCRIPT_RELEASE] = script_release,
 	[P2PLINK_SCRIPT_ROUTE] = script_route,
 	[P2PLINK_SCRIPT_HEARTBEAT] = script_heartbeat,
+	[P2PLINK_SCRIPT_FLAG] = script_flag,
 };
 
 const char *p2plink_cluster_script_text(p2plink_cluster_script_id id) {

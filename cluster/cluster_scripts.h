@@ -15,6 +15,7 @@ typedef enum p2plink_cluster_script_id {
 	P2PLINK_SCRIPT_RELEASE,		/* compare-and-delete one lease */
 	P2PLINK_SCRIPT_ROUTE,		/* lease lookup + PUBLISH to the holder's channel */
 	P2PLINK_SCRIPT_HEARTBEAT,	/* refresh this node's liveness key, read the nodes alive */
+	P2PLINK_SCRIPT_FLAG,		/* the holder marks its lease link-only (or not) */
 	P2PLINK_SCRIPT_COUNT
 } p2plink_cluster_script_id;
 

@@ -31,6 +31,7 @@ typedef enum work_kind {
 	WORK_ROUTE,
 	WORK_RELEASE,
 	WORK_LOOKUP,
+	WORK_MARK,
 } work_kind;
 
 /* A lookup's answer, shared by the asking thread and the loop (two references: either may finish first) */
@@ -49,6 +50,7 @@ typedef struct posted_work {
 	size_t len;
 	char *owner;	/* release */
 	lookup_wait *wait;	/* lookup */
+	gboolean link_only;	/* mark */
 } posted_work;
 
 typedef struct route_ctx {
@@ -219,6 +221,15 @@ static void remote_release(const char *id, const char *owner) {
 	post(w);
 }
 
+static void remote_mark(const char *id, const char *owner, gboolean link_only) {
+	posted_work *w = g_new0(posted_work, 1);
+	w->kind = WORK_MARK;
+	w->id = g_strdup(id);
+	w->owner = g_strdup(owner);
+	w->link_only = link_only;
+	post(w);
+}
+
 static void on_lookup(p2plink_cluster *client, p2plink_cluster_result result, const char *owner, const char *node,
 		void *data) {
 	lookup_finish(data, result == P2PLINK_CLUSTER_OK ? owner : NULL);
@@ -264,6 +275,7 @@ void peerjs_cluster_fill_ops(p2plink_transport_ops *ops) {
 	ops->remote_release = remote_release;
 	ops->remote_owner_of = remote_owner_of;
 	ops->remote_stats = remote_stats;
+	ops->remote_mark = remote_mark;
 	ops->node = cl.node;
 }
 
@@ -279,6 +291,8 @@ static void run_posted(uv_async_t *handle) {
 				route_now(w->id, g_steal_pointer(&w->body), w->len);
 			} else if(w->kind == WORK_RELEASE) {
 				release_if_not_back(w->id, w->owner);
+			} else if(w->kind == WORK_MARK) {
+				p2plink_cluster_lease_mark(cl.client, w->id, w->owner, w->link_only);
 			} else {
 				p2plink_cluster_lease_lookup(cl.client, w->id, on_lookup, g_steal_pointer(&w->wait));
 			}
@@ -313,7 +327,8 @@ static void on_acquired(p2plink_cluster *client, p2plink_cluster_result result, 
 		/* The socket went while the lease was out */
 		if(ours && cl.client != NULL)
 			release_if_not_back(ctx->id, ctx->owner);
-	} else if(peerjs_ws_open_peer(conn, ctx->id, ctx->token)) {
+	} else if(peerjs_ws_open_peer(conn, ctx->id, ctx->token,
+			result == P2PLINK_CLUSTER_MOVED && p2plink_cluster_lease_link_only(cl.client, ctx->id))) {
 		/* Redis unreachable (or misconfigured): accepted here, asserted by the lease rule once it is back */
 		if(!ours)
 			p2plink_cluster_lease_assume(cl.client, ctx->id, ctx->owner);
@@ -332,7 +347,7 @@ void peerjs_cluster_open(p2plink_conn *conn, const char *id, const char *token) 
 		/* Refused the way peer_open refuses, or this node holds the lease already (same token, back within its
 		 * grace period, or a second socket) */
 		g_free(owner);
-		peerjs_ws_open_peer(conn, id, token);
+		peerjs_ws_open_peer(conn, id, token, FALSE);
 		return;
 	}
 	lease_ctx *ctx = g_new0(lease_ctx, 1);

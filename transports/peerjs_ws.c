@@ -107,7 +107,7 @@ p2plink_conn *peerjs_ws_established(struct lws *wsi) {
 		/* The id's lease first (it keeps its own copy of the token until then) */
 		peerjs_cluster_open(conn, i, t);
 	} else {
-		peerjs_ws_open_peer(conn, i, t);
+		peerjs_ws_open_peer(conn, i, t, FALSE);
 	}
 	/* Our copy of the token is not needed past peer_open (the plugin keeps its own): wipe it off the stack.
 	 * lws_get_urlarg_by_name copies "token=<token>" whole, and t may be NULL, so the whole buffer goes */
@@ -115,10 +115,11 @@ p2plink_conn *peerjs_ws_established(struct lws *wsi) {
 	return conn;
 }
 
-gboolean peerjs_ws_open_peer(p2plink_conn *conn, const char *id, const char *token) {
+gboolean peerjs_ws_open_peer(p2plink_conn *conn, const char *id, const char *token, gboolean link_only) {
 	p2plink_open_result result;
 	/* NULL: the plugin already queued ID-TAKEN or ERROR and asked for the close */
-	conn->peer = peerjs.hotpath->peer_open(conn, id, token, conn->ip, conn->nonce, &result);
+	conn->peer = (link_only ? peerjs.hotpath->peer_open_link_only : peerjs.hotpath->peer_open)(conn, id, token,
+		conn->ip, conn->nonce, &result);
 	peerjs_metrics_open_result(result);
 	if(conn->peer == NULL)
 		return FALSE;

@@ -24,7 +24,7 @@ void peerjs_ws_wake(p2plink_conn *conn);
 p2plink_conn *peerjs_ws_established(struct lws *wsi);
 /* The handshake is accepted: the plugin registers the peer (OPEN, or the refusal it sends) and its Janus session
  * starts; frames held while a cluster lease was taken run then. TRUE when the peer is open. Service thread. */
-gboolean peerjs_ws_open_peer(p2plink_conn *conn, const char *id, const char *token);
+gboolean peerjs_ws_open_peer(p2plink_conn *conn, const char *id, const char *token, gboolean link_only);
 /* Cluster mode: another token holds the id on another node: ID-TAKEN (a single node's very frame) and a close */
 void peerjs_ws_refuse_id_taken(p2plink_conn *conn);
 int peerjs_ws_receive(struct lws *wsi, p2plink_conn *conn, const void *in, size_t len);

@@ -56,6 +56,8 @@ typedef struct p2plink_transport_ops {
 	void (*remote_release)(const char *id, const char *owner);
 	char *(*remote_owner_of)(const char *id);
 	json_t *(*remote_stats)(void);
+	/* remote_mark: the peer holding id (for owner) turned link-only on or off; any thread, never blocks */
+	void (*remote_mark)(const char *id, const char *owner, gboolean link_only);
 	const char *node;
 } p2plink_transport_ops;
 
@@ -101,6 +103,10 @@ typedef struct p2plink_hotpath {
 	 * handle it attached, which is how the plugin links the peer to its Janus session. The nonce never leaves
 	 * the process, so clients of other transports cannot claim a peer (or its attested IP). */
 	p2plink_peer *(*peer_open)(p2plink_conn *conn, const char *id, const char *token, const char *client_ip,
+		char nonce_out[P2PLINK_BIND_NONCE_LEN + 1], p2plink_open_result *result);
+	/* (Version 4) peer_open for a peer that must be link-only from its OPEN on (cluster mode: its lease says it
+	 * was link-only on the node it came from) */
+	p2plink_peer *(*peer_open_link_only)(p2plink_conn *conn, const char *id, const char *token, const char *client_ip,
 		char nonce_out[P2PLINK_BIND_NONCE_LEN + 1], p2plink_open_result *result);
 	/* One text frame from the peer's socket. Every frame is processed; when the peer is over its frame rate,
 	 * *pause_us (> 0) says how long the transport must stop reading this socket (rx flow control) before the next

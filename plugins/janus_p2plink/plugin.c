@@ -432,6 +432,12 @@ static p2plink_peer *janus_p2plink_peer_open(p2plink_conn *conn, const char *id,
 	return p2plink_registry_open(registry, conn, id, token, client_ip, janus_get_monotonic_time(), nonce_out, result);
 }
 
+static p2plink_peer *janus_p2plink_peer_open_link_only(p2plink_conn *conn, const char *id, const char *token,
+		const char *client_ip, char nonce_out[P2PLINK_BIND_NONCE_LEN + 1], p2plink_open_result *result) {
+	return p2plink_registry_open_as(registry, conn, id, token, client_ip, TRUE, janus_get_monotonic_time(), nonce_out,
+		result);
+}
+
 static p2plink_frame_result janus_p2plink_peer_frame(p2plink_peer *peer, const char *data, size_t len,
 		gint64 *pause_us) {
 	return p2plink_registry_frame(registry, peer, data, len, janus_get_monotonic_time(), pause_us);
@@ -523,6 +529,7 @@ static const p2plink_hotpath janus_p2plink_hotpath = {
 	.attach_transport = janus_p2plink_attach_transport,
 	.detach_transport = janus_p2plink_detach_transport,
 	.peer_open = janus_p2plink_peer_open,
+	.peer_open_link_only = janus_p2plink_peer_open_link_only,
 	.peer_frame = janus_p2plink_peer_frame,
 	.peer_close = janus_p2plink_peer_close,
 	.discoverable_ids_json = janus_p2plink_discoverable_ids_json,

@@ -511,6 +511,12 @@ p2plink_open_result p2plink_registry_precheck(p2plink_registry *reg, const char 
 
 p2plink_peer *p2plink_registry_open(p2plink_registry *reg, p2plink_conn *conn, const char *id, const char *token,
 		const char *client_ip, gint64 now, char nonce_out[P2PLINK_BIND_NONCE_LEN + 1], p2plink_open_result *result) {
+	return p2plink_registry_open_as(reg, conn, id, token, client_ip, FALSE, now, nonce_out, result);
+}
+
+p2plink_peer *p2plink_registry_open_as(p2plink_registry *reg, p2plink_conn *conn, const char *id, const char *token,
+		const char *client_ip, gboolean link_only, gint64 now, char nonce_out[P2PLINK_BIND_NONCE_LEN + 1],
+		p2plink_open_result *result) {
 	size_t len;
 	if(!p2plink_id_is_valid(id) || !p2plink_token_is_valid(token)) {
 		/* The stock client validates ids with the same rule, so only hand-made clients get here */
@@ -550,6 +556,9 @@ p2plink_peer *p2plink_registry_open(p2plink_registry *reg, p2plink_conn *conn, c
 	p2plink_bucket_init(&peer->frames, &reg->cfg.frame_rate, now);
 	if(held != NULL)
 		take_over_locked(reg, peer, held);
+	/* Link-only on the node it came from (cluster): hidden before anything queued for it is let through */
+	if(link_only)
+		peer->link_only = TRUE;
 	if(existing != NULL) {
 		/* Same id and token: the client reconnected (peer.reconnect(), or a new socket before the old one timed
 		 * out). The new socket takes over; unlike the reference server we answer OPEN, or the client hangs. */
@@ -944,6 +953,9 @@ char *p2plink_registry_owner_of(p2plink_registry *reg, const char *id) {
 void p2plink_registry_set_link_only(p2plink_registry *reg, p2plink_peer *peer, gboolean link_only) {
 	g_mutex_lock(&reg->mutex);
 	peer->link_only = link_only;
+	/* Cluster: on its lease too, so that the peer is hidden from its first frame on whichever node it moves to */
+	if(reg->cluster && peer->registered && !peer->lease_lost && reg->ops.remote_mark != NULL)
+		reg->ops.remote_mark(peer->id, peer->owner, link_only);
 	g_mutex_unlock(&reg->mutex);
 }
 

@@ -69,6 +69,10 @@ void p2plink_registry_free(p2plink_registry *reg);
 
 p2plink_peer *p2plink_registry_open(p2plink_registry *reg, p2plink_conn *conn, const char *id, const char *token,
 	const char *client_ip, gint64 now, char nonce_out[P2PLINK_BIND_NONCE_LEN + 1], p2plink_open_result *result);
+/* The same, link-only from the start (cluster mode: the peer was link-only on the node it came from) */
+p2plink_peer *p2plink_registry_open_as(p2plink_registry *reg, p2plink_conn *conn, const char *id, const char *token,
+	const char *client_ip, gboolean link_only, gint64 now, char nonce_out[P2PLINK_BIND_NONCE_LEN + 1],
+	p2plink_open_result *result);
 /* One text frame. *pause_us: see p2plink_hotpath.peer_frame */
 p2plink_frame_result p2plink_registry_frame(p2plink_registry *reg, p2plink_peer *peer, const char *data, size_t len,
 	gint64 now, gint64 *pause_us);

@@ -423,6 +423,53 @@ static void test_lease_same_owner_takeover_reports_old_node(fixture *f, gconstpo
 	node_free(b);
 }
 
+static void on_lookup_done(p2plink_cluster *c, p2plink_cluster_result result, const char *owner, const char *node,
+		void *data) {
+	char **out = data;
+	*out = g_strdup_printf("%s %s %s", p2plink_cluster_result_name(result), owner ? owner : "-", node ? node : "-");
+}
+
+static gboolean has_text(gpointer data) {
+	return *(char **)data != NULL;
+}
+
+/* The link-only mark follows the owner to its new node, and only the holder can set it; lookup names the holder */
+static void test_lease_link_only_mark_follows_owner(fixture *f, gconstpointer data) {
+	test_node *a = node_new(&f->loop, "node-a"), *b = node_new(&f->loop, "node-b");
+	bring_up(f, (test_node *[]){ a, b }, 2);
+	g_assert_cmpint(acquire(&f->loop, a, "bob", "owner-1", NULL), ==, P2PLINK_CLUSTER_OK);
+	g_assert_false(p2plink_cluster_lease_link_only(a->c, "bob"));
+	/* Not the holder: nothing marked */
+	p2plink_cluster_lease_mark(b->c, "bob", "owner-1", TRUE);
+	p2plink_cluster_lease_mark(a->c, "bob", "owner-2", TRUE);
+	run_for(&f->loop, 200);
+	redisReply *reply = redis_cmd("HGET p2plink:id:bob lo");
+	g_assert_cmpint(reply->type, ==, REDIS_REPLY_NIL);
+	freeReplyObject(reply);
+	p2plink_cluster_lease_mark(a->c, "bob", "owner-1", TRUE);
+	run_for(&f->loop, 200);
+	g_assert_cmpint(acquire(&f->loop, b, "bob", "owner-1", NULL), ==, P2PLINK_CLUSTER_MOVED);
+	g_assert_true(p2plink_cluster_lease_link_only(b->c, "bob"));
+	char *found = NULL;
+	p2plink_cluster_lease_lookup(a->c, "bob", on_lookup_done, &found);
+	g_assert_true(run_until(&f->loop, has_text, &found, 2000));
+	g_assert_cmpstr(found, ==, "ok owner-1 node-b");
+	g_free(found);
+	found = NULL;
+	p2plink_cluster_lease_lookup(a->c, "nobody", on_lookup_done, &found);
+	g_assert_true(run_until(&f->loop, has_text, &found, 2000));
+	g_assert_cmpstr(found, ==, "not-held - -");
+	g_free(found);
+	/* Unmarked by its holder: a later move arrives unmarked */
+	p2plink_cluster_lease_mark(b->c, "bob", "owner-1", FALSE);
+	run_for(&f->loop, 200);
+	g_assert_true(run_until(&f->loop, has_lost, a, 2000));
+	g_assert_cmpint(acquire(&f->loop, a, "bob", "owner-1", NULL), ==, P2PLINK_CLUSTER_MOVED);
+	g_assert_false(p2plink_cluster_lease_link_only(a->c, "bob"));
+	node_free(a);
+	node_free(b);
+}
+
 static void test_lease_renew_keeps_alive_past_px(fixture *f, gconstpointer data) {
 	test_node *a = node_new(&f->loop, "node-a"), *b = node_new(&f->loop, "node-b");
 	bring_up(f, (test_node *[]){ a, b }, 2);
@@ -816,6 +863,7 @@ int main(int argc, char **argv) {
 	ADD("/cluster_redis/lease/conflict_across_nodes", test_lease_conflict_across_nodes);
 	ADD("/cluster_redis/lease/same_owner_takeover_reports_old_node", test_lease_same_owner_takeover_reports_old_node);
 	ADD("/cluster_redis/lease/renew_keeps_alive_past_px", test_lease_renew_keeps_alive_past_px);
+	ADD("/cluster_redis/lease/link_only_mark_follows_owner", test_lease_link_only_mark_follows_owner);
 	ADD("/cluster_redis/lease/release_frees", test_lease_release_frees);
 	ADD("/cluster_redis/lease/script_matches_c_rule", test_lease_script_matches_c_rule);
 	ADD("/cluster_redis/route/to_right_node_in_order", test_route_to_right_node_in_order);
