@@ -135,8 +135,14 @@ gboolean p2plink_registry_remote_deliver(p2plink_registry *reg, const char *dst,
 			}
 			break;
 		case P2PLINK_REMOTE_NOTICE:
-			if(peer != NULL)
+			/* An EXPIRE or refusal from f.src: the frame it answers was published, and so counted here as reaching
+			 * a counterpart; it did not, so f.src hears nothing when this peer leaves (as on one node, where a
+			 * refused frame never makes a counterpart) */
+			if(peer != NULL) {
+				g_hash_table_remove(peer->counterparts, f.src);
+				g_hash_table_remove(peer->contacted, f.src);
 				send_text_locked(reg, peer, f.text, f.len);
+			}
 			break;
 		case P2PLINK_REMOTE_KICK:
 			if(peer != NULL) {

@@ -248,6 +248,10 @@ static void test_link_only_gate_and_grant_across_nodes(fixture *f, gconstpointer
 	g_assert_cmpuint(fake_conn_count(cb), ==, 1);
 	g_assert_cmpstr(fake_conn_frame(ca, 1), ==, "{\"type\":\"EXPIRE\",\"src\":\"bob\",\"dst\":\"alice\"}");
 	g_assert_nonnull(strstr(fake_conn_frame(ca, 2), "\"code\":\"link-required\""));
+	/* The refused frame made no counterpart: bob hears nothing when alice goes */
+	json_t *info = p2plink_registry_peer_info(regs[0], alice);
+	g_assert_cmpint(json_integer_value(json_object_get(info, "counterparts")), ==, 0);
+	json_decref(info);
 	/* A grant redeemed on alice's node for bob's owner opens it for alice, and only for alice */
 	g_assert_true(p2plink_registry_grant(regs[0], alice, "bob", p2plink_peer_owner(bob)));
 	send_on(0, alice, "{\"type\":\"OFFER\",\"dst\":\"bob\",\"payload\":2}", 1);
