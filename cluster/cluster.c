@@ -46,6 +46,7 @@ typedef enum call_kind {
 	CALL_HEARTBEAT,
 	CALL_LOOKUP,	/* who holds an id (owner, node) */
 	CALL_FLAG,		/* link-only mark (fire and forget: re-sent with every acquire it matters for) */
+	CALL_LIST,		/* one page of LIST; the next page is asked for from its answer */
 } call_kind;
 
 typedef struct lease_entry {
@@ -70,6 +71,8 @@ typedef struct cluster_call {
 	p2plink_cluster_lease_cb lease_cb;
 	p2plink_cluster_route_cb route_cb;
 	p2plink_cluster_lookup_cb lookup_cb;
+	p2plink_cluster_list_cb list_cb;
+	json_t *list;		/* CALL_LIST: what the pages so far found */
 	void *user_data;
 } cluster_call;
 
@@ -106,6 +109,7 @@ struct p2plink_cluster {
 };
 
 static void call_complete(cluster_call *call, p2plink_cluster_result result, const char *node);
+static void list_reply(p2plink_cluster *c, cluster_call *call, redisReply *reply);
 
 /* To the caller's log (JANUS_LOG in the modules), else GLib's; `important` is a warning-level event */
 G_GNUC_PRINTF(3, 4)
@@ -170,6 +174,8 @@ static cluster_call *call_new(p2plink_cluster *c, call_kind kind) {
 }
 
 static void call_free(cluster_call *call) {
+	if(call->list != NULL)
+		json_decref(call->list);
 	g_free(call->id);
 	g_free(call->owner);
 	if(call->batch != NULL)
@@ -412,8 +418,40 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata) {
 			break;
 		case CALL_FLAG:
 			break;
+		case CALL_LIST:
+			list_reply(c, call, reply);
+			return;
 	}
 	call_complete(call, P2PLINK_CLUSTER_OK, NULL);
+}
+
+#define LIST_PAGE "500"
+
+static void list_page(p2plink_cluster *c, cluster_call *call, const char *cursor) {
+	const char *argv[] = { "EVALSHA", p2plink_cluster_script_sha(P2PLINK_SCRIPT_LIST), "0", cursor, c->cfg.key_prefix,
+		LIST_PAGE };
+	call_send(c, call, 6, argv, NULL);
+}
+
+/* One page: keep what it found, ask for the next (the same call goes on, so it still completes exactly once) */
+static void list_reply(p2plink_cluster *c, cluster_call *call, redisReply *reply) {
+	const char *cursor = reply_str(reply, 0);
+	if(cursor == NULL) {
+		call_complete(call, P2PLINK_CLUSTER_ERROR, NULL);
+		return;
+	}
+	for(size_t i = 1; i + 2 < reply->elements; i += 3) {
+		const char *id = reply_str(reply, i), *node = reply_str(reply, i + 1), *mark = reply_str(reply, i + 2);
+		if(id == NULL || node == NULL)
+			continue;
+		json_array_append_new(call->list, json_pack("{s:s,s:s,s:b}", "id", id, "node", node, "link_only",
+			mark != NULL && !strcmp(mark, "1")));
+	}
+	if(!strcmp(cursor, "0")) {
+		call_complete(call, P2PLINK_CLUSTER_OK, NULL);
+		return;
+	}
+	list_page(c, call, cursor);
 }
 
 /* Every call ends here exactly once */
@@ -426,6 +464,10 @@ static void call_complete(cluster_call *call, p2plink_cluster_result result, con
 			c->heartbeat_inflight = FALSE;
 			break;
 		case CALL_FLAG:
+			break;
+		case CALL_LIST:
+			if(call->list_cb != NULL)
+				call->list_cb(c, result, result == P2PLINK_CLUSTER_OK ? call->list : NULL, call->user_data);
 			break;
 		case CALL_CLAIM:
 			if(c->claims_inflight > 0)
@@ -973,6 +1015,14 @@ void p2plink_cluster_lease_lookup(p2plink_cluster *c, const char *id, p2plink_cl
 	const char *argv[] = { "HMGET", key, "owner", "node" };
 	call_send(c, call, 4, argv, NULL);
 	g_free(key);
+}
+
+void p2plink_cluster_list(p2plink_cluster *c, p2plink_cluster_list_cb cb, void *user_data) {
+	cluster_call *call = call_new(c, CALL_LIST);
+	call->list_cb = cb;
+	call->user_data = user_data;
+	call->list = json_array();
+	list_page(c, call, "0");
 }
 
 void p2plink_cluster_set_peer_count(p2plink_cluster *c, guint peers) {

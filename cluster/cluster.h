@@ -106,6 +106,13 @@ typedef void (*p2plink_cluster_lookup_cb)(p2plink_cluster *cluster, p2plink_clus
 void p2plink_cluster_lease_lookup(p2plink_cluster *cluster, const char *id, p2plink_cluster_lookup_cb cb,
 	void *user_data);
 
+/* Every id held in the cluster: [{"id", "node", "link_only"}, ...] (borrowed: valid during the callback), or
+ * NULL with a failure. SCAN in pages of 500 inside one read-only script each: O(ids), for the admin API and
+ * discovery, never the hot path. */
+typedef void (*p2plink_cluster_list_cb)(p2plink_cluster *cluster, p2plink_cluster_result result, json_t *leases,
+	void *user_data);
+void p2plink_cluster_list(p2plink_cluster *cluster, p2plink_cluster_list_cb cb, void *user_data);
+
 /* The local peer count published with this node's liveness key (admin stats) */
 void p2plink_cluster_set_peer_count(p2plink_cluster *cluster, guint peers);
 /* [{"node": id, "peers": n, "self": bool}, ...] as of the last heartbeat, any thread; new reference */

@@ -84,6 +84,21 @@ static const char script_flag[] =
 	"if ARGV[3] == '1' then redis.call('HSET', KEYS[1], 'lo', '1') else redis.call('HDEL', KEYS[1], 'lo') end\n"
 	"return 1\n";
 
+/* LIST — no keys (it reads what SCAN finds: a read-only script, never replicated as writes). ARGV: cursor, key
+ * prefix, page size. Reply: the next cursor ("0" when done), then per lease found: id, node, link-only mark ("1"
+ * or ""). A lease that expires between SCAN and HMGET is left out. */
+static const char script_list[] =
+	"local prefix = ARGV[2] .. 'id:'\n"
+	"local page = redis.call('SCAN', ARGV[1], 'MATCH', prefix .. '*', 'COUNT', ARGV[3])\n"
+	"local out = { page[1] }\n"
+	"for _, key in ipairs(page[2]) do\n"
+	"  local cur = redis.call('HMGET', key, 'node', 'lo')\n"
+	"  if cur[1] then\n"
+	"    out[#out + 1] = string.sub(key, #prefix + 1); out[#out + 1] = cur[1]; out[#out + 1] = cur[2] or ''\n"
+	"  end\n"
+	"end\n"
+	"return out\n";
+
 /* RELEASE — KEYS[1]: the lease. ARGV: node, owner. Deletes it only if it is still this node's and this owner's.
  * Reply: 1 deleted, 0 not ours (expired, or taken over since). */
 static const char script_release[] =
@@ -124,6 +139,7 @@ static const char *const script_texts[P2PLINK_SCRIPT_COUNT] = {
 	[P2PLINK_SCRIPT_ROUTE] = script_route,
 	[P2PLINK_SCRIPT_HEARTBEAT] = script_heartbeat,
 	[P2PLINK_SCRIPT_FLAG] = script_flag,
+	[P2PLINK_SCRIPT_LIST] = script_list,
 };
 
 const char *p2plink_cluster_script_text(p2plink_cluster_script_id id) {

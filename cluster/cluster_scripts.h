@@ -16,6 +16,7 @@ typedef enum p2plink_cluster_script_id {
 	P2PLINK_SCRIPT_ROUTE,		/* lease lookup + PUBLISH to the holder's channel */
 	P2PLINK_SCRIPT_HEARTBEAT,	/* refresh this node's liveness key, read the nodes alive */
 	P2PLINK_SCRIPT_FLAG,		/* the holder marks its lease link-only (or not) */
+	P2PLINK_SCRIPT_LIST,		/* one page of the ids held in the cluster, with node and link-only mark */
 	P2PLINK_SCRIPT_COUNT
 } p2plink_cluster_script_id;
 

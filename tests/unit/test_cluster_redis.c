@@ -470,6 +470,59 @@ static void test_lease_link_only_mark_follows_owner(fixture *f, gconstpointer da
 	node_free(b);
 }
 
+typedef struct list_result {
+	gboolean done;
+	p2plink_cluster_result result;
+	json_t *leases;
+} list_result;
+
+static void on_list(p2plink_cluster *c, p2plink_cluster_result result, json_t *leases, void *data) {
+	list_result *r = data;
+	r->done = TRUE;
+	r->result = result;
+	r->leases = leases != NULL ? json_incref(leases) : NULL;
+}
+
+static gboolean list_done(gpointer data) {
+	return ((list_result *)data)->done;
+}
+
+/* Every lease of every node, across SCAN pages (1,200 ids: three pages of 500), with holder and mark */
+static void test_lease_list_spans_pages_and_nodes(fixture *f, gconstpointer data) {
+	test_node *a = node_new(&f->loop, "node-a"), *b = node_new(&f->loop, "node-b");
+	bring_up(f, (test_node *[]){ a, b }, 2);
+	acquire_many(&f->loop, a, "pa", 1100, "o");
+	acquire_many(&f->loop, b, "pb", 100, "o");
+	p2plink_cluster_lease_mark(b->c, "pb-7", "o", TRUE);
+	run_for(&f->loop, 100);
+	list_result r = { 0 };
+	p2plink_cluster_list(a->c, on_list, &r);
+	g_assert_true(run_until(&f->loop, list_done, &r, 5000));
+	g_assert_cmpint(r.result, ==, P2PLINK_CLUSTER_OK);
+	g_assert_cmpuint(json_array_size(r.leases), ==, 1200);
+	guint on_b = 0, marked = 0;
+	GHashTable *seen = g_hash_table_new(g_str_hash, g_str_equal);
+	size_t i;
+	json_t *lease;
+	json_array_foreach(r.leases, i, lease) {
+		const char *id = json_string_value(json_object_get(lease, "id"));
+		const char *node = json_string_value(json_object_get(lease, "node"));
+		g_assert_true(g_hash_table_add(seen, (gpointer)id));
+		g_assert_cmpstr(node, ==, g_str_has_prefix(id, "pb-") ? "node-b" : "node-a");
+		on_b += g_str_has_prefix(id, "pb-");
+		if(json_is_true(json_object_get(lease, "link_only"))) {
+			marked++;
+			g_assert_cmpstr(id, ==, "pb-7");
+		}
+	}
+	g_assert_cmpuint(on_b, ==, 100);
+	g_assert_cmpuint(marked, ==, 1);
+	g_hash_table_destroy(seen);
+	json_decref(r.leases);
+	node_free(a);
+	node_free(b);
+}
+
 static void test_lease_renew_keeps_alive_past_px(fixture *f, gconstpointer data) {
 	test_node *a = node_new(&f->loop, "node-a"), *b = node_new(&f->loop, "node-b");
 	bring_up(f, (test_node *[]){ a, b }, 2);
@@ -864,6 +917,7 @@ int main(int argc, char **argv) {
 	ADD("/cluster_redis/lease/same_owner_takeover_reports_old_node", test_lease_same_owner_takeover_reports_old_node);
 	ADD("/cluster_redis/lease/renew_keeps_alive_past_px", test_lease_renew_keeps_alive_past_px);
 	ADD("/cluster_redis/lease/link_only_mark_follows_owner", test_lease_link_only_mark_follows_owner);
+	ADD("/cluster_redis/lease/list_spans_pages_and_nodes", test_lease_list_spans_pages_and_nodes);
 	ADD("/cluster_redis/lease/release_frees", test_lease_release_frees);
 	ADD("/cluster_redis/lease/script_matches_c_rule", test_lease_script_matches_c_rule);
 	ADD("/cluster_redis/route/to_right_node_in_order", test_route_to_right_node_in_order);
