@@ -32,7 +32,10 @@ typedef enum work_kind {
 	WORK_RELEASE,
 	WORK_LOOKUP,
 	WORK_MARK,
+	WORK_LIST,
 } work_kind;
+
+
 
 /* A lookup's answer, shared by the asking thread and the loop (two references: either may finish first) */
 typedef struct lookup_wait {
@@ -40,7 +43,8 @@ typedef struct lookup_wait {
 	GMutex mutex;
 	GCond cond;
 	gboolean done;
-	char *owner;
+	char *owner;		/* lookup */
+	json_t *leases;		/* list */
 } lookup_wait;
 
 typedef struct posted_work {
@@ -123,14 +127,17 @@ static void lookup_wait_unref(lookup_wait *w) {
 	if(!g_atomic_ref_count_dec(&w->ref))
 		return;
 	g_free(w->owner);
+	if(w->leases != NULL)
+		json_decref(w->leases);
 	g_mutex_clear(&w->mutex);
 	g_cond_clear(&w->cond);
 	g_free(w);
 }
 
-static void lookup_finish(lookup_wait *w, const char *owner) {
+static void lookup_finish(lookup_wait *w, const char *owner, json_t *leases) {
 	g_mutex_lock(&w->mutex);
 	w->owner = g_strdup(owner);
+	w->leases = leases != NULL ? json_incref(leases) : NULL;
 	w->done = TRUE;
 	g_cond_signal(&w->cond);
 	g_mutex_unlock(&w->mutex);
@@ -139,7 +146,7 @@ static void lookup_finish(lookup_wait *w, const char *owner) {
 
 static void work_free(posted_work *w) {
 	if(w->wait != NULL)
-		lookup_finish(w->wait, NULL);	/* never run: the asker gets "nobody" */
+		lookup_finish(w->wait, NULL, NULL);	/* never run: the asker gets "nobody" */
 	g_free(w->id);
 	g_free(w->body);
 	g_free(w->owner);
@@ -232,31 +239,54 @@ static void remote_mark(const char *id, const char *owner, gboolean link_only) {
 
 static void on_lookup(p2plink_cluster *client, p2plink_cluster_result result, const char *owner, const char *node,
 		void *data) {
-	lookup_finish(data, result == P2PLINK_CLUSTER_OK ? owner : NULL);
+	lookup_finish(data, result == P2PLINK_CLUSTER_OK ? owner : NULL, NULL);
 }
 
-static char *remote_owner_of(const char *id) {
-	if(peerjs_on_service_thread)
-		return NULL;	/* would wait for itself */
+static void on_listed(p2plink_cluster *client, p2plink_cluster_result result, json_t *leases, void *data) {
+	lookup_finish(data, NULL, leases);
+}
+
+/* Posts a lookup or a list and waits for its answer. Bounded: a call completes within call_timeout_ms plus two
+ * ticks (cluster.h), a list within that per page; a stopping loop drops it (the answer is then "nothing") */
+static lookup_wait *ask_and_wait(work_kind kind, const char *id, guint timeout_ms) {
 	lookup_wait *wait = g_new0(lookup_wait, 1);
 	g_atomic_ref_count_init(&wait->ref);
 	g_atomic_ref_count_inc(&wait->ref);	/* the loop's */
 	g_mutex_init(&wait->mutex);
 	g_cond_init(&wait->cond);
 	posted_work *w = g_new0(posted_work, 1);
-	w->kind = WORK_LOOKUP;
+	w->kind = kind;
 	w->id = g_strdup(id);
 	w->wait = wait;
 	post(w);
-	/* Bounded: a call completes within call_timeout_ms plus two ticks (cluster.h); a stopping loop drops it */
-	gint64 until = g_get_monotonic_time() + ((gint64)cl.cfg.call_timeout_ms + 500) * 1000;
+	gint64 until = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
 	g_mutex_lock(&wait->mutex);
 	while(!wait->done && g_cond_wait_until(&wait->cond, &wait->mutex, until))
 		;
+	g_mutex_unlock(&wait->mutex);
+	return wait;
+}
+
+static char *remote_owner_of(const char *id) {
+	if(peerjs_on_service_thread)
+		return NULL;	/* would wait for itself */
+	lookup_wait *wait = ask_and_wait(WORK_LOOKUP, id, cl.cfg.call_timeout_ms + 500);
+	g_mutex_lock(&wait->mutex);
 	char *owner = g_steal_pointer(&wait->owner);
 	g_mutex_unlock(&wait->mutex);
 	lookup_wait_unref(wait);
 	return owner;
+}
+
+static json_t *remote_list(void) {
+	if(peerjs_on_service_thread)
+		return NULL;
+	lookup_wait *wait = ask_and_wait(WORK_LIST, NULL, 4 * cl.cfg.call_timeout_ms + 500);
+	g_mutex_lock(&wait->mutex);
+	json_t *leases = g_steal_pointer(&wait->leases);
+	g_mutex_unlock(&wait->mutex);
+	lookup_wait_unref(wait);
+	return leases;
 }
 
 /* Admin threads: cl.mutex keeps the client from being freed under them (stop clears accepting first) */
@@ -276,6 +306,7 @@ void peerjs_cluster_fill_ops(p2plink_transport_ops *ops) {
 	ops->remote_owner_of = remote_owner_of;
 	ops->remote_stats = remote_stats;
 	ops->remote_mark = remote_mark;
+	ops->remote_list = remote_list;
 	ops->node = cl.node;
 }
 
@@ -293,12 +324,52 @@ static void run_posted(uv_async_t *handle) {
 				release_if_not_back(w->id, w->owner);
 			} else if(w->kind == WORK_MARK) {
 				p2plink_cluster_lease_mark(cl.client, w->id, w->owner, w->link_only);
+			} else if(w->kind == WORK_LIST) {
+				p2plink_cluster_list(cl.client, on_listed, g_steal_pointer(&w->wait));
 			} else {
 				p2plink_cluster_lease_lookup(cl.client, w->id, on_lookup, g_steal_pointer(&w->wait));
 			}
 		}
 		work_free(w);
 	}
+}
+
+/* ---- Discovery: GET {path}{key}/peers for the whole cluster ---- */
+
+typedef struct discover_ctx {
+	p2plink_http_reply reply;
+	void *reply_ctx;
+} discover_ctx;
+
+static void on_discovered(p2plink_cluster *client, p2plink_cluster_result result, json_t *leases, void *data) {
+	discover_ctx *ctx = data;
+	/* This node's own discoverable peers are the registry's (always current); the others' from their leases,
+	 * link-only ones left out as on one node */
+	char *local = peerjs.hotpath->discoverable_ids_json();
+	json_t *ids = json_loads(local, 0, NULL);
+	g_free(local);
+	if(ids == NULL)
+		ids = json_array();
+	size_t i;
+	json_t *lease;
+	json_array_foreach(leases, i, lease) {
+		const char *node = json_string_value(json_object_get(lease, "node"));
+		if(node != NULL && strcmp(node, cl.node) != 0 && !json_is_true(json_object_get(lease, "link_only")))
+			json_array_append(ids, json_object_get(lease, "id"));
+	}
+	char *text = json_dumps(ids, JSON_COMPACT);
+	json_decref(ids);
+	ctx->reply(ctx->reply_ctx, 200, g_strdup(text));
+	free(text);
+	g_free(ctx);
+}
+
+void peerjs_cluster_discover(p2plink_http_reply reply, void *reply_ctx) {
+	discover_ctx *ctx = g_new0(discover_ctx, 1);
+	ctx->reply = reply;
+	ctx->reply_ctx = reply_ctx;
+	/* Redis unreachable: the lease list is empty and only this node's peers are listed (never an error) */
+	p2plink_cluster_list(cl.client, on_discovered, ctx);
 }
 
 /* ---- The handshake: lease, then OPEN ---- */
@@ -405,8 +476,20 @@ static void on_retry(uv_timer_t *timer) {
 	if(cl.client == NULL)
 		return;
 	peerjs.hotpath->remote_retry();
-	if(++cl.ticks % PEER_COUNT_EVERY == 0)
-		p2plink_cluster_set_peer_count(cl.client, peerjs.hotpath->peer_count());
+	if(++cl.ticks % PEER_COUNT_EVERY != 0)
+		return;
+	p2plink_cluster_set_peer_count(cl.client, peerjs.hotpath->peer_count());
+	/* concurrent_limit counts the whole cluster: the others' counts from their last heartbeats */
+	json_t *nodes = p2plink_cluster_nodes_json(cl.client);
+	guint others = 0;
+	size_t i;
+	json_t *node;
+	json_array_foreach(nodes, i, node) {
+		if(!json_is_true(json_object_get(node, "self")))
+			others += (guint)json_integer_value(json_object_get(node, "peers"));
+	}
+	json_decref(nodes);
+	peerjs.hotpath->remote_peers(others);
 }
 
 gboolean peerjs_cluster_start(guint port) {

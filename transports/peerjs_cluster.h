@@ -33,5 +33,8 @@ void peerjs_cluster_clear_config(void);
 /* The handshake passed the transport's checks: take the id's lease (unless this node holds it already for the
  * same token), then open the peer (peerjs_ws_open_peer) or answer ID-TAKEN. Frames that arrive meanwhile wait. */
 void peerjs_cluster_open(p2plink_conn *conn, const char *id, const char *token);
+/* GET /peers: every discoverable id of the cluster (this node's from the registry, the others' from their
+ * leases, link-only ones never), answered through reply later on this thread. Service thread. */
+void peerjs_cluster_discover(p2plink_http_reply reply, void *reply_ctx);
 
 #endif

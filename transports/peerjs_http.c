@@ -13,6 +13,7 @@
 #include <mutex.h>
 
 #include "protocol.h"
+#include "peerjs_cluster.h"
 #include "peerjs_http.h"
 #include "peerjs_limits.h"
 #include "peerjs_loop.h"
@@ -207,6 +208,19 @@ static char *ice_config_json(struct lws *wsi) {
 	return p2plink_json_text(config);
 }
 
+/* An answer that comes later, from another thread or a later loop turn, through link_request_reply (which
+ * drops the second reference) */
+static peerjs_link_request *answer_later(struct lws *wsi, peerjs_pss *pss) {
+	peerjs_link_request *pending = g_new0(peerjs_link_request, 1);
+	g_atomic_ref_count_init(&pending->ref);	/* pss's reference */
+	janus_mutex_init(&pending->mutex);
+	pending->wsi = wsi;
+	pending->alive = TRUE;
+	pss->pending = pending;
+	g_atomic_ref_count_inc(&pending->ref);	/* the answerer's, dropped in link_request_reply */
+	return pending;
+}
+
 /* Hand a complete share-link request to the plugin's workers; the answer arrives in link_request_reply */
 static int link_api_dispatch(struct lws *wsi, peerjs_pss *pss) {
 	char ip[PEERJS_IP_LEN], ua[512], host[256];
@@ -217,13 +231,7 @@ static int link_api_dispatch(struct lws *wsi, peerjs_pss *pss) {
 	char *base = NULL;
 	if(lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) > 0)
 		base = peerjs_http_base_url(peerjs.config.secure, host);
-	peerjs_link_request *pending = g_new0(peerjs_link_request, 1);
-	g_atomic_ref_count_init(&pending->ref);	/* pss's reference */
-	janus_mutex_init(&pending->mutex);
-	pending->wsi = wsi;
-	pending->alive = TRUE;
-	pss->pending = pending;
-	g_atomic_ref_count_inc(&pending->ref);	/* the plugin's, dropped in link_request_reply */
+	peerjs_link_request *pending = answer_later(wsi, pss);
 	GByteArray *body = pss->body;
 	peerjs.hotpath->peer_http(pss->answer.api_route, body ? (const char *)body->data : NULL, body ? body->len : 0, ip,
 		ua[0] ? ua : NULL, base, link_request_reply, pending);
@@ -300,6 +308,11 @@ int peerjs_serve_request(struct lws *wsi, peerjs_pss *pss, const char *uri) {
 			answer->status = 500;
 			answer->body = g_strdup("Internal Server Error");
 		}
+	} else if(answer->kind == PEERJS_ROUTE_PEERS && peerjs_cluster_enabled()) {
+		/* The whole cluster's ids: Redis is asked, the answer is written when it comes */
+		pss->answer_ready = TRUE;
+		peerjs_cluster_discover(link_request_reply, answer_later(wsi, pss));
+		return 0;
 	} else if(answer->kind == PEERJS_ROUTE_PEERS) {
 		answer->body = peerjs.hotpath->discoverable_ids_json();
 	} else if(answer->kind == PEERJS_ROUTE_ICE_CONFIG) {

@@ -58,6 +58,9 @@ typedef struct p2plink_transport_ops {
 	json_t *(*remote_stats)(void);
 	/* remote_mark: the peer holding id (for owner) turned link-only on or off; any thread, never blocks */
 	void (*remote_mark)(const char *id, const char *owner, gboolean link_only);
+	/* remote_list: every id held in the cluster, [{"id","node","link_only"}] (new reference), or NULL when Redis
+	 * cannot be asked; blocks like remote_owner_of, so never from the transport thread */
+	json_t *(*remote_list)(void);
 	const char *node;
 } p2plink_transport_ops;
 
@@ -144,6 +147,8 @@ typedef struct p2plink_hotpath {
 	/* Does this node hold id (connected or reserved) for owner? A release is skipped when it does: the owner came
 	 * back here between the registry's release and the transport acting on it */
 	gboolean (*peer_held)(const char *id, const char *owner);
+	/* Peers connected to the other nodes (their last heartbeats): concurrent_limit counts the whole cluster */
+	void (*remote_peers)(guint peers);
 } p2plink_hotpath;
 
 typedef const p2plink_hotpath *(*p2plink_hotpath_get_fn)(void);

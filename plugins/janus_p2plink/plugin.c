@@ -512,6 +512,10 @@ static gboolean janus_p2plink_peer_held(const char *id, const char *owner) {
 	return p2plink_registry_holds(registry, id, owner);
 }
 
+static void janus_p2plink_remote_peers(guint peers) {
+	p2plink_registry_set_remote_peers(registry, peers);
+}
+
 static guint janus_p2plink_peer_count(void) {
 	return p2plink_registry_peer_count(registry);
 }
@@ -543,6 +547,7 @@ static const p2plink_hotpath janus_p2plink_hotpath = {
 	.remote_retry = janus_p2plink_remote_retry,
 	.peer_count = janus_p2plink_peer_count,
 	.peer_held = janus_p2plink_peer_held,
+	.remote_peers = janus_p2plink_remote_peers,
 };
 
 /* Resolved by the transport with dlsym(RTLD_DEFAULT, P2PLINK_HOTPATH_SYMBOL) */

@@ -500,7 +500,7 @@ p2plink_open_result p2plink_registry_precheck(p2plink_registry *reg, const char 
 	p2plink_open_result result = P2PLINK_OPEN_OK;
 	if(held != NULL && !tokens_equal(held->token, token))
 		result = P2PLINK_OPEN_ID_TAKEN;
-	else if(existing == NULL && g_hash_table_size(reg->peers) >= reg->cfg.concurrent_limit)
+	else if(existing == NULL && g_hash_table_size(reg->peers) + reg->remote_peers >= reg->cfg.concurrent_limit)
 		result = P2PLINK_OPEN_LIMIT;
 	*held_here = held != NULL;
 	g_mutex_unlock(&reg->mutex);
@@ -537,7 +537,9 @@ p2plink_peer *p2plink_registry_open_as(p2plink_registry *reg, p2plink_conn *conn
 		*result = P2PLINK_OPEN_ID_TAKEN;
 		return NULL;
 	}
-	if(existing == NULL && g_hash_table_size(reg->peers) >= reg->cfg.concurrent_limit) {
+	/* In a cluster the limit is the whole cluster's (the other nodes' counts are a heartbeat old: a burst of
+	 * opens on several nodes at once can pass it by what they accept in one heartbeat_ms) */
+	if(existing == NULL && g_hash_table_size(reg->peers) + reg->remote_peers >= reg->cfg.concurrent_limit) {
 		g_mutex_unlock(&reg->mutex);
 		reject_conn(reg, conn, p2plink_frame_encode_error("concurrent-limit",
 			"Server has reached its concurrent user limit", NULL), "limit");
@@ -959,7 +961,7 @@ void p2plink_registry_set_link_only(p2plink_registry *reg, p2plink_peer *peer, g
 	g_mutex_unlock(&reg->mutex);
 }
 
-static json_t *peer_info_locked(p2plink_peer *peer) {
+json_t *peer_info_locked(p2plink_peer *peer) {
 	return json_pack("{s:s,s:s,s:b,s:b,s:i,s:I,s:i,s:I}",
 		"id", peer->id,
 		"ip", peer->ip,
@@ -983,6 +985,8 @@ static gint compare_peer_ids(gconstpointer a, gconstpointer b) {
 }
 
 json_t *p2plink_registry_list_peers(p2plink_registry *reg, guint offset, guint limit) {
+	if(reg->ops.remote_list != NULL)
+		return cluster_list_peers(reg, offset, limit);
 	json_t *list = json_array();
 	g_mutex_lock(&reg->mutex);
 	/* Sorted by id so that offset/limit pages are stable between calls */

@@ -128,6 +128,8 @@ void p2plink_registry_remote_node_down(p2plink_registry *reg, const char *node);
 guint p2plink_registry_remote_retry(p2plink_registry *reg, gint64 now);
 void p2plink_registry_kick_remote(p2plink_registry *reg, const char *id);
 guint p2plink_registry_peer_count(p2plink_registry *reg);
+/* Peers on the other nodes (concurrent_limit is the cluster's) */
+void p2plink_registry_set_remote_peers(p2plink_registry *reg, guint peers);
 gboolean p2plink_registry_holds(p2plink_registry *reg, const char *id, const char *owner);
 
 /* Introspection for the admin API; new references */

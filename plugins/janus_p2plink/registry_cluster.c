@@ -308,6 +308,53 @@ gboolean p2plink_registry_holds(p2plink_registry *reg, const char *id, const cha
 	return holds;
 }
 
+static gint compare_ids(gconstpointer a, gconstpointer b) {
+	json_t *x = *(json_t * const *)a, *y = *(json_t * const *)b;
+	return strcmp(json_string_value(json_object_get(x, "id")), json_string_value(json_object_get(y, "id")));
+}
+
+json_t *cluster_list_peers(p2plink_registry *reg, guint offset, guint limit) {
+	/* Asked before the lock: it waits for Redis */
+	json_t *remote = reg->ops.remote_list();
+	GPtrArray *all = g_ptr_array_new_with_free_func((GDestroyNotify)json_decref);
+	g_mutex_lock(&reg->mutex);
+	GHashTableIter iter;
+	gpointer value;
+	g_hash_table_iter_init(&iter, reg->peers);
+	while(g_hash_table_iter_next(&iter, NULL, &value)) {
+		json_t *info = peer_info_locked(value);
+		json_object_set_new(info, "node", json_string(reg->ops.node));
+		g_ptr_array_add(all, info);
+	}
+	size_t i;
+	json_t *lease;
+	json_array_foreach(remote, i, lease) {
+		const char *id = json_string_value(json_object_get(lease, "id"));
+		const char *node = json_string_value(json_object_get(lease, "node"));
+		/* This node's own leases are its peers above (or reservations, not listed on one node either) */
+		if(id == NULL || node == NULL || strcmp(node, reg->ops.node) == 0 || g_hash_table_contains(reg->peers, id))
+			continue;
+		g_ptr_array_add(all, json_pack("{s:s,s:s,s:b,s:b}", "id", id, "node", node, "connected", TRUE,
+			"link_only", json_is_true(json_object_get(lease, "link_only"))));
+	}
+	g_mutex_unlock(&reg->mutex);
+	g_ptr_array_sort(all, compare_ids);
+	json_t *page = json_array();
+	for(guint n = offset; n < all->len && json_array_size(page) < limit; n++)
+		json_array_append(page, g_ptr_array_index(all, n));
+	json_t *answer = json_pack("{s:o,s:i,s:i,s:i,s:b}", "peers", page, "total", (int)all->len, "offset", offset,
+		"limit", limit, "cluster", remote != NULL);
+	g_ptr_array_free(all, TRUE);
+	json_decref(remote);
+	return answer;
+}
+
+void p2plink_registry_set_remote_peers(p2plink_registry *reg, guint peers) {
+	g_mutex_lock(&reg->mutex);
+	reg->remote_peers = peers;
+	g_mutex_unlock(&reg->mutex);
+}
+
 guint p2plink_registry_peer_count(p2plink_registry *reg) {
 	g_mutex_lock(&reg->mutex);
 	guint n = g_hash_table_size(reg->peers);

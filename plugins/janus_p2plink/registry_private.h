@@ -77,6 +77,7 @@ struct p2plink_registry {
 	GQueue events;			/* observer events waiting for delivery outside the lock, oldest first */
 	GMutex delivery;		/* one deliverer at a time, so events reach the observer in the order they happened */
 	gboolean cluster;		/* ops.remote_route is set: ids may be held on other nodes */
+	guint remote_peers;		/* cluster: peers on the other nodes, as their last heartbeats said */
 	gsize queued_bytes;
 	guint64 queued_frames;	/* frames in all offline queues: the queue depth /metrics reports */
 	/* Counters for stats */
@@ -106,7 +107,11 @@ void alive_forget_locked(p2plink_registry *reg, p2plink_peer *peer);
 void peer_release_conn_locked(p2plink_registry *reg, p2plink_peer *peer);
 void flush_queue_locked(p2plink_registry *reg, p2plink_peer *peer);
 
+json_t *peer_info_locked(p2plink_peer *peer);
+
 /* registry_cluster.c, called by registry.c when reg->cluster */
+/* list_peers for the whole cluster: this node's peers in full, the others' id, node and link-only mark */
+json_t *cluster_list_peers(p2plink_registry *reg, guint offset, guint limit);
 /* Route a peer's frame to dst, which is not held here (queued behind frames already waiting for it) */
 void cluster_route_locked(p2plink_registry *reg, p2plink_peer *peer, const char *dst, p2plink_msg_type type,
 	char *text, size_t len, gint64 now);
