@@ -71,7 +71,7 @@ for f in "$logs"/reports/asan.*; do
 	awk -v ours="$ours" -v theirs="$theirs" -v file="$f" '
 		/^(Direct|Indirect) leak of/ { block = "# " file "\n" $0 "\n"; inblock = 1; mine = 0; direct = /^Direct/; next }
 		inblock && /^$/ { print block >> (mine && direct ? ours : theirs); inblock = 0; next }
-		inblock { block = block $0 "\n"; if ($0 ~ /(common|plugins\/janus_p2plink|transports)\/[a-z_]+\.c|libjanus_p2plink|libjanus_peerjs/) mine = 1 }
+		inblock { block = block $0 "\n"; if ($0 ~ /(common|cluster|plugins\/janus_p2plink|transports)\/[a-z_]+\.c|libjanus_p2plink|libjanus_peerjs/) mine = 1 }
 		END { if (inblock) print block >> (mine && direct ? ours : theirs) }' "$f"
 done
 nours=$(grep -cE '^(Direct|Indirect) leak' "$ours" || true)
@@ -82,7 +82,7 @@ else
 	failed=$((failed + 1))
 	echo "not ok 3 - $nours leak blocks through our modules, all Janus runs together (full stacks: $ours)"
 	# Our frames only, without addresses, each distinct stack once
-	awk '/^(Direct|Indirect) leak/ { if (s != "") print s; s = "" } /(common|plugins\/janus_p2plink|transports)\/[a-z_]+\.c/ { sub(/^ *#[0-9]+ 0x[0-9a-f]+ in /, ""); s = s (s == "" ? "" : " <- ") $0 } END { if (s != "") print s }' "$ours" \
+	awk '/^(Direct|Indirect) leak/ { if (s != "") print s; s = "" } /(common|cluster|plugins\/janus_p2plink|transports)\/[a-z_]+\.c/ { sub(/^ *#[0-9]+ 0x[0-9a-f]+ in /, ""); s = s (s == "" ? "" : " <- ") $0 } END { if (s != "") print s }' "$ours" \
 		| sort | uniq -c | sort -rn | head -20 | sed 's/^/# /'
 fi
 [ "$failed" -eq 0 ]
