@@ -4,6 +4,7 @@
 import { spawn, execFileSync } from 'node:child_process';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -77,9 +78,9 @@ function stopChild(child) {
 const SERVERS = {
 	ours: {
 		label: 'p2plink (Janus 1.1.2 + janus.plugin.p2plink + janus.transport.peerjs), transport event_loop = "libuv" (its default)',
-		async start(secure, transport = {}, stun = {}) {
+		async start(secure, transport = {}, stun = {}, cluster = undefined) {
 			const srv = await startJanus({
-				stun,
+				stun, cluster,
 				secure, debugLevel: 2, wrapper: ['taskset', '-c', SERVER_CPU],
 				// Static event loops: without them Janus 1.1.2 gives every handle its own GMainContext + thread
 				// (1 thread + 1 eventfd per peer; GLib aborts with SIGTRAP at the fd limit). BENCH_EVENT_LOOPS=0: default.
@@ -88,7 +89,7 @@ const SERVERS = {
 				plugin: { concurrent_limit: 100000, alive_timeout: 60000, expire_timeout: 5000, frame_rate: 0 },
 				// share links: no per-IP redemption limiter (the redeem load comes from one address), fresh SQLite store
 				// (the default: <temp dir>/data)
-				links: { redeem_attempts_per_minute: 0 },
+				links: { redeem_attempts_per_minute: 0, ...(cluster ? { per_node_links: true } : {}) },
 				// no per-IP connection caps (defaults 100 open / 20 new per s): the load comes from 127.0.0.x and the
 				// reference has none
 				transport: { secure, max_connections_per_ip: 0, connection_rate_per_ip: 0, ...transport },
@@ -357,6 +358,51 @@ const RT_SERVERS = {
 	reference: () => SERVERS.reference.start(true, RT_LIMIT),
 	trivial: () => SERVERS.trivial.start(true),
 };
+// 10. Cluster mode (issue 14): two nodes and their Redis, all three pinned to the server core, so "server CPU" is
+// the whole cluster's. The same relay loads as sections 1/2/6, the pairs' two sides on one node ("same node",
+// cluster mode on) or on the two nodes ("cross node": every frame goes node → Redis → node).
+async function startRedis() {
+	const port = await freePort();
+	const child = spawn('taskset', ['-c', SERVER_CPU, 'redis-server', '--port', String(port), '--bind', '127.0.0.1',
+		'--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning'], { stdio: 'ignore' });
+	const deadline = Date.now() + 10000;
+	for (;;) {
+		if (await new Promise((r) => { const c = net.connect(port, '127.0.0.1', () => { c.destroy(); r(true); }); c.on('error', () => r(false)); })) break;
+		if (Date.now() > deadline) { child.kill('SIGKILL'); throw new Error('redis-server did not start'); }
+		await sleep(50);
+	}
+	return { port, pid: child.pid, stop: () => stopChild(child) };
+}
+
+async function clusterSuite(secure) {
+	const name = `cluster-${secure ? 'wss' : 'ws'}`;
+	const r = (results.runs[name] = {});
+	const redis = await startRedis();
+	const nodes = [];
+	try {
+		for (const id of ['bench-a', 'bench-b'])
+			nodes.push(await SERVERS.ours.start(secure, {}, {}, { redis_url: `redis://127.0.0.1:${redis.port}`, node_id: id }));
+		await sleep(1500);	// both connected to Redis and seen by each other
+		const [a, b] = nodes;
+		const extra = ['--extra-pids', `${b.pid},${redis.pid}`];
+		for (const [phase, cross] of [['same', false], ['cross', true]]) {
+			const where = cross ? ['--port-b', b.port] : [];
+			log(`${name}: relay, closed loop, ${cross ? 'pairs across the two nodes' : 'both sides on one node'}`);
+			r[`${phase}_relay`] = await loadgen('relay', a, secure, ['--pairs', CFG.relayPairs, '--inflight', CFG.relayInflight,
+				'--payload', CFG.payload, '--warmup', CFG.relayWarmup, '--duration', CFG.relayDuration, ...where, ...extra], 120);
+			log(`  ${Math.round(r[`${phase}_relay`].msgs_per_s ?? 0)} msgs/s, ${r[`${phase}_relay`].server_cpu_us_per_msg} us CPU/msg (2 nodes + Redis)`);
+			await sleep(500);
+			r[`${phase}_fixed`] = await loadgen('relay', a, secure, ['--pairs', CFG.relayPairs, '--rate', CFG.fixedRate,
+				'--payload', CFG.payload, '--warmup', 1, '--duration', CFG.fixedDuration, ...where, ...extra], 120);
+			log(`  open loop: p50 ${r[`${phase}_fixed`].lat_us_p50} us, p99 ${r[`${phase}_fixed`].lat_us_p99} us`);
+			await sleep(500);
+		}
+	} finally {
+		for (const n of nodes) { try { await n.stop(); } catch (e) { log(`  stop: ${e.message}`); } }
+		await redis.stop();
+	}
+}
+
 async function rtSuite(kind) {
 	const name = `${kind}-realtraffic`;
 	const r = (results.runs[name] = {});
@@ -478,6 +524,18 @@ function buildTable() {
 			g(`reference-${s}`, 'relay', 'server_cpu_pct'), g(`trivial-${s}`, 'relay', 'server_cpu_pct'), '', 0);
 		row('6. CPU per message', `load generator CPU during relay, ${S}`, '% of a core', g(`ours-${s}`, 'relay', 'loadgen_cpu_pct'),
 			g(`reference-${s}`, 'relay', 'loadgen_cpu_pct'), g(`trivial-${s}`, 'relay', 'loadgen_cpu_pct'), '', 0);
+	}
+	// 10. cluster: cross node next to same node (cluster mode, two nodes + Redis on the server core)
+	for (const s of ['wss', 'ws']) {
+		const c = R[`cluster-${s}`];
+		if (!c) continue;
+		const S = s.toUpperCase();
+		const crow = (metric, unit, cross, same) => rows.push({ section: '10. cluster (2 nodes + Redis)', metric: `${metric}, ${S}: cross node (ours) vs same node (reference column)`,
+			unit, ours: cross, reference: same, trivial: undefined, ratio: ratio(cross, same), better: '', target: '', met: '' });
+		crow('relayed msgs/s, closed loop', 'msg/s', c.cross_relay?.msgs_per_s, c.same_relay?.msgs_per_s);
+		crow('CPU per relayed msg, both nodes + Redis', 'µs', c.cross_relay?.server_cpu_us_per_msg, c.same_relay?.server_cpu_us_per_msg);
+		for (const [k, n] of [['lat_us_p50', 'p50'], ['lat_us_p99', 'p99']])
+			crow(`${n} at fixed ${fmt(CFG.fixedRate * 2)} msgs/s (open loop)`, 'µs', c.cross_fixed?.[k], c.same_fixed?.[k]);
 	}
 	// 5. share links: ours only (the reference server has no share links); absolute targets
 	const abs = (metric, unit, o, triv, target, met) => rows.push({ section: '5. share links (SQLite)', metric, unit, ours: o,
@@ -687,7 +745,7 @@ async function main() {
 	// BENCH_ONLY: trivial, ours, ourspoll (ours with the transport's poll loop: relay rows), reference, redeem (section 5),
 	// stun (section 7: our STUN responder vs coturn's)
 	// realtraffic (section 9): for whichever of trivial, ours, reference are listed too; all three when none is
-	const only = (process.env.BENCH_ONLY || 'trivial,ours,ourspoll,reference,redeem,stun,realtraffic').split(',');
+	const only = (process.env.BENCH_ONLY || 'trivial,ours,ourspoll,reference,redeem,stun,realtraffic,cluster').split(',');
 	const started = Date.now();
 	for (const kind of ['trivial', 'ours', 'ourspoll', 'reference'].filter((k) => only.includes(k)))
 		for (const secure of [true, false]) {
@@ -707,6 +765,11 @@ async function main() {
 	if (only.includes('stun'))
 		for (const kind of ['ours', 'coturn']) {
 			try { await stunSuite(kind); } catch (e) { log(`${kind} STUN failed: ${e.message}`); results.runs[`${kind}-stun`] = { error: String(e) }; }
+		}
+	if (only.includes('cluster'))
+		for (const secure of [true, false]) {
+			if (!SECURE.includes(secure ? 'wss' : 'ws')) continue;
+			try { await clusterSuite(secure); } catch (e) { log(`cluster ${secure ? 'wss' : 'ws'} failed: ${e.stack}`); results.runs[`cluster-${secure ? 'wss' : 'ws'}`] = { error: String(e) }; }
 		}
 	if (only.includes('realtraffic')) {
 		const kinds = ['trivial', 'ours', 'reference'].filter((k) => only.includes(k));

@@ -78,6 +78,10 @@ static int pairs = 100, inflight = 1, payload_bytes = 2048, concurrency = 200, h
 static double warmup = 2, duration = 10, rate = 0, hold = 6, heartbeat_s = 5, ramp_timeout = 120;
 static int levels[16], nlevels = 0;
 static int server_pid = 0;
+/* Cluster bench: B-side peers (ids <tag>b<n>) connect to --port-b (another node), and the CPU of --extra-pids
+ * (the other node, Redis) is added to the server's */
+static int port_b = 0;
+static int extra_pids[8], nextra = 0;
 static const char *run_tag = "x";
 static const char *link_token = "";
 static int npeers = 1;
@@ -92,7 +96,7 @@ static int ep = -1;
 static SSL_CTX *sslctx = NULL;
 static conn *dirty_head = NULL;
 static uint64_t t_now;
-static struct sockaddr_in dst_addr;
+static struct sockaddr_in dst_addr, dst_addr_b;
 static int src_rr = 0;
 
 static uint64_t now_ns(void) {
@@ -105,7 +109,7 @@ static void die(const char *m) { fprintf(stderr, "loadgen: %s: %s\n", m, strerro
 
 /* ---------- server process sampling ---------- */
 static long clk_tck = 100;
-static double proc_cpu_s(int pid) {
+static double one_cpu_s(int pid) {
 	if(pid <= 0) return 0;
 	char p[64], buf[2048];
 	snprintf(p, sizeof(p), "/proc/%d/stat", pid);
@@ -127,6 +131,13 @@ static double proc_cpu_s(int pid) {
 		tok = strtok(NULL, " ");
 	}
 	return (double)(ut + st) / clk_tck;
+}
+/* The server's CPU seconds; for the server under test, with the other processes serving the same load */
+static double proc_cpu_s(int pid) {
+	double s = one_cpu_s(pid);
+	for(int i = 0; pid == server_pid && i < nextra; i++)
+		s += one_cpu_s(extra_pids[i]);
+	return s;
 }
 static long proc_rss_kb(int pid) {
 	if(pid <= 0) return 0;
@@ -378,7 +389,10 @@ static conn *client_start(const char *id) {
 		setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
 		if(bind(fd, (struct sockaddr *)&src, sizeof(src)) < 0) { close(fd); n_failed++; last_error = "bind"; return NULL; }
 	}
-	if(connect(fd, (struct sockaddr *)&dst_addr, sizeof(dst_addr)) < 0 && errno != EINPROGRESS) {
+	/* relay and realtraffic ids are <tag>a<n> / <tag>b<n>: the B side may be on another node */
+	const struct sockaddr_in *to = port_b > 0 && id != NULL && strlen(id) > strlen(run_tag) && id[strlen(run_tag)] == 'b'
+		? &dst_addr_b : &dst_addr;
+	if(connect(fd, (const struct sockaddr *)to, sizeof(*to)) < 0 && errno != EINPROGRESS) {
 		close(fd); n_failed++; last_error = "connect() failed"; return NULL;
 	}
 	conn *c = conn_alloc(fd, 0);
@@ -1021,6 +1035,7 @@ static void usage(void) {
 	fprintf(stderr, "usage: loadgen relay|connect|httpid|idle|redeem|serve [--port P] [--tls 0|1] [--host IP] [--src N]\n"
 		"  [--pairs N] [--inflight K] [--payload B] [--rate R] [--warmup S] [--duration S] [--concurrency K]\n"
 		"  [--conns K] [--levels a,b,c] [--hold S] [--heartbeat S] [--server-pid PID] [--tag T]\n"
+		"  relay/realtraffic across nodes: --port-b P (B sides there) --extra-pids P,Q (their CPU counts too)\n"
 		"  redeem: --link-token T [--peers N] [--conns K] [--attempts N] [--warmup S] [--duration S]\n"
 		"  realtraffic: --pairs N [--peer-rate F] [--sdp-share P] [--heartbeat S] [--warmup S] [--duration S] [--after S]\n"
 		"    [--sdp-max B] [--concurrency K] [--ramp-timeout S] [--seed N]   (all: --src N --src-base A.B.C.D: source addresses)\n"
@@ -1053,6 +1068,13 @@ int main(int argc, char **argv) {
 		else if(!strcmp(k, "--heartbeat")) heartbeat_s = atof(v);
 		else if(!strcmp(k, "--ramp-timeout")) ramp_timeout = atof(v);
 		else if(!strcmp(k, "--server-pid")) server_pid = atoi(v);
+		else if(!strcmp(k, "--port-b")) port_b = atoi(v);
+		else if(!strcmp(k, "--extra-pids")) {
+			char *list = strdup(v);
+			for(char *t = strtok(list, ","); t != NULL && nextra < 8; t = strtok(NULL, ","))
+				extra_pids[nextra++] = atoi(t);
+			free(list);
+		}
 		else if(!strcmp(k, "--tag")) run_tag = v;
 		else if(!strcmp(k, "--cert")) cert_file = v;
 		else if(!strcmp(k, "--key")) key_file = v;
@@ -1098,6 +1120,8 @@ int main(int argc, char **argv) {
 	dst_addr.sin_family = AF_INET;
 	dst_addr.sin_port = htons(port);
 	inet_pton(AF_INET, host, &dst_addr.sin_addr);
+	dst_addr_b = dst_addr;
+	dst_addr_b.sin_port = htons(port_b > 0 ? port_b : port);
 	FILE *o = stdout;
 
 	if(mode == M_SERVE) {
