@@ -1,17 +1,27 @@
 // One short signaling scenario against Janus started by the caller's wrapper (valgrind), for leak and memory-error
 // hunting: peers connect, relay, queue for an offline peer, send bad frames, reconnect, get kicked through the admin
-// API, hit the HTTP routes, disconnect. Janus is then stopped with SIGTERM so valgrind sees a clean shutdown.
+// API, hit the HTTP routes, disconnect. Janus runs in cluster mode (a redis-server this script starts) and a second
+// node (not under valgrind) joins for the cross-node part: relay both ways, discovery and list_peers across nodes,
+// a peer moving away (lease lost), a remote kick, the second node killed (LEAVE on node death), Redis gone (EXPIRE).
+// Janus is then stopped with SIGTERM so valgrind sees a clean shutdown.
 //   node tests/sanitize/valgrind-scenario.mjs <dir> <wrapper...>      (run-valgrind.sh passes valgrind as wrapper)
 // Not a test: it prints what it did and exits non-zero only if the scenario itself could not run.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { request, writeJanusConfig, ADMIN_SECRET } from '../lib/janus.mjs';
+import { request, writeJanusConfig, startJanus, freePort, ADMIN_SECRET } from '../lib/janus.mjs';
 import { PeerSocket } from '../lib/peer-socket.mjs';
 
 const [dir, ...wrapper] = process.argv.slice(2);
 fs.mkdirSync(dir, { recursive: true });
-const cfg = await writeJanusConfig(dir, { plugin: { expire_timeout: 1000, alive_timeout: 30000 }, transport: { allow_discovery: true } });
+const redisPort = await freePort();
+const redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+	{ stdio: 'ignore' });
+// Timings for a slow process: valgrind's node must answer Redis within call_timeout_ms and refresh its liveness key
+const cluster = { redis_url: `redis://127.0.0.1:${redisPort}`, lease_ms: 6000, renew_ms: 2000, liveness_ms: 3000,
+	heartbeat_ms: 1000, call_timeout_ms: 5000 };
+const cfg = await writeJanusConfig(dir, { plugin: { expire_timeout: 1000, alive_timeout: 30000 }, transport: { allow_discovery: true },
+	cluster: { ...cluster, node_id: 'vg-a' }, links: { per_node_links: true } });
 const log = fs.openSync(path.join(dir, 'janus.log'), 'w');
 const child = spawn(wrapper[0], [...wrapper.slice(1), '/usr/bin/janus', ...cfg.args], { stdio: ['ignore', log, log],
 	env: { ...process.env, G_SLICE: 'always-malloc' } });
@@ -79,6 +89,36 @@ await b2.next('LEAVE', T);
 a.close(); d.terminate(); b2.close();
 await sleep(5000);
 console.log('stats', JSON.stringify(await admin({ request: 'stats' })));
+// Cluster: a second node on the same Redis
+const n2 = await startJanus({ cluster: { ...cluster, node_id: 'vg-b' }, links: { per_node_links: true },
+	transport: { allow_discovery: true } });
+await sleep(3000);
+const openOn = async (server, id, token = `tok-${id}`) => { const s = await PeerSocket.connect(server, id, token); await s.next('OPEN', T); return s; };
+const f = await open('frank'), g = await openOn(n2, 'gina');
+f.send({ type: 'OFFER', dst: 'gina', payload: { n: 3 } });
+await g.next('OFFER', T);
+g.send({ type: 'ANSWER', dst: 'frank', payload: { n: 4 } });
+await f.next('ANSWER', T);
+console.log('cluster peers', (await request(`${base}/peerjs/peers`)).body);
+console.log('cluster list', JSON.stringify(await admin({ request: 'list_peers' })).slice(0, 300));
+// frank reconnects through the other node: his copy here goes (lease lost)
+const f2 = await openOn(n2, 'frank');
+await f.waitClosed(T);
+console.log('remote kick', JSON.stringify(await admin({ request: 'kick_peer', id: 'gina' })));
+await g.waitClosed(T);
+// The other node dies with a counterpart of ivy's on it: ivy hears LEAVE
+const ivy = await open('ivy'), hank = await openOn(n2, 'hank');
+hank.send({ type: 'OFFER', dst: 'ivy', payload: { n: 5 } });
+await ivy.next('OFFER', T);
+n2.child.kill('SIGKILL');
+console.log('node death', JSON.stringify(await ivy.next('LEAVE', 60000)));
+// Redis gone: a frame for another node's id gets EXPIRE + P2PLINK-REFUSED
+redis.kill('SIGKILL');
+await sleep(1000);
+ivy.send({ type: 'OFFER', dst: 'frank', payload: { n: 6 } });
+console.log('redis gone', JSON.stringify(await ivy.next('EXPIRE', T)));
+ivy.close(); f2.terminate();
+await sleep(2000);
 child.kill('SIGTERM');
 const timer = setTimeout(() => child.kill('SIGKILL'), 180000);
 console.log('janus exit', JSON.stringify(await exit));
