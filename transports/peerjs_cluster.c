@@ -76,6 +76,7 @@ static struct {
 	uv_timer_t retry;
 	uv_async_t async;
 	gboolean handles;		/* retry and async are initialised */
+	gboolean stopping;		/* p2plink_cluster_free is completing the calls still out: open nothing more */
 	guint ticks;
 	volatile gint up;		/* Redis reachable, for the admin thread's stats */
 	char *node;				/* this node's id, for the whole life of the transport */
@@ -394,9 +395,9 @@ static void on_acquired(p2plink_cluster *client, p2plink_cluster_result result, 
 		/* Another token holds it on another node: the very frame a single node sends */
 		if(!peerjs_conn_closing(conn))
 			peerjs_ws_refuse_id_taken(conn);
-	} else if(peerjs_conn_closing(conn) || cl.client == NULL) {
-		/* The socket went while the lease was out */
-		if(ours && cl.client != NULL)
+	} else if(peerjs_conn_closing(conn) || cl.client == NULL || cl.stopping) {
+		/* The socket went while the lease was out (or the transport is stopping: the socket goes next) */
+		if(ours && cl.client != NULL && !cl.stopping)
 			release_if_not_back(ctx->id, ctx->owner);
 	} else if(peerjs_ws_open_peer(conn, ctx->id, ctx->token,
 			result == P2PLINK_CLUSTER_MOVED && p2plink_cluster_lease_link_only(cl.client, ctx->id))) {
@@ -552,6 +553,7 @@ void peerjs_cluster_stop(void) {
 	/* A clean stop frees this node's ids at once: their owners reconnect through the balancer elsewhere */
 	p2plink_cluster_release_all(cl.client);
 	pump(300);
+	cl.stopping = TRUE;
 	p2plink_cluster_free(cl.client);
 	cl.client = NULL;
 	if(cl.handles) {
@@ -560,4 +562,5 @@ void peerjs_cluster_stop(void) {
 		cl.handles = FALSE;
 	}
 	pump(100);
+	cl.stopping = FALSE;
 }
