@@ -377,8 +377,14 @@ static void peer_drop_locked(p2plink_registry *reg, p2plink_peer *peer, p2plink_
 /* Bounded: a peer that signals thousands of ids cannot grow this map (it only loses LEAVE-on-disconnect). A known
  * counterpart's node is updated: the peer may have moved to another node since */
 void counterpart_add_locked(p2plink_registry *reg, p2plink_peer *peer, const char *id, const char *node) {
-	if(!g_hash_table_contains(peer->counterparts, id) &&
-			g_hash_table_size(peer->counterparts) >= reg->cfg.max_counterparts)
+	gpointer known;
+	/* Called for every relayed frame: a known counterpart on the same node costs one lookup, no allocation */
+	if(g_hash_table_lookup_extended(peer->counterparts, id, NULL, &known)) {
+		if(g_strcmp0(known, node) != 0)
+			g_hash_table_insert(peer->counterparts, g_strdup(id), g_strdup(node));
+		return;
+	}
+	if(g_hash_table_size(peer->counterparts) >= reg->cfg.max_counterparts)
 		return;
 	g_hash_table_insert(peer->counterparts, g_strdup(id), g_strdup(node));
 }
