@@ -81,6 +81,11 @@ gboolean peerjs_tls_pair_replace(SSL_CTX *live, const char *cert, const char *ke
 	return ok;
 }
 
+void peerjs_tls_ctx_lean(SSL_CTX *ctx) {
+	/* Set on the context: every SSL object lws makes from it afterwards inherits it (lws only ORs its own modes in) */
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+}
+
 char *peerjs_tls_ctx_fingerprint(SSL_CTX *ctx) {
 	X509 *x = SSL_CTX_get0_certificate(ctx);
 	unsigned char md[EVP_MAX_MD_SIZE];

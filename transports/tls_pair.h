@@ -39,6 +39,11 @@ gboolean peerjs_tls_pair_load(SSL_CTX *ctx, const char *cert, const char *key, c
 gboolean peerjs_tls_pair_replace(SSL_CTX *live, const char *cert, const char *key, const char *password,
 	char **error);
 
+/* What every TLS connection of ctx keeps while idle: no record buffers. OpenSSL otherwise keeps a ~17 KiB read
+ * and a ~17 KiB write buffer per connection for its whole life (SSL_MODE_RELEASE_BUFFERS frees each one as soon
+ * as it is empty and takes a new one for the next record burst; docs/benchmarks.md, "What an idle peer costs") */
+void peerjs_tls_ctx_lean(SSL_CTX *ctx);
+
 /* "AB:CD:..." SHA-256 of the context's current certificate (g_malloc'd), or NULL when it has none */
 char *peerjs_tls_ctx_fingerprint(SSL_CTX *ctx);
 

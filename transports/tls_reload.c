@@ -32,6 +32,9 @@ void peerjs_tls_reload_config(const peerjs_config *cfg) {
 
 void peerjs_tls_reload_capture(SSL_CTX *ctx) {
 	listener_ctx = ctx;
+	/* The one moment we hold the listener's context before its first connection: idle peers keep no TLS buffers */
+	if(ctx != NULL)
+		peerjs_tls_ctx_lean(ctx);
 }
 
 static void log_loaded(const char *what) {

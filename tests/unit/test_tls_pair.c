@@ -8,6 +8,9 @@
 #include <glib/gstdio.h>
 #include <string.h>
 
+#include <malloc.h>
+
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -160,7 +163,99 @@ static void test_tls_pair_files_change_is_seen_on_rewrite_and_rename(void) {
 	pair_free(p);
 }
 
+/* Bytes OpenSSL holds right now (glibc's usable size of each block): counted from the first allocation on */
+static gssize ossl_live = 0;
+
+static void *count_malloc(size_t n, const char *file, int line) {
+	(void)file;
+	(void)line;
+	void *p = malloc(n);
+	if(p != NULL)
+		ossl_live += malloc_usable_size(p);
+	return p;
+}
+
+static void *count_realloc(void *p, size_t n, const char *file, int line) {
+	(void)file;
+	(void)line;
+	gssize old = p != NULL ? (gssize)malloc_usable_size(p) : 0;
+	void *q = realloc(p, n);
+	if(q != NULL || n == 0) {
+		ossl_live -= old;
+		if(q != NULL)
+			ossl_live += malloc_usable_size(q);
+	}
+	return q;
+}
+
+static void count_free(void *p, const char *file, int line) {
+	(void)file;
+	(void)line;
+	if(p != NULL)
+		ossl_live -= malloc_usable_size(p);
+	free(p);
+}
+
+static void handshake(SSL *client, SSL *server) {
+	int c = 0, s = 0;
+	for(int i = 0; i < 50 && (c != 1 || s != 1); i++) {
+		if(c != 1)
+			c = SSL_do_handshake(client);
+		if(s != 1)
+			s = SSL_do_handshake(server);
+	}
+	g_assert_cmpint(c, ==, 1);
+	g_assert_cmpint(s, ==, 1);
+}
+
+static void one_frame(SSL *from, SSL *to, int len) {
+	char out[512], in[512];
+	memset(out, 'x', sizeof(out));
+	g_assert_cmpint(SSL_write(from, out, len), ==, len);
+	g_assert_cmpint(SSL_read(to, in, sizeof(in)), ==, len);
+}
+
+/* What the server side of one connection holds after its handshake and a HEARTBEAT-sized exchange each way, as
+ * an idle peer does (the client side is the same in both runs, so the difference of two runs is the server's) */
+static gssize idle_connection_bytes(const pair *p, gboolean lean) {
+	SSL_CTX *sctx = SSL_CTX_new(TLS_server_method()), *cctx = SSL_CTX_new(TLS_client_method());
+	g_assert_true(peerjs_tls_pair_load(sctx, p->cert, p->key, NULL, NULL));
+	if(lean)
+		peerjs_tls_ctx_lean(sctx);
+	gssize before = ossl_live;
+	SSL *client = SSL_new(cctx), *server = SSL_new(sctx);
+	BIO *bc = NULL, *bs = NULL;
+	g_assert_cmpint(BIO_new_bio_pair(&bc, 0, &bs, 0), ==, 1);
+	SSL_set_bio(client, bc, bc);
+	SSL_set_bio(server, bs, bs);
+	SSL_set_connect_state(client);
+	SSL_set_accept_state(server);
+	handshake(client, server);
+	for(int i = 0; i < 3; i++) {
+		one_frame(client, server, 26);
+		one_frame(server, client, 200);
+	}
+	gssize held = ossl_live - before;
+	SSL_free(client);
+	SSL_free(server);
+	SSL_CTX_free(sctx);
+	SSL_CTX_free(cctx);
+	return held;
+}
+
+static void test_tls_pair_lean_context_keeps_no_buffers_while_idle(void) {
+	pair *p = pair_new("lean.example");
+	gssize full = idle_connection_bytes(p, FALSE), lean = idle_connection_bytes(p, TRUE);
+	g_test_message("one idle connection (both sides): %" G_GSSIZE_FORMAT " bytes, %" G_GSSIZE_FORMAT
+		" with a lean server context", full, lean);
+	/* The server's read and write record buffers, ~17 KiB each, are gone while nothing is in flight */
+	g_assert_cmpint(full - lean, >=, 30 * 1024);
+	pair_free(p);
+}
+
 int main(int argc, char **argv) {
+	/* Before OpenSSL's first allocation, or OpenSSL refuses */
+	g_assert_true(CRYPTO_set_mem_functions(count_malloc, count_realloc, count_free));
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/tls_pair/good_pair_replaces_the_certificate", test_tls_pair_good_pair_replaces_the_certificate);
 	g_test_add_func("/tls_pair/key_of_another_certificate_keeps_the_old_one",
@@ -169,5 +264,7 @@ int main(int argc, char **argv) {
 		test_tls_pair_half_written_or_missing_files_keep_the_old_one);
 	g_test_add_func("/tls_pair/files_change_is_seen_on_rewrite_and_rename",
 		test_tls_pair_files_change_is_seen_on_rewrite_and_rename);
+	g_test_add_func("/tls_pair/lean_context_keeps_no_buffers_while_idle",
+		test_tls_pair_lean_context_keeps_no_buffers_while_idle);
 	return g_test_run();
 }
