@@ -57,6 +57,9 @@ async function clusterView(server, want, timeoutMs = 5000) {
 	}
 }
 
+// A node's cluster lines from its log (what it saw of Redis and the other nodes), for failure messages
+const clusterLog = (server) => server.log().split('\n').filter((l) => /cluster/i.test(l)).slice(-12).join('\n');
+
 const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
 
 before(async () => {
@@ -495,8 +498,9 @@ describe('faults', () => {
 			assert.equal(await redis.command('HGET', 'p2plink:id:rd-new', 'node'), 'node-a');
 			noErrors(fresh, dup, r1, r2, r3);
 			/* Nobody was told a live peer left */
-			assert.ok(!r1.frames.some((f) => f.type === 'LEAVE'), `LEAVE for a peer that never left: ${JSON.stringify(r1.frames.filter((f) => f.type === 'LEAVE'))}`);
-			assert.ok(!r3.frames.some((f) => f.type === 'LEAVE'), `LEAVE for a peer that never left: ${JSON.stringify(r3.frames.filter((f) => f.type === 'LEAVE'))}`);
+			for (const [s, node] of [[r1, A], [r3, B]])
+				assert.ok(!s.frames.some((f) => f.type === 'LEAVE'), `LEAVE for a peer that never left: `
+					+ `${JSON.stringify(s.frames.filter((f) => f.type === 'LEAVE'))}; ${node.nodeId}'s log:\n${clusterLog(node)}`);
 		} finally {
 			clearInterval(pump);
 		}
