@@ -2,7 +2,7 @@
 // nodes (tests/lib/janus.mjs) sharing it, each with its own node id. Used by tests/integration/cluster.test.mjs and
 // open to any test or bench that needs several nodes. Not a balancer: callers pick the node each client talks to.
 //
-//   const redis = await startRedis();                       // { port, url, stop(), restart(), kill(), command() }
+//   const redis = await startRedis();    // { port, url, stop(), start(), restart(), kill(), pause(), resume(), command() }
 //   const cl = await startCluster({ nodes: 3, redis, cluster: FAST_CLUSTER, plugin: { expire_timeout: 2000 } });
 //   cl.nodes[1].wsUrl(id, token)  cl.nodes[1].nodeId === 'node-b'
 //   await cl.nodes[2].kill()                                // SIGKILL, waits for the exit
@@ -71,6 +71,9 @@ export async function startRedis({ port } = {}) {
 			this.child.kill('SIGKILL');
 			await this.exited;
 		},
+		// SIGSTOP / SIGCONT: a hung Redis (connections stay open, nothing is answered)
+		pause() { this.child.kill('SIGSTOP'); },
+		resume() { this.child.kill('SIGCONT'); },
 		// Empty again, on the same port (the nodes reconnect to the URL they were given)
 		async restart() {
 			await this.stop();
