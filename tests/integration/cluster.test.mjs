@@ -6,15 +6,11 @@
 // refusal of a cluster with a per-node SQLite store the operator did not ask for.
 // Timings are the short ones of tests/lib/cluster.mjs (FAST_CLUSTER): a dead node is noticed within 2.1 s.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { FAST_CLUSTER, detectBoundMs, startCluster, startRedis } from '../lib/cluster.mjs';
 import { startEventCollector } from '../lib/event-collector.mjs';
-import { postPeerjs, request, startJanus, writeJanusConfig } from '../lib/janus.mjs';
+import { postPeerjs, request, startJanus, startupLog } from '../lib/janus.mjs';
 import { MongoWire } from '../lib/mongo-wire.mjs';
 import { PeerSocket } from '../lib/peer-socket.mjs';
 
@@ -59,6 +55,30 @@ async function clusterView(server, want, timeoutMs = 5000) {
 
 // A node's cluster lines from its log (what it saw of Redis and the other nodes), for failure messages
 const clusterLog = (server) => server.log().split('\n').filter((l) => /cluster/i.test(l)).slice(-12).join('\n');
+
+// Sends one frame and resolves 'delivered' once `to` has it, 'expired' once the sender got EXPIRE from dst, or
+// 'timeout' (frames are told apart by a mark in their payload, not by the order of waiters)
+async function outcome(from, to, dst, type, mark, timeoutMs = 3000) {
+	const fromAt = from.frames.length;
+	from.send({ type, dst, payload: { mark } });
+	const deadline = Date.now() + timeoutMs;
+	while (Date.now() < deadline) {
+		if (to.frames.some((f) => f.type === type && f.payload?.mark === mark)) return 'delivered';
+		if (from.frames.slice(fromAt).some((f) => f.type === 'EXPIRE' && f.src === dst)) return 'expired';
+		await sleep(5);
+	}
+	return 'timeout';
+}
+
+// Cross-node relay from `from` to `to` again: resolves the ms it took, sending a frame every 50 ms until one arrives
+async function healed(from, to, dst, what) {
+	const t0 = Date.now();
+	for (let k = 0; ; k++) {
+		if (await outcome(from, to, dst, 'CANDIDATE', `${what}-${k}`, 1000) === 'delivered') return Date.now() - t0;
+		assert.ok(Date.now() - t0 < 10000, `no cross-node relay within 10 s of ${what}`);
+		await sleep(50);
+	}
+}
 
 const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
 
@@ -466,10 +486,15 @@ describe('faults', () => {
 		C = await cl.restart(2);
 		const restartedMs = Date.now() - killed;
 		assert.ok(restartedMs < FAST_CLUSTER.liveness_ms, `restart took ${restartedMs} ms: its key may have expired`);
-		const leave = await a.next('LEAVE', BOUND + 3000);
-		assert.deepEqual(leave, { type: 'LEAVE', src: 'rs-c', dst: 'rs-a' });
-		assert.deepEqual(await b.next('LEAVE', 1000), { type: 'LEAVE', src: 'rs-c', dst: 'rs-b' });
-		console.log(`# node-c killed and back in ${restartedMs} ms under its node id: LEAVE at node-a ${Date.now() - killed} ms after the kill`);
+		const leaveMs = {};
+		await Promise.all([[a, A, 'rs-a'], [b, B, 'rs-b']].map(async ([s, node, id]) => {
+			const leave = await s.next('LEAVE', BOUND + 3000).catch((e) => {
+				throw new Error(`${e.message}\n${node.nodeId}'s log:\n${clusterLog(node)}`);
+			});
+			leaveMs[node.nodeId] = Date.now() - killed;
+			assert.deepEqual(leave, { type: 'LEAVE', src: 'rs-c', dst: id });
+		}));
+		console.log(`# node-c killed and back in ${restartedMs} ms under its node id: LEAVE ${JSON.stringify(leaveMs)} ms after the kill`);
 		/* Its old client comes back to it with its token */
 		const again = await peer(C, 'rs-c');
 		a.send({ type: 'OFFER', dst: 'rs-c', payload: { n: 4 } });
@@ -512,15 +537,7 @@ describe('faults', () => {
 			const restarted = Date.now();
 			await redis.start();
 			/* Healed: a cross-node frame is delivered again */
-			let healedMs;
-			for (let k = 0; ; k++) {
-				r1.send({ type: 'OFFER', dst: 'rd-3', payload: { after: k } });
-				const got = await Promise.race([r3.next('OFFER', 1000).then(() => true, () => false),
-					r1.next('EXPIRE', 1000).then(() => false, () => false)]);
-				if (got) { healedMs = Date.now() - restarted; break; }
-				assert.ok(Date.now() - restarted < 10000, 'the cluster did not heal within 10 s of Redis coming back');
-				await sleep(100);
-			}
+			const healedMs = await healed(r1, r3, 'rd-3', 'Redis restarted');
 			console.log(`# Redis back (empty): cross-node relay again ${healedMs} ms later, no Janus restarted`);
 			for (const node of [A, B, C])
 				assert.equal((await clusterView(node, (x) => x.up === true && x.nodes.length === 3)).up, true);
@@ -559,16 +576,7 @@ describe('faults', () => {
 			assert.deepEqual((await h2.next('CANDIDATE', 1000)).payload, { local: true });
 			redis.resume();
 			resumed = true;
-			const back = Date.now();
-			for (;;) {
-				h1.send({ type: 'CANDIDATE', dst: 'hg-3', payload: { back: true } });
-				const got = await Promise.race([h3.next('CANDIDATE', 1000).then(() => true, () => false),
-					h1.next('EXPIRE', 1000).then(() => false, () => false)]);
-				if (got) break;
-				assert.ok(Date.now() - back < 10000, 'no cross-node relay within 10 s of Redis answering again');
-				await sleep(100);
-			}
-			console.log(`# hung Redis answering again: cross-node relay ${Date.now() - back} ms later`);
+			console.log(`# hung Redis answering again: cross-node relay ${await healed(h1, h3, 'hg-3', 'SIGCONT')} ms later`);
 			noErrors(h1, h2, h3);
 		} finally {
 			if (!resumed) redis.resume();
@@ -578,17 +586,9 @@ describe('faults', () => {
 
 describe('configuration', () => {
 	test('a cluster with the SQLite store and no per_node_links refuses to start, with a sentence in the log', async () => {
-		const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'p2plink-janus-'));
-		const { args, port } = await writeJanusConfig(dir, { cluster: { redis_url: redis.url, node_id: 'node-sqlite', ...FAST_CLUSTER } });
-		const logFile = path.join(dir, 'janus.log');
-		const log = fs.openSync(logFile, 'w');
-		const child = spawn(process.env.P2PLINK_JANUS || '/usr/bin/janus', args, { stdio: ['ignore', log, log] });
-		const exited = new Promise((resolve) => child.on('exit', resolve));
-		const read = () => fs.readFileSync(logFile, 'utf8');
-		try {
-			const deadline = Date.now() + 15000;
-			while (!/Cluster mode needs a link store shared by every node/.test(read()) && Date.now() < deadline) await sleep(100);
-			assert.match(read(), /Cluster mode needs a link store shared by every node: set links\.store = "mongodb" \(or links\.per_node_links = true/);
+		const refusal = /Cluster mode needs a link store shared by every node: set links\.store = "mongodb" \(or links\.per_node_links = true/;
+		await startupLog({ cluster: { redis_url: redis.url, node_id: 'node-sqlite', ...FAST_CLUSTER } }, refusal, async (text, { port }) => {
+			assert.match(text, refusal);
 			/* And no peer is served by it */
 			await sleep(500);
 			const s = new PeerSocket(`wss://127.0.0.1:${port}/peerjs?key=peerjs&id=cfg-x&token=t&version=1.5.5`);
@@ -598,12 +598,6 @@ describe('configuration', () => {
 			assert.equal(await redis.command('EXISTS', 'p2plink:id:cfg-x'), '0');
 			const r = await request(`https://127.0.0.1:${port}/peerjs/id`).catch((e) => ({ status: e.code }));
 			assert.notEqual(r.status, 200, 'the transport serves a cluster node whose plugin refused');
-		} finally {
-			child.kill('SIGTERM');
-			const timer = setTimeout(() => child.kill('SIGKILL'), 10000);
-			await exited;
-			clearTimeout(timer);
-			fs.closeSync(log);
-		}
+		});
 	});
 });

@@ -186,6 +186,30 @@ export async function writeJanusConfig(dir, opts = {}) {
 		args: ['-C', path.join(confDir, 'janus.jcfg'), '-F', confDir, '-o'] };
 }
 
+// Starts Janus with these options without waiting for it to serve (it may refuse to), waits until its log matches
+// `done` (or 20 s), awaits check(log text, the config writeJanusConfig wrote) while it still runs, then stops it
+export async function startupLog(options, done, check) {
+	const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'p2plink-janus-'));
+	const config = await writeJanusConfig(dir, options);
+	const logFile = path.join(dir, 'janus.log');
+	const log = fs.openSync(logFile, 'w');
+	const child = spawn(janusBin, config.args, { stdio: ['ignore', log, log] });
+	const exited = new Promise((resolve) => child.on('exit', resolve));
+	const read = () => fs.readFileSync(logFile, 'utf8');
+	try {
+		const deadline = Date.now() + 20000;
+		while (!done.test(read()) && Date.now() < deadline)
+			await new Promise((r) => setTimeout(r, 100));
+		await check(read(), config);
+	} finally {
+		child.kill('SIGTERM');
+		const timer = setTimeout(() => child.kill('SIGKILL'), 10000);
+		await exited;
+		clearTimeout(timer);
+		fs.closeSync(log);
+	}
+}
+
 export async function startJanus(opts = {}) {
 	// opts.dir: reuse a folder (and its link store) from an earlier server, e.g. to restart after a crash
 	const dir = opts.dir || fs.mkdtempSync(path.join(os.tmpdir(), 'p2plink-janus-'));
