@@ -310,6 +310,19 @@ describe('admin and events', () => {
 		}
 	});
 
+	test('admin list_peers on one node lists the peers of every node, each with its node', async () => {
+		await peer(A, 'lp-a');
+		await peer(C, 'lp-c');
+		for (const n of [A, B]) {
+			const list = await n.admin({ request: 'list_peers', limit: 1000 });
+			const byId = Object.fromEntries(list.peers.map((p) => [p.id, p]));
+			assert.equal(byId['lp-a']?.node, 'node-a', `${n.nodeId}: ${JSON.stringify(list).slice(0, 400)}`);
+			assert.equal(byId['lp-c']?.node, 'node-c', `${n.nodeId}: ${JSON.stringify(list).slice(0, 400)}`);
+			assert.equal(list.total, list.peers.length);
+			assert.equal(new Set(list.peers.map((p) => p.id)).size, list.peers.length, 'an id listed twice');
+		}
+	});
+
 	test('admin kick_peer on one node kicks a peer held on another', async () => {
 		const victim = await peer(B, 'kk-victim');
 		const answer = await A.admin({ request: 'kick_peer', id: 'kk-victim' });
@@ -326,6 +339,29 @@ describe('admin and events', () => {
 });
 
 const mongo = await MongoWire.start();
+describe('limits', () => {
+	test('concurrent_limit counts the peers of every node', async () => {
+		const lim = await startCluster({ nodes: 2, redis, cluster: { ...FAST_CLUSTER, key_prefix: 'p2plink-limit:' },
+			plugin: { ...PLUGIN, concurrent_limit: 2 } });
+		try {
+			const [LA, LB] = lim.nodes;
+			await peer(LA, 'cl-1');
+			await peer(LB, 'cl-2');
+			/* B's count reaches A with B's next heartbeat, and A's registry takes the others' counts from that view
+			 * once a second (peerjs_cluster.c, the peer-count tick) */
+			await clusterView(LA, (v) => v.nodes.find((x) => x.node === 'node-b')?.peers === 1);
+			await sleep(1100);
+			const s = await PeerSocket.connect(LA, 'cl-3');
+			sockets.push(s);
+			const f = await s.next();
+			assert.equal(f.payload?.msg, 'Server has reached its concurrent user limit', JSON.stringify(f));
+			await s.waitClosed();
+		} finally {
+			await lim.stop();
+		}
+	});
+});
+
 describe('link-only peers across nodes (shared MongoDB store: the wire-protocol test server)', () => {
 	const skip = mongo.skip || false;
 	let mcl;
