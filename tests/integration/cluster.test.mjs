@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { FAST_CLUSTER, detectBoundMs, startCluster, startRedis } from '../lib/cluster.mjs';
+import { FAST_CLUSTER, clusterView, detectBoundMs, startCluster, startRedis } from '../lib/cluster.mjs';
 import { startEventCollector } from '../lib/event-collector.mjs';
 import { postPeerjs, request, startJanus, startupLog } from '../lib/janus.mjs';
 import { MongoWire } from '../lib/mongo-wire.mjs';
@@ -42,16 +42,6 @@ async function refusedText(server, id, token) {
 const noErrors = (...list) => {
 	for (const s of list) assert.ok(!s.frames.some((f) => f.type === 'ERROR'), `ERROR frame after OPEN: ${JSON.stringify(s.frames)}`);
 };
-
-// Every node's view of the cluster as admin stats shows it, once it matches `want` (or the last one seen)
-async function clusterView(server, want, timeoutMs = 5000) {
-	const deadline = Date.now() + timeoutMs;
-	for (;;) {
-		const stats = await server.admin({ request: 'stats' });
-		if (want(stats.cluster) || Date.now() > deadline) return stats.cluster;
-		await sleep(100);
-	}
-}
 
 // A node's cluster lines from its log (what it saw of Redis and the other nodes), for failure messages
 const clusterLog = (server) => server.log().split('\n').filter((l) => /cluster/i.test(l)).slice(-12).join('\n');
@@ -89,11 +79,7 @@ before(async () => {
 		eventHandler: { events: 'plugins' } });
 	[A, B, C] = cl.nodes;
 	single = await startJanus({ plugin: PLUGIN });
-	// Every node sees the other two before the first case
-	for (const n of cl.nodes) {
-		const view = await clusterView(n, (v) => v?.nodes?.length === 3);
-		assert.equal(view?.nodes?.length, 3, `${n.nodeId} sees ${JSON.stringify(view)}`);
-	}
+	await cl.settled();	/* every node sees the other two before the first case */
 });
 
 after(async () => {

@@ -5,6 +5,7 @@
 //   const redis = await startRedis();    // { port, url, stop(), start(), restart(), kill(), pause(), resume(), command() }
 //   const cl = await startCluster({ nodes: 3, redis, cluster: FAST_CLUSTER, plugin: { expire_timeout: 2000 } });
 //   cl.nodes[1].wsUrl(id, token)  cl.nodes[1].nodeId === 'node-b'
+//   await cl.settled()                                      // every node sees every other one
 //   await cl.nodes[2].kill()                                // SIGKILL, waits for the exit
 //   await cl.restart(2)                                     // same node id, same ports, same folder
 //   await cl.stop()                                         // SIGTERM every node still running; fails if one crashed
@@ -88,6 +89,17 @@ export async function startRedis({ port } = {}) {
 	return redis.start();
 }
 
+// A node's view of the cluster (admin stats' "cluster" member) once want(view) holds, or the last one seen after
+// timeoutMs: { node, up, nodes: [{ node, peers, self }] }
+export async function clusterView(server, want, timeoutMs = 5000) {
+	const deadline = Date.now() + timeoutMs;
+	for (;;) {
+		const stats = await server.admin({ request: 'stats' });
+		if (want(stats.cluster) || Date.now() > deadline) return stats.cluster;
+		await sleep(100);
+	}
+}
+
 const nodeName = (i) => `node-${String.fromCharCode(97 + i)}`;
 
 // N Janus nodes on one Redis. opts.cluster: [cluster] rows added to every node's (redis_url and node_id are set
@@ -115,6 +127,13 @@ export async function startCluster({ nodes = 3, redis, cluster = FAST_CLUSTER, l
 	}
 	const result = {
 		nodes: started,
+		// Resolves once every running node sees all of them alive (their first heartbeats); rejects after timeoutMs
+		async settled(timeoutMs = 5000) {
+			for (const n of started.filter((x) => !x.exited)) {
+				const view = await clusterView(n, (v) => v?.nodes?.length === started.length, timeoutMs);
+				if (view?.nodes?.length !== started.length) throw new Error(`${n.nodeId} sees ${JSON.stringify(view)}`);
+			}
+		},
 		// Starts node i again under its node id, on its ports and in its folder (after kill() or stop())
 		async restart(i) {
 			const old = started[i];
