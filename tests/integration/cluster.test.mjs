@@ -1,9 +1,11 @@
 // Cluster mode (docs/cluster.md, issue 14) with real parts: one Debian redis-server and three real Janus nodes
 // (node-a, node-b, node-c) on loopback, raw PeerJS WebSocket clients, the two peers of each case on different
 // nodes. The frames must be the ones a single node writes: where bytes matter they are compared with what a
-// single Janus without a cluster (`single`) writes for the same steps. Then the faults: a node killed with SIGKILL
-// mid-traffic, a node restarted under its node id, Redis stopped and started again mid-traffic; and the start-up
-// refusal of a cluster with a per-node SQLite store the operator did not ask for.
+// single Janus without a cluster (`single`) writes for the same steps. Discovery, admin, events and concurrent_limit
+// across nodes; link-only peers and grants across two nodes sharing the MongoDB wire test server. Then the faults:
+// a node killed with SIGKILL mid-traffic, a node restarted under its node id, Redis stopped and started again
+// mid-traffic, Redis hung (SIGSTOP); and the start-up refusal of a cluster with a per-node SQLite store the operator
+// did not ask for. Not here: HAProxy and Chromium (tests/e2e/cluster.test.mjs), speed (bench/).
 // Timings are the short ones of tests/lib/cluster.mjs (FAST_CLUSTER): a dead node is noticed within 2.1 s.
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
