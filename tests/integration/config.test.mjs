@@ -3,37 +3,8 @@
 // does not start. The tables themselves and the samples are checked by tests/unit/test_peerjs_config.c and
 // test_p2plink_config.c.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { test } from 'node:test';
-import { writeJanusConfig } from '../lib/janus.mjs';
-
-const janusBin = process.env.P2PLINK_JANUS || '/usr/bin/janus';
-
-// Starts Janus with these options, waits until the log says `done` (or 20 s), checks the log, stops Janus
-async function startupLog(options, done, check) {
-	const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'p2plink-janus-'));
-	const { args } = await writeJanusConfig(dir, options);
-	const logFile = path.join(dir, 'janus.log');
-	const log = fs.openSync(logFile, 'w');
-	const child = spawn(janusBin, args, { stdio: ['ignore', log, log] });
-	const exited = new Promise((resolve) => child.on('exit', resolve));
-	const read = () => fs.readFileSync(logFile, 'utf8');
-	try {
-		const deadline = Date.now() + 20000;
-		while (!done.test(read()) && Date.now() < deadline)
-			await new Promise((r) => setTimeout(r, 100));
-		check(read());
-	} finally {
-		child.kill('SIGTERM');
-		const timer = setTimeout(() => child.kill('SIGKILL'), 10000);
-		await exited;
-		clearTimeout(timer);
-		fs.closeSync(log);
-	}
-}
+import { startupLog } from '../lib/janus.mjs';
 
 test('every bad transport option is logged, then the transport does not start', async () => {
 	await startupLog({

@@ -186,6 +186,34 @@ export async function writeJanusConfig(dir, opts = {}) {
 		args: ['-C', path.join(confDir, 'janus.jcfg'), '-F', confDir, '-o'] };
 }
 
+// Starts Janus with these options without waiting for it to serve (it may refuse to), waits until its log matches
+// `done` (or 20 s), awaits check(log text, the config writeJanusConfig wrote, exited()) while it runs, then stops it.
+// exited(): null while Janus runs, else its { code, signal }. Resolves the exit ({ signal: 'SIGTERM' } when we
+// stopped it), so a caller can tell a refusal from a crash.
+export async function startupLog(options, done, check) {
+	const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'p2plink-janus-'));
+	const config = await writeJanusConfig(dir, options);
+	const logFile = path.join(dir, 'janus.log');
+	const log = fs.openSync(logFile, 'w');
+	const child = spawn(janusBin, config.args, { stdio: ['ignore', log, log] });
+	let exit = null;
+	const exited = new Promise((resolve) => child.on('exit', (code, signal) => { exit = { code, signal }; resolve(exit); }));
+	const read = () => fs.readFileSync(logFile, 'utf8');
+	try {
+		const deadline = Date.now() + 20000;
+		while (!done.test(read()) && Date.now() < deadline)
+			await new Promise((r) => setTimeout(r, 100));
+		await check(read(), config, () => exit);
+	} finally {
+		if (!exit) child.kill('SIGTERM');
+		const timer = setTimeout(() => child.kill('SIGKILL'), 10000);
+		await exited;
+		clearTimeout(timer);
+		fs.closeSync(log);
+	}
+	return exit;
+}
+
 export async function startJanus(opts = {}) {
 	// opts.dir: reuse a folder (and its link store) from an earlier server, e.g. to restart after a crash
 	const dir = opts.dir || fs.mkdtempSync(path.join(os.tmpdir(), 'p2plink-janus-'));

@@ -7,6 +7,7 @@ import { testCertificate } from './janus.mjs';
 export class PeerSocket {
 	constructor(url, opts = {}) {
 		this.frames = [];
+		this.texts = [];	/* the same frames as the server wrote them (byte comparisons) */
 		this.waiters = [];
 		this.closed = null;
 		this.ws = new WebSocket(url, { ca: fs.readFileSync(testCertificate().cert), localAddress: opts.localAddress,
@@ -17,9 +18,11 @@ export class PeerSocket {
 			this.ws.once('error', reject);
 		});
 		this.ws.on('message', (data) => {
+			const text = data.toString();
 			let frame;
-			try { frame = JSON.parse(data.toString()); } catch { frame = { raw: data.toString() }; }
+			try { frame = JSON.parse(text); } catch { frame = { raw: text }; }
 			this.frames.push(frame);
+			this.texts.push(text);
 			this._wake();
 		});
 		this.ws.on('close', (code, reason) => { this.closed = { code, reason: reason.toString() }; this._wake(); });
@@ -63,6 +66,12 @@ export class PeerSocket {
 			if (left <= 0) throw new Error(`timeout waiting for ${type || 'a frame'}; got ${JSON.stringify(this.frames)}`);
 			await new Promise((resolve) => { const t = setTimeout(resolve, left); this.waiters.push(() => { clearTimeout(t); resolve(); }); });
 		}
+	}
+
+	// Like next(), but the frame's text exactly as the server wrote it
+	async nextText(type, timeoutMs = 5000) {
+		await this.next(type, timeoutMs);
+		return this.texts[this.cursor - 1];
 	}
 
 	// Resolves true if no frame of `type` arrives within ms
