@@ -102,6 +102,7 @@ struct p2plink_cluster {
 	guint claims_inflight;
 	GHashTable *leases;	/* id -> lease_entry */
 	GHashTable *view;	/* node -> incarnation, as of the last heartbeat */
+	gint64 view_grace_until;	/* ms; until then a node missing from the list is not reported down */
 	guint peers;
 	GMutex nodes_mutex;
 	json_t *nodes;		/* under nodes_mutex */
@@ -268,6 +269,11 @@ static void maybe_up(p2plink_cluster *c) {
 		c->cb.state(c, TRUE, c->cb.user_data);
 	if(c->state != CLUSTER_UP)
 		return;
+	/* After a Redis restart (or a hang longer than liveness_ms) the node list holds only the nodes that have
+	 * heartbeated since; the others are reconnecting on their own backoff (at most reconnect_max_ms + 20%
+	 * jitter). Until they all had the time to, a missing node is not taken for dead: its peers' counterparts
+	 * would get a LEAVE, and the stock client closes every connection to a peer on LEAVE. */
+	c->view_grace_until = now_ms() + c->cfg.liveness_ms + c->cfg.reconnect_max_ms + c->cfg.reconnect_max_ms / 5;
 	/* Re-assert at once: after a Redis restart every lease is gone, and after a partition some may be contested */
 	c->next_heartbeat = now_ms();
 	renew_all(c);
@@ -348,7 +354,7 @@ static void publish_nodes(p2plink_cluster *c, redisReply *reply) {
 	c->nodes = nodes;
 	g_mutex_unlock(&c->nodes_mutex);
 	GPtrArray *down = g_ptr_array_new_with_free_func(g_free), *up = g_ptr_array_new_with_free_func(g_free);
-	p2plink_node_view_update(c->view, c->node_id, ids, incarnations, down, up);
+	p2plink_node_view_update(c->view, c->node_id, ids, incarnations, now_ms() < c->view_grace_until, down, up);
 	g_ptr_array_unref(ids);
 	g_ptr_array_unref(incarnations);
 	for(guint i = 0; i < down->len && c->cb.node_down != NULL; i++)

@@ -52,7 +52,7 @@ gboolean p2plink_node_value_parse(const char *value, char **incarnation, guint *
 }
 
 void p2plink_node_view_update(GHashTable *view, const char *self, GPtrArray *alive_nodes,
-		GPtrArray *alive_incarnations, GPtrArray *down, GPtrArray *up) {
+		GPtrArray *alive_incarnations, gboolean keep_missing, GPtrArray *down, GPtrArray *up) {
 	GHashTable *alive = g_hash_table_new(g_str_hash, g_str_equal);
 	for(guint i = 0; i < alive_nodes->len; i++)
 		g_hash_table_insert(alive, alive_nodes->pdata[i], alive_incarnations->pdata[i]);
@@ -62,7 +62,7 @@ void p2plink_node_view_update(GHashTable *view, const char *self, GPtrArray *ali
 	g_hash_table_iter_init(&iter, view);
 	while(g_hash_table_iter_next(&iter, &key, &value)) {
 		const char *now = g_hash_table_lookup(alive, key);
-		if(now != NULL && !strcmp(now, value))
+		if(now != NULL ? !strcmp(now, value) : keep_missing)
 			continue;
 		if(strcmp(key, self))
 			g_ptr_array_add(down, g_strdup(key));
@@ -71,7 +71,7 @@ void p2plink_node_view_update(GHashTable *view, const char *self, GPtrArray *ali
 	for(guint i = 0; i < alive_nodes->len; i++) {
 		const char *node = alive_nodes->pdata[i];
 		if(g_hash_table_contains(view, node))
-			continue;
+			continue;	/* same incarnation (a new one was removed above) */
 		g_hash_table_insert(view, g_strdup(node), g_strdup(alive_incarnations->pdata[i]));
 		if(strcmp(node, self))
 			g_ptr_array_add(up, g_strdup(node));

@@ -53,8 +53,10 @@ gboolean p2plink_node_value_parse(const char *value, char **incarnation, guint *
 /* Update `view` (node id -> incarnation, both owned by the table) to the nodes just read as alive (parallel arrays
  * of ids and incarnations). Ids that were in the view and are no longer alive, or are alive with another
  * incarnation, are appended to `down`; ids new to the view (or with a new incarnation) to `up`. `self` is never
- * reported. down/up hold newly allocated strings (use g_ptr_array_new_with_free_func(g_free)). */
+ * reported. down/up hold newly allocated strings (use g_ptr_array_new_with_free_func(g_free)).
+ * With `keep_missing`, ids absent from the list stay in the view and are not reported (a node back with another
+ * incarnation still is): right after Redis came back, the list lacks every node that has not heartbeated yet. */
 void p2plink_node_view_update(GHashTable *view, const char *self, GPtrArray *alive_nodes,
-	GPtrArray *alive_incarnations, GPtrArray *down, GPtrArray *up);
+	GPtrArray *alive_incarnations, gboolean keep_missing, GPtrArray *down, GPtrArray *up);
 
 #endif

@@ -372,9 +372,12 @@ static int janus_peerjs_init(janus_transport_callbacks *callback, const char *co
 		state_free();
 		return -1;
 	}
+	peerjs_cluster_attached(TRUE);
 	g_atomic_int_set(&initialized, 1);
 	if(!peerjs_loop_start()) {
 		g_atomic_int_set(&initialized, 0);
+		peerjs_cluster_stop();
+		peerjs_cluster_attached(FALSE);
 		peerjs.hotpath->detach_transport();
 		state_free();
 		return -1;
@@ -401,6 +404,7 @@ static void janus_peerjs_destroy(void) {
 	peerjs_tls_reload_stop();
 	peerjs_metrics_stop();
 	peerjs_loop_destroy();
+	peerjs_cluster_attached(FALSE);
 	hotpath->detach_transport();
 	if(info_ts != NULL) {
 		janus_transport_session_destroy(info_ts);

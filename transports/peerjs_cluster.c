@@ -77,6 +77,7 @@ static struct {
 	uv_async_t async;
 	gboolean handles;		/* retry and async are initialised */
 	gboolean stopping;		/* p2plink_cluster_free is completing the calls still out: open nothing more */
+	gboolean attached;		/* the plugin took our ops: its registry exists for the client's callbacks */
 	guint ticks;
 	volatile gint up;		/* Redis reachable, for the admin thread's stats */
 	char *node;				/* this node's id, for the whole life of the transport */
@@ -120,6 +121,17 @@ void peerjs_cluster_clear_config(void) {
 	p2plink_cluster_config_clear(&cl.cfg);
 	g_clear_pointer(&cl.node, g_free);
 	cl.enabled = FALSE;
+	cl.attached = FALSE;
+}
+
+void peerjs_cluster_attached(gboolean attached) {
+	cl.attached = attached;
+}
+
+/* The plugin's hot path while its registry exists, else NULL. The client is made before the plugin takes our ops
+ * (they carry its node id) and may run after it refused them: stopping pumps the loop with no registry there. */
+static const p2plink_hotpath *plugin(void) {
+	return cl.attached ? peerjs.hotpath : NULL;
 }
 
 /* ---- Posting work to the loop ---- */
@@ -184,8 +196,9 @@ static p2plink_remote_result remote_result(p2plink_cluster_result result) {
 
 static void on_routed(p2plink_cluster *client, p2plink_cluster_result result, const char *node, void *data) {
 	route_ctx *ctx = data;
-	if(peerjs.hotpath != NULL)
-		peerjs.hotpath->remote_routed(ctx->dst, ctx->body, ctx->len, remote_result(result), node);
+	const p2plink_hotpath *hp = plugin();
+	if(hp != NULL)
+		hp->remote_routed(ctx->dst, ctx->body, ctx->len, remote_result(result), node);
 	g_free(ctx->dst);
 	g_free(ctx->body);
 	g_free(ctx);
@@ -216,7 +229,8 @@ static void remote_route(const char *dst, char *body, size_t len) {
 /* ---- Leases ---- */
 
 static void release_if_not_back(const char *id, const char *owner) {
-	if(peerjs.hotpath->peer_held(id, owner))
+	const p2plink_hotpath *hp = plugin();
+	if(hp != NULL && hp->peer_held(id, owner))
 		return;
 	p2plink_cluster_lease_release(cl.client, id, owner, NULL, NULL);
 }
@@ -438,13 +452,17 @@ void peerjs_cluster_open(p2plink_conn *conn, const char *id, const char *token) 
 
 static void on_frame(p2plink_cluster *client, const char *src_node, const char *dst_id, const char *frame, size_t len,
 		void *data) {
-	peerjs.hotpath->remote_deliver(src_node, dst_id, frame, len);
+	const p2plink_hotpath *hp = plugin();
+	if(hp != NULL)
+		hp->remote_deliver(src_node, dst_id, frame, len);
 }
 
 static void on_lease_lost(p2plink_cluster *client, const char *id, const char *owner, const char *holder, void *data) {
 	JANUS_LOG(LOG_INFO, "%s: id %s is held by node %s now: its copy here goes\n", JANUS_PEERJS_NAME, id,
 		holder ? holder : "?");
-	peerjs.hotpath->remote_lost(id, owner);
+	const p2plink_hotpath *hp = plugin();
+	if(hp != NULL)
+		hp->remote_lost(id, owner);
 }
 
 static void on_node_up(p2plink_cluster *client, const char *node, void *data) {
@@ -454,7 +472,9 @@ static void on_node_up(p2plink_cluster *client, const char *node, void *data) {
 static void on_node_down(p2plink_cluster *client, const char *node, void *data) {
 	JANUS_LOG(LOG_WARN, "%s: cluster node %s is gone: LEAVE to the peers here that signaled with its peers\n",
 		JANUS_PEERJS_NAME, node);
-	peerjs.hotpath->remote_node_down(node);
+	const p2plink_hotpath *hp = plugin();
+	if(hp != NULL)
+		hp->remote_node_down(node);
 }
 
 static void on_state(p2plink_cluster *client, gboolean up, void *data) {
@@ -474,12 +494,13 @@ static void on_log(p2plink_cluster *client, gboolean important, const char *text
 }
 
 static void on_retry(uv_timer_t *timer) {
-	if(cl.client == NULL)
+	const p2plink_hotpath *hp = plugin();
+	if(cl.client == NULL || hp == NULL)
 		return;
-	peerjs.hotpath->remote_retry();
+	hp->remote_retry();
 	if(++cl.ticks % PEER_COUNT_EVERY != 0)
 		return;
-	p2plink_cluster_set_peer_count(cl.client, peerjs.hotpath->peer_count());
+	p2plink_cluster_set_peer_count(cl.client, hp->peer_count());
 	/* concurrent_limit counts the whole cluster: the others' counts from their last heartbeats */
 	json_t *nodes = p2plink_cluster_nodes_json(cl.client);
 	guint others = 0;
@@ -490,7 +511,7 @@ static void on_retry(uv_timer_t *timer) {
 			others += (guint)json_integer_value(json_object_get(node, "peers"));
 	}
 	json_decref(nodes);
-	peerjs.hotpath->remote_peers(others);
+	hp->remote_peers(others);
 }
 
 gboolean peerjs_cluster_start(guint port) {
@@ -550,9 +571,13 @@ void peerjs_cluster_stop(void) {
 	g_queue_init(&cl.posted);
 	g_mutex_unlock(&cl.mutex);
 	g_queue_clear_full(&left, (GDestroyNotify)work_free);
-	/* A clean stop frees this node's ids at once: their owners reconnect through the balancer elsewhere */
-	p2plink_cluster_release_all(cl.client);
-	pump(300);
+	/* A clean stop frees this node's ids at once: their owners reconnect through the balancer elsewhere. A node
+	 * whose plugin refused our ops holds none and must not even connect (it would heartbeat: the others would
+	 * see it join, then die) */
+	if(cl.attached) {
+		p2plink_cluster_release_all(cl.client);
+		pump(300);
+	}
 	cl.stopping = TRUE;
 	p2plink_cluster_free(cl.client);
 	cl.client = NULL;

@@ -25,6 +25,9 @@ gboolean peerjs_cluster_enabled(void);
 gboolean peerjs_cluster_start(guint port);
 /* The remote_* members and the node id (left NULL when off) */
 void peerjs_cluster_fill_ops(p2plink_transport_ops *ops);
+/* TRUE once the plugin attached with those ops, FALSE before it detaches (or when it refused them): the client's
+ * callbacks reach the plugin only in between */
+void peerjs_cluster_attached(gboolean attached);
 /* After the service thread stopped, on the destroying thread: releases this node's leases (a clean stop frees
  * its ids at once), frees the client and runs the loop until its handles are closed. Idempotent. */
 void peerjs_cluster_stop(void);

@@ -164,6 +164,7 @@ p2plink_registry *p2plink_registry_new(const p2plink_registry_config *config, co
 	reg->binds = g_hash_table_new(g_str_hash, g_str_equal);
 	reg->queues = g_hash_table_new(g_str_hash, g_str_equal);
 	reg->reserved = g_hash_table_new(g_str_hash, g_str_equal);
+	reg->refused_early = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	g_queue_init(&reg->reservations);
 	return reg;
 }
@@ -439,7 +440,8 @@ void flush_queue_locked(p2plink_registry *reg, p2plink_peer *peer) {
 					told = g_hash_table_new(g_str_hash, g_str_equal);
 				if(!g_hash_table_contains(told, f->src)) {
 					g_hash_table_add(told, f->src);
-					cluster_refuse_remote_locked(reg, f->src, peer->id, f->type, "link-required", LINK_REQUIRED_MSG);
+					cluster_refuse_remote_locked(reg, f->src, peer->id, f->type, "link-required", LINK_REQUIRED_MSG,
+						NULL, 0);
 				}
 				continue;
 			}
@@ -1076,6 +1078,7 @@ void p2plink_registry_free(p2plink_registry *reg) {
 	while((reserved = g_queue_peek_head(&reg->reservations)) != NULL)
 		unreserve_locked(reg, reserved);
 	g_hash_table_destroy(reg->reserved);
+	g_hash_table_destroy(reg->refused_early);
 	/* Every public call delivers what it recorded before it returns: nothing is left, but free whatever is */
 	g_queue_clear_full(&reg->events, (GDestroyNotify)pending_event_free);
 	g_mutex_unlock(&reg->mutex);

@@ -15,6 +15,10 @@
  * Ordering: the transport sends every route on one Redis connection, so routes leave in the order they were
  * made and their answers come back in that order. A frame for an id with a local queue goes behind the queue
  * (not routed ahead of it); the retry takes a queue out whole and routes it in order.
+ * A refusal (NOTICE) comes on the subscription, another connection, so it can arrive before the answer to the
+ * route it refuses. Each route of a node's own peer is numbered (seq); the refusal carries the number, and when
+ * that route's answer has not come yet the refusal is remembered (refused_early) so that the answer makes no
+ * counterpart: else the refused peer would get a LEAVE from a peer it never accepted.
  */
 
 #include <string.h>
@@ -45,17 +49,23 @@ void cluster_route_locked(p2plink_registry *reg, p2plink_peer *peer, const char 
 	}
 	const char *grant = g_hash_table_lookup(peer->grants, dst);
 	p2plink_remote_frame f = { P2PLINK_REMOTE_RELAY, type, peer->id, peer->owner, (char *)(grant ? grant : ""),
-		(char *)reg->ops.node, now, text, len };
+		(char *)reg->ops.node, now, text, len, ++reg->route_seq };
+	route_body_locked(reg, dst, &f);
+	g_free(text);
+}
+
+static void notice_locked(p2plink_registry *reg, p2plink_remote_kind kind, const char *dst, const char *src,
+		char *text, size_t len, const char *route_node, guint64 seq) {
+	p2plink_remote_frame f = { kind, kind == P2PLINK_REMOTE_LEAVE ? P2PLINK_MSG_LEAVE : P2PLINK_MSG_UNKNOWN,
+		(char *)(src ? src : ""), "", "", (char *)(route_node ? route_node : reg->ops.node), 0, text, len,
+		route_node ? seq : 0 };
 	route_body_locked(reg, dst, &f);
 	g_free(text);
 }
 
 void cluster_notice_locked(p2plink_registry *reg, p2plink_remote_kind kind, const char *dst, const char *src,
 		char *text, size_t len) {
-	p2plink_remote_frame f = { kind, kind == P2PLINK_REMOTE_LEAVE ? P2PLINK_MSG_LEAVE : P2PLINK_MSG_UNKNOWN,
-		(char *)(src ? src : ""), "", "", (char *)reg->ops.node, 0, text, len };
-	route_body_locked(reg, dst, &f);
-	g_free(text);
+	notice_locked(reg, kind, dst, src, text, len, NULL, 0);
 }
 
 void cluster_release_locked(p2plink_registry *reg, p2plink_peer *peer) {
@@ -64,16 +74,59 @@ void cluster_release_locked(p2plink_registry *reg, p2plink_peer *peer) {
 }
 
 void cluster_refuse_remote_locked(p2plink_registry *reg, const char *src, const char *dst, p2plink_msg_type type,
-		const char *code, const char *msg) {
+		const char *code, const char *msg, const char *route_node, guint64 seq) {
 	size_t len;
 	if(type != P2PLINK_MSG_LEAVE && type != P2PLINK_MSG_EXPIRE) {
 		char *expire = p2plink_frame_encode_relay(P2PLINK_MSG_EXPIRE, dst, src, NULL, 0, &len);
-		cluster_notice_locked(reg, P2PLINK_REMOTE_NOTICE, src, dst, expire, len);
+		notice_locked(reg, P2PLINK_REMOTE_NOTICE, src, dst, expire, len, route_node, seq);
 	}
 	char *text = p2plink_frame_encode_refused(dst, src, code, msg, type, &len);
-	cluster_notice_locked(reg, P2PLINK_REMOTE_NOTICE, src, dst, text, len);
+	notice_locked(reg, P2PLINK_REMOTE_NOTICE, src, dst, text, len, route_node, seq);
 	reg->rejected++;
 	p2plink_counters_refused(type, code);
+}
+
+static char *pair_key(const char *src, const char *dst) {
+	return g_strconcat(src, "\n", dst, NULL);
+}
+
+/* A refusal of route `seq` from src (local) to dst reached this node before the route's answer */
+static void refused_early_add_locked(p2plink_registry *reg, const char *src, const char *dst, guint64 seq) {
+	/* Answers always come (a route Redis never took is answered UNREACHABLE), and each takes its entry out; a
+	 * cluster client stopped mid-flight can leave some behind: those whose answer is past go when many pile up */
+	if(g_hash_table_size(reg->refused_early) >= 4096) {
+		GHashTableIter iter;
+		gpointer value;
+		g_hash_table_iter_init(&iter, reg->refused_early);
+		while(g_hash_table_iter_next(&iter, NULL, &value)) {
+			if(*(guint64 *)value <= reg->answered_seq)
+				g_hash_table_iter_remove(&iter);
+		}
+	}
+	char *key = pair_key(src, dst);
+	guint64 *known = g_hash_table_lookup(reg->refused_early, key);
+	if(known != NULL) {
+		*known = MAX(*known, seq);
+		g_free(key);
+		return;
+	}
+	guint64 *value = g_new(guint64, 1);
+	*value = seq;
+	g_hash_table_insert(reg->refused_early, key, value);
+}
+
+/* The answer to route `seq` from src to dst: TRUE when a refusal of it (or of a later route to dst) came first */
+static gboolean refused_early_take_locked(p2plink_registry *reg, const char *src, const char *dst, guint64 seq) {
+	reg->answered_seq = MAX(reg->answered_seq, seq);
+	if(g_hash_table_size(reg->refused_early) == 0)
+		return FALSE;
+	char *key = pair_key(src, dst);
+	guint64 *refused = g_hash_table_lookup(reg->refused_early, key);
+	gboolean was = refused != NULL && *refused >= seq;
+	if(refused != NULL && seq >= *refused)
+		g_hash_table_remove(reg->refused_early, key);
+	g_free(key);
+	return was;
 }
 
 gboolean remote_gate_allows_locked(const char *src, const char *grant, p2plink_peer *to) {
@@ -88,7 +141,7 @@ static void deliver_relay_locked(p2plink_registry *reg, const char *dst, p2plink
 	p2plink_peer *peer = g_hash_table_lookup(reg->peers, dst);
 	p2plink_peer *held = peer != NULL ? peer : g_hash_table_lookup(reg->reserved, dst);
 	if(held != NULL && !remote_gate_allows_locked(f->src, f->grant, held)) {
-		cluster_refuse_remote_locked(reg, f->src, dst, f->type, "link-required", LINK_REQUIRED_MSG);
+		cluster_refuse_remote_locked(reg, f->src, dst, f->type, "link-required", LINK_REQUIRED_MSG, f->origin, f->seq);
 		return;
 	}
 	if(peer != NULL && peer->conn != NULL) {
@@ -110,7 +163,7 @@ static void deliver_relay_locked(p2plink_registry *reg, const char *dst, p2plink
 	if(!enqueue_locked(reg, dst, f->src, f->src_owner, origin, f->grant, f->type, text, f->len, now)) {
 		g_free(text);
 		cluster_refuse_remote_locked(reg, f->src, dst, f->type, "queue-full",
-			"Too many messages are waiting for a peer that is not connected");
+			"Too many messages are waiting for a peer that is not connected", f->origin, f->seq);
 	}
 }
 
@@ -142,6 +195,8 @@ gboolean p2plink_registry_remote_deliver(p2plink_registry *reg, const char *dst,
 				g_hash_table_remove(peer->counterparts, f.src);
 				g_hash_table_remove(peer->contacted, f.src);
 				send_text_locked(reg, peer, f.text, f.len);
+				if(f.seq != 0 && strcmp(f.origin, reg->ops.node) == 0 && f.seq > reg->answered_seq)
+					refused_early_add_locked(reg, dst, f.src, f.seq);
 			}
 			break;
 		case P2PLINK_REMOTE_KICK:
@@ -175,8 +230,9 @@ void p2plink_registry_remote_routed(p2plink_registry *reg, const char *dst, cons
 	if(src != NULL && (src->conn == NULL || strcmp(src->owner, f.src_owner) != 0))
 		src = NULL;
 	gboolean mine = strcmp(f.origin, reg->ops.node) == 0;
+	gboolean refused = mine && f.seq != 0 && refused_early_take_locked(reg, f.src, dst, f.seq);
 	if(result == P2PLINK_REMOTE_DELIVERED) {
-		if(src != NULL && mine) {
+		if(src != NULL && mine && !refused) {
 			if(f.type == P2PLINK_MSG_LEAVE) {
 				g_hash_table_remove(src->counterparts, dst);
 			} else {
@@ -282,7 +338,7 @@ guint p2plink_registry_remote_retry(p2plink_registry *reg, gint64 now) {
 			}
 			p2plink_remote_frame f = { P2PLINK_REMOTE_RELAY, qf->type, qf->src, qf->src_owner,
 				(char *)(grant ? grant : ""), (char *)(qf->src_node ? qf->src_node : reg->ops.node), q->created,
-				qf->text, qf->len };
+				qf->text, qf->len, qf->src_node == NULL ? ++reg->route_seq : 0 };
 			route_body_locked(reg, q->dst, &f);
 			routed++;
 		}

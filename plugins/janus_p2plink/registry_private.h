@@ -78,6 +78,10 @@ struct p2plink_registry {
 	GMutex delivery;		/* one deliverer at a time, so events reach the observer in the order they happened */
 	gboolean cluster;		/* ops.remote_route is set: ids may be held on other nodes */
 	guint remote_peers;		/* cluster: peers on the other nodes, as their last heartbeats said */
+	guint64 route_seq;		/* cluster: the number of the last RELAY this node routed for its own peer */
+	guint64 answered_seq;	/* cluster: the highest of those whose answer came back */
+	GHashTable *refused_early;	/* cluster: "src\ndst" → seq (guint64 *) of a refusal whose route's answer has
+								 * not come yet: that answer makes no counterpart (registry_cluster.c) */
 	gsize queued_bytes;
 	guint64 queued_frames;	/* frames in all offline queues: the queue depth /metrics reports */
 	/* Counters for stats */
@@ -120,9 +124,10 @@ void cluster_notice_locked(p2plink_registry *reg, p2plink_remote_kind kind, cons
 	char *text, size_t len);
 /* The id is free on this node: its lease goes */
 void cluster_release_locked(p2plink_registry *reg, p2plink_peer *peer);
-/* EXPIRE (unless type is LEAVE/EXPIRE) and P2PLINK-REFUSED to the peer src on another node, about local dst */
+/* EXPIRE (unless type is LEAVE/EXPIRE) and P2PLINK-REFUSED to the peer src on another node, about local dst;
+ * route_node and seq name the route refused (the frame's origin and seq), or NULL and 0 */
 void cluster_refuse_remote_locked(p2plink_registry *reg, const char *src, const char *dst, p2plink_msg_type type,
-	const char *code, const char *msg);
+	const char *code, const char *msg, const char *route_node, guint64 seq);
 /* The share-link gate for a frame from another node: the sender's grant (owner hash, or "") or the target's own
  * first contact */
 gboolean remote_gate_allows_locked(const char *src, const char *grant, p2plink_peer *to);

@@ -1,14 +1,14 @@
 /*
  * remote_frame.c — the body of a cross-node frame (see remote_frame.h).
- * Layout: "P2R1" kind(1) type(1), then u16be length + bytes of src, src_owner, grant and origin, i64be queued_since,
- * then the frame bytes to the end. Every length is checked against what is left before it is used.
+ * Layout: "P2R2" kind(1) type(1), then u16be length + bytes of src, src_owner, grant and origin, i64be queued_since,
+ * u64be seq, then the frame bytes to the end. Every length is checked against what is left before it is used.
  */
 
 #include <string.h>
 
 #include "remote_frame.h"
 
-#define MAGIC "P2R1"
+#define MAGIC "P2R2"
 #define MAGIC_LEN 4
 #define OWNER_HEX 64
 
@@ -20,7 +20,7 @@ static void put_string(GString *out, const char *s) {
 }
 
 char *p2plink_remote_frame_encode(const p2plink_remote_frame *frame, size_t *out_len) {
-	GString *out = g_string_sized_new(MAGIC_LEN + 2 + 6 + 8 + 140 + frame->len);
+	GString *out = g_string_sized_new(MAGIC_LEN + 2 + 8 + 16 + 140 + frame->len);
 	g_string_append_len(out, MAGIC, MAGIC_LEN);
 	g_string_append_c(out, (char)frame->kind);
 	g_string_append_c(out, (char)frame->type);
@@ -29,6 +29,8 @@ char *p2plink_remote_frame_encode(const p2plink_remote_frame *frame, size_t *out
 	put_string(out, frame->grant);
 	put_string(out, frame->origin);
 	guint64 be = GUINT64_TO_BE((guint64)frame->queued_since);
+	g_string_append_len(out, (const char *)&be, 8);
+	be = GUINT64_TO_BE(frame->seq);
 	g_string_append_len(out, (const char *)&be, 8);
 	g_string_append_len(out, frame->text, frame->len);
 	*out_len = out->len;
@@ -102,11 +104,14 @@ gboolean p2plink_remote_frame_decode(const char *body, size_t len, p2plink_remot
 	guint64 be;
 	if(!get_string(body, len, &pos, &frame->src) || !get_string(body, len, &pos, &frame->src_owner) ||
 			!get_string(body, len, &pos, &frame->grant) || !get_string(body, len, &pos, &frame->origin) ||
-			len - pos < 8)
+			len - pos < 16)
 		goto bad;
 	memcpy(&be, body + pos, 8);
 	pos += 8;
 	frame->queued_since = (gint64)GUINT64_FROM_BE(be);
+	memcpy(&be, body + pos, 8);
+	pos += 8;
+	frame->seq = GUINT64_FROM_BE(be);
 	frame->len = len - pos;
 	if(!owner_ok(frame->src_owner) || !owner_ok(frame->grant) || !fields_ok(frame) ||
 			(*frame->origin != '\0' && !node_ok(frame->origin)) ||

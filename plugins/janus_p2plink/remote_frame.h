@@ -29,11 +29,16 @@ typedef struct p2plink_remote_frame {
 	char *src;				/* the sending peer's id ("" for NOTICE and KICK) */
 	char *src_owner;		/* its token hash, so a queued frame is attributed to that owner only */
 	char *grant;			/* the owner hash the sender's share-link grant for dst names, or "" */
-	char *origin;			/* the node the sender is connected to (a node routing a frame again is not it) */
+	char *origin;			/* RELAY, LEAVE, KICK: the node the sender is connected to (a node routing a frame
+							 * again is not it). NOTICE: the node whose route it answers (see seq) */
 	gint64 queued_since;	/* the routing node's clock at the frame's first try (its offline queue's age when
 							 * nobody holds dst: only that node reads it, in the answer to its own route) */
 	char *text;				/* the frame as written to the destination's socket */
 	size_t len;
+	guint64 seq;			/* RELAY: the sender's node's number for this route (0 when another node routes it
+							 * again). NOTICE: the seq of the RELAY it refuses, or 0. The notice travels on
+							 * another Redis connection than the route's answer and can come first: the number
+							 * tells the sender's node which answer it belongs to (registry_cluster.c). */
 } p2plink_remote_frame;
 
 /* A g_malloc'd body */

@@ -187,7 +187,7 @@ export async function writeJanusConfig(dir, opts = {}) {
 }
 
 // Starts Janus with these options without waiting for it to serve (it may refuse to), waits until its log matches
-// `done` (or 20 s), awaits check(log text, the config writeJanusConfig wrote, exited()) while it runs, then stops it.
+// `done` (or 20 s), awaits check(log text, the config writeJanusConfig wrote, exited(), read() for the log now) while it runs, then stops it.
 // exited(): null while Janus runs, else its { code, signal }. Resolves the exit ({ signal: 'SIGTERM' } when we
 // stopped it), so a caller can tell a refusal from a crash.
 export async function startupLog(options, done, check) {
@@ -203,7 +203,7 @@ export async function startupLog(options, done, check) {
 		const deadline = Date.now() + 20000;
 		while (!done.test(read()) && Date.now() < deadline)
 			await new Promise((r) => setTimeout(r, 100));
-		await check(read(), config, () => exit);
+		await check(read(), config, () => exit, read);
 	} finally {
 		if (!exit) child.kill('SIGTERM');
 		const timer = setTimeout(() => child.kill('SIGKILL'), 10000);

@@ -208,7 +208,7 @@ static void test_node_value_and_view(void) {
 	g_ptr_array_add(ids, "self"); g_ptr_array_add(incs, "s1");
 	g_ptr_array_add(ids, "b"); g_ptr_array_add(incs, "b1");
 	g_ptr_array_add(ids, "c"); g_ptr_array_add(incs, "c1");
-	p2plink_node_view_update(view, "self", ids, incs, down, up);
+	p2plink_node_view_update(view, "self", ids, incs, FALSE, down, up);
 	g_assert_cmpuint(down->len, ==, 0);
 	g_assert_cmpuint(up->len, ==, 2);		/* b and c; never self */
 	g_ptr_array_set_size(up, 0);
@@ -216,12 +216,31 @@ static void test_node_value_and_view(void) {
 	g_ptr_array_set_size(ids, 0); g_ptr_array_set_size(incs, 0);
 	g_ptr_array_add(ids, "self"); g_ptr_array_add(incs, "s1");
 	g_ptr_array_add(ids, "b"); g_ptr_array_add(incs, "b2");
-	p2plink_node_view_update(view, "self", ids, incs, down, up);
+	p2plink_node_view_update(view, "self", ids, incs, FALSE, down, up);
 	g_assert_cmpuint(down->len, ==, 2);
 	g_assert_cmpuint(up->len, ==, 1);
 	g_assert_cmpstr(up->pdata[0], ==, "b");
 	g_assert_cmpuint(g_hash_table_size(view), ==, 2);
 	g_assert_cmpstr(g_hash_table_lookup(view, "b"), ==, "b2");
+	/* Redis just came back: only self has heartbeated. Kept missing, b is not down; a restarted b still is */
+	g_ptr_array_set_size(up, 0); g_ptr_array_set_size(down, 0);
+	g_ptr_array_set_size(ids, 0); g_ptr_array_set_size(incs, 0);
+	g_ptr_array_add(ids, "self"); g_ptr_array_add(incs, "s1");
+	p2plink_node_view_update(view, "self", ids, incs, TRUE, down, up);
+	g_assert_cmpuint(down->len, ==, 0);
+	g_assert_cmpuint(up->len, ==, 0);
+	g_assert_cmpstr(g_hash_table_lookup(view, "b"), ==, "b2");
+	g_ptr_array_add(ids, "b"); g_ptr_array_add(incs, "b3");
+	p2plink_node_view_update(view, "self", ids, incs, TRUE, down, up);
+	g_assert_cmpuint(down->len, ==, 1);
+	g_assert_cmpuint(up->len, ==, 1);
+	g_assert_cmpstr(g_hash_table_lookup(view, "b"), ==, "b3");
+	/* After the grace, still missing: down */
+	g_ptr_array_set_size(up, 0); g_ptr_array_set_size(down, 0);
+	g_ptr_array_set_size(ids, 1); g_ptr_array_set_size(incs, 1);
+	p2plink_node_view_update(view, "self", ids, incs, FALSE, down, up);
+	g_assert_cmpuint(down->len, ==, 1);
+	g_assert_cmpstr(down->pdata[0], ==, "b");
 	g_ptr_array_unref(ids); g_ptr_array_unref(incs); g_ptr_array_unref(down); g_ptr_array_unref(up);
 	g_hash_table_unref(view);
 }

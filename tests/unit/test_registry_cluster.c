@@ -44,11 +44,37 @@ static void route_b(const char *dst, char *body, size_t len) { route(1, dst, bod
 static void release_a(const char *id, const char *owner) { g_ptr_array_add(releases, g_strdup_printf("node-a:%s", id)); }
 static void release_b(const char *id, const char *owner) { g_ptr_array_add(releases, g_strdup_printf("node-b:%s", id)); }
 
-/* Delivers everything on the bus (and what delivering puts on it), answering each sender as Redis would */
+static gboolean answers_last;	/* the subscription is faster than the command connection: notices come first */
+
+typedef struct late_answer {
+	bus_item *route;
+	p2plink_remote_result result;
+	int holder;
+} late_answer;
+
+static void answer(bus_item *item, p2plink_remote_result result, int holder, gint64 now) {
+	p2plink_registry_remote_routed(regs[item->from], item->dst, item->body, item->len, result,
+		holder >= 0 ? nodes[holder] : NULL, now);
+	g_free(item->dst);
+	g_free(item->body);
+	g_free(item);
+}
+
+/* Delivers everything on the bus (and what delivering puts on it), answering each sender as Redis would: at once,
+ * or, with answers_last, after everything the deliveries put on the bus (in the order the routes were made) */
 static guint pump(gint64 now) {
 	guint n = 0;
-	bus_item *item;
-	while((item = g_queue_pop_head(&bus)) != NULL) {
+	GQueue late = G_QUEUE_INIT;
+	for(;;) {
+		bus_item *item = g_queue_pop_head(&bus);
+		if(item == NULL) {
+			late_answer *l = g_queue_pop_head(&late);
+			if(l == NULL)
+				break;
+			answer(l->route, l->result, l->holder, now);
+			g_free(l);
+			continue;
+		}
 		int holder = GPOINTER_TO_INT(g_hash_table_lookup(leases, item->dst)) - 1;
 		p2plink_remote_result result;
 		if(redis_down)
@@ -59,12 +85,14 @@ static guint pump(gint64 now) {
 			g_assert_true(p2plink_registry_remote_deliver(regs[holder], item->dst, item->body, item->len, now));
 			result = P2PLINK_REMOTE_DELIVERED;
 		}
-		p2plink_registry_remote_routed(regs[item->from], item->dst, item->body, item->len, result,
-			holder >= 0 ? nodes[holder] : NULL, now);
-		g_free(item->dst);
-		g_free(item->body);
-		g_free(item);
 		n++;
+		if(answers_last) {
+			late_answer *l = g_new(late_answer, 1);
+			*l = (late_answer){ item, result, holder };
+			g_queue_push_tail(&late, l);
+		} else {
+			answer(item, result, holder, now);
+		}
 	}
 	return n;
 }
@@ -99,6 +127,7 @@ static void set_up(fixture *f, gconstpointer data) {
 	leases = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	releases = g_ptr_array_new_with_free_func(g_free);
 	redis_down = FALSE;
+	answers_last = FALSE;
 	make_registries(f);
 }
 
@@ -278,6 +307,53 @@ static void test_link_only_gate_and_grant_across_nodes(fixture *f, gconstpointer
 	assert_no_error_frame(cm);
 }
 
+/* The refusal of a frame reaches the sender's node before the answer to its route (two Redis connections): the
+ * answer makes no counterpart, so the link-only peer hears no LEAVE from a peer it refused; a later frame that is
+ * let through (a grant) makes one as usual */
+static void test_refusal_before_route_answer_makes_no_counterpart(fixture *f, gconstpointer data) {
+	p2plink_conn *ca, *cb;
+	p2plink_peer *alice = connect_on(f, 0, "alice", &ca);
+	p2plink_peer *bob = connect_on(f, 1, "bob", &cb);
+	p2plink_registry_set_link_only(regs[1], bob, TRUE);
+	answers_last = TRUE;
+	for(int i = 0; i < 3; i++)
+		send_on(0, alice, "{\"type\":\"CANDIDATE\",\"dst\":\"bob\",\"payload\":1}", 0);
+	pump(0);
+	g_assert_nonnull(strstr(fake_conn_frame(ca, 2), "\"code\":\"link-required\""));
+	json_t *info = p2plink_registry_peer_info(regs[0], alice);
+	g_assert_cmpint(json_integer_value(json_object_get(info, "counterparts")), ==, 0);
+	json_decref(info);
+	/* Granted, alice's next frame is delivered, and its late answer does make bob a counterpart */
+	g_assert_true(p2plink_registry_grant(regs[0], alice, "bob", p2plink_peer_owner(bob)));
+	send_on(0, alice, "{\"type\":\"OFFER\",\"dst\":\"bob\",\"payload\":2}", 1);
+	pump(1);
+	g_assert_cmpstr(fake_conn_frame(cb, 1), ==, "{\"type\":\"OFFER\",\"src\":\"alice\",\"dst\":\"bob\",\"payload\":2}");
+	info = p2plink_registry_peer_info(regs[0], alice);
+	g_assert_cmpint(json_integer_value(json_object_get(info, "counterparts")), ==, 1);
+	json_decref(info);
+	close_on(f, alice, 2);
+	pump(2);
+	g_assert_cmpstr(fake_conn_frame(cb, 2), ==, "{\"type\":\"LEAVE\",\"src\":\"alice\",\"dst\":\"bob\"}");
+	g_assert_cmpuint(fake_conn_count(cb), ==, 3);
+}
+
+/* The same race without a grant: alice goes and bob, who refused every frame, hears nothing */
+static void test_refused_peer_hears_no_leave_whatever_the_order(fixture *f, gconstpointer data) {
+	p2plink_conn *ca, *cb;
+	p2plink_peer *alice = connect_on(f, 0, "alice", &ca);
+	p2plink_peer *bob = connect_on(f, 1, "bob", &cb);
+	p2plink_registry_set_link_only(regs[1], bob, TRUE);
+	for(int order = 0; order < 2; order++) {
+		answers_last = order == 1;
+		send_on(0, alice, "{\"type\":\"OFFER\",\"dst\":\"bob\",\"payload\":1}", order);
+		pump(order);
+	}
+	close_on(f, alice, 3);
+	pump(3);
+	g_assert_cmpuint(fake_conn_count(cb), ==, 1);
+	assert_no_error_frame(ca);
+}
+
 static void test_node_down_sends_leave_for_its_peers(fixture *f, gconstpointer data) {
 	p2plink_conn *ca, *cb, *cc;
 	p2plink_peer *alice = connect_on(f, 0, "alice", &ca);
@@ -360,7 +436,8 @@ static void test_precheck_matches_open(fixture *f, gconstpointer data) {
 
 static void test_remote_frame_roundtrip_and_malformed_bodies(void) {
 	p2plink_remote_frame in = { P2PLINK_REMOTE_RELAY, P2PLINK_MSG_OFFER, "alice",
-		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "", "node-a", 42, "{\"x\":\"é\"}", 10 };
+		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "", "node-a", 42, "{\"x\":\"é\"}", 10,
+		G_GUINT64_CONSTANT(0x0102030405060708) };
 	size_t len;
 	char *body = p2plink_remote_frame_encode(&in, &len);
 	p2plink_remote_frame out;
@@ -370,6 +447,7 @@ static void test_remote_frame_roundtrip_and_malformed_bodies(void) {
 	g_assert_cmpstr(out.src, ==, "alice");
 	g_assert_cmpstr(out.origin, ==, "node-a");
 	g_assert_cmpint(out.queued_since, ==, 42);
+	g_assert_cmpuint(out.seq, ==, G_GUINT64_CONSTANT(0x0102030405060708));
 	g_assert_cmpuint(out.len, ==, 10);
 	g_assert_cmpmem(out.text, out.len, in.text, 10);
 	p2plink_remote_frame_clear(&out);
@@ -384,12 +462,12 @@ static void test_remote_frame_roundtrip_and_malformed_bodies(void) {
 	g_free(body);
 	/* An invalid sender id, an upper-case owner, an unknown kind, a node id outside the alphabet */
 	p2plink_remote_frame bads[] = {
-		{ P2PLINK_REMOTE_RELAY, P2PLINK_MSG_OFFER, "bad id!", in.src_owner, "", "node-a", 0, "{}", 2 },
+		{ P2PLINK_REMOTE_RELAY, P2PLINK_MSG_OFFER, "bad id!", in.src_owner, "", "node-a", 0, "{}", 2, 0 },
 		{ P2PLINK_REMOTE_RELAY, P2PLINK_MSG_OFFER, "alice",
-			"0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef", "", "node-a", 0, "{}", 2 },
-		{ 'Z', P2PLINK_MSG_OFFER, "alice", in.src_owner, "", "node-a", 0, "{}", 2 },
-		{ P2PLINK_REMOTE_RELAY, P2PLINK_MSG_OFFER, "alice", in.src_owner, "", "node a", 0, "{}", 2 },
-		{ P2PLINK_REMOTE_RELAY, P2PLINK_MSG_HEARTBEAT, "alice", in.src_owner, "", "node-a", 0, "{}", 2 },
+			"0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef", "", "node-a", 0, "{}", 2, 0 },
+		{ 'Z', P2PLINK_MSG_OFFER, "alice", in.src_owner, "", "node-a", 0, "{}", 2, 0 },
+		{ P2PLINK_REMOTE_RELAY, P2PLINK_MSG_OFFER, "alice", in.src_owner, "", "node a", 0, "{}", 2, 0 },
+		{ P2PLINK_REMOTE_RELAY, P2PLINK_MSG_HEARTBEAT, "alice", in.src_owner, "", "node-a", 0, "{}", 2, 0 },
 	};
 	for(guint i = 0; i < G_N_ELEMENTS(bads); i++) {
 		body = p2plink_remote_frame_encode(&bads[i], &len);
@@ -406,6 +484,8 @@ int main(int argc, char **argv) {
 	ADD("queue_for_id_held_nowhere_expires_from_first_try", test_queue_for_id_held_nowhere_expires_from_first_try);
 	ADD("unreachable_is_expire_and_refused_never_error", test_unreachable_is_expire_and_refused_never_error);
 	ADD("link_only_gate_and_grant_across_nodes", test_link_only_gate_and_grant_across_nodes);
+	ADD("refusal_before_route_answer_makes_no_counterpart", test_refusal_before_route_answer_makes_no_counterpart);
+	ADD("refused_peer_hears_no_leave_whatever_the_order", test_refused_peer_hears_no_leave_whatever_the_order);
 	ADD("node_down_sends_leave_for_its_peers", test_node_down_sends_leave_for_its_peers);
 	ADD("lease_lost_drops_copy_without_release_or_leave", test_lease_lost_drops_copy_without_release_or_leave);
 	ADD("reserved_id_released_only_when_its_grace_ends", test_reserved_id_released_only_when_its_grace_ends);
