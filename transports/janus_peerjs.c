@@ -376,7 +376,6 @@ static int janus_peerjs_init(janus_transport_callbacks *callback, const char *co
 	g_atomic_int_set(&initialized, 1);
 	if(!peerjs_loop_start()) {
 		g_atomic_int_set(&initialized, 0);
-		peerjs_cluster_stop();
 		peerjs_cluster_attached(FALSE);
 		peerjs.hotpath->detach_transport();
 		state_free();

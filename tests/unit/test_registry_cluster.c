@@ -265,12 +265,19 @@ static void test_unreachable_is_expire_and_refused_never_error(fixture *f, gcons
 	assert_no_error_frame(ca);
 }
 
+/* alice on node-a, bob on node-b and link-only: the cases of the share-link gate across nodes */
+static void alice_and_link_only_bob(fixture *f, p2plink_peer **alice, p2plink_conn **ca, p2plink_peer **bob,
+		p2plink_conn **cb) {
+	*alice = connect_on(f, 0, "alice", ca);
+	*bob = connect_on(f, 1, "bob", cb);
+	p2plink_registry_set_link_only(regs[1], *bob, TRUE);
+}
+
 static void test_link_only_gate_and_grant_across_nodes(fixture *f, gconstpointer data) {
 	p2plink_conn *ca, *cb, *cm;
-	p2plink_peer *alice = connect_on(f, 0, "alice", &ca);
+	p2plink_peer *alice, *bob;
+	alice_and_link_only_bob(f, &alice, &ca, &bob, &cb);
 	p2plink_peer *mallory = connect_on(f, 0, "mallory", &cm);
-	p2plink_peer *bob = connect_on(f, 1, "bob", &cb);
-	p2plink_registry_set_link_only(regs[1], bob, TRUE);
 	/* No grant: refused on bob's node, told on alice's, bob learns nothing */
 	send_on(0, alice, "{\"type\":\"OFFER\",\"dst\":\"bob\",\"payload\":1}", 0);
 	pump(0);
@@ -312,9 +319,8 @@ static void test_link_only_gate_and_grant_across_nodes(fixture *f, gconstpointer
  * let through (a grant) makes one as usual */
 static void test_refusal_before_route_answer_makes_no_counterpart(fixture *f, gconstpointer data) {
 	p2plink_conn *ca, *cb;
-	p2plink_peer *alice = connect_on(f, 0, "alice", &ca);
-	p2plink_peer *bob = connect_on(f, 1, "bob", &cb);
-	p2plink_registry_set_link_only(regs[1], bob, TRUE);
+	p2plink_peer *alice, *bob;
+	alice_and_link_only_bob(f, &alice, &ca, &bob, &cb);
 	answers_last = TRUE;
 	for(int i = 0; i < 3; i++)
 		send_on(0, alice, "{\"type\":\"CANDIDATE\",\"dst\":\"bob\",\"payload\":1}", 0);
@@ -340,9 +346,8 @@ static void test_refusal_before_route_answer_makes_no_counterpart(fixture *f, gc
 /* The same race without a grant: alice goes and bob, who refused every frame, hears nothing */
 static void test_refused_peer_hears_no_leave_whatever_the_order(fixture *f, gconstpointer data) {
 	p2plink_conn *ca, *cb;
-	p2plink_peer *alice = connect_on(f, 0, "alice", &ca);
-	p2plink_peer *bob = connect_on(f, 1, "bob", &cb);
-	p2plink_registry_set_link_only(regs[1], bob, TRUE);
+	p2plink_peer *alice, *bob;
+	alice_and_link_only_bob(f, &alice, &ca, &bob, &cb);
 	for(int order = 0; order < 2; order++) {
 		answers_last = order == 1;
 		send_on(0, alice, "{\"type\":\"OFFER\",\"dst\":\"bob\",\"payload\":1}", order);
