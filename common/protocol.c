@@ -65,6 +65,7 @@ typedef enum top_key {
 
 typedef struct decode_state {
 	yajl_handle parser;
+	yajl_callbacks callbacks;	/* what yajl calls; this frame's own copy, see on_start */
 	const char *data;
 	int depth;				/* 0 outside the frame, 1 inside the top-level object */
 	gboolean top_is_object;
@@ -132,19 +133,38 @@ static int on_string(void *ctx, const unsigned char *str, size_t len) {
 	return on_scalar(ctx, str, len, TRUE, FALSE);
 }
 
+static const yajl_callbacks decode_callbacks;
+
+/* Inside a nested value (the payload's object: an SDP, a candidate) nothing is read, only validated. yajl decodes a
+ * string with escapes (every SDP line ends in \r\n) into its own buffer before calling its callback, and only when
+ * there is one: so below the top level the scalar and key callbacks are taken away (yajl reads them through the
+ * pointer it was given, on every token) and put back when the nested value ends. The lexer still checks every
+ * string, escape and number, so validation is the same; the copy and the decode are gone. */
+static void read_nested_values(decode_state *st, gboolean read) {
+	st->callbacks.yajl_null = read ? decode_callbacks.yajl_null : NULL;
+	st->callbacks.yajl_boolean = read ? decode_callbacks.yajl_boolean : NULL;
+	st->callbacks.yajl_number = read ? decode_callbacks.yajl_number : NULL;
+	st->callbacks.yajl_string = read ? decode_callbacks.yajl_string : NULL;
+	st->callbacks.yajl_map_key = read ? decode_callbacks.yajl_map_key : NULL;
+}
+
 static int on_start(decode_state *st, gboolean is_map) {
 	if(st->depth == 0)
 		st->top_is_object = is_map;
 	else if(st->depth == 1 && (st->key == KEY_TYPE || st->key == KEY_DST))
 		*(st->key == KEY_TYPE ? &st->type_bad : &st->dst_bad) = TRUE;
 	st->depth++;
+	if(st->depth == 2)
+		read_nested_values(st, FALSE);
 	return 1;
 }
 
 static int on_end(decode_state *st) {
 	st->depth--;
-	if(st->depth == 1)
+	if(st->depth == 1) {
+		read_nested_values(st, TRUE);
 		top_value_done(st);
+	}
 	return 1;
 }
 
@@ -255,7 +275,8 @@ gboolean p2plink_frame_decode(const char *data, size_t len, p2plink_frame *frame
 	decode_state st = { 0 };
 	st.data = data;
 	st.frame = frame;
-	st.parser = yajl_alloc(&decode_callbacks, NULL, &st);
+	st.callbacks = decode_callbacks;
+	st.parser = yajl_alloc(&st.callbacks, NULL, &st);
 	if(st.parser == NULL) {
 		p2plink_error_set(err, "server-error", "Out of memory");
 		return FALSE;

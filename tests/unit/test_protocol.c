@@ -50,6 +50,37 @@ static void test_decode_payload_slices_every_value_kind(void) {
 	}
 }
 
+/* Below the top level nothing is read (decode skips it), yet everything is still checked: a bad escape, number,
+ * raw control character or literal deep in the payload refuses the frame; and top-level keys after a nested value
+ * are read again, escapes decoded ("peer\u0031" is peer1) */
+static void test_decode_nested_values_checked_not_read(void) {
+	static const char *bad[] = { "{\"a\":\"\\x\"}", "{\"a\":[01]}", "{\"a\":\"\t\"}", "{\"a\":[tru]}",
+		"{\"a\":{\"b\":\"\\u12\"}}", "[{\"\\q\":1}]", "{\"a\":-}", "{\"a\":nul}" };
+	for(size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+		char *in = g_strdup_printf("{\"type\":\"OFFER\",\"payload\":%s,\"dst\":\"b\"}", bad[i]);
+		p2plink_frame frame;
+		p2plink_error err;
+		g_assert_false(p2plink_frame_decode(in, strlen(in), &frame, &err));
+		g_assert_cmpstr(err.code, ==, "invalid-json");
+		g_free(in);
+	}
+	const char *nested = "{\"sdp\":{\"type\":\"offer\",\"sdp\":\"v=0\\r\\n\\u00e9\"},\"n\":[1.5e3,true,null]}";
+	char *in = g_strdup_printf("{\"payload\":%s,\"dst\":\"peer\\u0031\",\"type\":\"OF\\u0046ER\"}", nested);
+	p2plink_frame frame;
+	p2plink_error err;
+	g_assert_true(p2plink_frame_decode(in, strlen(in), &frame, &err));
+	g_assert_cmpint(frame.type, ==, P2PLINK_MSG_OFFER);
+	g_assert_cmpstr(frame.dst, ==, "peer1");
+	g_assert_cmpuint(frame.payload_len, ==, strlen(nested));
+	g_assert_true(strncmp(frame.payload, nested, frame.payload_len) == 0);
+	g_free(in);
+	/* A "dst" inside the payload is the payload's, not the frame's */
+	const char *inner = "{\"type\":\"OFFER\",\"payload\":{\"dst\":\"x\",\"type\":\"LEAVE\"},\"dst\":\"b\"}";
+	g_assert_true(p2plink_frame_decode(inner, strlen(inner), &frame, &err));
+	g_assert_cmpint(frame.type, ==, P2PLINK_MSG_OFFER);
+	g_assert_cmpstr(frame.dst, ==, "b");
+}
+
 static void test_decode_heartbeat(void) {
 	p2plink_frame frame;
 	p2plink_error err;
@@ -212,6 +243,7 @@ int main(int argc, char **argv) {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/protocol/decode/offer_keeps_dst_and_payload", test_decode_offer_keeps_dst_and_payload);
 	g_test_add_func("/protocol/decode/heartbeat", test_decode_heartbeat);
+	g_test_add_func("/protocol/decode/nested_values_checked_not_read", test_decode_nested_values_checked_not_read);
 	g_test_add_func("/protocol/decode/payload_slices_every_value_kind", test_decode_payload_slices_every_value_kind);
 	g_test_add_func("/protocol/decode/rejects_bad_frames_with_codes", test_decode_rejects_bad_frames_with_codes);
 	g_test_add_func("/protocol/decode/rejects_embedded_nul", test_decode_rejects_embedded_nul);
