@@ -84,9 +84,9 @@ void p2plink_peer_unref(p2plink_peer *peer) {
 	g_free(peer->token);
 	g_free(peer->owner);
 	g_free(peer->ip);
-	g_hash_table_destroy(peer->counterparts);
-	g_hash_table_destroy(peer->contacted);
-	g_hash_table_destroy(peer->grants);
+	g_clear_pointer(&peer->counterparts, g_hash_table_unref);
+	g_clear_pointer(&peer->contacted, g_hash_table_unref);
+	g_clear_pointer(&peer->grants, g_hash_table_unref);
 	g_free(peer);
 }
 
@@ -109,9 +109,6 @@ static p2plink_peer *peer_new(p2plink_conn *conn, const char *id, const char *to
 	peer->connected_at = now;
 	peer->connected_wall = g_get_real_time();
 	peer->last_seen = now;
-	peer->counterparts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-	peer->contacted = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-	peer->grants = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	/* The bind nonce is a capability: 128 bits from the CSPRNG, never sent to any client */
 	unsigned char raw[P2PLINK_BIND_NONCE_LEN / 2];
 	if(peer->owner == NULL || RAND_bytes(raw, sizeof(raw)) != 1) {
@@ -123,31 +120,44 @@ static p2plink_peer *peer_new(p2plink_conn *conn, const char *id, const char *to
 	return peer;
 }
 
-/* Sets of ids */
+/* A peer's tables (counterparts, contacted, grants) */
 
-static void copy_set(GHashTable *to, GHashTable *from) {
-	GHashTableIter iter;
-	gpointer key;
-	g_hash_table_iter_init(&iter, from);
-	while(g_hash_table_iter_next(&iter, &key, NULL))
-		g_hash_table_add(to, g_strdup(key));
+/* Made at the first entry, not with the peer: an idle peer never needs them, and the three cost ~0.5 KiB a peer
+ * (bench/idle_heap.mjs). Keys are copies; value_free is g_free for the maps, NULL for the contacted set. */
+static GHashTable *peer_table(GHashTable **t, GDestroyNotify value_free) {
+	if(*t == NULL)
+		*t = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, value_free);
+	return *t;
 }
 
-static void copy_map(GHashTable *to, GHashTable *from) {
-	GHashTableIter iter;
+/* Into counterparts or grants (a map of copied strings) */
+static void peer_table_insert(GHashTable **t, const char *key, const char *value) {
+	g_hash_table_insert(peer_table(t, g_free), g_strdup(key), g_strdup(value));
+}
+
+static void copy_set(GHashTable **to, GHashTable *from) {
+	peer_table_iter iter;
+	gpointer key;
+	peer_table_iter_init(&iter, from);
+	while(peer_table_iter_next(&iter, &key, NULL))
+		g_hash_table_add(peer_table(to, NULL), g_strdup(key));
+}
+
+static void copy_map(GHashTable **to, GHashTable *from) {
+	peer_table_iter iter;
 	gpointer key, value;
-	g_hash_table_iter_init(&iter, from);
-	while(g_hash_table_iter_next(&iter, &key, &value))
-		g_hash_table_insert(to, g_strdup(key), g_strdup(value));
+	peer_table_iter_init(&iter, from);
+	while(peer_table_iter_next(&iter, &key, &value))
+		peer_table_insert(to, key, value);
 }
 
 /* Bounded set insert: FALSE when full (the caller decides what a full set means) */
-gboolean set_add_bounded(GHashTable *set, const char *key, guint max) {
-	if(g_hash_table_contains(set, key))
+gboolean set_add_bounded(GHashTable **set, const char *key, guint max) {
+	if(peer_table_contains(*set, key))
 		return TRUE;
-	if(g_hash_table_size(set) >= max)
+	if(peer_table_size(*set) >= max)
 		return FALSE;
-	g_hash_table_add(set, g_strdup(key));
+	g_hash_table_add(peer_table(set, NULL), g_strdup(key));
 	return TRUE;
 }
 
@@ -347,15 +357,15 @@ static void peer_drop_locked(p2plink_registry *reg, p2plink_peer *peer, p2plink_
 	peer->registered = FALSE;
 	alive_forget_locked(reg, peer);
 	g_hash_table_remove(reg->peers, peer->id);
-	GHashTableIter iter;
+	peer_table_iter iter;
 	gpointer key;
-	g_hash_table_iter_init(&iter, peer->counterparts);
-	while(g_hash_table_iter_next(&iter, &key, NULL)) {
+	peer_table_iter_init(&iter, peer->counterparts);
+	while(peer_table_iter_next(&iter, &key, NULL)) {
 		p2plink_peer *other = g_hash_table_lookup(reg->peers, key);
 		size_t len;
 		char *text = p2plink_frame_encode_relay(P2PLINK_MSG_LEAVE, peer->id, key, NULL, 0, &len);
 		if(other != NULL) {
-			g_hash_table_remove(other->counterparts, peer->id);
+			peer_table_remove(other->counterparts, peer->id);
 			send_text_locked(reg, other, text, len);
 		} else if(reg->cluster) {
 			/* Wherever it is now: its node finds it through its lease */
@@ -371,7 +381,7 @@ static void peer_drop_locked(p2plink_registry *reg, p2plink_peer *peer, p2plink_
 		return;
 	}
 	cluster_release_locked(reg, peer);
-	g_hash_table_remove_all(peer->counterparts);
+	g_clear_pointer(&peer->counterparts, g_hash_table_unref);
 	p2plink_peer_unref(peer);	/* the peers table's reference */
 }
 
@@ -380,14 +390,14 @@ static void peer_drop_locked(p2plink_registry *reg, p2plink_peer *peer, p2plink_
 void counterpart_add_locked(p2plink_registry *reg, p2plink_peer *peer, const char *id, const char *node) {
 	gpointer known;
 	/* Called for every relayed frame: a known counterpart on the same node costs one lookup, no allocation */
-	if(g_hash_table_lookup_extended(peer->counterparts, id, NULL, &known)) {
+	if(peer->counterparts != NULL && g_hash_table_lookup_extended(peer->counterparts, id, NULL, &known)) {
 		if(g_strcmp0(known, node) != 0)
-			g_hash_table_insert(peer->counterparts, g_strdup(id), g_strdup(node));
+			peer_table_insert(&peer->counterparts, id, node);
 		return;
 	}
-	if(g_hash_table_size(peer->counterparts) >= reg->cfg.max_counterparts)
+	if(peer_table_size(peer->counterparts) >= reg->cfg.max_counterparts)
 		return;
-	g_hash_table_insert(peer->counterparts, g_strdup(id), g_strdup(node));
+	peer_table_insert(&peer->counterparts, id, node);
 }
 
 static void remember_counterparts_locked(p2plink_registry *reg, p2plink_peer *a, p2plink_peer *b) {
@@ -401,13 +411,13 @@ static gboolean link_gate_allows_locked(p2plink_peer *from, p2plink_peer *to) {
 	if(!to->link_only)
 		return TRUE;
 	/* A grant from a redeemed link, or an answer to someone the link-only peer contacted itself */
-	const char *owner = g_hash_table_lookup(from->grants, to->id);
-	return (owner != NULL && strcmp(owner, to->owner) == 0) || g_hash_table_contains(to->contacted, from->id);
+	const char *owner = peer_table_lookup(from->grants, to->id);
+	return (owner != NULL && strcmp(owner, to->owner) == 0) || peer_table_contains(to->contacted, from->id);
 }
 
 static void forget_counterparts_locked(p2plink_peer *a, p2plink_peer *b) {
-	g_hash_table_remove(a->counterparts, b->id);
-	g_hash_table_remove(b->counterparts, a->id);
+	peer_table_remove(a->counterparts, b->id);
+	peer_table_remove(b->counterparts, a->id);
 }
 
 static gboolean tokens_equal(const char *a, const char *b) {
@@ -474,9 +484,9 @@ void flush_queue_locked(p2plink_registry *reg, p2plink_peer *peer) {
 
 /* The owner is back: its new peer object takes over what the old one (connected or reserved) held */
 static void take_over_locked(p2plink_registry *reg, p2plink_peer *peer, p2plink_peer *old) {
-	copy_map(peer->counterparts, old->counterparts);
-	copy_set(peer->contacted, old->contacted);
-	copy_map(peer->grants, old->grants);
+	copy_map(&peer->counterparts, old->counterparts);
+	copy_set(&peer->contacted, old->contacted);
+	copy_map(&peer->grants, old->grants);
 	peer->link_only = old->link_only;
 	/* A reconnect does not refill the frame bucket, or reconnecting would be a way around pacing */
 	peer->frames = old->frames;
@@ -485,10 +495,10 @@ static void take_over_locked(p2plink_registry *reg, p2plink_peer *peer, p2plink_
 	if(!old->reserved)
 		return;
 	/* Those it signaled with before it went (and who are still here) hear when it leaves again */
-	GHashTableIter iter;
+	peer_table_iter iter;
 	gpointer key;
-	g_hash_table_iter_init(&iter, peer->counterparts);
-	while(g_hash_table_iter_next(&iter, &key, NULL)) {
+	peer_table_iter_init(&iter, peer->counterparts);
+	while(peer_table_iter_next(&iter, &key, NULL)) {
 		p2plink_peer *other = g_hash_table_lookup(reg->peers, key);
 		if(other != NULL)
 			counterpart_add_locked(reg, other, peer->id, NULL);
@@ -670,8 +680,8 @@ static p2plink_frame_result route(p2plink_registry *reg, p2plink_peer *peer, p2p
 	if(dst != NULL && dst->conn != NULL) {
 		send_text_locked(reg, dst, text, len);
 		if(frame->type != P2PLINK_MSG_LEAVE && frame->type != P2PLINK_MSG_EXPIRE &&
-				!g_hash_table_contains(dst->contacted, peer->id))
-			set_add_bounded(peer->contacted, dst->id, reg->cfg.max_counterparts);
+				!peer_table_contains(dst->contacted, peer->id))
+			set_add_bounded(&peer->contacted, dst->id, reg->cfg.max_counterparts);
 		if(frame->type == P2PLINK_MSG_LEAVE)
 			forget_counterparts_locked(peer, dst);
 		else
@@ -941,10 +951,10 @@ p2plink_peer *p2plink_registry_authenticate(p2plink_registry *reg, const char *i
 
 gboolean p2plink_registry_grant(p2plink_registry *reg, p2plink_peer *grantee, const char *target, const char *owner) {
 	g_mutex_lock(&reg->mutex);
-	gboolean ok = g_hash_table_contains(grantee->grants, target) ||
-		g_hash_table_size(grantee->grants) < reg->cfg.max_grants;
+	gboolean ok = peer_table_contains(grantee->grants, target) ||
+		peer_table_size(grantee->grants) < reg->cfg.max_grants;
 	if(ok)
-		g_hash_table_insert(grantee->grants, g_strdup(target), g_strdup(owner));
+		peer_table_insert(&grantee->grants, target, owner);
 	g_mutex_unlock(&reg->mutex);
 	return ok;
 }
@@ -975,9 +985,9 @@ json_t *peer_info_locked(p2plink_peer *peer) {
 		"ip", peer->ip,
 		"connected", peer->conn != NULL && peer->registered,
 		"link_only", peer->link_only,
-		"grants", (int)g_hash_table_size(peer->grants),
+		"grants", (int)peer_table_size(peer->grants),
 		"connected_at", (json_int_t)(peer->connected_wall / 1000),
-		"counterparts", (int)g_hash_table_size(peer->counterparts),
+		"counterparts", (int)peer_table_size(peer->counterparts),
 		"frames_in", (json_int_t)peer->frames_in);
 }
 

@@ -47,7 +47,7 @@ void cluster_route_locked(p2plink_registry *reg, p2plink_peer *peer, const char 
 		}
 		return;
 	}
-	const char *grant = g_hash_table_lookup(peer->grants, dst);
+	const char *grant = peer_table_lookup(peer->grants, dst);
 	p2plink_remote_frame f = { P2PLINK_REMOTE_RELAY, type, peer->id, peer->owner, (char *)(grant ? grant : ""),
 		(char *)reg->ops.node, now, text, len, ++reg->route_seq };
 	route_body_locked(reg, dst, &f);
@@ -133,7 +133,7 @@ gboolean remote_gate_allows_locked(const char *src, const char *grant, p2plink_p
 	if(!to->link_only)
 		return TRUE;
 	return (grant != NULL && *grant != '\0' && strcmp(grant, to->owner) == 0) ||
-		g_hash_table_contains(to->contacted, src);
+		peer_table_contains(to->contacted, src);
 }
 
 /* A peer's frame from another node, for a local id */
@@ -147,7 +147,7 @@ static void deliver_relay_locked(p2plink_registry *reg, const char *dst, p2plink
 	if(peer != NULL && peer->conn != NULL) {
 		send_text_locked(reg, peer, f->text, f->len);
 		if(f->type == P2PLINK_MSG_LEAVE)
-			g_hash_table_remove(peer->counterparts, f->src);
+			peer_table_remove(peer->counterparts, f->src);
 		else	/* the sender may be here by now: a frame routed again by the node that queued it */
 			counterpart_add_locked(reg, peer, f->src, strcmp(f->origin, reg->ops.node) != 0 ? f->origin : NULL);
 		reg->relayed++;
@@ -183,7 +183,7 @@ gboolean p2plink_registry_remote_deliver(p2plink_registry *reg, const char *dst,
 			 * from another node, whose state stayed there), and a LEAVE for a peer a client has no connection
 			 * with changes nothing for it */
 			if(peer != NULL) {
-				g_hash_table_remove(peer->counterparts, f.src);
+				peer_table_remove(peer->counterparts, f.src);
 				send_text_locked(reg, peer, f.text, f.len);
 			}
 			break;
@@ -192,8 +192,8 @@ gboolean p2plink_registry_remote_deliver(p2plink_registry *reg, const char *dst,
 			 * a counterpart; it did not, so f.src hears nothing when this peer leaves (as on one node, where a
 			 * refused frame never makes a counterpart) */
 			if(peer != NULL) {
-				g_hash_table_remove(peer->counterparts, f.src);
-				g_hash_table_remove(peer->contacted, f.src);
+				peer_table_remove(peer->counterparts, f.src);
+				peer_table_remove(peer->contacted, f.src);
 				send_text_locked(reg, peer, f.text, f.len);
 				if(f.seq != 0 && strcmp(f.origin, reg->ops.node) == 0 && f.seq > reg->answered_seq)
 					refused_early_add_locked(reg, dst, f.src, f.seq);
@@ -234,12 +234,12 @@ void p2plink_registry_remote_routed(p2plink_registry *reg, const char *dst, cons
 	if(result == P2PLINK_REMOTE_DELIVERED) {
 		if(src != NULL && mine && !refused) {
 			if(f.type == P2PLINK_MSG_LEAVE) {
-				g_hash_table_remove(src->counterparts, dst);
+				peer_table_remove(src->counterparts, dst);
 			} else {
 				/* First contact opens the sender's own link-only gate for dst's answers, as on one node; a
 				 * counterpart already known reached us first, or was reached before */
-				if(!control && !g_hash_table_contains(src->counterparts, dst))
-					set_add_bounded(src->contacted, dst, reg->cfg.max_counterparts);
+				if(!control && !peer_table_contains(src->counterparts, dst))
+					set_add_bounded(&src->contacted, dst, reg->cfg.max_counterparts);
 				counterpart_add_locked(reg, src, dst, node);
 			}
 		}
@@ -277,7 +277,7 @@ void p2plink_registry_remote_lost(p2plink_registry *reg, const char *id, const c
 		if(peer->reserved) {
 			unreserve_locked(reg, peer);
 		} else {
-			g_hash_table_remove_all(peer->counterparts);
+			g_clear_pointer(&peer->counterparts, g_hash_table_unref);
 			kick_locked(reg, peer, "the id moved to another node", FALSE, now);
 		}
 	}
@@ -294,17 +294,17 @@ void p2plink_registry_remote_node_down(p2plink_registry *reg, const char *node) 
 	g_hash_table_iter_init(&peers, reg->peers);
 	while(g_hash_table_iter_next(&peers, NULL, &value)) {
 		p2plink_peer *peer = value;
-		GHashTableIter iter;
+		peer_table_iter iter;
 		gpointer key, where;
-		g_hash_table_iter_init(&iter, peer->counterparts);
-		while(g_hash_table_iter_next(&iter, &key, &where)) {
+		peer_table_iter_init(&iter, peer->counterparts);
+		while(peer_table_iter_next(&iter, &key, &where)) {
 			if(where == NULL || strcmp(where, node) != 0)
 				continue;
 			size_t len;
 			char *text = p2plink_frame_encode_relay(P2PLINK_MSG_LEAVE, key, peer->id, NULL, 0, &len);
 			send_text_locked(reg, peer, text, len);
 			g_free(text);
-			g_hash_table_iter_remove(&iter);
+			g_hash_table_iter_remove(&iter.iter);
 		}
 	}
 	g_mutex_unlock(&reg->mutex);
@@ -334,7 +334,7 @@ guint p2plink_registry_remote_retry(p2plink_registry *reg, gint64 now) {
 			const char *grant = qf->grant;
 			if(qf->src_node == NULL) {
 				p2plink_peer *src = g_hash_table_lookup(reg->peers, qf->src);
-				grant = src != NULL ? g_hash_table_lookup(src->grants, q->dst) : NULL;
+				grant = src != NULL ? peer_table_lookup(src->grants, q->dst) : NULL;
 			}
 			p2plink_remote_frame f = { P2PLINK_REMOTE_RELAY, qf->type, qf->src, qf->src_owner,
 				(char *)(grant ? grant : ""), (char *)(qf->src_node ? qf->src_node : reg->ops.node), q->created,

@@ -26,6 +26,7 @@ struct p2plink_peer {
 	gint64 connected_wall;	/* real time, for people reading the admin API */
 	gint64 last_seen;
 	GList *alive;				/* its node in the registry's alive queue while registered */
+	/* These three are NULL until their first entry (registry.c, peer_table): read them with the peer_table_ helpers */
 	GHashTable *counterparts;	/* ids this peer signaled with → their node (NULL: this one), for LEAVE on
 								 * disconnect and when their node dies */
 	GHashTable *contacted;		/* ids this peer sent frames to first (set): they may answer a link-only peer */
@@ -99,7 +100,42 @@ void refuse_locked(p2plink_registry *reg, p2plink_peer *peer, const char *dst, p
 p2plink_peer *held_locked(p2plink_registry *reg, const char *id);
 /* A counterpart on `node` (NULL: this node); bounded by max_counterparts */
 void counterpart_add_locked(p2plink_registry *reg, p2plink_peer *peer, const char *id, const char *node);
-gboolean set_add_bounded(GHashTable *set, const char *key, guint max);
+/* Into a peer's contacted set, made at its first entry */
+gboolean set_add_bounded(GHashTable **set, const char *key, guint max);
+
+/* A peer's counterparts, contacted or grants table that may not exist yet (NULL) reads as empty */
+static inline gboolean peer_table_contains(GHashTable *t, const char *key) {
+	return t != NULL && g_hash_table_contains(t, key);
+}
+
+static inline gpointer peer_table_lookup(GHashTable *t, const char *key) {
+	return t != NULL ? g_hash_table_lookup(t, key) : NULL;
+}
+
+static inline guint peer_table_size(GHashTable *t) {
+	return t != NULL ? g_hash_table_size(t) : 0;
+}
+
+static inline void peer_table_remove(GHashTable *t, const char *key) {
+	if(t != NULL)
+		g_hash_table_remove(t, key);
+}
+
+/* Iteration over a table that may be NULL: next is FALSE at once then. For g_hash_table_iter_remove: &it.iter */
+typedef struct peer_table_iter {
+	GHashTableIter iter;
+	gboolean any;
+} peer_table_iter;
+
+static inline void peer_table_iter_init(peer_table_iter *it, GHashTable *t) {
+	it->any = t != NULL;
+	if(t != NULL)
+		g_hash_table_iter_init(&it->iter, t);
+}
+
+static inline gboolean peer_table_iter_next(peer_table_iter *it, gpointer *key, gpointer *value) {
+	return it->any && g_hash_table_iter_next(&it->iter, key, value);
+}
 /* Queue a frame for dst, which is not connected here. created: when a queue made for it begins (a frame routed
  * again keeps its queue's age, so EXPIRE still comes expire_timeout after the first try). FALSE when full. */
 gboolean enqueue_locked(p2plink_registry *reg, const char *dst, const char *src, const char *src_owner,

@@ -9,6 +9,7 @@
 #include "fake_transport.h"
 #include "link_service.h"
 #include "registry.h"
+#include "registry_private.h"	/* the peer's tables, for idle_peer_has_no_tables */
 
 #define SEC G_USEC_PER_SEC
 
@@ -621,6 +622,66 @@ static void test_grace_contacted_set_comes_back(fixture *f, gconstpointer data) 
 	assert_frame(b2, 1, "{\"type\":\"ANSWER\",\"src\":\"carol\",\"dst\":\"bob\",\"payload\":2}");
 }
 
+/* A peer's counterparts, contacted set and grants are made at their first entry: an idle peer has none, also after
+ * a reconnect, and one that signaled gets its tables back when it reconnects */
+static void test_idle_peer_has_no_tables(fixture *f, gconstpointer data) {
+	p2plink_conn *a, *b, *c, *a2, *c2;
+	p2plink_peer *alice = connect_peer(f, "alice", "ta", 0, &a, NULL);
+	p2plink_peer *bob = connect_peer(f, "bob", "tb", 0, &b, NULL);
+	p2plink_peer *carol = connect_peer(f, "carol", "tc", 0, &c, NULL);
+	p2plink_peer *all[] = { alice, bob, carol };
+	for(guint i = 0; i < G_N_ELEMENTS(all); i++) {
+		g_assert_null(all[i]->counterparts);
+		g_assert_null(all[i]->contacted);
+		g_assert_null(all[i]->grants);
+	}
+	json_t *info = p2plink_registry_peer_info(f->reg, carol);
+	g_assert_cmpint(json_integer_value(json_object_get(info, "counterparts")), ==, 0);
+	g_assert_cmpint(json_integer_value(json_object_get(info, "grants")), ==, 0);
+	json_decref(info);
+	/* A heartbeat makes nothing */
+	send_frame(f, carol, "{\"type\":\"HEARTBEAT\"}", 1);
+	g_assert_null(carol->counterparts);
+	g_assert_null(carol->contacted);
+	/* The first relayed frame: both ends have a counterpart, the sender a contacted set; the answer opens none */
+	send_frame(f, alice, "{\"type\":\"OFFER\",\"dst\":\"bob\",\"payload\":1}", 1);
+	assert_frame(b, 1, "{\"type\":\"OFFER\",\"src\":\"alice\",\"dst\":\"bob\",\"payload\":1}");
+	g_assert_nonnull(alice->counterparts);
+	g_assert_nonnull(bob->counterparts);
+	g_assert_nonnull(alice->contacted);
+	g_assert_true(g_hash_table_contains(alice->contacted, "bob"));
+	send_frame(f, bob, "{\"type\":\"ANSWER\",\"dst\":\"alice\",\"payload\":2}", 1);
+	assert_frame(a, 1, "{\"type\":\"ANSWER\",\"src\":\"bob\",\"dst\":\"alice\",\"payload\":2}");
+	g_assert_null(bob->contacted);
+	g_assert_null(alice->grants);
+	g_assert_true(p2plink_registry_grant(f->reg, carol, "bob", p2plink_peer_owner(bob)));
+	g_assert_nonnull(carol->grants);
+	/* alice and the still idle-but-granted carol reconnect within the grace: bob hears alice leave, and both get
+	 * what they had (a table that was never made stays NULL) */
+	close_peer_at(f, alice, 2 * SEC);
+	assert_frame(b, 2, "{\"type\":\"LEAVE\",\"src\":\"alice\",\"dst\":\"bob\"}");
+	close_peer_at(f, carol, 2 * SEC);
+	alice = connect_peer(f, "alice", "ta", 3 * SEC, &a2, NULL);
+	carol = connect_peer(f, "carol", "tc", 3 * SEC, &c2, NULL);
+	g_assert_nonnull(alice);
+	g_assert_nonnull(carol);
+	g_assert_true(g_hash_table_contains(alice->counterparts, "bob"));
+	g_assert_true(g_hash_table_contains(alice->contacted, "bob"));
+	g_assert_null(alice->grants);
+	g_assert_null(carol->counterparts);
+	g_assert_null(carol->contacted);
+	g_assert_cmpuint(g_hash_table_size(carol->grants), ==, 1);
+	/* and relaying still works both ways; alice's LEAVE reaches bob, and her close tells nobody again */
+	send_frame(f, bob, "{\"type\":\"CANDIDATE\",\"dst\":\"alice\",\"payload\":3}", 3 * SEC);
+	assert_frame(a2, 1, "{\"type\":\"CANDIDATE\",\"src\":\"bob\",\"dst\":\"alice\",\"payload\":3}");
+	send_frame(f, alice, "{\"type\":\"LEAVE\",\"dst\":\"bob\"}", 3 * SEC);
+	assert_frame(b, 3, "{\"type\":\"LEAVE\",\"src\":\"alice\",\"dst\":\"bob\"}");
+	g_assert_false(g_hash_table_contains(alice->counterparts, "bob"));
+	close_peer_at(f, alice, 4 * SEC);
+	g_assert_cmpuint(fake_conn_count(b), ==, 4);
+	(void)c;
+}
+
 /* owner_of answers for a reserved id too (links stay the owner's); authenticate does not (not connected) */
 static void test_grace_owner_of_reserved_id_but_not_authenticated(fixture *f, gconstpointer data) {
 	p2plink_peer *alice = connect_peer(f, "alice", "t1", 0, NULL, NULL);
@@ -902,6 +963,7 @@ int main(int argc, char **argv) {
 		test_grace_id_taken_is_identical_for_every_held_state);
 	ADD("/registry/grace/owner_gets_state_back", test_grace_owner_gets_state_back);
 	ADD("/registry/grace/contacted_set_comes_back", test_grace_contacted_set_comes_back);
+	ADD("/registry/idle_peer_has_no_tables", test_idle_peer_has_no_tables);
 	ADD("/registry/grace/owner_of_reserved_id_but_not_authenticated",
 		test_grace_owner_of_reserved_id_but_not_authenticated);
 	ADD("/registry/grace/frames_to_reserved_id_are_queued", test_grace_frames_to_reserved_id_are_queued);
