@@ -353,6 +353,8 @@ static int janus_peerjs_init(janus_transport_callbacks *callback, const char *co
 		state_free();
 		return -1;
 	}
+	/* Frames routed in a turn of the loop leave at its end, without POLLOUT round trips (peerjs_ws.c) */
+	peerjs_loop_at_turn_end(peerjs_ws_turn_end);
 	stun_start();
 	if(!peerjs_metrics_start(peerjs_loop_context(), peerjs.hotpath, peerjs.stun_server)) {
 		state_free();

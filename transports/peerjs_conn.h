@@ -82,6 +82,8 @@ struct p2plink_conn {
 	gboolean paced;			/* the plugin asked for a pause that is not over yet */
 	gboolean leasing;		/* cluster mode: the id's lease is being taken; frames wait in held until OPEN */
 	int fail_status;		/* ws_fail: the close code to send from the writable callback (0: none, -1: sent) */
+	gboolean writable_seen;	/* lws called the writable callback once: frames may be written at a turn's end */
+	gboolean turn_end_listed;	/* in peerjs_ws.c's turn-end list (which holds a reference) */
 	const char *fail_reason;
 	gint64 last_keepalive;
 	/* Written on the service thread before the Janus session exists, read by the core threads afterwards */

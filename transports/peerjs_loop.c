@@ -126,6 +126,43 @@ gboolean peerjs_loop_is_libuv(void) {
 	return uv_loop != NULL;
 }
 
+static uv_check_t turn_end_check;
+static void (*turn_end_fn)(void) = NULL;
+
+static void turn_end_cb(uv_check_t *handle) {
+	(void)handle;
+	turn_end_fn();
+}
+
+void peerjs_loop_at_turn_end(void (*fn)(void)) {
+	if(uv_loop == NULL || fn == NULL || turn_end_fn != NULL)
+		return;
+	if(uv_check_init(uv_loop, &turn_end_check) != 0)
+		return;
+	turn_end_fn = fn;
+	uv_check_start(&turn_end_check, turn_end_cb);
+	/* It must not keep uv_run going on its own (the context's destroy runs the loop until nothing is left) */
+	uv_unref((uv_handle_t *)&turn_end_check);
+}
+
+gboolean peerjs_loop_turn_end_available(void) {
+	return turn_end_fn != NULL;
+}
+
+/* Before the loop closes: the handle goes, and whatever the last turn left is handed to fn once more */
+static void turn_end_close(void) {
+	if(turn_end_fn == NULL)
+		return;
+	uv_check_stop(&turn_end_check);
+	uv_close((uv_handle_t *)&turn_end_check, NULL);
+	int budget = 1000;
+	while(budget-- > 0 && uv_run(uv_loop, UV_RUN_NOWAIT) != 0)
+		;
+	void (*fn)(void) = turn_end_fn;
+	turn_end_fn = NULL;
+	fn();
+}
+
 static gpointer service_run(gpointer data) {
 	(void)data;
 	peerjs_on_service_thread = TRUE;
@@ -236,6 +273,8 @@ void peerjs_loop_destroy(void) {
 	gboolean was = peerjs_on_service_thread;
 	peerjs_on_service_thread = TRUE;
 	context_destroy();
+	if(uv_loop != NULL)
+		turn_end_close();
 	peerjs_on_service_thread = was;
 	uv_unload();
 	janus_mutex_lock(&pending_mutex);

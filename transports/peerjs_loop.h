@@ -23,6 +23,11 @@ struct lws_context *peerjs_loop_context(void);
 gboolean peerjs_loop_is_libuv(void);
 /* The libuv loop lws runs on (NULL with the poll loop): cluster mode's Redis client runs on it too */
 struct uv_loop_s *peerjs_loop_uv(void);
+/* fn runs on the service thread at the end of every turn of the libuv loop, after the turn's reads (a uv_check
+ * handle), and once more when the loop is destroyed. Set once, after create; nothing happens with the poll loop. */
+void peerjs_loop_at_turn_end(void (*fn)(void));
+/* TRUE when a turn-end function is set and runs (libuv) */
+gboolean peerjs_loop_turn_end_available(void);
 /* Starts the service thread; FALSE (logged) when it cannot */
 gboolean peerjs_loop_start(void);
 /* LWS_CALLBACK_EVENT_WAIT_CANCELLED: arm everything other threads queued; leaves uv_run when stopping */

@@ -34,6 +34,8 @@ const p2plink_transport_ops peerjs_ws_transport_ops = {
  * writable again, so closes cannot rely on the writable callback alone: an abort (slow consumer) is killed right
  * away, a close gets PEERJS_CLOSE_FLUSH_TIMEOUT seconds to flush. wsi is only cleared on this thread: checking it
  * is safe. */
+static gboolean flush_at_turn_end(p2plink_conn *conn);
+
 static void conn_arm(void *item) {
 	p2plink_conn *conn = item;
 	gboolean closing = FALSE, abort = FALSE;
@@ -44,7 +46,7 @@ static void conn_arm(void *item) {
 		lws_set_timeout(conn->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 	else if(closing)
 		lws_set_timeout(conn->wsi, PENDING_TIMEOUT_CLOSE_SEND, PEERJS_CLOSE_FLUSH_TIMEOUT);
-	if(!abort)
+	if(!abort && (closing || !flush_at_turn_end(conn)))
 		lws_callback_on_writable(conn->wsi);
 }
 
@@ -354,43 +356,112 @@ static int write_batch(struct lws *wsi, peerjs_conn_batch *batch) {
 	return written < 0 ? -1 : 0;
 }
 
-int peerjs_ws_writeable(struct lws *wsi, p2plink_conn *conn) {
-	if(conn == NULL)
-		return -1;
-	if(conn->fail_status == -1)
-		return 0;
-	if(conn->fail_status != 0)
-		return write_fail_close(wsi, conn);
+/* Writes what is queued, WRITES_PER_CALLBACK frames at most: 1 when nothing is left to do, 0 when lws must call
+ * the writable callback again (more frames, the pipe choked, a close pending), -1 when the connection must close
+ * now (its close reason set). direct: called outside the writable callback (at the loop turn's end), where closing
+ * a connection is not ours to do: an abort or a close is left to the writable callback (0), only a failed write is
+ * -1. */
+static int write_queued(struct lws *wsi, p2plink_conn *conn, gboolean direct) {
 	guint budget = WRITES_PER_CALLBACK;
 	while(budget > 0) {
-		/* A partial write leaves lws holding the rest: then the pipe reads as choked and we wait for POLLOUT */
+		/* A partial write leaves lws holding the rest: then the pipe reads as choked and we wait for POLLOUT.
+		 * Directly, only lws's own buffer counts (lws_partial_buffered, no poll() syscall): a socket whose kernel
+		 * buffer is full takes what it can and lws keeps the rest and arms POLLOUT itself, as for any partial write */
+		gboolean choked = direct ? lws_partial_buffered(wsi) : lws_send_pipe_choked(wsi);
 		peerjs_conn_batch batch;
-		peerjs_conn_take_out(conn, lws_send_pipe_choked(wsi) ? 0 : budget, COALESCE_BYTES, &batch);
+		peerjs_conn_take_out(conn, choked ? 0 : budget, COALESCE_BYTES, &batch);
 		if(batch.abort) {
+			if(direct)
+				return 0;
 			lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)"slow consumer", 13);
 			return -1;
 		}
 		if(batch.count == 0) {
 			if(batch.closing && !batch.more) {
+				if(direct)
+					return 0;
 				lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, (unsigned char *)batch.reason, strlen(batch.reason));
 				return -1;
 			}
 			/* Nothing queued: ask for nothing. (lws calls us once more after it finished a partially written frame;
 			 * re-arming here with an empty queue made the service thread spin at a full core after any frame
 			 * larger than ~4 KiB: tests/integration/writable.test.mjs) */
-			if(!batch.more && !batch.closing)
-				return 0;
-			break;
+			return !batch.more && !batch.closing ? 1 : 0;
 		}
 		budget -= batch.count;
 		if(write_batch(wsi, &batch) < 0)
 			return -1;
 		if(!batch.more && !batch.closing)
-			return 0;
+			return 1;
 	}
-	/* Come back for the rest, or for the pending close */
-	lws_callback_on_writable(wsi);
 	return 0;
+}
+
+int peerjs_ws_writeable(struct lws *wsi, p2plink_conn *conn) {
+	if(conn == NULL)
+		return -1;
+	conn->writable_seen = TRUE;
+	if(conn->fail_status == -1)
+		return 0;
+	if(conn->fail_status != 0)
+		return write_fail_close(wsi, conn);
+	int r = write_queued(wsi, conn, FALSE);
+	if(r < 0)
+		return -1;
+	/* Come back for the rest, or for the pending close */
+	if(r == 0)
+		lws_callback_on_writable(wsi);
+	return 0;
+}
+
+/* Frames routed during one turn of the libuv loop are written at its end (peerjs_loop_at_turn_end), without
+ * asking lws for POLLOUT first. Arming for every frame cost two epoll_ctl() (POLLOUT on, then off), a poll() in
+ * lws_send_pipe_choked and one more loop turn per relayed frame (9.55 syscalls per real-traffic frame, docs/
+ * benchmarks.md); writing at once from the reading callback instead (tried, reverted) took the batching away:
+ * frames left one by one and the WSS closed loop needed twice the reads. At the turn's end, every frame routed to
+ * a socket in that turn leaves in one write, as from the writable callback, and nothing is armed unless something
+ * is left over. Service thread only; the list holds a reference on each connection. */
+static GPtrArray *turn_end_list = NULL;
+
+static gboolean flush_at_turn_end(p2plink_conn *conn) {
+	/* Only once lws has called the writable callback for it (established, its handshake answer out), never for a
+	 * failed one, and only where there is a turn end (libuv) */
+	if(!conn->writable_seen || conn->fail_status != 0 || !peerjs_loop_turn_end_available())
+		return FALSE;
+	if(conn->turn_end_listed)
+		return TRUE;
+	if(turn_end_list == NULL)
+		turn_end_list = g_ptr_array_new();
+	peerjs_conn_ref(conn);
+	conn->turn_end_listed = TRUE;
+	g_ptr_array_add(turn_end_list, conn);
+	return TRUE;
+}
+
+void peerjs_ws_turn_end(void) {
+	if(turn_end_list == NULL || turn_end_list->len == 0)
+		return;
+	/* Taken first: a write can end in a teardown, and nothing written here lists a connection again */
+	GPtrArray *list = turn_end_list;
+	turn_end_list = NULL;
+	for(guint i = 0; i < list->len; i++) {
+		p2plink_conn *conn = g_ptr_array_index(list, i);
+		conn->turn_end_listed = FALSE;
+		if(conn->wsi != NULL && conn->fail_status == 0) {
+			int r = write_queued(conn->wsi, conn, TRUE);
+			if(r < 0)	/* the socket failed under us: lws closes it (and the teardown runs) from its own loop */
+				lws_set_timeout(conn->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+			else if(r == 0)
+				lws_callback_on_writable(conn->wsi);
+		}
+		peerjs_conn_unref(conn);
+	}
+	if(turn_end_list == NULL) {
+		g_ptr_array_set_size(list, 0);
+		turn_end_list = list;
+	} else {
+		g_ptr_array_free(list, TRUE);
+	}
 }
 
 void peerjs_ws_teardown(p2plink_conn *conn) {

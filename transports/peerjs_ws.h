@@ -33,5 +33,7 @@ int peerjs_ws_resume(struct lws *wsi, p2plink_conn *conn);
 int peerjs_ws_writeable(struct lws *wsi, p2plink_conn *conn);
 /* Socket closed: tell the plugin and Janus; drops the socket's reference. Idempotent. */
 void peerjs_ws_teardown(p2plink_conn *conn);
+/* The end of a loop turn (peerjs_loop_at_turn_end): writes the frames routed during it */
+void peerjs_ws_turn_end(void);
 
 #endif
