@@ -23,8 +23,8 @@ struct lws_context *peerjs_loop_context(void);
 gboolean peerjs_loop_is_libuv(void);
 /* The libuv loop lws runs on (NULL with the poll loop): cluster mode's Redis client runs on it too */
 struct uv_loop_s *peerjs_loop_uv(void);
-/* fn runs on the service thread at the end of every turn of the libuv loop, after the turn's reads (a uv_check
- * handle), and once more when the loop is destroyed. Set once, after create; nothing happens with the poll loop. */
+/* fn runs on the service thread after every turn's reads and before the libuv loop blocks (uv_check and
+ * uv_prepare handles), and once more when the loop is destroyed. Set once, after create; nothing with poll. */
 void peerjs_loop_at_turn_end(void (*fn)(void));
 /* TRUE when a turn-end function is set and runs (libuv) */
 gboolean peerjs_loop_turn_end_available(void);
