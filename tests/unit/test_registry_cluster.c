@@ -266,6 +266,14 @@ static void test_unreachable_is_expire_and_refused_never_error(fixture *f, gcons
 }
 
 /* alice on node-a, bob on node-b and link-only: the cases of the share-link gate across nodes */
+/* How many counterparts the admin API reports for a peer (a refused frame must make none) */
+static json_int_t counterparts_of(p2plink_registry *reg, p2plink_peer *peer) {
+	json_t *info = p2plink_registry_peer_info(reg, peer);
+	json_int_t n = json_integer_value(json_object_get(info, "counterparts"));
+	json_decref(info);
+	return n;
+}
+
 static void alice_and_link_only_bob(fixture *f, p2plink_peer **alice, p2plink_conn **ca, p2plink_peer **bob,
 		p2plink_conn **cb) {
 	*alice = connect_on(f, 0, "alice", ca);
@@ -285,9 +293,7 @@ static void test_link_only_gate_and_grant_across_nodes(fixture *f, gconstpointer
 	g_assert_cmpstr(fake_conn_frame(ca, 1), ==, "{\"type\":\"EXPIRE\",\"src\":\"bob\",\"dst\":\"alice\"}");
 	g_assert_nonnull(strstr(fake_conn_frame(ca, 2), "\"code\":\"link-required\""));
 	/* The refused frame made no counterpart: bob hears nothing when alice goes */
-	json_t *info = p2plink_registry_peer_info(regs[0], alice);
-	g_assert_cmpint(json_integer_value(json_object_get(info, "counterparts")), ==, 0);
-	json_decref(info);
+	g_assert_cmpint(counterparts_of(regs[0], alice), ==, 0);
 	/* A grant redeemed on alice's node for bob's owner opens it for alice, and only for alice */
 	g_assert_true(p2plink_registry_grant(regs[0], alice, "bob", p2plink_peer_owner(bob)));
 	send_on(0, alice, "{\"type\":\"OFFER\",\"dst\":\"bob\",\"payload\":2}", 1);
@@ -326,17 +332,13 @@ static void test_refusal_before_route_answer_makes_no_counterpart(fixture *f, gc
 		send_on(0, alice, "{\"type\":\"CANDIDATE\",\"dst\":\"bob\",\"payload\":1}", 0);
 	pump(0);
 	g_assert_nonnull(strstr(fake_conn_frame(ca, 2), "\"code\":\"link-required\""));
-	json_t *info = p2plink_registry_peer_info(regs[0], alice);
-	g_assert_cmpint(json_integer_value(json_object_get(info, "counterparts")), ==, 0);
-	json_decref(info);
+	g_assert_cmpint(counterparts_of(regs[0], alice), ==, 0);
 	/* Granted, alice's next frame is delivered, and its late answer does make bob a counterpart */
 	g_assert_true(p2plink_registry_grant(regs[0], alice, "bob", p2plink_peer_owner(bob)));
 	send_on(0, alice, "{\"type\":\"OFFER\",\"dst\":\"bob\",\"payload\":2}", 1);
 	pump(1);
 	g_assert_cmpstr(fake_conn_frame(cb, 1), ==, "{\"type\":\"OFFER\",\"src\":\"alice\",\"dst\":\"bob\",\"payload\":2}");
-	info = p2plink_registry_peer_info(regs[0], alice);
-	g_assert_cmpint(json_integer_value(json_object_get(info, "counterparts")), ==, 1);
-	json_decref(info);
+	g_assert_cmpint(counterparts_of(regs[0], alice), ==, 1);
 	close_on(f, alice, 2);
 	pump(2);
 	g_assert_cmpstr(fake_conn_frame(cb, 2), ==, "{\"type\":\"LEAVE\",\"src\":\"alice\",\"dst\":\"bob\"}");
