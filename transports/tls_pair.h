@@ -41,7 +41,8 @@ gboolean peerjs_tls_pair_replace(SSL_CTX *live, const char *cert, const char *ke
 
 /* What every TLS connection of ctx keeps while idle: no record buffers. OpenSSL otherwise keeps a ~17 KiB read
  * and a ~17 KiB write buffer per connection for its whole life (SSL_MODE_RELEASE_BUFFERS frees each one as soon
- * as it is empty and takes a new one for the next record burst; docs/benchmarks.md, "What an idle peer costs") */
+ * as it is empty and takes a new one for the next record burst; docs/benchmarks.md, "What an idle peer costs"),
+ * and no session state for resumption (no tickets, no session cache: see tls_pair.c) */
 void peerjs_tls_ctx_lean(SSL_CTX *ctx);
 
 /* "AB:CD:..." SHA-256 of the context's current certificate (g_malloc'd), or NULL when it has none */

@@ -253,6 +253,62 @@ static void test_tls_pair_lean_context_keeps_no_buffers_while_idle(void) {
 	pair_free(p);
 }
 
+/* One connection over a BIO pair, offering `offer` (may be NULL) as the session to resume; closed cleanly (a
+ * session of a connection freed without close_notify is never resumable). Returns whether the server resumed;
+ * *next: the client's session afterwards, with whatever ticket the server sent */
+static gboolean connect_once(SSL_CTX *sctx, SSL_CTX *cctx, SSL_SESSION *offer, SSL_SESSION **next) {
+	SSL *client = SSL_new(cctx), *server = SSL_new(sctx);
+	BIO *bc = NULL, *bs = NULL;
+	g_assert_cmpint(BIO_new_bio_pair(&bc, 0, &bs, 0), ==, 1);
+	SSL_set_bio(client, bc, bc);
+	SSL_set_bio(server, bs, bs);
+	SSL_set_connect_state(client);
+	SSL_set_accept_state(server);
+	if(offer != NULL)
+		g_assert_cmpint(SSL_set_session(client, offer), ==, 1);
+	handshake(client, server);
+	/* The client reads: any NewSessionTicket the server sent after the handshake is taken in here */
+	one_frame(client, server, 26);
+	one_frame(server, client, 200);
+	gboolean reused = SSL_session_reused(server);
+	SSL_shutdown(client);
+	SSL_shutdown(server);
+	*next = SSL_get1_session(client);
+	SSL_free(client);
+	SSL_free(server);
+	return reused;
+}
+
+/* Whether a client of `version` that connected once resumes its session on a second connection */
+static gboolean resumes(const pair *p, gboolean lean, int version) {
+	SSL_CTX *sctx = SSL_CTX_new(TLS_server_method()), *cctx = SSL_CTX_new(TLS_client_method());
+	g_assert_true(peerjs_tls_pair_load(sctx, p->cert, p->key, NULL, NULL));
+	/* lws gives the listener a session id context; TLS 1.2 resumption needs one */
+	SSL_CTX_set_session_id_context(sctx, (const unsigned char *)"p2plink", 7);
+	if(lean)
+		peerjs_tls_ctx_lean(sctx);
+	g_assert_cmpint(SSL_CTX_set_min_proto_version(cctx, version), ==, 1);
+	g_assert_cmpint(SSL_CTX_set_max_proto_version(cctx, version), ==, 1);
+	SSL_SESSION *first = NULL, *second = NULL;
+	g_assert_false(connect_once(sctx, cctx, NULL, &first));
+	gboolean reused = connect_once(sctx, cctx, first, &second);
+	SSL_SESSION_free(first);
+	SSL_SESSION_free(second);
+	SSL_CTX_free(sctx);
+	SSL_CTX_free(cctx);
+	return reused;
+}
+
+static void test_tls_pair_lean_context_offers_no_resumption(void) {
+	pair *p = pair_new("tickets.example");
+	/* The control: OpenSSL's defaults resume in both versions, so the lean checks below can fail */
+	g_assert_true(resumes(p, FALSE, TLS1_3_VERSION));
+	g_assert_true(resumes(p, FALSE, TLS1_2_VERSION));
+	g_assert_false(resumes(p, TRUE, TLS1_3_VERSION));
+	g_assert_false(resumes(p, TRUE, TLS1_2_VERSION));
+	pair_free(p);
+}
+
 int main(int argc, char **argv) {
 	/* Before OpenSSL's first allocation, or OpenSSL refuses */
 	g_assert_true(CRYPTO_set_mem_functions(count_malloc, count_realloc, count_free));
@@ -266,5 +322,6 @@ int main(int argc, char **argv) {
 		test_tls_pair_files_change_is_seen_on_rewrite_and_rename);
 	g_test_add_func("/tls_pair/lean_context_keeps_no_buffers_while_idle",
 		test_tls_pair_lean_context_keeps_no_buffers_while_idle);
+	g_test_add_func("/tls_pair/lean_context_offers_no_resumption", test_tls_pair_lean_context_offers_no_resumption);
 	return g_test_run();
 }
