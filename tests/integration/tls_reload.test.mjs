@@ -127,32 +127,3 @@ test('a bad pair keeps the certificate in use, and the log says why', async () =
 	install(fs.readFileSync(a.cert), fs.readFileSync(a.key));
 	await waitFor('the finished pair on a new connection', async () => (await servedFingerprint()) === a.fingerprint);
 });
-
-// One TLS connection that asks for an id over HTTPS (so the client reads whatever the server sends after the
-// handshake, where TLS 1.3 tickets come), offering `session` to resume: { reused, ticketed, session }
-function connectOnce(maxVersion, session) {
-	return new Promise((resolve, reject) => {
-		let ticketed = false, reused, body = '';
-		const s = tls.connect({ host: '127.0.0.1', port: srv.port, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'],
-			minVersion: maxVersion, maxVersion, session }, () => {
-			reused = s.isSessionReused();
-			s.write('GET /peerjs/id HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
-		});
-		s.on('session', () => { ticketed = true; });
-		s.on('data', (d) => { body += d; });
-		s.once('error', reject);
-		s.once('close', () => {
-			assert.match(body, /^HTTP\/1\.1 200/, 'the id request was answered');
-			resolve({ reused, ticketed, session: s.getSession() });
-		});
-	});
-}
-
-test('no TLS resumption is offered, in TLS 1.3 or 1.2, and a renewal keeps it that way', async () => {
-	for (const version of ['TLSv1.3', 'TLSv1.2']) {
-		const first = await connectOnce(version);
-		assert.equal(first.ticketed, false, `${version}: no session ticket after a full handshake`);
-		const second = await connectOnce(version, first.session);
-		assert.equal(second.reused, false, `${version}: the first connection's session is not resumed`);
-	}
-});
