@@ -84,6 +84,9 @@ struct p2plink_conn {
 	int fail_status;		/* ws_fail: the close code to send from the writable callback (0: none, -1: sent) */
 	gboolean writable_seen;	/* lws called the writable callback once: frames may be written at a turn's end */
 	gboolean turn_end_listed;	/* in peerjs_ws.c's turn-end list (which holds a reference) */
+	gboolean read_ahead;	/* TLS read-ahead on, socket reads watched (peerjs_tls_reads.c) */
+	gboolean reads_listed;	/* in peerjs_tls_reads.c's list (which holds a reference) */
+	gboolean read_starved;	/* the last socket read found nothing: OpenSSL waits for the network */
 	const char *fail_reason;
 	gint64 last_keepalive;
 	/* Written on the service thread before the Janus session exists, read by the core threads afterwards */

@@ -133,7 +133,17 @@ gboolean peerjs_loop_is_libuv(void) {
  * 2,000 msgs/s over WSS, found by bench/run.sh before this handle existed) */
 static uv_check_t turn_end_check;
 static uv_prepare_t turn_end_prepare;
+static uv_idle_t turn_end_idle;		/* active: the next turn polls without blocking (peerjs_loop_turn_end_again) */
 static void (*turn_end_fn)(void) = NULL;
+
+static void turn_end_idle_once(uv_idle_t *handle) {
+	uv_idle_stop(handle);
+}
+
+void peerjs_loop_turn_end_again(void) {
+	if(turn_end_fn != NULL)
+		uv_idle_start(&turn_end_idle, turn_end_idle_once);
+}
 
 static void turn_end_after_reads(uv_check_t *handle) {
 	(void)handle;
@@ -154,12 +164,18 @@ void peerjs_loop_at_turn_end(void (*fn)(void)) {
 		uv_close((uv_handle_t *)&turn_end_check, NULL);
 		return;
 	}
+	if(uv_idle_init(uv_loop, &turn_end_idle) != 0) {
+		uv_close((uv_handle_t *)&turn_end_check, NULL);
+		uv_close((uv_handle_t *)&turn_end_prepare, NULL);
+		return;
+	}
 	turn_end_fn = fn;
 	uv_check_start(&turn_end_check, turn_end_after_reads);
 	uv_prepare_start(&turn_end_prepare, turn_end_before_sleep);
 	/* They must not keep uv_run going on their own (the context's destroy runs the loop until nothing is left) */
 	uv_unref((uv_handle_t *)&turn_end_check);
 	uv_unref((uv_handle_t *)&turn_end_prepare);
+	uv_unref((uv_handle_t *)&turn_end_idle);
 }
 
 gboolean peerjs_loop_turn_end_available(void) {
@@ -172,8 +188,10 @@ static void turn_end_close(void) {
 		return;
 	uv_check_stop(&turn_end_check);
 	uv_prepare_stop(&turn_end_prepare);
+	uv_idle_stop(&turn_end_idle);
 	uv_close((uv_handle_t *)&turn_end_check, NULL);
 	uv_close((uv_handle_t *)&turn_end_prepare, NULL);
+	uv_close((uv_handle_t *)&turn_end_idle, NULL);
 	int budget = 1000;
 	while(budget-- > 0 && uv_run(uv_loop, UV_RUN_NOWAIT) != 0)
 		;

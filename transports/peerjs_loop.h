@@ -28,6 +28,8 @@ struct uv_loop_s *peerjs_loop_uv(void);
 void peerjs_loop_at_turn_end(void (*fn)(void));
 /* TRUE when a turn-end function is set and runs (libuv) */
 gboolean peerjs_loop_turn_end_available(void);
+/* Service thread: the next turn does not block in epoll, so its turn end comes soon (work the last one left) */
+void peerjs_loop_turn_end_again(void);
 /* Starts the service thread; FALSE (logged) when it cannot */
 gboolean peerjs_loop_start(void);
 /* LWS_CALLBACK_EVENT_WAIT_CANCELLED: arm everything other threads queued; leaves uv_run when stopping */

@@ -20,6 +20,7 @@
 #include "peerjs_limits.h"
 #include "peerjs_loop.h"
 #include "peerjs_session.h"
+#include "peerjs_tls_reads.h"
 #include "peerjs_transport.h"
 #include "peerjs_ws.h"
 
@@ -84,6 +85,7 @@ static void janus_session_start(p2plink_conn *conn) {
 p2plink_conn *peerjs_ws_established(struct lws *wsi) {
 	p2plink_conn *conn = peerjs_conn_new(&peerjs.conn_env, wsi);
 	peerjs_metrics_connection();
+	peerjs_tls_reads_start(conn);
 	if(!peerjs_client_address(wsi, conn->ip, sizeof(conn->ip))) {
 		/* LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION refused these already: only a defence in depth */
 		peerjs_metrics_refused(PEERJS_REFUSED_BAD_ADDRESS);
@@ -439,6 +441,8 @@ static gboolean flush_at_turn_end(p2plink_conn *conn) {
 }
 
 void peerjs_ws_turn_end(void) {
+	/* First what OpenSSL already holds: the frames it carries are routed, and written below */
+	peerjs_tls_reads_turn_end();
 	if(turn_end_list == NULL || turn_end_list->len == 0)
 		return;
 	/* Taken first: a write can end in a teardown, and nothing written here lists a connection again */
@@ -465,6 +469,7 @@ void peerjs_ws_turn_end(void) {
 }
 
 void peerjs_ws_teardown(p2plink_conn *conn) {
+	peerjs_tls_reads_stop(conn);
 	if(conn->peer != NULL) {
 		peerjs.hotpath->peer_close(conn->peer);
 		conn->peer = NULL;
