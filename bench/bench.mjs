@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
 import { ADMIN_SECRET, startJanus, testCertificate, freePort } from '../tests/lib/janus.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -221,17 +222,32 @@ async function redeemRun(srv, secure, token, args, timeoutS = 120) {
 	return loadgen('redeem', srv, secure, ['--link-token', token, '--peers', CFG.redeemPeers, '--conns', CFG.redeemConns,
 		'--heartbeat', 5, ...args], timeoutS);
 }
+// The share links' target, connected for as long as its links are redeemed: a link to someone who is not online
+// is refused ("not-online"), so without it every redemption was a denial. Resolves once OPEN came; returns close().
+async function holdLinkTarget(srv, secure) {
+	const ws = new WebSocket(`${secure ? 'wss' : 'ws'}://127.0.0.1:${srv.port}/peerjs?key=peerjs&id=bench-target&token=bench-target-token`,
+		secure ? { ca: fs.readFileSync(testCertificate().cert) } : {});
+	await new Promise((resolve, reject) => {
+		ws.on('message', (d) => { if (JSON.parse(d).type === 'OPEN') resolve(); else reject(new Error(`bench-target: ${d}`)); });
+		ws.once('error', reject);
+	});
+	const beat = setInterval(() => ws.send('{"type":"HEARTBEAT"}'), 5000);
+	return () => { clearInterval(beat); ws.terminate(); };
+}
+
 async function redeemSuite(kind, secure) {
 	const name = `${kind}-${secure ? 'wss' : 'ws'}`;
 	const r = (results.runs[name] = results.runs[name] || {});
 	log(`${name}: share-link redemptions (${CFG.redeemConns} keep-alive connections, ${CFG.redeemPeers} peers)`);
 	const srv = await SERVERS[kind].start(secure);
+	let release = () => {};
 	try {
 		if (kind === 'trivial') {	// the load generator's ceiling: a fixed {"ok":true} answer per POST
 			r.redeem = await redeemRun(srv, secure, 'x', ['--warmup', 1, '--duration', CFG.redeemDuration]);
 			log(`  ${Math.round(r.redeem.requests_per_s ?? 0)} answers/s`);
 			return;
 		}
+		release = await holdLinkTarget(srv, secure);
 		const unl = await srv.admin({ request: 'create_link', target: 'bench-target', ttl: '1h', max_clicks: 0 });
 		if (!unl.token) throw new Error(`create_link: ${JSON.stringify(unl)}`);
 		r.redeem = await redeemRun(srv, secure, unl.token, ['--warmup', 1, '--duration', CFG.redeemDuration]);
@@ -264,6 +280,7 @@ async function redeemSuite(kind, secure) {
 			`granted loadgen ${rc.granted_total}, link clicks ${got.link?.clicks}, link_stats ok +${okDelta}, ` +
 			`list_clicks total ${lc.total}, exhausted +${exhDelta} → ${rc.exact ? 'EXACT' : 'MISMATCH'}, over-redeemed ${rc.over_redeemed}`);
 	} finally {
+		release();
 		await srv.stop();
 	}
 }
@@ -330,12 +347,14 @@ async function profile(secure, what = 'relay', kind = 'ours') {
 	log(`${name}: perf profile under the ${PROFILE_LOAD[what]} load (${CFG.perfSeconds} s)`);
 	const srv = await SERVERS[kind].start(secure);
 	const file = path.join(OUT, `perf-${name}.data`);
+	let release = () => {};
 	try {
 		let lg;
 		if (what === 'relay') {
 			lg = loadgen('relay', srv, secure, ['--pairs', CFG.relayPairs, '--inflight', CFG.relayInflight,
 				'--payload', CFG.payload, '--warmup', 1, '--duration', CFG.perfSeconds + 2], 120);
 		} else {
+			release = await holdLinkTarget(srv, secure);
 			const unl = await srv.admin({ request: 'create_link', target: 'bench-target', ttl: '1h', max_clicks: 0 });
 			lg = redeemRun(srv, secure, unl.token, ['--warmup', 1, '--duration', CFG.perfSeconds + 2]);
 		}
@@ -344,6 +363,7 @@ async function profile(secure, what = 'relay', kind = 'ours') {
 		const done = await lg;
 		perfSummary(file, name, what, done?.msgs_per_s ?? done?.requests_per_s);
 	} finally {
+		release();
 		await srv.stop();
 		try { fs.rmSync(file); } catch { /* keep going */ }
 	}
