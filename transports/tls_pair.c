@@ -86,9 +86,9 @@ void peerjs_tls_ctx_lean(SSL_CTX *ctx) {
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	/* No resumption, neither TLS 1.3 tickets nor TLS 1.2 tickets or session cache. Without 0-RTT (we enable none) a
 	 * TLS 1.3 resumption saves no round trip, and it costs the server what a ticketless full handshake does, while
-	 * the two tickets OpenSSL sends after every full handshake cost ~55 us of server CPU each time (measured,
-	 * docs/benchmarks.md "No session tickets, AES-128 first, TLS records read ahead"). It also keeps forward secrecy whole: a ticket is sealed with a key
-	 * that lives as long as the process. */
+	 * the two tickets OpenSSL sends after every full handshake cost ~55 us of server CPU each time (measured:
+	 * docs/benchmarks.md, "No session tickets, AES-128 first, TLS records read ahead"). It also keeps forward
+	 * secrecy whole: a ticket is sealed with a key that lives as long as the process. */
 	SSL_CTX_set_num_tickets(ctx, 0);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
