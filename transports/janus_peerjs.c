@@ -263,9 +263,9 @@ static gboolean listen_vhost(void) {
 			SSL_OP_NO_COMPRESSION | SSL_OP_PRIORITIZE_CHACHA;
 		/* lws makes the server's order win, and OpenSSL's own order starts with AES-256-GCM-SHA384: every browser
 		 * (which offers AES-128-GCM first) got a SHA-384 handshake, ~35 us more server CPU than SHA-256 here
-		 * (docs/benchmarks.md, "No session tickets, AES-128 first, ..."). AES-128-GCM first, as browsers and Mozilla's
-		 * "intermediate" profile order them; ChaCha20 for a client that puts it first (no AES in hardware:
-		 * SSL_OP_PRIORITIZE_CHACHA). */
+		 * (docs/benchmarks.md, "No session tickets, AES-128 first, TLS records read ahead"). AES-128-GCM first, as
+		 * browsers and Mozilla's "intermediate" profile order them; ChaCha20 for a client that puts it first (no AES
+		 * in hardware: SSL_OP_PRIORITIZE_CHACHA). */
 		vhost.tls1_3_plus_cipher_list = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
 		vhost.ssl_cipher_list = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
 			"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"

@@ -1,7 +1,8 @@
 // What the listener's TLS offers, against the real Janus: the cipher suite a client gets for the order it offers
 // (the server's order wins, AES-128-GCM first; ChaCha20 for a client that puts it first), and no resumption at
 // all (no TLS 1.3 ticket after a full handshake, a TLS 1.2 session not resumed). Why: transports/tls_pair.c,
-// transports/janus_peerjs.c, docs/benchmarks.md "No session tickets, AES-128 first".
+// transports/janus_peerjs.c, docs/benchmarks.md "No session tickets, AES-128 first,
+// TLS records read ahead".
 import assert from 'node:assert/strict';
 import tls from 'node:tls';
 import { after, before, test } from 'node:test';
