@@ -11,7 +11,7 @@ import { Duplex } from 'node:stream';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
 import { PeerSocket } from '../lib/peer-socket.mjs';
-import { startJanus, testCertificate } from '../lib/janus.mjs';
+import { processCpuSeconds, startJanus, testCertificate } from '../lib/janus.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 let srv;
@@ -21,11 +21,6 @@ after(async () => {
 	for (const s of sockets) s.terminate();
 	await srv.stop();
 });
-
-function cpuSeconds(pid) {
-	const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-	return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 
 const offer = (dst, n, sdpBytes = 40) => ({ type: 'OFFER', dst,
 	payload: { sdp: { type: 'offer', sdp: `v=0 ${n} ${'a'.repeat(sdpBytes)}` }, type: 'media', connectionId: `mc_${n}` } });
@@ -114,10 +109,10 @@ test('a record that arrives in two parts is relayed when the rest comes, and the
 		return [chunk.subarray(0, half), chunk.subarray(half), 300];
 	});
 	splitNext = true;
-	const cpuBefore = cpuSeconds(srv.child.pid);
+	const cpuBefore = processCpuSeconds(srv.child.pid);
 	a.ws.send(JSON.stringify(offer('split-b', 0, 8 * 1024)));
 	await sleep(200);
-	const cpuWhileWaiting = cpuSeconds(srv.child.pid) - cpuBefore;
+	const cpuWhileWaiting = processCpuSeconds(srv.child.pid) - cpuBefore;
 	assert.equal(b.frames.filter((f) => f.type === 'OFFER').length, 0, 'nothing relayed before the rest arrived');
 	await receivesAll({ socket: b }, 1);
 	assert.ok(cpuWhileWaiting <= 0.05, `server CPU while the record was half there: ${cpuWhileWaiting} s in 200 ms`);

@@ -3,18 +3,11 @@
 // callback re-armed itself with an empty queue and the service thread spun at a full core for as long as the peer
 // stayed connected.)
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import { after, before, test } from 'node:test';
 import { PeerSocket } from '../lib/peer-socket.mjs';
-import { startJanus } from '../lib/janus.mjs';
+import { processCpuSeconds, startJanus } from '../lib/janus.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-// CPU seconds (user + system) the process has used so far
-function cpuSeconds(pid) {
-	const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-	return (Number(fields[11]) + Number(fields[12])) / 100;	/* utime, stime in clock ticks (USER_HZ = 100) */
-}
 
 let srv;
 const sockets = [];
@@ -35,9 +28,9 @@ test('an idle connection costs no CPU after large frames were relayed to it', as
 	for (let i = 0; i < 10; i++) a.send({ type: 'OFFER', dst: 'wr-b', payload: { sdp, i } });
 	for (let i = 0; i < 10; i++) assert.equal((await b.next('OFFER', 10000)).payload.i, i);
 	await sleep(500);
-	const before = cpuSeconds(srv.child.pid);
+	const before = processCpuSeconds(srv.child.pid);
 	await sleep(3000);
-	const used = cpuSeconds(srv.child.pid) - before;
+	const used = processCpuSeconds(srv.child.pid) - before;
 	// Idle Janus with two quiet peers uses a few hundredths of a second in 3 s; the spin used all of it
 	assert.ok(used < 0.6, `Janus used ${used.toFixed(2)} CPU seconds in 3 s of idling`);
 });

@@ -50,6 +50,12 @@ export function tcpConnectOutcome(host, port) {
 let certCache = null;
 // One self-signed certificate per test process, for 127.0.0.1, ::1 and localhost, plus the addresses listed in
 // P2PLINK_TEST_CERT_IPS (comma-separated: the NAT test's server address in its namespace)
+// CPU seconds (user + system) a process has used so far
+export function processCpuSeconds(pid) {
+	const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+	return (Number(fields[11]) + Number(fields[12])) / 100;	/* utime, stime in clock ticks (USER_HZ = 100) */
+}
+
 export function testCertificate() {
 	if (certCache) return certCache;
 	const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'p2plink-cert-'));

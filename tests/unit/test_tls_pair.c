@@ -217,20 +217,37 @@ static void one_frame(SSL *from, SSL *to, int len) {
 
 /* What the server side of one connection holds after its handshake and a HEARTBEAT-sized exchange each way, as
  * an idle peer does (the client side is the same in both runs, so the difference of two runs is the server's) */
-static gssize idle_connection_bytes(const pair *p, gboolean lean) {
-	SSL_CTX *sctx = SSL_CTX_new(TLS_server_method()), *cctx = SSL_CTX_new(TLS_client_method());
+/* A server context for the pair, lean or with OpenSSL's defaults */
+static SSL_CTX *server_ctx(const pair *p, gboolean lean) {
+	SSL_CTX *sctx = SSL_CTX_new(TLS_server_method());
 	g_assert_true(peerjs_tls_pair_load(sctx, p->cert, p->key, NULL, NULL));
 	if(lean)
 		peerjs_tls_ctx_lean(sctx);
-	gssize before = ossl_live;
-	SSL *client = SSL_new(cctx), *server = SSL_new(sctx);
+	return sctx;
+}
+
+/* A client and a server over a BIO pair, handshake done; offer (may be NULL): the session the client resumes */
+static void connect_over_bio_pair(SSL_CTX *sctx, SSL_CTX *cctx, SSL_SESSION *offer, SSL **client, SSL **server) {
+	*client = SSL_new(cctx);
+	*server = SSL_new(sctx);
 	BIO *bc = NULL, *bs = NULL;
 	g_assert_cmpint(BIO_new_bio_pair(&bc, 0, &bs, 0), ==, 1);
-	SSL_set_bio(client, bc, bc);
-	SSL_set_bio(server, bs, bs);
-	SSL_set_connect_state(client);
-	SSL_set_accept_state(server);
-	handshake(client, server);
+	SSL_set_bio(*client, bc, bc);
+	SSL_set_bio(*server, bs, bs);
+	SSL_set_connect_state(*client);
+	SSL_set_accept_state(*server);
+	if(offer != NULL)
+		g_assert_cmpint(SSL_set_session(*client, offer), ==, 1);
+	handshake(*client, *server);
+}
+
+/* What the server side of one connection holds after its handshake and a HEARTBEAT-sized exchange each way, as
+ * an idle peer does (the client side is the same in both runs, so the difference of two runs is the server's) */
+static gssize idle_connection_bytes(const pair *p, gboolean lean) {
+	SSL_CTX *sctx = server_ctx(p, lean), *cctx = SSL_CTX_new(TLS_client_method());
+	gssize before = ossl_live;
+	SSL *client, *server;
+	connect_over_bio_pair(sctx, cctx, NULL, &client, &server);
 	for(int i = 0; i < 3; i++) {
 		one_frame(client, server, 26);
 		one_frame(server, client, 200);
@@ -253,20 +270,12 @@ static void test_tls_pair_lean_context_keeps_no_buffers_while_idle(void) {
 	pair_free(p);
 }
 
-/* One connection over a BIO pair, offering `offer` (may be NULL) as the session to resume; closed cleanly (a
- * session of a connection freed without close_notify is never resumable). Returns whether the server resumed;
- * *next: the client's session afterwards, with whatever ticket the server sent */
+/* One connection offering `offer` (may be NULL) as the session to resume, closed cleanly (a session of a
+ * connection freed without close_notify is never resumable). Returns whether the server resumed; *next: the
+ * client's session afterwards, with whatever ticket the server sent */
 static gboolean connect_once(SSL_CTX *sctx, SSL_CTX *cctx, SSL_SESSION *offer, SSL_SESSION **next) {
-	SSL *client = SSL_new(cctx), *server = SSL_new(sctx);
-	BIO *bc = NULL, *bs = NULL;
-	g_assert_cmpint(BIO_new_bio_pair(&bc, 0, &bs, 0), ==, 1);
-	SSL_set_bio(client, bc, bc);
-	SSL_set_bio(server, bs, bs);
-	SSL_set_connect_state(client);
-	SSL_set_accept_state(server);
-	if(offer != NULL)
-		g_assert_cmpint(SSL_set_session(client, offer), ==, 1);
-	handshake(client, server);
+	SSL *client, *server;
+	connect_over_bio_pair(sctx, cctx, offer, &client, &server);
 	/* The client reads: any NewSessionTicket the server sent after the handshake is taken in here */
 	one_frame(client, server, 26);
 	one_frame(server, client, 200);
@@ -281,12 +290,9 @@ static gboolean connect_once(SSL_CTX *sctx, SSL_CTX *cctx, SSL_SESSION *offer, S
 
 /* Whether a client of `version` that connected once resumes its session on a second connection */
 static gboolean resumes(const pair *p, gboolean lean, int version) {
-	SSL_CTX *sctx = SSL_CTX_new(TLS_server_method()), *cctx = SSL_CTX_new(TLS_client_method());
-	g_assert_true(peerjs_tls_pair_load(sctx, p->cert, p->key, NULL, NULL));
+	SSL_CTX *sctx = server_ctx(p, lean), *cctx = SSL_CTX_new(TLS_client_method());
 	/* lws gives the listener a session id context; TLS 1.2 resumption needs one */
 	SSL_CTX_set_session_id_context(sctx, (const unsigned char *)"p2plink", 7);
-	if(lean)
-		peerjs_tls_ctx_lean(sctx);
 	g_assert_cmpint(SSL_CTX_set_min_proto_version(cctx, version), ==, 1);
 	g_assert_cmpint(SSL_CTX_set_max_proto_version(cctx, version), ==, 1);
 	SSL_SESSION *first = NULL, *second = NULL;
