@@ -46,9 +46,10 @@ static long on_socket_read(BIO *bio, int oper, const char *argp, size_t len, int
 	return ret;
 }
 
-static BIO *socket_bio(p2plink_conn *conn) {
-	SSL *ssl = conn->wsi != NULL ? lws_get_ssl(conn->wsi) : NULL;
-	return ssl != NULL ? SSL_get_rbio(ssl) : NULL;
+/* The connection's TLS object while read-ahead is on and its socket is open (the service may close it: wsi is
+ * cleared then), else NULL */
+static SSL *reading_ssl(p2plink_conn *conn) {
+	return conn->read_ahead && conn->wsi != NULL ? lws_get_ssl(conn->wsi) : NULL;
 }
 
 void peerjs_tls_reads_start(p2plink_conn *conn) {
@@ -66,10 +67,9 @@ void peerjs_tls_reads_start(p2plink_conn *conn) {
 }
 
 void peerjs_tls_reads_stop(p2plink_conn *conn) {
-	if(!conn->read_ahead)
-		return;
+	SSL *ssl = reading_ssl(conn);
 	conn->read_ahead = FALSE;
-	BIO *bio = socket_bio(conn);
+	BIO *bio = ssl != NULL ? SSL_get_rbio(ssl) : NULL;
 	if(bio != NULL && BIO_get_callback_arg(bio) == (char *)conn) {
 		BIO_set_callback_ex(bio, NULL);
 		BIO_set_callback_arg(bio, NULL);
@@ -93,14 +93,13 @@ void peerjs_tls_reads_turn_end(void) {
 		for(guint i = 0; i < list->len; i++) {
 			p2plink_conn *conn = g_ptr_array_index(list, i);
 			conn->reads_listed = FALSE;
-			SSL *ssl = conn->read_ahead && conn->wsi != NULL ? lws_get_ssl(conn->wsi) : NULL;
+			SSL *ssl = reading_ssl(conn);
 			if(ssl != NULL && SSL_has_pending(ssl)) {
 				conn->read_starved = FALSE;
 				serve_again(conn->wsi);
 				/* Served from OpenSSL's buffer alone (no socket read listed it again) and more is there: once more,
-				 * unless its socket read came back empty (only part of a record is there; epoll tells the rest).
-				 * The service may have closed it: conn->wsi is cleared then. */
-				ssl = conn->read_ahead && conn->wsi != NULL ? lws_get_ssl(conn->wsi) : NULL;
+				 * unless its socket read came back empty (only part of a record is there; epoll tells the rest) */
+				ssl = reading_ssl(conn);
 				if(ssl != NULL && !conn->read_starved && SSL_has_pending(ssl))
 					list_conn(conn);
 			}
