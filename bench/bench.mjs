@@ -299,9 +299,16 @@ function perfRecord(pid, file) {
 		return;
 	}
 	try {
-		execFileSync('perf', ['record', '-q', '-F', '999', '-g', '-o', file, '-p', String(pid), '--', 'sleep',
+		// BENCH_PERF_CALLGRAPH=dwarf,16384: call chains through libraries built without frame pointers (OpenSSL, glibc)
+		const graph = process.env.BENCH_PERF_CALLGRAPH ? ['--call-graph', process.env.BENCH_PERF_CALLGRAPH] : ['-g'];
+		execFileSync('perf', ['record', '-q', '-F', '999', ...graph, '-o', file, '-p', String(pid), '--', 'sleep',
 			String(CFG.perfSeconds)], { stdio: 'ignore', timeout: (CFG.perfSeconds + 30) * 1000 });
 	} catch (e) { log(`  perf record failed: ${e.message}`); }
+}
+// BENCH_PERF_KEEP=1 keeps bench/results/perf-*.data for perf report / perf script after the run
+function dropPerfData(file) {
+	if (process.env.BENCH_PERF_KEEP === '1') return;
+	try { fs.rmSync(file); } catch { /* keep going */ }
 }
 // Reports of a perf.data file: bench/results/perf-<name>.txt in full, results.profile[name] for the table
 function perfSummary(file, name, what, msgsPerS) {
@@ -365,7 +372,7 @@ async function profile(secure, what = 'relay', kind = 'ours') {
 	} finally {
 		release();
 		await srv.stop();
-		try { fs.rmSync(file); } catch { /* keep going */ }
+		dropPerfData(file);
 	}
 }
 
@@ -465,7 +472,7 @@ async function rtSuite(kind) {
 		const t0 = Date.now();
 		try { await srv.stop(); } catch (e) { r.stop_error = String(e.message || e).split('\n')[0]; log(`  stop: ${r.stop_error}`); }
 		r.stop_s = (Date.now() - t0) / 1000;
-		try { fs.rmSync(file); } catch { /* keep going */ }
+		dropPerfData(file);
 	}
 }
 

@@ -244,6 +244,10 @@ static gboolean listen_vhost(void) {
 	memset(&vhost, 0, sizeof(vhost));
 	vhost.port = (int)c->port;
 	vhost.iface = c->listen_iface;
+	/* lws sends at most tx_packet_size per write (0: rx_buffer_size, 4 KiB): an SDP frame or a coalesced batch above
+	 * that went out in two writes, the rest a loop turn later behind an armed POLLOUT (at real traffic 11 % of the
+	 * frames, each with an extra TLS record, write, wake-up of the reader and two epoll_ctl). One write each. */
+	protocols[0].tx_packet_size = peerjs_ws_largest_write(c->max_frame_size);
 	vhost.protocols = protocols;
 	vhost.vhost_name = "peerjs";
 	/* HTTP/1.1 only: the stock client's WebSocket must not be negotiated over an h2 connection */

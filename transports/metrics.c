@@ -72,6 +72,8 @@ static const metric_row metric_table[] = {
 		"WebSocket connections that reached the PeerJS handshake." },
 	{ METRIC_FROM_STATS, "connections_refused", "p2plink_connections_refused_total", "counter", "reason", NULL,
 		"Connections refused before or at the PeerJS handshake, by reason." },
+	{ METRIC_FROM_STATS, "ws_writes_deferred", "p2plink_ws_writes_deferred_total", "counter", NULL, NULL,
+		"WebSocket writes the socket did not take whole; the rest went out when it drained (a slow reader)." },
 	{ METRIC_FROM_STATS, "stun_responses", "p2plink_stun_responses_total", "counter", "kind", NULL,
 		"STUN responses sent, by kind (binding success or error)." },
 	{ METRIC_FROM_STATS, "stun_drops", "p2plink_stun_drops_total", "counter", "reason", NULL,

@@ -48,13 +48,17 @@ static char *metrics_iface = NULL;
 static const p2plink_hotpath *metrics_hotpath = NULL;
 static p2plink_stun_server *metrics_stun = NULL;
 static struct lws_context *metrics_context = NULL;
-static guint64 connections = 0, refused[PEERJS_REFUSAL_COUNT];
+static guint64 connections = 0, refused[PEERJS_REFUSAL_COUNT], writes_deferred = 0;
 static lws_sorted_usec_list_t lag_sul;
 static gint64 lag_due = 0;		/* transport thread only */
 static gint64 lag_us = 0;		/* written by the probe, read by a scrape: both on the transport thread */
 
 void peerjs_metrics_connection(void) {
 	__atomic_fetch_add(&connections, 1, __ATOMIC_RELAXED);
+}
+
+void peerjs_metrics_write_deferred(void) {
+	__atomic_fetch_add(&writes_deferred, 1, __ATOMIC_RELAXED);
 }
 
 void peerjs_metrics_refused(peerjs_refusal reason) {
@@ -132,8 +136,9 @@ static json_t *transport_json(void) {
 	for(guint r = 0; r < PEERJS_REFUSAL_COUNT; r++)
 		json_object_set_new(reasons, refusal_names[r],
 			json_integer((json_int_t)__atomic_load_n(&refused[r], __ATOMIC_RELAXED)));
-	json_t *out = json_pack("{s:I,s:o,s:f}", "connections",
+	json_t *out = json_pack("{s:I,s:o,s:I,s:f}", "connections",
 		(json_int_t)__atomic_load_n(&connections, __ATOMIC_RELAXED), "connections_refused", reasons,
+		"ws_writes_deferred", (json_int_t)__atomic_load_n(&writes_deferred, __ATOMIC_RELAXED),
 		"loop_lag_seconds", (double)lag_us / G_USEC_PER_SEC);
 	json_t *stun = stun_json();
 	json_object_update(out, stun);

@@ -54,6 +54,8 @@ void peerjs_metrics_stop(void);
 /* Counting (any thread: relaxed atomics) */
 void peerjs_metrics_connection(void);
 void peerjs_metrics_refused(peerjs_refusal reason);
+/* A WebSocket write the socket did not take whole (lws keeps the rest until POLLOUT) */
+void peerjs_metrics_write_deferred(void);
 /* peer_open's result, counted when it is a refusal */
 void peerjs_metrics_open_result(p2plink_open_result result);
 

@@ -319,6 +319,11 @@ static int write_fail_close(struct lws *wsi, p2plink_conn *conn) {
 #define COALESCE_BYTES (16384 - PEERJS_CONN_TAKE_MAX * 10)
 static unsigned char coalesce_buf[LWS_PRE + COALESCE_BYTES + PEERJS_CONN_TAKE_MAX * 10];
 
+size_t peerjs_ws_largest_write(gint64 max_frame_size) {
+	/* A relayed frame grows by the "src" the plugin adds (an id) and its WebSocket header: 1 KiB covers both */
+	return MAX((size_t)max_frame_size + 1024, sizeof(coalesce_buf) - LWS_PRE);
+}
+
 static size_t ws_header(unsigned char *p, size_t len) {
 	p[0] = 0x81;
 	if(len < 126) {
@@ -353,6 +358,8 @@ static int write_batch(struct lws *wsi, peerjs_conn_batch *batch) {
 		}
 		written = lws_write(wsi, coalesce_buf + LWS_PRE, (size_t)(p - coalesce_buf - LWS_PRE), LWS_WRITE_RAW);
 	}
+	if(written >= 0 && lws_partial_buffered(wsi))
+		peerjs_metrics_write_deferred();
 	for(guint i = 0; i < batch->count; i++)
 		g_free(batch->frames[i]);
 	return written < 0 ? -1 : 0;

@@ -35,5 +35,8 @@ int peerjs_ws_writeable(struct lws *wsi, p2plink_conn *conn);
 void peerjs_ws_teardown(p2plink_conn *conn);
 /* The end of a loop turn (peerjs_loop_at_turn_end): writes the frames routed during it */
 void peerjs_ws_turn_end(void);
+/* The most one of our lws_write calls carries (a relayed frame at max_frame_size, or a coalesced batch): the
+ * protocol's tx_packet_size, since lws cuts every send to that (0: rx_buffer_size or 4 KiB) */
+size_t peerjs_ws_largest_write(gint64 max_frame_size);
 
 #endif

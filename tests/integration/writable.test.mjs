@@ -1,17 +1,20 @@
 // The transport's write path at rest: once every queued frame is written, a connection asks for no more writable
 // callbacks. (Found by the real-traffic bench: after lws finished a partially written frame of ~4 KiB or more, the
 // callback re-armed itself with an empty queue and the service thread spun at a full core for as long as the peer
-// stayed connected.)
+// stayed connected.) And a frame goes out in one write: lws cuts every send to the protocol's tx_packet_size
+// (4 KiB when unset), which sent each SDP-sized frame in two writes a loop turn apart; counted by
+// p2plink_ws_writes_deferred_total, which a reader that stops reading must make count.
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, before, test } from 'node:test';
 import { PeerSocket } from '../lib/peer-socket.mjs';
-import { processCpuSeconds, startJanus } from '../lib/janus.mjs';
+import { processCpuSeconds, request, startJanus } from '../lib/janus.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 let srv;
 const sockets = [];
-before(async () => { srv = await startJanus(); });
+before(async () => { srv = await startJanus({ metrics: {} }); });
 after(async () => {
 	for (const s of sockets) s.terminate();
 	await srv.stop();
@@ -33,4 +36,55 @@ test('an idle connection costs no CPU after large frames were relayed to it', as
 	const used = processCpuSeconds(srv.child.pid) - before;
 	// Idle Janus with two quiet peers uses a few hundredths of a second in 3 s; the spin used all of it
 	assert.ok(used < 0.6, `Janus used ${used.toFixed(2)} CPU seconds in 3 s of idling`);
+});
+
+async function writesDeferred(server) {
+	const r = await request(server.metricsUrl);
+	const line = r.body.split('\n').find((l) => l.startsWith('p2plink_ws_writes_deferred_total '));
+	assert.ok(line, 'p2plink_ws_writes_deferred_total is served');
+	return Number(line.split(' ')[1]);
+}
+
+test('frames up to 48 KiB reach a reader that keeps up in one write each', async () => {
+	const a = await PeerSocket.connect(srv, 'one-a');
+	const b = await PeerSocket.connect(srv, 'one-b');
+	sockets.push(a, b);
+	assert.deepEqual(await a.next(), { type: 'OPEN' });
+	assert.deepEqual(await b.next(), { type: 'OPEN' });
+	const before = await writesDeferred(srv);
+	// Before tx_packet_size was set, each of these took two writes (4 KiB, then the rest after POLLOUT): 20 deferred
+	for (const [i, size] of [6000, 12000, 24000, 48000].flatMap((n) => Array(5).fill(n)).entries()) {
+		a.send({ type: 'OFFER', dst: 'one-b', payload: { sdp: 'v'.repeat(size), i } });
+		assert.equal((await b.next('OFFER', 10000)).payload.i, i);
+	}
+	assert.equal(await writesDeferred(srv) - before, 0, 'frames the socket could take whole were written in parts');
+});
+
+test('writes a reader does not take are counted as deferred', async () => {
+	// Plain WS, so that the test can stop reading at the socket (a paused TLS socket in Node keeps decrypting)
+	const ws = await startJanus({ secure: false, metrics: {}, plugin: { frame_rate: 0 }, transport: { connection_rate_per_ip: 0 } });
+	try {
+		const reader = net.connect(ws.port, '127.0.0.1');
+		reader.on('error', () => {});
+		await new Promise((r) => reader.once('connect', r));
+		reader.write('GET /peerjs?key=peerjs&id=deaf-reader&token=t HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n' +
+			'Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+		reader.pause();
+		const writer = await PeerSocket.connect(ws, 'deaf-writer');
+		assert.deepEqual(await writer.next(), { type: 'OPEN' });
+		const before = await writesDeferred(ws);
+		// 6 MiB: past what the kernel buffers for a socket nobody reads (on loopback its send buffer grows to
+		// tcp_wmem's 4 MiB), within the reader's write queue (4 MiB more)
+		for (let i = 0; i < 100; i++) writer.send({ type: 'OFFER', dst: 'deaf-reader', payload: 'x'.repeat(60 * 1024) });
+		let deferred = 0;
+		for (let i = 0; i < 50 && deferred === 0; i++) {
+			await new Promise((r) => setTimeout(r, 100));
+			deferred = await writesDeferred(ws) - before;
+		}
+		assert.ok(deferred > 0, 'no write was deferred although the reader took none of 6 MiB');
+		reader.destroy();
+		writer.terminate();
+	} finally {
+		await ws.stop();
+	}
 });
