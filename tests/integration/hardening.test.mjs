@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import { after, before, describe, test } from 'node:test';
-import { PeerSocket } from '../lib/peer-socket.mjs';
+import { nonReadingSocket, PeerSocket } from '../lib/peer-socket.mjs';
 import { request, startJanus } from '../lib/janus.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -182,17 +182,6 @@ describe('bad input table', () => {
 });
 
 describe('faults', () => {
-	/* A raw WebSocket (plain WS) that never reads after its handshake: the kernel buffers fill, then the server's
-	 * write queue for it */
-	async function nonReader(server, id) {
-		const s = net.connect(server.port, '127.0.0.1');
-		s.on('error', () => {});
-		await new Promise((r) => s.once('connect', r));
-		s.write(`GET /peerjs?key=peerjs&id=${id}&token=t HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n` +
-			'Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
-		s.pause();
-		return s;
-	}
 	async function listed(server, id) {
 		for (let i = 0; i < 50; i++) {
 			await sleep(50);
@@ -204,7 +193,7 @@ describe('faults', () => {
 		// Plain WS so that the test can stop reading at the socket (a paused TLS socket in Node keeps decrypting)
 		const other = await startJanus({ secure: false, plugin: { frame_rate: 0 }, transport: { connection_rate_per_ip: 0 } });
 		try {
-			const reader = await nonReader(other, 'slow-reader');
+			const reader = await nonReadingSocket(other, 'slow-reader');
 			const writer = await peer(other, 'slow-writer');
 			await listed(other, 'slow-reader');
 			const before = rssKiB(other);
@@ -241,7 +230,7 @@ describe('faults', () => {
 		const other = await startJanus({ secure: false, plugin: { frame_rate: 0 },
 			transport: { connection_rate_per_ip: 0, write_queue_max_frames: 4096, write_queue_max_bytes: 64 * 1024 * 1024 } });
 		try {
-			const leaver = await nonReader(other, 'flush-leaver');
+			const leaver = await nonReadingSocket(other, 'flush-leaver');
 			const writer = await peer(other, 'flush-writer');
 			await listed(other, 'flush-leaver');
 			/* 300 x 60 KiB = 18 MiB: more than loopback's socket buffers hold */

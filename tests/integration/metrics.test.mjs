@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { PeerSocket } from '../lib/peer-socket.mjs';
-import { externalIPv4, freePort, postPeerjs, request, startJanus, tcpConnectOutcome } from '../lib/janus.mjs';
+import { externalIPv4, freePort, metricSample, postPeerjs, request, startJanus, tcpConnectOutcome } from '../lib/janus.mjs';
 
 const PROMETHEUS = process.env.P2PLINK_PROMETHEUS || '/usr/bin/prometheus';
 const PROMTOOL = process.env.P2PLINK_PROMTOOL || '/usr/bin/promtool';
@@ -20,12 +20,6 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 let srv;
 const sockets = [];
 const peer = (id) => PeerSocket.open(srv, id, sockets);
-
-// The sample's value in exposition text (no labels, or exactly these labels), or undefined
-function sample(text, name, labels = '') {
-	const line = text.split('\n').find((l) => l.startsWith(`${name}${labels ? `{${labels}}` : ''} `));
-	return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
-}
 
 before(async () => {
 	srv = await startJanus({ metrics: {}, plugin: { expire_timeout: 600000 }, links: { redeem_attempts_per_minute: 1000000 } });
@@ -58,21 +52,21 @@ describe('who may scrape', () => {
 		let res;
 		for (const deadline = Date.now() + 5000; ;) {
 			res = await request(srv.metricsUrl);
-			if (sample(res.body, 'p2plink_offline_queue_frames') === 1 || Date.now() > deadline) break;
+			if (metricSample(res.body, 'p2plink_offline_queue_frames') === 1 || Date.now() > deadline) break;
 			await sleep(50);
 		}
 		assert.equal(res.status, 200);
 		assert.match(res.headers['content-type'], /^text\/plain; version=0\.0\.4/);
-		assert.equal(sample(res.body, 'p2plink_peers_connected'), 2);
-		assert.equal(sample(res.body, 'p2plink_offline_queue_frames'), 1);
-		assert.equal(sample(res.body, 'p2plink_offline_queues'), 1);
-		assert.ok(sample(res.body, 'p2plink_frames_relayed_by_type_total', 'type="OFFER"') >= FRAMES);
-		assert.equal(sample(res.body, 'p2plink_frames_refused_by_code_total', 'type="CANDIDATE",code="invalid-dst"'), 1);
-		assert.equal(sample(res.body, 'p2plink_connections_refused_total', 'reason="bad-key"'), 1);
-		assert.ok(sample(res.body, 'p2plink_connections_total') >= 3);
-		assert.equal(sample(res.body, 'p2plink_link_redemptions_total', 'outcome="unknown"'), 1);
-		assert.ok(sample(res.body, 'p2plink_store_call_duration_seconds_count') >= 1);
-		const lag = sample(res.body, 'p2plink_event_loop_lag_seconds');
+		assert.equal(metricSample(res.body, 'p2plink_peers_connected'), 2);
+		assert.equal(metricSample(res.body, 'p2plink_offline_queue_frames'), 1);
+		assert.equal(metricSample(res.body, 'p2plink_offline_queues'), 1);
+		assert.ok(metricSample(res.body, 'p2plink_frames_relayed_by_type_total', 'type="OFFER"') >= FRAMES);
+		assert.equal(metricSample(res.body, 'p2plink_frames_refused_by_code_total', 'type="CANDIDATE",code="invalid-dst"'), 1);
+		assert.equal(metricSample(res.body, 'p2plink_connections_refused_total', 'reason="bad-key"'), 1);
+		assert.ok(metricSample(res.body, 'p2plink_connections_total') >= 3);
+		assert.equal(metricSample(res.body, 'p2plink_link_redemptions_total', 'outcome="unknown"'), 1);
+		assert.ok(metricSample(res.body, 'p2plink_store_call_duration_seconds_count') >= 1);
+		const lag = metricSample(res.body, 'p2plink_event_loop_lag_seconds');
 		assert.ok(lag >= 0 && lag < 1, `lag ${lag}`);
 	});
 

@@ -56,6 +56,12 @@ export function processCpuSeconds(pid) {
 	return (Number(fields[11]) + Number(fields[12])) / 100;	/* utime, stime in clock ticks (USER_HZ = 100) */
 }
 
+// A sample's value in Prometheus exposition text (no labels, or exactly these labels), or undefined
+export function metricSample(text, name, labels = '') {
+	const line = text.split('\n').find((l) => l.startsWith(`${name}${labels ? `{${labels}}` : ''} `));
+	return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
+}
+
 export function testCertificate() {
 	if (certCache) return certCache;
 	const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'p2plink-cert-'));

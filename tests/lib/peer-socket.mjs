@@ -1,6 +1,7 @@
 // A raw PeerJS WebSocket client for integration tests: connects like the stock client, records every frame,
 // and lets a test wait for the next frame (optionally of one type) with a deadline.
 import fs from 'node:fs';
+import net from 'node:net';
 import WebSocket from 'ws';
 import { testCertificate } from './janus.mjs';
 
@@ -97,4 +98,17 @@ export class PeerSocket {
 	terminate() {
 		this.ws.terminate();
 	}
+}
+
+/* A raw WebSocket (plain WS only) that stops reading right after its handshake request: the kernel buffers fill,
+ * then the server's write queue for it. The socket is paused, so a 'data' listener added later reads nothing until
+ * the caller resumes it. */
+export async function nonReadingSocket(server, id) {
+	const s = net.connect(server.port, '127.0.0.1');
+	s.on('error', () => {});
+	await new Promise((r) => s.once('connect', r));
+	s.write(`GET /peerjs?key=peerjs&id=${id}&token=t HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n` +
+		'Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+	s.pause();
+	return s;
 }
