@@ -695,6 +695,14 @@ function markdown(rows) {
 	if (stops.length) L.push('Servers that did not stop cleanly (SIGTERM, then SIGKILL after 10 s):', ...stops.map((x) => `- ${x}`), '');
 	if (results.profile) {
 		for (const [name, p] of Object.entries(results.profile)) {
+			// BENCH_PERF_STAT=1 profiles hold syscall counts, not perf report rows
+			if (p.syscalls_per_msg) {
+				L.push(`## syscalls per message: ${name} under the ${PROFILE_LOAD[p.what] || p.what} load ` +
+					`(${Math.round(p.msgs_per_s ?? 0)} msgs/s)`, '', '```',
+				...Object.entries(p.syscalls_per_msg).map(([call, per]) => `${call} ${per} (${p.syscalls[call]} in ${CFG.perfSeconds} s)`),
+				'```', '');
+				continue;
+			}
 			L.push(`## perf profile: ${name} under the ${PROFILE_LOAD[p.what] || p.what} load`, '', 'Threads:', '```', ...p.threads, '```',
 				'By library:', '```', ...p.dsos, '```', 'By thread and library (≥ 1%):', '```', ...(p.thread_dsos || []), '```',
 				...(p.ours_inclusive?.length ? ['Our functions, inclusive of callees (frame-pointer stacks; libraries without frame pointers are under-counted):', '```', ...p.ours_inclusive, '```'] : []),

@@ -19,7 +19,7 @@
 #
 # Every harness links against an archive of all pure modules (common/*.c, plugins/janus_p2plink/*.c without plugin.c,
 # transports/*.c without the transport's Janus/lws glue: janus_peerjs.c, peerjs_loop.c, peerjs_ws.c, peerjs_http.c,
-# peerjs_limits.c, metrics_endpoint.c, tls_reload.c): the linker only pulls the modules a harness calls, so a new harness
+# peerjs_limits.c, peerjs_cluster.c, metrics_endpoint.c, tls_reload.c): the linker only pulls the modules a harness calls, so a new harness
 # needs no list of sources here, and a new pure module is picked up by itself.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -79,7 +79,7 @@ libs="$(pkg-config --libs $pkgs)"
 # The pure modules, instrumented for coverage (fuzzer-no-link: the harness brings libFuzzer's main)
 objs=()
 for src in common/*.c plugins/janus_p2plink/*.c transports/*.c; do
-	case "$(basename "$src")" in plugin.c|janus_peerjs.c|peerjs_loop.c|peerjs_ws.c|peerjs_http.c|peerjs_limits.c|metrics_endpoint.c|tls_reload.c) continue ;; esac
+	case "$(basename "$src")" in plugin.c|janus_peerjs.c|peerjs_loop.c|peerjs_ws.c|peerjs_http.c|peerjs_limits.c|peerjs_cluster.c|metrics_endpoint.c|tls_reload.c) continue ;; esac
 	obj="$build/$(echo "${src%.c}" | tr '/' '_').o"
 	if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ] || [ "$0" -nt "$obj" ] || [ -n "$(find "$(dirname "$src")" -name '*.h' -newer "$obj" -print -quit)" ]; then
 		# A module that does not compile here only fails the harnesses that need it (at link time)

@@ -4,10 +4,10 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { repoRoot, startJanus } from '../lib/janus.mjs';
+import { tempDir } from '../lib/temp-dir.mjs';
 
 const render = path.join(repoRoot, 'deploy', 'p2plink-render-config');
 // & and \ and | and / break sed's s|..|..|; quotes, $, `, * and spaces break naive shell and libconfig quoting
@@ -36,7 +36,7 @@ test('a secret with & | \\ / quotes $ ` survives into Janus: its admin API accep
 });
 
 test('a short secret, a secret with a newline and a template without the placeholder are refused', () => {
-	const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'p2plink-render-'));
+	const dir = tempDir('p2plink-render-');
 	const template = path.join(dir, 'janus.jcfg');
 	fs.writeFileSync(template, 'general: {\n\tadmin_secret = "@P2PLINK_ADMIN_SECRET@"\n}\n');
 	const out = path.join(dir, 'out.jcfg');

@@ -8,13 +8,13 @@ import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import https from 'node:https';
 import { ADMIN_SECRET, postPeerjs, repoRoot, request, startJanus, testCertificate } from '../lib/janus.mjs';
 import { PeerSocket } from '../lib/peer-socket.mjs';
+import { tempDir } from '../lib/temp-dir.mjs';
 
 let srv, events = [], eventServer;
 const sockets = [];
@@ -555,7 +555,7 @@ describe('faults (own servers)', () => {
 	});
 
 	test('store unavailable: link operations fail clearly, signaling goes on, and it recovers', async () => {
-		const base = fs.mkdtempSync(path.join(os.tmpdir(), 'p2plink-blocked-'));
+		const base = tempDir('p2plink-blocked-');
 		const blocker = path.join(base, 'blocker');
 		fs.writeFileSync(blocker, 'a file where the store folder should be');
 		const other = await startJanus({ links: { store_folder: path.join(blocker, 'data') } });

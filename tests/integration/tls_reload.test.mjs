@@ -14,6 +14,7 @@ import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
 import { PeerSocket } from '../lib/peer-socket.mjs';
 import { startJanus, testCertificate } from '../lib/janus.mjs';
+import { tempDir } from '../lib/temp-dir.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 let srv, dir, live;
@@ -21,7 +22,7 @@ const sockets = [];
 
 // A self-signed EC certificate for 127.0.0.1 in its own folder: { cert, key, fingerprint }
 function makePair(name) {
-	const d = fs.mkdtempSync(path.join(os.tmpdir(), `p2plink-${name}-`));
+	const d = tempDir(`p2plink-${name}-`);
 	const cert = path.join(d, 'cert.pem'), key = path.join(d, 'key.pem');
 	execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
 		'-keyout', key, '-out', cert, '-days', '2', '-subj', `/CN=${name}`, '-addext', 'subjectAltName=IP:127.0.0.1'],

@@ -13,6 +13,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tempDir } from './temp-dir.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const repoRoot = path.resolve(here, '../..');
@@ -64,7 +65,7 @@ export function metricSample(text, name, labels = '') {
 
 export function testCertificate() {
 	if (certCache) return certCache;
-	const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'p2plink-cert-'));
+	const dir = tempDir('p2plink-cert-');
 	const cert = path.join(dir, 'cert.pem'), key = path.join(dir, 'key.pem');
 	execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
 		'-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=localhost',
@@ -203,7 +204,7 @@ export async function writeJanusConfig(dir, opts = {}) {
 // exited(): null while Janus runs, else its { code, signal }. Resolves the exit ({ signal: 'SIGTERM' } when we
 // stopped it), so a caller can tell a refusal from a crash.
 export async function startupLog(options, done, check) {
-	const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'p2plink-janus-'));
+	const dir = tempDir('p2plink-janus-');
 	const config = await writeJanusConfig(dir, options);
 	const logFile = path.join(dir, 'janus.log');
 	const log = fs.openSync(logFile, 'w');
@@ -228,7 +229,7 @@ export async function startupLog(options, done, check) {
 
 export async function startJanus(opts = {}) {
 	// opts.dir: reuse a folder (and its link store) from an earlier server, e.g. to restart after a crash
-	const dir = opts.dir || fs.mkdtempSync(path.join(os.tmpdir(), 'p2plink-janus-'));
+	const dir = opts.dir || tempDir('p2plink-janus-');
 	const { port, adminPort, janusApiPort, metricsPort, secure, host, args } = await writeJanusConfig(dir, opts);
 	const logFile = path.join(dir, 'janus.log');
 	const log = fs.openSync(logFile, 'w');

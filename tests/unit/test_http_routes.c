@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "http_routes.h"
+#include "temp_tree.h"
 
 static char *html_root = NULL;
 static char *outside = NULL;
@@ -255,8 +256,10 @@ static void test_content_length_accepts_only_digits(void) {
 	g_assert_false(peerjs_http_content_length(NULL, &n));
 }
 
+static char *tree_base;
+
 static void make_tree(void) {
-	char *base = g_dir_make_tmp("p2plink-routes-XXXXXX", NULL);
+	char *base = tree_base = g_dir_make_tmp("p2plink-routes-XXXXXX", NULL);
 	html_root = g_build_filename(base, "html", NULL);
 	outside = g_build_filename(base, "outside", NULL);
 	char *js = g_build_filename(html_root, "js", NULL);
@@ -270,7 +273,7 @@ static void make_tree(void) {
 	g_file_set_contents(f2, "export {}", -1, NULL);
 	g_file_set_contents(f3, "secret", -1, NULL);
 	g_assert_cmpint(symlink(outside, link), ==, 0);
-	g_free(f1); g_free(f2); g_free(f3); g_free(link); g_free(js); g_free(base);
+	g_free(f1); g_free(f2); g_free(f3); g_free(link); g_free(js);
 }
 
 int main(int argc, char **argv) {
@@ -291,5 +294,7 @@ int main(int argc, char **argv) {
 	g_test_add_func("/http/headers/security_headers_for_the_app", test_security_headers_for_the_app);
 	g_test_add_func("/http/headers/api_answers_allow_nothing", test_security_headers_for_api_answers_allow_nothing);
 	int rc = g_test_run();
+	remove_tree(tree_base);
+	g_free(tree_base);
 	return rc;
 }

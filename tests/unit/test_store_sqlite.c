@@ -28,6 +28,7 @@
 
 #include "store.h"
 #include "store_suite.h"
+#include "temp_tree.h"
 
 /* ---- Fixture: a fresh temporary folder per test ---- */
 
@@ -48,27 +49,8 @@ static gpointer fixture_setup(char **skip_reason) {
 
 static p2plink_store *fixture_open(gpointer fixture, GError **error) {
 	sqlite_fixture *f = fixture;
-	p2plink_store_sqlite_options options = { f->folder, 0 };
+	p2plink_store_sqlite_options options = { .folder = f->folder };
 	return p2plink_store_sqlite_open(&options, error);
-}
-
-/* rm -r of our own temporary tree (two levels deep at most) */
-static void remove_tree(const char *path) {
-	GDir *dir = g_dir_open(path, 0, NULL);
-	if(dir != NULL) {
-		const char *name;
-		while((name = g_dir_read_name(dir)) != NULL) {
-			char *child = g_build_filename(path, name, NULL);
-			g_chmod(child, 0700);
-			if(g_file_test(child, G_FILE_TEST_IS_DIR) && !g_file_test(child, G_FILE_TEST_IS_SYMLINK))
-				remove_tree(child);
-			else
-				g_unlink(child);
-			g_free(child);
-		}
-		g_dir_close(dir);
-	}
-	g_rmdir(path);
 }
 
 static void fixture_teardown(gpointer fixture) {
@@ -288,7 +270,7 @@ static void test_open_unreachable_folder_is_clean_error(void) {
 	char *file = g_build_filename(f->root, "plain-file", NULL);
 	g_assert_true(g_file_set_contents(file, "x", 1, NULL));
 	char *folder = g_build_filename(file, "db", NULL);
-	p2plink_store_sqlite_options options = { folder, 0 };
+	p2plink_store_sqlite_options options = { .folder = folder };
 	GError *error = NULL;
 	g_assert_null(p2plink_store_sqlite_open(&options, &error));
 	g_assert_error(error, P2PLINK_STORE_ERROR, P2PLINK_STORE_ERROR_IO);
@@ -300,7 +282,7 @@ static void test_open_unreachable_folder_is_clean_error(void) {
 }
 
 static void test_open_without_folder_is_invalid(void) {
-	p2plink_store_sqlite_options options = { NULL, 0 };
+	p2plink_store_sqlite_options options = { .folder = NULL };
 	GError *error = NULL;
 	g_assert_null(p2plink_store_sqlite_open(&options, &error));
 	g_assert_error(error, P2PLINK_STORE_ERROR, P2PLINK_STORE_ERROR_INVALID);
@@ -328,7 +310,7 @@ static void test_open_non_database_file_is_clean_error(void) {
 enum { RO_REFUSED = 0, RO_OPENED = 1, RO_WRONG_ERROR = 2, RO_NO_PRIVDROP = 3 };
 
 static int read_only_attempt(const char *folder) {
-	p2plink_store_sqlite_options options = { folder, 0 };
+	p2plink_store_sqlite_options options = { .folder = folder };
 	GError *error = NULL;
 	p2plink_store *s = p2plink_store_sqlite_open(&options, &error);
 	if(s != NULL) {
