@@ -1,7 +1,7 @@
 /* temp_tree.h — rm -r of a unit test's own temporary tree (made with g_dir_make_tmp)
  *
- * Header-only so any unit test can include it without a Makefile change. Symlinks are removed, never followed;
- * modes are reset first so a test that made a folder read-only can still clean up.
+ * Header-only: a test lists it in its Makefile.am SOURCES and includes it. Symlinks are removed, never followed;
+ * a folder's mode is reset before it is emptied, so a test that made one read-only can still clean up.
  */
 
 #ifndef P2PLINK_TEST_TEMP_TREE_H
